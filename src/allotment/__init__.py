@@ -1,0 +1,3 @@
+"""allotment: a fast, drop-in implementation of the OpenStack Placement API."""
+
+__version__ = "0.1.0"

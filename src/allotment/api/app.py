@@ -1,0 +1,140 @@
+"""The WSGI application: Falcon app, middleware chain, error handlers.
+
+``build(conf)`` returns the WSGI callable for a ConfigOpts. The chain, outer
+first: CORS (when ``[cors] allowed_origin`` is set), keystone auth_token
+(``auth_strategy = keystone``), then the Falcon app whose middleware assigns
+the request id, authenticates noauth2 tokens, builds the policy context and
+negotiates the microversion.
+"""
+
+import logging
+import uuid
+
+import falcon
+from oslo_middleware import cors as oslo_cors
+from oslo_middleware import http_proxy_to_wsgi
+
+from allotment.api import auth
+from allotment.api import errors
+from allotment.api import microversion
+from allotment.api import policy
+from allotment.api import routes
+from allotment.storage import engine
+from allotment.storage import migrations
+from allotment.storage import standard_rows
+
+LOG = logging.getLogger(__name__)
+
+REQUEST_ID_HEADER = "x-openstack-request-id"
+
+
+class Services:
+    """What handlers need beyond the request: config, database, policy."""
+
+    def __init__(self, conf, database, policy_):
+        self.conf = conf
+        self.db = database
+        self.policy = policy_
+
+
+class RequestIdMiddleware:
+    def __init__(self, services):
+        self.services = services
+
+    def process_request(self, req, resp):
+        req.context.request_id = "req-" + str(uuid.uuid4())
+        req.context.services = self.services
+        req.context.microversion = None
+
+    def process_response(self, req, resp, resource, req_succeeded):
+        resp.set_header(REQUEST_ID_HEADER, req.context.request_id)
+
+
+class MicroversionMiddleware:
+    def process_request(self, req, resp):
+        req.context.microversion = microversion.parse(req.headers)
+        length = req.content_length
+        if length and not req.content_type:
+            raise errors.bad_request(
+                "content-type header required when content-length > 0")
+
+    def process_response(self, req, resp, resource, req_succeeded):
+        version = req.context.microversion
+        if version is not None:
+            resp.set_header(microversion.HEADER,
+                            "%s %s" % (microversion.SERVICE_TYPE, version))
+            if req_succeeded:
+                resp.append_header("Vary", microversion.HEADER)
+
+
+def _placement_error(req, resp, exc, params):
+    extra = None
+    if exc.status == 406 and req.context.microversion is None:
+        extra = {"max_version": microversion.MAX_VERSION,
+                 "min_version": microversion.MIN_VERSION}
+    errors.render(req, resp, exc.status, exc.detail, exc.code, exc.headers,
+                  extra)
+
+
+def _falcon_error(req, resp, exc, params):
+    status = exc.status_code
+    headers = {}
+    message = ""
+    if status == 405:
+        allowed = [m.strip() for m in exc.headers.get("Allow", "").split(",")
+                   if m.strip() and m.strip() != "OPTIONS"]
+        headers["Allow"] = ", ".join(allowed)
+        message = "The method specified is not allowed for this resource."
+    elif status != 404:
+        message = exc.description or exc.title or ""
+    errors.render(req, resp, status, message, headers=headers)
+
+
+def _unexpected_error(req, resp, exc, params):
+    LOG.exception("unexpected error in %s %s", req.method, req.path)
+    errors.render(req, resp, 500, "%s" % exc or type(exc).__name__)
+
+
+def prepare_database(conf, database):
+    """Upgrade the schema if asked to, and add missing standard rows."""
+    if conf.placement_database.sync_on_startup:
+        migrations.upgrade(database)
+    database.run_write(standard_rows.sync)
+
+
+def build(conf, database=None, prepare=True):
+    """The placement WSGI application for ``conf``.
+
+    ``prepare=False`` skips the schema and standard-rows step, for workers
+    whose parent process already did it.
+    """
+    database = database or engine.Database.from_conf(conf)
+    if prepare:
+        prepare_database(conf, database)
+    services = Services(conf, database, policy.Policy(conf))
+
+    middleware = [RequestIdMiddleware(services)]
+    if conf.api.auth_strategy == "noauth2":
+        middleware.append(auth.NoAuth2Middleware())
+    middleware += [auth.ContextMiddleware(), MicroversionMiddleware()]
+
+    # No default media type: bodiless answers (201, 204) carry no
+    # Content-Type, and every body sets its own.
+    app = falcon.App(middleware=middleware, media_type=None)
+    app.req_options.keep_blank_qs_values = True
+    app.req_options.auto_parse_qs_csv = False
+    app.req_options.strip_url_path_trailing_slash = False
+    app.add_error_handler(Exception, _unexpected_error)
+    app.add_error_handler(falcon.HTTPError, _falcon_error)
+    app.add_error_handler(errors.PlacementError, _placement_error)
+    for path, resource in routes.build(services):
+        app.add_route(path, resource)
+
+    application = app
+    if conf.api.auth_strategy == "keystone":
+        application = auth.KeystoneAuth(application, conf)
+    if conf.cors.allowed_origin:
+        application = oslo_cors.CORS(application, conf)
+    if conf.oslo_middleware.enable_proxy_headers_parsing:
+        application = http_proxy_to_wsgi.HTTPProxyToWSGI(application, conf)
+    return application

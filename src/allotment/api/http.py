@@ -1,0 +1,130 @@
+"""Request and response helpers shared by the resource handlers.
+
+Handlers stay thin: they read a validated body or query with these helpers,
+call a domain operation, and send the result with ``send_json``.
+"""
+
+import datetime
+import uuid
+
+import falcon
+import jsonschema
+import orjson
+
+from allotment.api import errors
+
+JSON = "application/json"
+
+_FORMAT_CHECKER = jsonschema.FormatChecker()
+
+
+@_FORMAT_CHECKER.checks("uuid")
+def _is_uuid_format(value):
+    return is_uuid_like(value)
+
+
+def is_uuid_like(value):
+    """True for a UUID in any form uuid.UUID accepts (the reference's rule:
+    the value, hyphens removed and lower-cased, equals the canonical hex)."""
+    try:
+        return str(uuid.UUID(value)).replace("-", "") == (
+            value.replace("-", "").lower())
+    except (TypeError, ValueError, AttributeError):
+        return False
+
+
+def microversion(req):
+    return req.context.microversion
+
+
+def authorize(req, action, target=None):
+    """Check ``placement:<action>`` for the request's identity (403)."""
+    req.context.services.policy.authorize(
+        req.context.placement, "placement:" + action, target)
+
+
+def require_json_accept(req):
+    """406 when the client explicitly accepts no JSON."""
+    accept = req.get_header("Accept")
+    if accept and not req.client_accepts(JSON):
+        raise errors.PlacementError("Only %s is provided" % JSON, status=406)
+
+
+def read_json(req, schema):
+    """The request body, parsed as JSON and validated against ``schema``."""
+    content_type = (req.content_type or "").split(";")[0].strip().lower()
+    if content_type != JSON:
+        raise errors.PlacementError(
+            "The media type %s is not supported, use %s"
+            % (content_type or "None", JSON), status=415)
+    raw = req.bounded_stream.read()
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise errors.bad_request("Malformed JSON: %s" % exc) from None
+    validate(data, schema)
+    return data
+
+
+def validate(data, schema, prefix="JSON does not validate"):
+    try:
+        jsonschema.validate(data, schema, format_checker=_FORMAT_CHECKER)
+    except jsonschema.ValidationError as exc:
+        raise errors.bad_request("%s: %s" % (prefix, exc)) from None
+
+
+def query_lists(req):
+    """Query parameters as name -> list of values, in request order."""
+    result = {}
+    for name, value in req.params.items():
+        result[name] = value if isinstance(value, list) else [value]
+    return result
+
+
+def validate_query(req, schema):
+    """Validate the query (last value of each key) against ``schema``.
+
+    Returns the query as a name -> value dict.
+    """
+    params = {name: values[-1] for name, values in query_lists(req).items()}
+    try:
+        jsonschema.validate(params, schema, format_checker=_FORMAT_CHECKER)
+    except jsonschema.ValidationError as exc:
+        raise errors.bad_request(
+            "Invalid query string parameters: %s" % exc) from None
+    return params
+
+
+def send_json(req, resp, body, status=200, last_modified=None):
+    """Send ``body`` as JSON; from 1.15 GETs carry cache headers."""
+    resp.status = status
+    resp.content_type = JSON
+    resp.data = orjson.dumps(body)
+    if req.context.microversion.matches((1, 15)):
+        set_cache_headers(resp, last_modified)
+
+
+def send_empty(req, resp, status=204, last_modified=None):
+    resp.status = status
+    resp.content_type = None
+    if req.context.microversion.matches((1, 15)) and last_modified:
+        set_cache_headers(resp, last_modified)
+
+
+def set_cache_headers(resp, last_modified=None):
+    when = last_modified or datetime.datetime.now(datetime.timezone.utc)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.timezone.utc)
+    resp.set_header("Last-Modified", falcon.dt_to_http(when))
+    resp.set_header("Cache-Control", "no-cache")
+
+
+def latest(*stamps):
+    """The most recent of the non-empty time stamps, or None."""
+    values = [s for s in stamps if s is not None]
+    return max(values) if values else None
+
+
+def url(req, path):
+    """``path`` under the application's mount point (SCRIPT_NAME)."""
+    return (req.root_path or "") + path

@@ -1,0 +1,25 @@
+"""Base class of the resource handlers."""
+
+from allotment.api import errors
+
+
+class Resource:
+    """A Falcon resource bound to the shared services.
+
+    ``OPTIONS`` is answered 405 (as for any method a route lacks) unless the
+    CORS middleware answers a preflight first.
+    """
+
+    def __init__(self, services):
+        self.services = services
+        self.db = services.db
+        self.conf = services.conf
+
+    def on_options(self, req, resp, **params):
+        raise errors.PlacementError(
+            "The method specified is not allowed for this resource.",
+            status=405, headers={"Allow": ", ".join(self.allowed_methods())})
+
+    def allowed_methods(self):
+        return [m for m in ("GET", "POST", "PUT", "PATCH", "DELETE")
+                if hasattr(self, "on_" + m.lower())]

@@ -1,0 +1,84 @@
+"""/resource_classes and /resource_classes/{name} (from 1.2)."""
+
+from allotment.api import http
+from allotment.api import microversion
+from allotment.api.resource import Resource
+from allotment.api.schemas import resource_classes as schema
+from allotment.domain import resource_classes as domain
+
+V1_2 = (1, 2)
+V1_7 = (1, 7)
+
+
+def _url(req, name):
+    return http.url(req, "/resource_classes/" + name)
+
+
+def _render(req, row):
+    return {"name": row.name,
+            "links": [{"rel": "self", "href": _url(req, row.name)}]}
+
+
+class ResourceClasses(Resource):
+    def on_get(self, req, resp):
+        microversion.require(req, V1_2)
+        http.require_json_accept(req)
+        http.authorize(req, "resource_classes:list")
+        with self.db.read() as conn:
+            rows = domain.list_all(conn)
+        body = {"resource_classes": [_render(req, r) for r in rows]}
+        http.send_json(req, resp, body, last_modified=http.latest(
+            *(r.updated_at or r.created_at for r in rows)))
+
+    def on_post(self, req, resp):
+        microversion.require(req, V1_2)
+        http.authorize(req, "resource_classes:create")
+        name = http.read_json(req, schema.NAME_BODY)["name"]
+        self.db.run_write(domain.create, name)
+        resp.status = 201
+        resp.location = _url(req, name)
+
+
+class ResourceClass(Resource):
+    def on_get(self, req, resp, name):
+        microversion.require(req, V1_2)
+        http.require_json_accept(req)
+        http.authorize(req, "resource_classes:show")
+        with self.db.read() as conn:
+            row = domain.get(conn, name)
+        http.send_json(req, resp, _render(req, row),
+                       last_modified=row.updated_at or row.created_at)
+
+    def on_put(self, req, resp, name):
+        microversion.require(req, V1_2)
+        if req.context.microversion.matches(V1_7):
+            return self._create_or_validate(req, resp, name)
+        http.authorize(req, "resource_classes:update")
+        new_name = http.read_json(req, schema.NAME_BODY)["name"]
+        row = self.db.run_write(domain.rename, name, new_name)
+        http.send_json(req, resp, _render(req, row))
+
+    def _create_or_validate(self, req, resp, name):
+        http.authorize(req, "resource_classes:update")
+        http.validate({"name": name}, schema.NAME_BODY)
+
+        def work(conn):
+            if domain.id_for(conn, name) is not None:
+                return 204
+            domain.create(conn, name)
+            return 201
+
+        resp.status = self.db.run_write(work)
+        resp.location = _url(req, name)
+
+    def on_delete(self, req, resp, name):
+        microversion.require(req, V1_2)
+        http.authorize(req, "resource_classes:delete")
+        self.db.run_write(domain.delete, name)
+        resp.status = 204
+
+
+ROUTES = [
+    ("/resource_classes", ResourceClasses),
+    ("/resource_classes/{name}", ResourceClass),
+]

@@ -1,0 +1,18 @@
+"""The route table: every path of the API and the resource serving it.
+
+Each resource module exposes ``ROUTES``: a list of (path, Resource class).
+"""
+
+from allotment.api.resources import resource_classes
+from allotment.api.resources import root
+
+MODULES = [
+    root,
+    resource_classes,
+]
+
+
+def build(services):
+    for module in MODULES:
+        for path, resource_cls in module.ROUTES:
+            yield path, resource_cls(services)

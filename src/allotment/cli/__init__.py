@@ -1,0 +1,2 @@
+"""Command line tools: allotment, placement-manage, placement-status,
+placement-api."""

@@ -1,0 +1,117 @@
+"""The ``allotment`` command: ``serve`` runs the API under gunicorn.
+
+With no configuration at all, ``allotment serve`` keeps an SQLite database in
+a local data folder (``./data``, or ``$ALLOTMENT_DATA_DIR``), creates its
+schema, and authenticates with noauth2; it says so in its first log line.
+"""
+
+import argparse
+import ipaddress
+import logging
+import os
+import sys
+
+from allotment import config
+from allotment import logs
+
+LOG = logging.getLogger("allotment")
+
+DEFAULT_PORT = 8778
+
+
+def _is_loopback(host):
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _config_args(args):
+    result = []
+    for path in args.config_file or []:
+        result += ["--config-file", path]
+    if args.config_dir:
+        result += ["--config-dir", args.config_dir]
+    return result
+
+
+def load_conf(args):
+    """Config from the arguments; the embedded defaults when none given."""
+    conf_args = _config_args(args)
+    conf = config.load(conf_args, default_config_files=[] if not conf_args
+                       else None)
+    embedded = not conf_args and not conf.placement_database.connection
+    if embedded:
+        folder = os.path.abspath(os.environ.get("ALLOTMENT_DATA_DIR", "data"))
+        os.makedirs(folder, exist_ok=True)
+        conf.set_override("connection", "sqlite:///%s" % os.path.join(
+            folder, "placement.sqlite"), group="placement_database")
+        conf.set_override("sync_on_startup", True, group="placement_database")
+        conf.set_override("auth_strategy", "noauth2", group="api")
+    return conf, embedded
+
+
+def serve(args):
+    from allotment.api import app as api_app
+    from allotment.serving import GunicornServer
+    from allotment.storage import engine
+
+    conf, embedded = load_conf(args)
+    logs.setup(conf)
+    noauth = conf.api.auth_strategy == "noauth2"
+    if noauth and not _is_loopback(args.host) and not args.insecure_noauth:
+        LOG.error("refusing to listen on %s with auth_strategy = noauth2 "
+                  "(anyone could act as admin); use a loopback address or "
+                  "pass --insecure-noauth", args.host)
+        return 2
+    database = engine.Database.from_conf(conf)
+    if embedded:
+        LOG.info("allotment serving http://%s:%d with an embedded SQLite "
+                 "database at %s and auth_strategy = noauth2 (no config "
+                 "given)", args.host, args.port, database.url.database)
+    else:
+        LOG.info("allotment serving http://%s:%d, database %s, "
+                 "auth_strategy = %s", args.host, args.port,
+                 database.url.render_as_string(hide_password=True),
+                 conf.api.auth_strategy)
+    api_app.prepare_database(conf, database)
+    database.dispose()
+
+    def make_app():
+        return api_app.build(conf, prepare=False)
+
+    GunicornServer(make_app, host=args.host, port=args.port,
+                   workers=args.workers, threads=args.threads,
+                   timeout=args.timeout).run()
+    return 0
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="allotment")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("serve", help="serve the Placement API")
+    p.add_argument("--config-file", action="append",
+                   help="placement.conf (may be repeated)")
+    p.add_argument("--config-dir", help="folder of *.conf files")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--threads", type=int, default=1,
+                   help="threads per worker (gthread worker when > 1)")
+    p.add_argument("--timeout", type=int, default=60,
+                   help="seconds before a silent worker is restarted")
+    p.add_argument("--insecure-noauth", action="store_true",
+                   help="allow noauth2 on a non-loopback address")
+    p.set_defaults(func=serve)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

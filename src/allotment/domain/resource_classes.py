@@ -1,0 +1,137 @@
+"""Resource classes: the standard set (ids below 10000) and CUSTOM_* ones."""
+
+import os_resource_classes as orc
+import sqlalchemy as sa
+
+from allotment import exceptions
+from allotment.storage import tables
+from allotment.storage.clock import utcnow
+
+MIN_CUSTOM_ID = 10000
+
+RC = tables.resource_classes
+
+# Standard classes never change once synced, so their ids are cached for
+# the life of the process; custom classes are always read from the database.
+_STANDARD_IDS = {}
+_STANDARD_NAMES = {}
+
+
+def _load_standard(conn):
+    rows = conn.execute(sa.select(RC.c.id, RC.c.name).where(
+        RC.c.id < MIN_CUSTOM_ID)).all()
+    for rc_id, name in rows:
+        _STANDARD_IDS[name] = rc_id
+        _STANDARD_NAMES[rc_id] = name
+
+
+def id_for(conn, name):
+    """The id of the resource class ``name``, or None."""
+    if not _STANDARD_IDS:
+        _load_standard(conn)
+    rc_id = _STANDARD_IDS.get(name)
+    if rc_id is not None:
+        return rc_id
+    return conn.scalar(sa.select(RC.c.id).where(RC.c.name == name))
+
+
+def ids_for(conn, names):
+    """Map each known name in ``names`` to its id (unknown ones omitted)."""
+    if not _STANDARD_IDS:
+        _load_standard(conn)
+    result = {}
+    custom = []
+    for name in names:
+        if name in _STANDARD_IDS:
+            result[name] = _STANDARD_IDS[name]
+        else:
+            custom.append(name)
+    if custom:
+        rows = conn.execute(sa.select(RC.c.name, RC.c.id).where(
+            RC.c.name.in_(custom))).all()
+        result.update(dict(rows))
+    return result
+
+
+def names_for(conn, ids):
+    """Map each id in ``ids`` to its resource class name."""
+    if not _STANDARD_NAMES:
+        _load_standard(conn)
+    result = {}
+    custom = []
+    for rc_id in ids:
+        if rc_id in _STANDARD_NAMES:
+            result[rc_id] = _STANDARD_NAMES[rc_id]
+        else:
+            custom.append(rc_id)
+    if custom:
+        rows = conn.execute(sa.select(RC.c.id, RC.c.name).where(
+            RC.c.id.in_(custom))).all()
+        result.update(dict(rows))
+    return result
+
+
+def require_id(conn, name):
+    """The id of ``name``; 400 'No such resource class' when unknown."""
+    rc_id = id_for(conn, name)
+    if rc_id is None:
+        raise exceptions.BadRequest("No such resource class %s." % name)
+    return rc_id
+
+
+def get(conn, name):
+    """The row (id, name, created_at, updated_at) of ``name``; 404 if none."""
+    row = conn.execute(sa.select(RC).where(RC.c.name == name)).first()
+    if row is None:
+        raise exceptions.NotFound("No such resource class %s." % name)
+    return row
+
+
+def list_all(conn):
+    return conn.execute(sa.select(RC).order_by(RC.c.id)).all()
+
+
+def create(conn, name):
+    """Create the custom class ``name``; 409 when it exists."""
+    exists = conn.scalar(sa.select(RC.c.id).where(RC.c.name == name))
+    if exists is not None or name in orc.STANDARDS:
+        raise exceptions.Conflict(
+            "Conflicting resource class already exists: %s" % name,
+            exceptions.DUPLICATE_NAME)
+    next_id = conn.scalar(sa.select(sa.func.max(RC.c.id)))
+    next_id = max((next_id or 0) + 1, MIN_CUSTOM_ID)
+    conn.execute(RC.insert().values(id=next_id, name=name,
+                                    created_at=utcnow()))
+    return next_id
+
+
+def rename(conn, old_name, new_name):
+    """Rename a custom class (microversions 1.2 to 1.6)."""
+    row = get(conn, old_name)
+    if row.id < MIN_CUSTOM_ID:
+        raise exceptions.BadRequest(
+            "Cannot update standard resource class %s" % old_name)
+    clash = conn.scalar(sa.select(RC.c.id).where(RC.c.name == new_name))
+    if clash is not None and clash != row.id:
+        raise exceptions.Conflict(
+            "Resource class already exists: %s" % new_name,
+            exceptions.DUPLICATE_NAME)
+    conn.execute(RC.update().where(RC.c.id == row.id).values(
+        name=new_name, updated_at=utcnow()))
+    return get(conn, new_name)
+
+
+def delete(conn, name):
+    row = get(conn, name)
+    if row.id < MIN_CUSTOM_ID:
+        raise exceptions.BadRequest(
+            "Error in delete resource class: Cannot delete standard "
+            "resource class %s." % name)
+    in_use = conn.scalar(sa.select(sa.func.count()).select_from(
+        tables.inventories).where(
+            tables.inventories.c.resource_class_id == row.id))
+    if in_use:
+        raise exceptions.Conflict(
+            "Error in delete resource class: Cannot delete resource class "
+            "%s. Class is in use in inventory." % name)
+    conn.execute(RC.delete().where(RC.c.id == row.id))

@@ -1,0 +1,9 @@
+"""The time stamps stored in created_at / updated_at (naive UTC, like the
+reference)."""
+
+import datetime
+
+
+def utcnow():
+    return datetime.datetime.now(datetime.timezone.utc).replace(
+        tzinfo=None, microsecond=0)

@@ -1,0 +1,181 @@
+"""Database engine: URL handling, per-backend connection set-up, transactions.
+
+``Database`` owns one SQLAlchemy engine. ``read()`` and ``write()`` open a
+transaction; on SQLite a write transaction starts with ``BEGIN IMMEDIATE`` so
+that concurrent writers queue on the database lock instead of failing on a
+lock upgrade. ``run_write()`` retries a unit of work on deadlocks and
+serialization failures reported by PostgreSQL and MySQL.
+"""
+
+import contextlib
+import logging
+import os
+import time
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import make_url
+from sqlalchemy import pool
+
+LOG = logging.getLogger(__name__)
+
+# MySQL: 1213 deadlock, 1205 lock wait timeout. PostgreSQL: 40P01 deadlock,
+# 40001 serialization failure.
+_MYSQL_RETRY_CODES = {1213, 1205}
+_PG_RETRY_STATES = {"40P01", "40001"}
+_WRITE_RETRIES = 10
+
+
+def normalize_url(url):
+    """Map a placement.conf connection URL to the drivers allotment ships.
+
+    ``postgresql://`` and ``postgresql+psycopg2://`` use psycopg 3;
+    ``mysql://`` and ``mysql+mysqldb://`` use PyMySQL with utf8mb4.
+    """
+    u = make_url(url)
+    backend = u.get_backend_name()
+    if backend == "postgresql" and u.get_driver_name() != "psycopg":
+        u = u.set(drivername="postgresql+psycopg")
+    elif backend in ("mysql", "mariadb"):
+        if u.get_driver_name() != "pymysql":
+            u = u.set(drivername="mysql+pymysql")
+        if "charset" not in u.query:
+            u = u.update_query_dict({"charset": "utf8mb4"})
+    return u
+
+
+def is_retryable(error):
+    """True when ``error`` is a deadlock or serialization failure."""
+    orig = getattr(error, "orig", None)
+    if orig is None:
+        return False
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if sqlstate in _PG_RETRY_STATES:
+        return True
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int) and args[0] in _MYSQL_RETRY_CODES:
+        return True
+    return "database is locked" in str(orig)
+
+
+class Database:
+    """An engine plus the transaction helpers the domain layer uses."""
+
+    def __init__(self, url, *, sqlite_synchronous=True,
+                 mysql_sql_mode="TRADITIONAL", pool_size=None,
+                 max_overflow=None, pool_timeout=None, recycle=3600,
+                 echo=False, connection_parameters=""):
+        if connection_parameters:
+            url = "%s%s%s" % (url, "&" if "?" in str(url) else "?",
+                              connection_parameters)
+        self.url = normalize_url(url)
+        self.backend = self.url.get_backend_name()
+        kwargs = {"future": True, "echo": echo}
+        if self.backend == "sqlite":
+            self._prepare_sqlite_path()
+            if self.url.database in (None, "", ":memory:"):
+                kwargs["poolclass"] = pool.StaticPool
+            kwargs["connect_args"] = {"check_same_thread": False,
+                                      "timeout": 60}
+        else:
+            kwargs["pool_recycle"] = recycle
+            kwargs["pool_pre_ping"] = True
+            if pool_size is not None:
+                kwargs["pool_size"] = pool_size
+            if max_overflow is not None:
+                kwargs["max_overflow"] = max_overflow
+            if pool_timeout is not None:
+                kwargs["pool_timeout"] = pool_timeout
+            kwargs["isolation_level"] = "READ COMMITTED"
+        self.engine = sa.create_engine(self.url, **kwargs)
+        if self.backend == "sqlite":
+            self._setup_sqlite(sqlite_synchronous)
+        elif self.backend == "mysql":
+            self._setup_mysql(mysql_sql_mode)
+
+    @classmethod
+    def from_conf(cls, conf):
+        db = conf.placement_database
+        if not db.connection:
+            raise ValueError("[placement_database] connection is not set")
+        return cls(db.connection,
+                   sqlite_synchronous=db.sqlite_synchronous,
+                   mysql_sql_mode=db.mysql_sql_mode,
+                   pool_size=db.max_pool_size,
+                   max_overflow=db.max_overflow,
+                   pool_timeout=db.pool_timeout,
+                   recycle=db.connection_recycle_time,
+                   echo=db.connection_debug >= 50,
+                   connection_parameters=db.connection_parameters)
+
+    def _prepare_sqlite_path(self):
+        path = self.url.database
+        if path and path != ":memory:":
+            folder = os.path.dirname(os.path.abspath(path))
+            os.makedirs(folder, exist_ok=True)
+
+    def _setup_sqlite(self, synchronous):
+        memory = self.url.database in (None, "", ":memory:")
+
+        @event.listens_for(self.engine, "connect")
+        def _on_connect(dbapi_conn, _record):
+            # Let SQLAlchemy's begin event emit BEGIN itself (see below).
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            if not memory:
+                cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=60000")
+            cur.execute("PRAGMA synchronous=%s"
+                        % ("NORMAL" if synchronous else "OFF"))
+            cur.close()
+
+        @event.listens_for(self.engine, "begin")
+        def _on_begin(conn):
+            if conn.get_execution_options().get("allotment_write"):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                conn.exec_driver_sql("BEGIN")
+
+    def _setup_mysql(self, sql_mode):
+        @event.listens_for(self.engine, "connect")
+        def _on_connect(dbapi_conn, _record):
+            cur = dbapi_conn.cursor()
+            if sql_mode:
+                cur.execute("SET SESSION sql_mode = %s", (sql_mode,))
+            cur.close()
+
+    @contextlib.contextmanager
+    def read(self):
+        """A read-only transaction (rolled back at the end)."""
+        with self.engine.connect() as conn:
+            with conn.begin() as trans:
+                yield conn
+                trans.rollback()
+
+    @contextlib.contextmanager
+    def write(self):
+        """A write transaction, committed when the block ends cleanly."""
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(allotment_write=True)
+            with conn.begin():
+                yield conn
+
+    def run_write(self, work, *args, **kwargs):
+        """Run ``work(conn, *args, **kwargs)`` in a write transaction.
+
+        Deadlocks and serialization failures roll back and retry the whole
+        unit of work.
+        """
+        for attempt in range(_WRITE_RETRIES):
+            try:
+                with self.write() as conn:
+                    return work(conn, *args, **kwargs)
+            except sa_exc.DBAPIError as error:
+                if not is_retryable(error) or attempt == _WRITE_RETRIES - 1:
+                    raise
+                LOG.debug("retrying write after %s", error.orig)
+                time.sleep(0.01 * (attempt + 1))
+
+    def dispose(self):
+        self.engine.dispose()
