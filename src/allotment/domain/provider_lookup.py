@@ -1,0 +1,45 @@
+"""Finding providers by UUID and guarding their generation.
+
+Every write that changes a provider (inventory, traits, aggregates,
+allocations) bumps its generation with ``bump_generation``: a compare-and-set
+that fails with 409 placement.concurrent_update when another writer got
+there first.
+"""
+
+import sqlalchemy as sa
+
+from allotment import exceptions
+from allotment.storage import tables
+from allotment.storage.clock import utcnow
+
+RP = tables.resource_providers
+
+
+def find(conn, uuid):
+    """The provider row with ``uuid``, or None."""
+    return conn.execute(sa.select(RP).where(RP.c.uuid == uuid)).first()
+
+
+def get(conn, uuid):
+    """The provider row with ``uuid``; 404 when there is none."""
+    row = find(conn, uuid)
+    if row is None:
+        raise exceptions.NotFound(
+            "No resource provider with uuid %s found" % uuid,
+            exceptions.RESOURCE_PROVIDER_NOT_FOUND)
+    return row
+
+
+def bump_generation(conn, provider_id, expected):
+    """Advance a provider's generation from ``expected``; 409 when it moved.
+
+    Returns the new generation.
+    """
+    result = conn.execute(
+        RP.update()
+        .where(RP.c.id == provider_id, RP.c.generation == expected)
+        .values(generation=expected + 1, updated_at=utcnow()))
+    if result.rowcount != 1:
+        raise exceptions.ConcurrentUpdate(
+            "resource provider generation conflict")
+    return expected + 1
