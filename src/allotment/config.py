@@ -8,6 +8,7 @@ Options can also come from the environment as ``OS_<GROUP>__<OPTION>``
 
 import os
 
+from keystonemiddleware import opts as auth_token_opts
 from oslo_config import cfg
 from oslo_middleware import cors
 from oslo_middleware import http_proxy_to_wsgi
@@ -105,6 +106,8 @@ def register_opts(conf):
     conf.register_opts(WORKAROUND_OPTS, group="workarounds")
     conf.register_opts(cors.CORS_OPTS, group="cors")
     conf.register_opts(http_proxy_to_wsgi.OPTS, group="oslo_middleware")
+    for group, opts in auth_token_opts.list_auth_token_opts():
+        conf.register_opts(opts, group=group)
     policy_opts.set_defaults(conf, "policy.yaml")
 
 
