@@ -50,13 +50,19 @@ def require_json_accept(req):
         raise errors.PlacementError("Only %s is provided" % JSON, status=406)
 
 
-def read_json(req, schema):
-    """The request body, parsed as JSON and validated against ``schema``."""
+def require_json_content(req):
+    """415 unless the request body is declared as JSON (checked before
+    anything else by handlers that take a body)."""
     content_type = (req.content_type or "").split(";")[0].strip().lower()
     if content_type != JSON:
         raise errors.PlacementError(
             "The media type %s is not supported, use %s"
             % (content_type or "None", JSON), status=415)
+
+
+def read_json(req, schema):
+    """The request body, parsed as JSON and validated against ``schema``."""
+    require_json_content(req)
     raw = req.bounded_stream.read()
     try:
         data = orjson.loads(raw)
