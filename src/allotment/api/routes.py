@@ -3,12 +3,16 @@
 Each resource module exposes ``ROUTES``: a list of (path, Resource class).
 """
 
+from allotment.api.resources import aggregates
+from allotment.api.resources import providers
 from allotment.api.resources import resource_classes
 from allotment.api.resources import root
 
 MODULES = [
     root,
     resource_classes,
+    providers,
+    aggregates,
 ]
 
 

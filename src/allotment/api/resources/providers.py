@@ -1,0 +1,134 @@
+"""/resource_providers and /resource_providers/{uuid}."""
+
+import uuid as uuidlib
+
+from allotment.api import http
+from allotment.api import query
+from allotment.api.resource import Resource
+from allotment.api.schemas import providers as schema
+from allotment.domain import providers as domain
+
+V1_14 = (1, 14)
+V1_20 = (1, 20)
+V1_37 = (1, 37)
+
+# Links each provider shows besides "self", with the version adding them.
+_LINK_RELS = [((1, 0), "inventories"), ((1, 0), "usages"),
+              ((1, 1), "aggregates"), ((1, 6), "traits"),
+              ((1, 11), "allocations")]
+
+
+class Renderer:
+    """Renders provider rows for one request's microversion."""
+
+    def __init__(self, req):
+        version = req.context.microversion
+        self.base = http.url(req, "/resource_providers/")
+        self.rels = [rel for since, rel in _LINK_RELS
+                     if version.matches(since)]
+        self.tree = version.matches(V1_14)
+
+    def __call__(self, row):
+        href = self.base + row.uuid
+        links = [{"rel": "self", "href": href}]
+        links += [{"rel": rel, "href": "%s/%s" % (href, rel)}
+                  for rel in self.rels]
+        body = {"uuid": row.uuid, "name": row.name,
+                "generation": row.generation, "links": links}
+        if self.tree:
+            body["parent_provider_uuid"] = row.parent_provider_uuid
+            body["root_provider_uuid"] = row.root_provider_uuid
+        return body
+
+
+def _modified(row):
+    return row.updated_at or row.created_at
+
+
+def _filters(req):
+    """The list filters of the query string (validated per microversion)."""
+    version = req.context.microversion
+    params = http.validate_query(req, schema.list_query(version))
+    values = http.query_lists(req)
+    filters = domain.Filters(name=params.get("name") or None,
+                             uuid=params.get("uuid") or None,
+                             in_tree=params.get("in_tree") or None)
+    if "member_of" in values:
+        filters.member_of, filters.forbidden_aggregates = query.member_of(
+            values["member_of"], version)
+    if "required" in values:
+        filters.required_traits, filters.forbidden_traits = query.required(
+            values["required"], version)
+    if "resources" in params:
+        filters.resources = query.resources(params["resources"])
+    return filters
+
+
+class ResourceProviders(Resource):
+    def on_get(self, req, resp):
+        http.require_json_accept(req)
+        http.authorize(req, "resource_providers:list")
+        filters = _filters(req)
+        with self.db.read() as conn:
+            rows = domain.list_filtered(conn, filters)
+        render = Renderer(req)
+        body = {"resource_providers": [render(row) for row in rows]}
+        http.send_json(req, resp, body, last_modified=max(
+            (_modified(row) for row in rows), default=None))
+
+    def on_post(self, req, resp):
+        http.require_json_content(req)
+        http.authorize(req, "resource_providers:create")
+        version = req.context.microversion
+        data = http.read_json(req, schema.POST_BODY_1_14
+                              if version.matches(V1_14) else schema.POST_BODY)
+        if data.get("uuid"):
+            provider_uuid = str(uuidlib.UUID(data["uuid"]))
+        else:
+            provider_uuid = str(uuidlib.uuid4())
+        row = self.db.run_write(domain.create, provider_uuid, data["name"],
+                                data.get("parent_provider_uuid"))
+        resp.location = http.url(req, "/resource_providers/" + row.uuid)
+        if version.matches(V1_20):
+            http.send_json(req, resp, Renderer(req)(row),
+                           last_modified=_modified(row))
+        else:
+            http.send_empty(req, resp, status=201)
+
+
+class ResourceProvider(Resource):
+    def on_get(self, req, resp, uuid):
+        http.require_json_accept(req)
+        http.authorize(req, "resource_providers:show")
+        with self.db.read() as conn:
+            row = domain.get(conn, uuid)
+        http.send_json(req, resp, Renderer(req)(row),
+                       last_modified=_modified(row))
+
+    def on_put(self, req, resp, uuid):
+        http.require_json_content(req)
+        http.authorize(req, "resource_providers:update")
+        version = req.context.microversion
+        with self.db.read() as conn:
+            domain.get(conn, uuid)
+        data = http.read_json(req, schema.PUT_BODY_1_14
+                              if version.matches(V1_14) else schema.PUT_BODY)
+        extra = {}
+        if "parent_provider_uuid" in data:
+            extra["parent_uuid"] = data["parent_provider_uuid"]
+        row = self.db.run_write(
+            domain.update, uuid, data["name"],
+            allow_reparenting=version.matches(V1_37), **extra)
+        http.send_json(req, resp, Renderer(req)(row),
+                       last_modified=_modified(row))
+
+    def on_delete(self, req, resp, uuid):
+        http.authorize(req, "resource_providers:delete")
+        self.db.run_write(domain.delete, uuid)
+        http.send_empty(req, resp)
+
+
+ROUTES = [
+    ("/resource_providers", ResourceProviders),
+    ("/resource_providers/{uuid}", ResourceProvider),
+]

@@ -1,0 +1,59 @@
+"""Schemas of the resource provider bodies and of the list query string,
+per microversion."""
+
+import copy
+
+_NAME = {"type": "string", "maxLength": 200}
+_UUID = {"type": "string", "format": "uuid"}
+_PARENT = {"anyOf": [_UUID, {"type": "null"}]}
+
+POST_BODY = {
+    "type": "object",
+    "properties": {"name": _NAME, "uuid": _UUID},
+    "required": ["name"],
+    "additionalProperties": False,
+}
+
+# 1.14: a parent may be named at creation.
+POST_BODY_1_14 = copy.deepcopy(POST_BODY)
+POST_BODY_1_14["properties"]["parent_provider_uuid"] = _PARENT
+
+PUT_BODY = {
+    "type": "object",
+    "properties": {"name": _NAME},
+    "required": ["name"],
+    "additionalProperties": False,
+}
+
+PUT_BODY_1_14 = copy.deepcopy(PUT_BODY)
+PUT_BODY_1_14["properties"]["parent_provider_uuid"] = _PARENT
+
+
+def _list_query(**extra):
+    properties = {"name": {"type": "string"}, "uuid": _UUID}
+    properties.update(extra)
+    return {"type": "object", "properties": properties,
+            "additionalProperties": False}
+
+
+_STRING = {"type": "string"}
+
+# GET /resource_providers query parameters, as (minimum version, schema),
+# newest first.
+LIST_QUERIES = [
+    ((1, 18), _list_query(member_of=_STRING, resources=_STRING,
+                          in_tree=_UUID, required=_STRING)),
+    ((1, 14), _list_query(member_of=_STRING, resources=_STRING,
+                          in_tree=_UUID)),
+    ((1, 4), _list_query(member_of=_STRING, resources=_STRING)),
+    ((1, 3), _list_query(member_of=_STRING)),
+    ((1, 0), _list_query()),
+]
+
+
+def list_query(version):
+    """The list query schema in force at ``version``."""
+    for minimum, schema in LIST_QUERIES:
+        if version.matches(minimum):
+            return schema
+    return LIST_QUERIES[-1][1]

@@ -1,0 +1,332 @@
+"""Resource providers: create, show, update (rename, re-parent), delete, and
+the filtered listing.
+
+A provider row is shown with its root's and parent's UUIDs (``row.uuid``,
+``row.name``, ``row.generation``, ``row.root_provider_uuid``,
+``row.parent_provider_uuid``, ``row.created_at``, ``row.updated_at``).
+Every provider points at the root of its tree (``root_provider_id``), so a
+tree is found with one indexed lookup.
+"""
+
+import collections
+import dataclasses
+
+import sqlalchemy as sa
+
+from allotment import exceptions
+from allotment.domain import resource_classes
+from allotment.storage import tables
+from allotment.storage.clock import utcnow
+
+RP = tables.resource_providers
+INV = tables.inventories
+ALLOC = tables.allocations
+RPA = tables.resource_provider_aggregates
+AGG = tables.placement_aggregates
+RPT = tables.resource_provider_traits
+TRAITS = tables.traits
+
+
+def _shown():
+    """A select of providers with the UUIDs of their root and parent, and
+    the provider table alias to filter it on."""
+    rp = RP.alias("rp")
+    root = RP.alias("root")
+    parent = RP.alias("parent")
+    joined = rp.join(root, rp.c.root_provider_id == root.c.id).outerjoin(
+        parent, rp.c.parent_provider_id == parent.c.id)
+    query = sa.select(
+        rp.c.id, rp.c.uuid, rp.c.name, rp.c.generation,
+        rp.c.created_at, rp.c.updated_at,
+        root.c.uuid.label("root_provider_uuid"),
+        parent.c.uuid.label("parent_provider_uuid"),
+    ).select_from(joined)
+    return query, rp
+
+
+def get(conn, uuid):
+    """The shown provider ``uuid``; 404 when there is none."""
+    query, rp = _shown()
+    row = conn.execute(query.where(rp.c.uuid == uuid)).first()
+    if row is None:
+        raise exceptions.NotFound(
+            "No resource provider with uuid %s found" % uuid)
+    return row
+
+
+def _ids(conn, uuid):
+    """(id, parent id, root id) of the provider ``uuid``, or None."""
+    return conn.execute(
+        sa.select(RP.c.id, RP.c.parent_provider_id, RP.c.root_provider_id)
+        .where(RP.c.uuid == uuid)).first()
+
+
+def create(conn, uuid, name, parent_uuid=None):
+    """Create a provider and return it shown.
+
+    409 placement.duplicate_name when the name or UUID is taken, 400 when
+    the parent is the provider itself or does not exist.
+    """
+    def refuse(reason):
+        return exceptions.BadRequest(
+            'Unable to create resource provider "%s", %s: Object action '
+            'create failed because: %s' % (name, uuid, reason))
+
+    if not name:
+        raise refuse("name is required")
+    parent = None
+    if parent_uuid is not None:
+        if parent_uuid == uuid:
+            raise refuse("parent provider UUID cannot be same as UUID. "
+                         "Please set parent provider UUID to None if there "
+                         "is no parent.")
+        parent = _ids(conn, parent_uuid)
+        if parent is None:
+            raise refuse("parent provider UUID does not exist.")
+    taken = conn.execute(sa.select(RP.c.uuid, RP.c.name).where(
+        sa.or_(RP.c.uuid == uuid, RP.c.name == name))).all()
+    if taken:
+        duplicates = []
+        if any(row.uuid == uuid for row in taken):
+            duplicates.append("uuid: %s" % uuid)
+        if any(row.name == name for row in taken):
+            duplicates.append("name: %s" % name)
+        raise exceptions.Conflict(
+            "Conflicting resource provider %s already exists."
+            % ", ".join(duplicates), exceptions.DUPLICATE_NAME)
+    now = utcnow()
+    try:
+        result = conn.execute(RP.insert().values(
+            uuid=uuid, name=name, generation=0, created_at=now,
+            parent_provider_id=parent.id if parent else None,
+            root_provider_id=parent.root_provider_id if parent else None))
+    except sa.exc.IntegrityError:
+        raise exceptions.Conflict(
+            "Conflicting resource provider %s already exists." % name,
+            exceptions.DUPLICATE_NAME) from None
+    if parent is None:
+        new_id = result.inserted_primary_key[0]
+        conn.execute(RP.update().where(RP.c.id == new_id).values(
+            root_provider_id=new_id, updated_at=now))
+    return get(conn, uuid)
+
+
+def _subtree_ids(conn, provider_id, root_id):
+    """Ids of the provider and all its descendants (one query for the
+    whole tree, walked here)."""
+    children = collections.defaultdict(list)
+    for child_id, parent_id in conn.execute(
+            sa.select(RP.c.id, RP.c.parent_provider_id)
+            .where(RP.c.root_provider_id == root_id)):
+        if parent_id is not None:
+            children[parent_id].append(child_id)
+    found = [provider_id]
+    pending = [provider_id]
+    while pending:
+        for child_id in children[pending.pop()]:
+            found.append(child_id)
+            pending.append(child_id)
+    return found
+
+
+_KEEP = object()
+
+
+def update(conn, uuid, name, parent_uuid=_KEEP, allow_reparenting=False):
+    """Rename a provider and, when ``parent_uuid`` is given, set its parent.
+
+    Before 1.37 (``allow_reparenting`` False) a provider may only gain a
+    parent it did not have; from 1.37 it may move to another parent or
+    become a root. It can never move under itself or its descendants. The
+    whole moved subtree follows to the new root.
+    """
+    me = _ids(conn, uuid)
+    if me is None:
+        raise exceptions.NotFound(
+            "No resource provider with uuid %s found" % uuid)
+
+    def refuse(reason, action="update"):
+        return exceptions.BadRequest(
+            "Unable to save resource provider %s: Object action %s failed "
+            "because: %s" % (uuid, action, reason))
+
+    changes = {"name": name, "updated_at": utcnow()}
+    new_root = None
+    if parent_uuid is not _KEEP:
+        if parent_uuid is not None:
+            parent = _ids(conn, parent_uuid)
+            if parent is None:
+                raise refuse("parent provider UUID does not exist.",
+                             action="create")
+            if parent.id != me.parent_provider_id:
+                if me.parent_provider_id is not None and (
+                        not allow_reparenting):
+                    raise refuse("re-parenting a provider is not currently "
+                                 "allowed.")
+                subtree = _subtree_ids(conn, me.id, me.root_provider_id)
+                if parent.id in subtree:
+                    raise refuse("creating loop in the provider tree is "
+                                 "not allowed.")
+                changes["parent_provider_id"] = parent.id
+                new_root = parent.root_provider_id
+        elif me.parent_provider_id is not None:
+            if not allow_reparenting:
+                raise refuse("un-parenting a provider is not currently "
+                             "allowed.")
+            subtree = _subtree_ids(conn, me.id, me.root_provider_id)
+            changes["parent_provider_id"] = None
+            new_root = me.id
+
+    clash = conn.scalar(sa.select(RP.c.id).where(
+        RP.c.name == name, RP.c.id != me.id))
+    if clash is not None:
+        raise exceptions.Conflict(
+            "Conflicting resource provider %s already exists." % name,
+            exceptions.DUPLICATE_NAME)
+    try:
+        conn.execute(RP.update().where(RP.c.id == me.id).values(**changes))
+        if new_root is not None and new_root != me.root_provider_id:
+            conn.execute(RP.update().where(RP.c.id.in_(subtree)).values(
+                root_provider_id=new_root, updated_at=changes["updated_at"]))
+    except sa.exc.IntegrityError:
+        raise exceptions.Conflict(
+            "Conflicting resource provider %s already exists." % name,
+            exceptions.DUPLICATE_NAME) from None
+    return get(conn, uuid)
+
+
+def delete(conn, uuid):
+    """Delete a provider with its inventories, trait and aggregate links.
+
+    409 when it has children or allocations.
+    """
+    me = _ids(conn, uuid)
+    if me is None:
+        raise exceptions.NotFound(
+            "No resource provider with uuid %s found for delete" % uuid)
+    cannot_delete_parent = exceptions.Conflict(
+        "Unable to delete parent resource provider %s: It has child "
+        "resource providers." % uuid,
+        exceptions.PROVIDER_CANNOT_DELETE_PARENT)
+    child = conn.scalar(sa.select(RP.c.id).where(
+        RP.c.parent_provider_id == me.id).limit(1))
+    if child is not None:
+        raise cannot_delete_parent
+    used = conn.scalar(sa.select(ALLOC.c.id).where(
+        ALLOC.c.resource_provider_id == me.id).limit(1))
+    if used is not None:
+        raise exceptions.Conflict(
+            "Unable to delete resource provider %s: Resource provider has "
+            "allocations." % uuid, exceptions.PROVIDER_IN_USE)
+    conn.execute(INV.delete().where(INV.c.resource_provider_id == me.id))
+    conn.execute(RPA.delete().where(RPA.c.resource_provider_id == me.id))
+    conn.execute(RPT.delete().where(RPT.c.resource_provider_id == me.id))
+    try:
+        conn.execute(RP.update().where(
+            RP.c.id == me.id, RP.c.root_provider_id == me.id).values(
+                root_provider_id=None))
+        conn.execute(RP.delete().where(RP.c.id == me.id))
+    except sa.exc.IntegrityError:
+        raise cannot_delete_parent from None
+
+
+@dataclasses.dataclass
+class Filters:
+    """What a provider listing is narrowed by (all optional, AND-ed).
+
+    ``member_of`` and ``required_traits`` are lists of any-of sets;
+    ``resources`` maps class names to amounts.
+    """
+
+    name: str = None
+    uuid: str = None
+    in_tree: str = None
+    member_of: list = dataclasses.field(default_factory=list)
+    forbidden_aggregates: set = dataclasses.field(default_factory=set)
+    required_traits: list = dataclasses.field(default_factory=list)
+    forbidden_traits: set = dataclasses.field(default_factory=set)
+    resources: dict = dataclasses.field(default_factory=dict)
+
+
+def _trait_ids(conn, names):
+    """Map trait names to ids; 400 naming an unknown trait."""
+    if not names:
+        return {}
+    found = dict(conn.execute(sa.select(TRAITS.c.name, TRAITS.c.id).where(
+        TRAITS.c.name.in_(sorted(names)))).all())
+    missing = sorted(set(names) - set(found))
+    if missing:
+        raise exceptions.BadRequest(
+            'Invalid trait(s) in "required" parameter: No such trait(s): '
+            '%s.' % missing[0])
+    return found
+
+
+def _in_aggregates(rp, uuids):
+    """Providers associated with any aggregate of ``uuids``."""
+    return rp.c.id.in_(
+        sa.select(RPA.c.resource_provider_id)
+        .join(AGG, AGG.c.id == RPA.c.aggregate_id)
+        .where(AGG.c.uuid.in_(sorted(uuids))))
+
+
+def _having_traits(rp, trait_ids):
+    """Providers having any trait of ``trait_ids``."""
+    return sa.exists().where(RPT.c.resource_provider_id == rp.c.id,
+                             RPT.c.trait_id.in_(sorted(trait_ids)))
+
+
+def capacity_for(provider_id, rc_id, amount):
+    """True for the inventory of ``provider_id`` that can take ``amount`` of
+    class ``rc_id`` more: within min/max unit and step size, and
+    used + amount <= (total - reserved) * allocation_ratio."""
+    used = (sa.select(sa.func.coalesce(sa.func.sum(ALLOC.c.used), 0))
+            .where(ALLOC.c.resource_provider_id == provider_id,
+                   ALLOC.c.resource_class_id == rc_id)
+            .scalar_subquery())
+    return sa.exists().where(
+        INV.c.resource_provider_id == provider_id,
+        INV.c.resource_class_id == rc_id,
+        INV.c.min_unit <= amount,
+        INV.c.max_unit >= amount,
+        sa.literal(amount) % INV.c.step_size == 0,
+        used + amount <= (INV.c.total - INV.c.reserved)
+        * INV.c.allocation_ratio)
+
+
+def list_filtered(conn, filters):
+    """The shown providers matching ``filters``, in one query (plus name to
+    id look-ups for classes and traits). 400 for unknown classes or traits.
+    """
+    query, rp = _shown()
+    conds = []
+    if filters.name is not None:
+        conds.append(rp.c.name == filters.name)
+    if filters.uuid is not None:
+        conds.append(rp.c.uuid == filters.uuid)
+    if filters.in_tree is not None:
+        tree = RP.alias("tree")
+        conds.append(rp.c.root_provider_id == sa.select(
+            tree.c.root_provider_id).where(
+                tree.c.uuid == filters.in_tree).scalar_subquery())
+    trait_ids = _trait_ids(conn, set().union(
+        *filters.required_traits, filters.forbidden_traits))
+    for any_of in filters.required_traits:
+        conds.append(_having_traits(rp, {trait_ids[t] for t in any_of}))
+    if filters.forbidden_traits:
+        conds.append(~_having_traits(
+            rp, {trait_ids[t] for t in filters.forbidden_traits}))
+    for any_of in filters.member_of:
+        conds.append(_in_aggregates(rp, any_of))
+    if filters.forbidden_aggregates:
+        conds.append(~_in_aggregates(rp, filters.forbidden_aggregates))
+    if filters.resources:
+        rc_ids = resource_classes.ids_for(conn, filters.resources)
+        for rc_name, amount in filters.resources.items():
+            if rc_name not in rc_ids:
+                raise exceptions.BadRequest(
+                    "Invalid resource class in resources parameter: No such "
+                    "resource class %s." % rc_name)
+            conds.append(capacity_for(rp.c.id, rc_ids[rc_name], amount))
+    return conn.execute(query.where(*conds).order_by(rp.c.id)).all()
+
