@@ -4,6 +4,7 @@ Each resource module exposes ``ROUTES``: a list of (path, Resource class).
 """
 
 from allotment.api.resources import aggregates
+from allotment.api.resources import allocations
 from allotment.api.resources import providers
 from allotment.api.resources import resource_classes
 from allotment.api.resources import root
@@ -13,6 +14,7 @@ MODULES = [
     resource_classes,
     providers,
     aggregates,
+    allocations,
 ]
 
 

@@ -1,0 +1,362 @@
+"""Allocations: reading them, and the claim path that replaces them.
+
+``replace`` sets the complete allocations of one or more consumers in one
+write transaction with a fixed number of set-oriented statements: look up
+consumers, owners, providers and classes; read inventory and usage of every
+(provider, class) involved in one query; check capacity and the inventory
+constraints; swap the allocation rows; advance consumer generations; and
+bump the generation of every provider involved with one compare-and-set.
+
+The providers' generations are read before their usage, so a writer that
+commits in between makes the compare-and-set fail rather than letting a
+stale usage pass the capacity check. A lost provider race rolls the whole
+transaction back and runs it again, up to
+``[placement] allocation_conflict_retry_count`` times.
+"""
+
+import collections
+import logging
+from typing import NamedTuple
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+
+from allotment import exceptions
+from allotment.domain import consumers as consumer_domain
+from allotment.domain import resource_classes
+from allotment.storage import tables
+from allotment.storage.clock import utcnow
+
+LOG = logging.getLogger(__name__)
+
+ALLOC = tables.allocations
+INV = tables.inventories
+RP = tables.resource_providers
+CONSUMERS = tables.consumers
+
+# consumer generation value meaning "the request does not check it"
+# (microversions before 1.28).
+UNCHECKED = object()
+
+
+class Request(NamedTuple):
+    """The new state of one consumer's allocations.
+
+    ``allocations`` maps provider uuid -> {resource class name: amount};
+    empty means "remove them all". ``project_id``/``user_id`` are external
+    ids; ``generation`` is the consumer generation the client saw (None for
+    a new consumer) or UNCHECKED; ``consumer_type`` a name or None (keep).
+    """
+    uuid: str
+    project_id: str
+    user_id: str
+    allocations: dict
+    generation: object = UNCHECKED
+    consumer_type: str = None
+
+
+class UnknownClass(exceptions.BadRequest):
+    """An allocation names a resource class that does not exist."""
+
+
+class InvalidAllocation(exceptions.Conflict):
+    """An allocation does not fit the provider's inventory."""
+
+
+class ProviderRace(exceptions.ConcurrentUpdate):
+    """A provider's generation moved while the allocations were written."""
+
+    def __init__(self):
+        super().__init__("Another thread concurrently updated the resource "
+                         "provider data. Please retry your update")
+
+
+class ConsumerRace(exceptions.ConcurrentUpdate):
+    """A consumer changed while its allocations were written."""
+
+
+# Reading ---------------------------------------------------------------
+
+def for_consumer(conn, consumer_uuid):
+    """The consumer's allocations as rows (provider uuid and generation,
+    class id, used, time stamps, consumer generation, type name, project
+    and user external ids)."""
+    query = sa.select(
+        RP.c.uuid.label("provider_uuid"),
+        RP.c.generation.label("provider_generation"),
+        ALLOC.c.resource_class_id, ALLOC.c.used,
+        ALLOC.c.created_at, ALLOC.c.updated_at,
+        CONSUMERS.c.generation.label("consumer_generation"),
+        tables.consumer_types.c.name.label("consumer_type"),
+        tables.projects.c.external_id.label("project_id"),
+        tables.users.c.external_id.label("user_id"),
+    ).select_from(
+        ALLOC.join(RP, RP.c.id == ALLOC.c.resource_provider_id)
+        .join(CONSUMERS, CONSUMERS.c.uuid == ALLOC.c.consumer_id)
+        .join(tables.projects,
+              tables.projects.c.id == CONSUMERS.c.project_id)
+        .join(tables.users, tables.users.c.id == CONSUMERS.c.user_id)
+        .outerjoin(tables.consumer_types,
+                   tables.consumer_types.c.id == CONSUMERS.c.consumer_type_id)
+    ).where(ALLOC.c.consumer_id == consumer_uuid).order_by(ALLOC.c.id)
+    return conn.execute(query).all()
+
+
+def for_provider(conn, provider_id):
+    """The allocations on a provider: rows of consumer uuid and generation,
+    class id, used and time stamps."""
+    query = sa.select(
+        ALLOC.c.consumer_id.label("consumer_uuid"),
+        CONSUMERS.c.generation.label("consumer_generation"),
+        ALLOC.c.resource_class_id, ALLOC.c.used,
+        ALLOC.c.created_at, ALLOC.c.updated_at,
+    ).select_from(
+        ALLOC.join(CONSUMERS, CONSUMERS.c.uuid == ALLOC.c.consumer_id)
+    ).where(ALLOC.c.resource_provider_id == provider_id).order_by(
+        ALLOC.c.id)
+    return conn.execute(query).all()
+
+
+# Deleting --------------------------------------------------------------
+
+def delete_for_consumer(conn, consumer_uuid):
+    """Remove all allocations of a consumer, and the consumer; 404 when it
+    holds none."""
+    result = conn.execute(
+        ALLOC.delete().where(ALLOC.c.consumer_id == consumer_uuid))
+    if not result.rowcount:
+        raise exceptions.NotFound(
+            "No allocations for consumer '%s'" % consumer_uuid)
+    conn.execute(CONSUMERS.delete().where(CONSUMERS.c.uuid == consumer_uuid))
+
+
+# Writing ---------------------------------------------------------------
+
+def replace(db, conf, requests):
+    """Write ``requests`` (a list of Request) in one transaction, retrying
+    lost provider generation races; 409 ProviderRace when retries run out.
+    """
+    attempts = max(1, conf.placement.allocation_conflict_retry_count)
+    for attempt in range(attempts):
+        try:
+            return db.run_write(write, requests)
+        except ProviderRace:
+            LOG.debug("allocation write lost a provider race (attempt %d)",
+                      attempt + 1)
+        except sa_exc.IntegrityError as error:
+            # A concurrent writer created the same project, user, consumer
+            # type or consumer first: run again to see its row.
+            LOG.debug("allocation write collided on insert: %s", error.orig)
+    LOG.warning("Exceeded retry limit of %d on allocations write", attempts)
+    raise ProviderRace()
+
+
+def write(conn, requests, provider_generations=None):
+    """Replace the allocations of the consumers in ``requests`` inside the
+    caller's transaction. ``provider_generations`` (provider id ->
+    generation) lets a caller that already changed providers in this
+    transaction supply their current generations.
+    """
+    existing = consumer_domain.find(conn, [r.uuid for r in requests])
+    _check_consumer_generations(requests, existing)
+    owners = _owner_ids(conn, requests)
+    providers = _providers(conn, requests)
+    emptied = [r.uuid for r in requests
+               if not r.allocations and r.uuid in existing]
+    touched = {row.id: row.generation for row in providers.values()}
+    if emptied:
+        touched.update(_providers_of(conn, emptied))
+    if provider_generations:
+        for provider_id in touched:
+            if provider_id in provider_generations:
+                touched[provider_id] = provider_generations[provider_id]
+    rows = _new_rows(conn, requests, providers)
+    _check_capacity(conn, rows, providers, [r.uuid for r in requests])
+
+    conn.execute(ALLOC.delete().where(
+        ALLOC.c.consumer_id.in_([r.uuid for r in requests])))
+    if rows:
+        now = utcnow()
+        conn.execute(ALLOC.insert(), [
+            {"resource_provider_id": provider_id, "resource_class_id": rc_id,
+             "consumer_id": consumer_uuid, "used": used, "created_at": now}
+            for consumer_uuid, provider_id, rc_id, used, _rc, _rp in rows])
+    _write_consumers(conn, requests, existing, owners)
+    _bump_providers(conn, touched)
+
+
+def _check_consumer_generations(requests, existing):
+    for req in requests:
+        if req.generation is UNCHECKED:
+            continue
+        row = existing.get(req.uuid)
+        if row is not None and row.generation != req.generation:
+            raise exceptions.Conflict(
+                "consumer generation conflict - expected %s but got %s"
+                % (row.generation, req.generation),
+                exceptions.CONCURRENT_UPDATE)
+        if row is None and req.generation is not None:
+            raise exceptions.Conflict(
+                "consumer generation conflict - expected null but got %s"
+                % req.generation, exceptions.CONCURRENT_UPDATE)
+
+
+def _owner_ids(conn, requests):
+    """(project ids, user ids, consumer type ids) by external id / name."""
+    projects = consumer_domain.project_ids(
+        conn, {r.project_id for r in requests})
+    users = consumer_domain.user_ids(conn, {r.user_id for r in requests})
+    types = consumer_domain.type_ids(
+        conn, {r.consumer_type for r in requests
+               if r.consumer_type is not None})
+    return projects, users, types
+
+
+def _providers(conn, requests):
+    """provider uuid -> row (id, uuid, generation) for every provider the
+    requests allocate from; 400 for the first one that does not exist."""
+    wanted = list(dict.fromkeys(
+        rp_uuid for r in requests for rp_uuid in r.allocations))
+    if not wanted:
+        return {}
+    rows = conn.execute(sa.select(RP.c.id, RP.c.uuid, RP.c.generation).where(
+        RP.c.uuid.in_(wanted))).all()
+    found = {row.uuid: row for row in rows}
+    for rp_uuid in wanted:
+        if rp_uuid not in found:
+            raise exceptions.BadRequest(
+                "Allocation for resource provider '%s' that does not exist."
+                % rp_uuid)
+    return found
+
+
+def _providers_of(conn, consumer_uuids):
+    """provider id -> generation of the providers holding allocations of
+    ``consumer_uuids``."""
+    rows = conn.execute(sa.select(RP.c.id, RP.c.generation).where(
+        RP.c.id.in_(sa.select(ALLOC.c.resource_provider_id).where(
+            ALLOC.c.consumer_id.in_(consumer_uuids))))).all()
+    return dict(rows)
+
+
+def _new_rows(conn, requests, providers):
+    """The allocation rows to insert, in request order: tuples of
+    (consumer uuid, provider id, class id, used, class name, provider uuid).
+    400 for the first unknown resource class."""
+    names = list(dict.fromkeys(
+        rc for r in requests for resources in r.allocations.values()
+        for rc in resources))
+    ids = resource_classes.ids_for(conn, names)
+    for name in names:
+        if name not in ids:
+            raise UnknownClass("No such resource class %s." % name)
+    return [(r.uuid, providers[rp_uuid].id, ids[rc], used, rc, rp_uuid)
+            for r in requests
+            for rp_uuid, resources in r.allocations.items()
+            for rc, used in resources.items()]
+
+
+def _check_capacity(conn, rows, providers, consumer_uuids):
+    """409 InvalidAllocation unless every new allocation fits its
+    provider's inventory, counting the other consumers' usage."""
+    if not rows:
+        return
+    provider_ids = {row[1] for row in rows}
+    rc_ids = {row[2] for row in rows}
+    mine = sa.case((ALLOC.c.consumer_id.in_(consumer_uuids), ALLOC.c.used),
+                   else_=0)
+    usage = sa.select(
+        ALLOC.c.resource_provider_id, ALLOC.c.resource_class_id,
+        sa.func.sum(ALLOC.c.used).label("used_all"),
+        sa.func.sum(mine).label("used_mine"),
+    ).where(
+        ALLOC.c.resource_provider_id.in_(provider_ids),
+        ALLOC.c.resource_class_id.in_(rc_ids),
+    ).group_by(ALLOC.c.resource_provider_id,
+               ALLOC.c.resource_class_id).subquery("usage")
+    query = sa.select(
+        INV.c.resource_provider_id, INV.c.resource_class_id, INV.c.total,
+        INV.c.reserved, INV.c.min_unit, INV.c.max_unit, INV.c.step_size,
+        INV.c.allocation_ratio, usage.c.used_all, usage.c.used_mine,
+    ).select_from(INV.outerjoin(usage, sa.and_(
+        usage.c.resource_provider_id == INV.c.resource_provider_id,
+        usage.c.resource_class_id == INV.c.resource_class_id,
+    ))).where(
+        INV.c.resource_provider_id.in_(provider_ids),
+        INV.c.resource_class_id.in_(rc_ids))
+    inventory = {(r.resource_provider_id, r.resource_class_id): r
+                 for r in conn.execute(query)}
+
+    with_inventory = {key[0] for key in inventory}
+    for _c, provider_id, _rc_id, _used, _rc, rp_uuid in rows:
+        if provider_id not in with_inventory:
+            names = ", ".join(dict.fromkeys(row[4] for row in rows))
+            raise InvalidAllocation(
+                "Inventory for '%s' on resource provider '%s' invalid."
+                % (names, rp_uuid))
+
+    needed = collections.defaultdict(int)
+    for _c, provider_id, rc_id, used, rc, rp_uuid in rows:
+        inv = inventory.get((provider_id, rc_id))
+        if inv is None:
+            raise InvalidAllocation(
+                "Inventory for '%s' on resource provider '%s' invalid."
+                % (rc, rp_uuid))
+        if (used < inv.min_unit or used > inv.max_unit
+                or used % inv.step_size):
+            raise InvalidAllocation(
+                "Unable to create allocation for '%s' on resource provider "
+                "'%s'. The requested amount would violate inventory "
+                "constraints." % (rc, rp_uuid))
+        needed[provider_id, rc_id] += used
+        previous = int(inv.used_all) if inv.used_all is not None else None
+        others = (previous or 0) - int(inv.used_mine or 0)
+        capacity = (inv.total - inv.reserved) * inv.allocation_ratio
+        after = others + needed[provider_id, rc_id]
+        if capacity < after and (previous is None or after > previous):
+            # Over capacity is accepted only when the write leaves the
+            # provider no more over-committed than it was.
+            raise InvalidAllocation(
+                "Unable to create allocation for '%s' on resource provider "
+                "'%s'. The requested amount would exceed the capacity."
+                % (rc, rp_uuid))
+
+
+def _write_consumers(conn, requests, existing, owners):
+    """Create new consumers, advance (or, when left without allocations,
+    delete) existing ones; ConsumerRace when one changed meanwhile."""
+    projects, users, types = owners
+    new_rows = []
+    for req in requests:
+        project_id = projects[req.project_id]
+        user_id = users[req.user_id]
+        type_id = types.get(req.consumer_type)
+        row = existing.get(req.uuid)
+        if row is None:
+            if req.allocations:
+                new_rows.append({
+                    "uuid": req.uuid, "project_id": project_id,
+                    "user_id": user_id, "generation": 1,
+                    "consumer_type_id": type_id})
+            continue
+        if req.allocations:
+            done = consumer_domain.advance(
+                conn, row, project_id, user_id, type_id)
+        else:
+            done = consumer_domain.remove(conn, row)
+        if not done:
+            raise ConsumerRace()
+    consumer_domain.create(conn, new_rows)
+
+
+def _bump_providers(conn, generations):
+    """Advance every provider of ``generations`` (id -> expected generation)
+    in one compare-and-set; ProviderRace when any of them moved."""
+    if not generations:
+        return
+    matches = [sa.and_(RP.c.id == provider_id, RP.c.generation == generation)
+               for provider_id, generation in generations.items()]
+    result = conn.execute(RP.update().where(sa.or_(*matches)).values(
+        generation=RP.c.generation + 1, updated_at=utcnow()))
+    if result.rowcount != len(generations):
+        raise ProviderRace()
