@@ -5,9 +5,12 @@ Each resource module exposes ``ROUTES``: a list of (path, Resource class).
 
 from allotment.api.resources import aggregates
 from allotment.api.resources import allocations
+from allotment.api.resources import inventories
 from allotment.api.resources import providers
 from allotment.api.resources import resource_classes
 from allotment.api.resources import root
+from allotment.api.resources import traits
+from allotment.api.resources import usages
 
 MODULES = [
     root,
@@ -15,6 +18,9 @@ MODULES = [
     providers,
     aggregates,
     allocations,
+    inventories,
+    traits,
+    usages,
 ]
 
 

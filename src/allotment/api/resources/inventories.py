@@ -1,0 +1,143 @@
+"""/resource_providers/{uuid}/inventories and .../inventories/{resource_class}.
+
+The provider is looked up before the body is validated (404 first), as the
+reference does.
+"""
+
+from allotment.api import http
+from allotment.api import microversion
+from allotment.api.resource import Resource
+from allotment.api.schemas import inventories as schema
+from allotment.domain import inventories as domain
+from allotment.domain import provider_lookup
+
+V1_5 = (1, 5)
+V1_26 = (1, 26)
+
+
+def _url(req, uuid, name):
+    """The absolute URL of one inventory (the reference's Location)."""
+    return req.prefix + "/resource_providers/%s/inventories/%s" % (
+        uuid, name)
+
+
+def _fields(record):
+    return {field: record[field] for field in domain.FIELDS}
+
+
+def _reserved_can_be_total(req):
+    return req.context.microversion.matches(V1_26)
+
+
+def _send_all(req, resp, generation, records, last_modified=None):
+    body = {"resource_provider_generation": generation,
+            "inventories": {name: _fields(record)
+                            for name, record in records.items()}}
+    http.send_json(req, resp, body, last_modified=last_modified)
+    if not records:
+        # Like the reference: no inventory, no Last-Modified (Cache-Control
+        # stays).
+        resp.delete_header("Last-Modified")
+
+
+def _send_one(req, resp, generation, record, status=200,
+              last_modified=None):
+    body = _fields(record)
+    body["resource_provider_generation"] = generation
+    http.send_json(req, resp, body, status=status,
+                   last_modified=last_modified)
+
+
+class Inventories(Resource):
+    def on_get(self, req, resp, uuid):
+        http.require_json_accept(req)
+        http.authorize(req, "resource_providers:inventories:list")
+        with self.db.read() as conn:
+            provider = provider_lookup.get(conn, uuid)
+            rows = domain.list_for(conn, provider)
+        records = {name: row._mapping for name, row in rows.items()}
+        _send_all(req, resp, provider.generation, records, http.latest(
+            *(r.updated_at or r.created_at for r in rows.values())))
+
+    def on_post(self, req, resp, uuid):
+        http.require_json_content(req)
+        http.authorize(req, "resource_providers:inventories:create")
+        data = http.read_json(req, {})
+
+        def work(conn):
+            provider = provider_lookup.get(conn, uuid)
+            http.validate(data, schema.NEW)
+            return domain.create(conn, provider, data["resource_class"],
+                                 data, _reserved_can_be_total(req))
+
+        generation, record = self.db.run_write(work)
+        resp.location = _url(req, uuid, data["resource_class"])
+        _send_one(req, resp, generation, record, status=201)
+
+    def on_put(self, req, resp, uuid):
+        http.require_json_content(req)
+        http.authorize(req, "resource_providers:inventories:update")
+        data = http.read_json(req, {})
+
+        def work(conn):
+            provider = provider_lookup.get(conn, uuid)
+            http.validate(data, schema.ALL)
+            return domain.replace_all(
+                conn, provider, data["resource_provider_generation"],
+                data["inventories"], _reserved_can_be_total(req))
+
+        generation, records = self.db.run_write(work)
+        _send_all(req, resp, generation, records)
+
+    def on_delete(self, req, resp, uuid):
+        microversion.require(req, V1_5, status=405)
+        http.authorize(req, "resource_providers:inventories:delete")
+
+        def work(conn):
+            domain.delete_all(conn, provider_lookup.get(conn, uuid))
+
+        self.db.run_write(work)
+        http.send_empty(req, resp)
+
+
+class Inventory(Resource):
+    def on_get(self, req, resp, uuid, resource_class):
+        http.require_json_accept(req)
+        http.authorize(req, "resource_providers:inventories:show")
+        with self.db.read() as conn:
+            provider = provider_lookup.get(conn, uuid)
+            row = domain.get(conn, provider, resource_class)
+        _send_one(req, resp, provider.generation, row._mapping,
+                  last_modified=row.updated_at or row.created_at)
+
+    def on_put(self, req, resp, uuid, resource_class):
+        http.require_json_content(req)
+        http.authorize(req, "resource_providers:inventories:update")
+        data = http.read_json(req, {})
+
+        def work(conn):
+            provider = provider_lookup.get(conn, uuid)
+            http.validate(data, schema.ONE)
+            return domain.update(
+                conn, provider, resource_class, data,
+                data["resource_provider_generation"],
+                _reserved_can_be_total(req))
+
+        generation, record = self.db.run_write(work)
+        _send_one(req, resp, generation, record)
+
+    def on_delete(self, req, resp, uuid, resource_class):
+        http.authorize(req, "resource_providers:inventories:delete")
+
+        def work(conn):
+            provider = provider_lookup.get(conn, uuid)
+            domain.delete(conn, provider, resource_class)
+
+        self.db.run_write(work)
+        http.send_empty(req, resp)
+
+
+ROUTES = [
+    ("/resource_providers/{uuid}/inventories", Inventories),
+    ("/resource_providers/{uuid}/inventories/{resource_class}", Inventory),
+]

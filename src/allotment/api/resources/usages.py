@@ -1,0 +1,53 @@
+"""/resource_providers/{uuid}/usages and /usages (from 1.9; per consumer
+type from 1.38).
+
+Usage is "now": from 1.15 Last-Modified is the time of the response.
+"""
+
+from allotment.api import http
+from allotment.api import microversion
+from allotment.api.resource import Resource
+from allotment.api.schemas import usages as schema
+from allotment.domain import provider_lookup
+from allotment.domain import usages as domain
+
+V1_9 = (1, 9)
+V1_38 = (1, 38)
+
+
+class ProviderUsages(Resource):
+    def on_get(self, req, resp, uuid):
+        http.require_json_accept(req)
+        http.authorize(req, "resource_providers:usages")
+        with self.db.read() as conn:
+            provider = provider_lookup.get(conn, uuid)
+            used = domain.for_provider(conn, provider.id)
+        http.send_json(req, resp, {
+            "resource_provider_generation": provider.generation,
+            "usages": used})
+
+
+class Usages(Resource):
+    def on_get(self, req, resp):
+        microversion.require(req, V1_9)
+        http.require_json_accept(req)
+        project_id = http.query_lists(req).get("project_id", [None])[-1]
+        http.authorize(req, "usages", {"project_id": project_id})
+        by_type = req.context.microversion.matches(V1_38)
+        params = http.validate_query(
+            req, schema.QUERY_1_38 if by_type else schema.QUERY_1_9)
+        with self.db.read() as conn:
+            if by_type:
+                used = domain.by_consumer_type(
+                    conn, params["project_id"], params.get("user_id"),
+                    params.get("consumer_type"))
+            else:
+                used = domain.totals(conn, params["project_id"],
+                                     params.get("user_id"))
+        http.send_json(req, resp, {"usages": used})
+
+
+ROUTES = [
+    ("/resource_providers/{uuid}/usages", ProviderUsages),
+    ("/usages", Usages),
+]

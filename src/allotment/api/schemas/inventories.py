@@ -1,0 +1,63 @@
+"""Schemas of the inventory bodies: one inventory, and all of a provider's."""
+
+from allotment.api.schemas import common
+
+MAX_INT = 0x7FFFFFFF
+# The largest single-precision float MySQL stores in a FLOAT column.
+MAX_FLOAT = 3.40282e+38
+
+
+def _bounded_int(minimum):
+    return {"type": "integer", "minimum": minimum, "maximum": MAX_INT}
+
+
+_GENERATION = {"type": "integer"}
+
+_FIELDS = {
+    "total": _bounded_int(1),
+    "reserved": _bounded_int(0),
+    "min_unit": _bounded_int(1),
+    "max_unit": _bounded_int(1),
+    "step_size": _bounded_int(1),
+    "allocation_ratio": {"type": "number", "maximum": MAX_FLOAT},
+}
+
+# PUT /resource_providers/{uuid}/inventories/{resource_class}
+ONE = {
+    "type": "object",
+    "properties": dict(_FIELDS, resource_provider_generation=_GENERATION),
+    "required": ["total", "resource_provider_generation"],
+    "additionalProperties": False,
+}
+
+# POST /resource_providers/{uuid}/inventories (a generation is accepted but
+# not checked, as in the reference)
+NEW = {
+    "type": "object",
+    "properties": dict(
+        _FIELDS, resource_provider_generation=_GENERATION,
+        resource_class={"type": "string", "pattern": common.RC_PATTERN}),
+    "required": ["total", "resource_class"],
+    "additionalProperties": False,
+}
+
+_RECORD = {
+    "type": "object",
+    "properties": dict(_FIELDS, resource_provider_generation=_GENERATION),
+    "required": ["total"],
+    "additionalProperties": False,
+}
+
+# PUT /resource_providers/{uuid}/inventories
+ALL = {
+    "type": "object",
+    "properties": {
+        "resource_provider_generation": _GENERATION,
+        "inventories": {
+            "type": "object",
+            "patternProperties": {common.RC_PATTERN: _RECORD},
+        },
+    },
+    "required": ["resource_provider_generation", "inventories"],
+    "additionalProperties": False,
+}

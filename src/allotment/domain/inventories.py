@@ -1,0 +1,264 @@
+"""Inventories: what a provider offers of each resource class.
+
+Every change bumps the provider's generation (compare-and-set on the
+generation the caller read). Inventory of a class that has allocations
+cannot be removed; shrinking it below its usage is allowed (only logged).
+"""
+
+import logging
+
+import sqlalchemy as sa
+
+from allotment import exceptions
+from allotment.domain import provider_lookup
+from allotment.domain import resource_classes
+from allotment.storage import tables
+from allotment.storage.clock import utcnow
+
+LOG = logging.getLogger(__name__)
+
+INV = tables.inventories
+ALLOC = tables.allocations
+
+MAX_INT = 0x7FFFFFFF
+FIELDS = ("total", "reserved", "min_unit", "max_unit", "step_size",
+          "allocation_ratio")
+DEFAULTS = {"reserved": 0, "min_unit": 1, "max_unit": MAX_INT,
+            "step_size": 1, "allocation_ratio": 1.0}
+
+
+def with_defaults(values):
+    """The six inventory fields of ``values``, defaults filled in."""
+    record = dict(DEFAULTS)
+    record.update((k, v) for k, v in values.items() if k in FIELDS)
+    return record
+
+
+def capacity(record):
+    return int((record["total"] - record["reserved"])
+               * record["allocation_ratio"])
+
+
+def _check_capacity(provider, name, record, reserved_can_be_total, prefix):
+    """400 when reserved leaves no capacity (reserved == total is allowed
+    from microversion 1.26)."""
+    cap = capacity(record)
+    if reserved_can_be_total:
+        if cap >= 0:
+            return
+        problem = "The reserved value is greater than total."
+    else:
+        if cap > 0:
+            return
+        problem = "The reserved value is greater than or equal to total."
+    raise exceptions.BadRequest(
+        "%s: Invalid inventory for '%s' on resource provider '%s'. %s"
+        % (prefix, name, provider.uuid, problem))
+
+
+def _rows(conn, provider_id):
+    return conn.execute(sa.select(INV).where(
+        INV.c.resource_provider_id == provider_id).order_by(
+            INV.c.resource_class_id)).all()
+
+
+def list_for(conn, provider):
+    """{class name: row} of the provider's inventories."""
+    rows = _rows(conn, provider.id)
+    names = resource_classes.names_for(conn, [r.resource_class_id
+                                              for r in rows])
+    return {names[r.resource_class_id]: r for r in rows}
+
+
+def get(conn, provider, name):
+    """The inventory row of class ``name``; 404 when there is none."""
+    rc_id = resource_classes.id_for(conn, name)
+    row = None
+    if rc_id is not None:
+        row = conn.execute(sa.select(INV).where(
+            INV.c.resource_provider_id == provider.id,
+            INV.c.resource_class_id == rc_id)).first()
+    if row is None:
+        raise exceptions.NotFound("No inventory of class %s for %s"
+                                  % (name, provider.uuid))
+    return row
+
+
+def _classes_in_use(conn, provider, rc_ids):
+    """Names of the classes among ``rc_ids`` the provider has allocations
+    of, in class id order."""
+    if not rc_ids:
+        return []
+    used = conn.scalars(
+        sa.select(ALLOC.c.resource_class_id).where(
+            ALLOC.c.resource_provider_id == provider.id,
+            ALLOC.c.resource_class_id.in_(rc_ids)).group_by(
+                ALLOC.c.resource_class_id).order_by(
+                    ALLOC.c.resource_class_id)).all()
+    names = resource_classes.names_for(conn, used)
+    return [names[rc_id] for rc_id in used]
+
+
+def _in_use_message(provider, names):
+    return ("Inventory for '%s' on resource provider '%s' in use."
+            % (", ".join(names), provider.uuid))
+
+
+def _insert(conn, provider, rc_id, record):
+    conn.execute(INV.insert().values(
+        resource_provider_id=provider.id, resource_class_id=rc_id,
+        created_at=utcnow(), **record))
+
+
+def _update(conn, provider, rc_id, name, record):
+    """Update one inventory; returns False when the provider has none of
+    that class. Logs when the new capacity is below the current usage."""
+    used = conn.scalar(sa.select(sa.func.sum(ALLOC.c.used)).where(
+        ALLOC.c.resource_provider_id == provider.id,
+        ALLOC.c.resource_class_id == rc_id))
+    result = conn.execute(INV.update().where(
+        INV.c.resource_provider_id == provider.id,
+        INV.c.resource_class_id == rc_id).values(
+            updated_at=utcnow(), **record))
+    if result.rowcount and used is not None and used > capacity(record):
+        LOG.warning("Resource provider %s is now over-capacity for %s",
+                    provider.uuid, name)
+    return bool(result.rowcount)
+
+
+def create(conn, provider, name, values, reserved_can_be_total):
+    """Add inventory of class ``name`` (POST); returns (generation, record).
+
+    400 for an unknown class or no capacity, 409 when the provider already
+    has inventory of that class.
+    """
+    prefix = "Unable to create inventory for resource provider %s" % (
+        provider.uuid)
+    record = with_defaults(values)
+    _check_capacity(provider, name, record, reserved_can_be_total, prefix)
+    rc_id = resource_classes.id_for(conn, name)
+    if rc_id is None:
+        raise exceptions.BadRequest(
+            "%s: No such resource class %s." % (prefix, name))
+    exists = conn.scalar(sa.select(INV.c.id).where(
+        INV.c.resource_provider_id == provider.id,
+        INV.c.resource_class_id == rc_id))
+    if exists is not None:
+        raise _duplicate(provider, name)
+    try:
+        with conn.begin_nested():
+            _insert(conn, provider, rc_id, record)
+    except sa.exc.IntegrityError:
+        raise _duplicate(provider, name) from None
+    generation = provider_lookup.bump_generation(
+        conn, provider.id, provider.generation)
+    return generation, record
+
+
+def _duplicate(provider, name):
+    return exceptions.Conflict(
+        "Update conflict: Inventory of class %s already exists on resource "
+        "provider %s." % (name, provider.uuid), exceptions.CONCURRENT_UPDATE)
+
+
+def _require_generation(provider, generation):
+    if generation != provider.generation:
+        raise exceptions.ConcurrentUpdate(
+            "resource provider generation conflict")
+
+
+def update(conn, provider, name, values, generation, reserved_can_be_total):
+    """Change the inventory of class ``name`` (PUT of one inventory);
+    returns (new generation, record)."""
+    _require_generation(provider, generation)
+    record = with_defaults(values)
+    _check_capacity(
+        provider, name, record, reserved_can_be_total,
+        "Unable to update inventory for resource provider %s"
+        % provider.uuid)
+    rc_id = resource_classes.id_for(conn, name)
+    if rc_id is None:
+        raise exceptions.NotFound("No such resource class %s." % name)
+    if not _update(conn, provider, rc_id, name, record):
+        raise exceptions.BadRequest(
+            "No inventory record with resource class for resource provider "
+            "%s: No inventory of class %s found." % (provider.uuid, name))
+    return provider_lookup.bump_generation(
+        conn, provider.id, generation), record
+
+
+def replace_all(conn, provider, generation, inventories,
+                reserved_can_be_total):
+    """Make ``inventories`` ({class name: values}) the provider's whole
+    inventory (PUT); returns (new generation, {class name: record})."""
+    _require_generation(provider, generation)
+    records = {name: with_defaults(values)
+               for name, values in inventories.items()}
+    for name, record in records.items():
+        _check_capacity(
+            provider, name, record, reserved_can_be_total,
+            "Unable to update inventory for resource provider %s"
+            % provider.uuid)
+    ids = resource_classes.ids_for(conn, list(records))
+    unknown = [name for name in records if name not in ids]
+    if unknown:
+        raise exceptions.BadRequest(
+            "Unknown resource class in inventory for resource provider %s: "
+            "No such resource class %s." % (provider.uuid, unknown[0]))
+    current = {r.resource_class_id for r in _rows(conn, provider.id)}
+    wanted = {ids[name]: name for name in records}
+    to_delete = current - set(wanted)
+    in_use = _classes_in_use(conn, provider, to_delete)
+    if in_use:
+        raise exceptions.Conflict(
+            "update conflict: " + _in_use_message(provider, in_use),
+            exceptions.INVENTORY_INUSE)
+    if to_delete:
+        conn.execute(INV.delete().where(
+            INV.c.resource_provider_id == provider.id,
+            INV.c.resource_class_id.in_(to_delete)))
+    for rc_id, name in wanted.items():
+        if rc_id in current:
+            if not _update(conn, provider, rc_id, name, records[name]):
+                raise exceptions.ConcurrentUpdate()
+        else:
+            try:
+                with conn.begin_nested():
+                    _insert(conn, provider, rc_id, records[name])
+            except sa.exc.IntegrityError:
+                raise exceptions.ConcurrentUpdate() from None
+    return provider_lookup.bump_generation(
+        conn, provider.id, generation), records
+
+
+def delete_all(conn, provider):
+    """Remove all the provider's inventory (DELETE, from 1.5)."""
+    current = [r.resource_class_id for r in _rows(conn, provider.id)]
+    in_use = _classes_in_use(conn, provider, current)
+    if in_use:
+        raise exceptions.Conflict(_in_use_message(provider, in_use),
+                                  exceptions.INVENTORY_INUSE)
+    conn.execute(INV.delete().where(INV.c.resource_provider_id == provider.id))
+    provider_lookup.bump_generation(conn, provider.id, provider.generation)
+
+
+def delete(conn, provider, name):
+    """Remove the inventory of class ``name``: 404 when there is none, 409
+    when it has allocations."""
+    not_found = "No inventory of class %s found for delete: " % name
+    rc_id = resource_classes.id_for(conn, name)
+    if rc_id is None:
+        raise exceptions.NotFound(
+            not_found + "No such resource class %s." % name)
+    if _classes_in_use(conn, provider, [rc_id]):
+        raise exceptions.Conflict(
+            "Unable to delete inventory of class %s: %s"
+            % (name, _in_use_message(provider, [name])),
+            exceptions.CONCURRENT_UPDATE)
+    result = conn.execute(INV.delete().where(
+        INV.c.resource_provider_id == provider.id,
+        INV.c.resource_class_id == rc_id))
+    if not result.rowcount:
+        raise exceptions.NotFound(
+            not_found + "No inventory of class %s found for delete" % name)
+    provider_lookup.bump_generation(conn, provider.id, provider.generation)
