@@ -281,7 +281,7 @@ def capacity_for(provider_id, rc_id, amount):
     class ``rc_id`` more: within min/max unit and step size, and
     used + amount <= (total - reserved) * allocation_ratio."""
     used = (sa.select(sa.func.coalesce(sa.func.sum(ALLOC.c.used), 0))
-            .where(ALLOC.c.resource_provider_id == provider_id,
+            .where(ALLOC.c.resource_provider_id == INV.c.resource_provider_id,
                    ALLOC.c.resource_class_id == rc_id)
             .scalar_subquery())
     return sa.exists().where(
