@@ -7,6 +7,7 @@ from allotment.api.resources import aggregates
 from allotment.api.resources import allocations
 from allotment.api.resources import inventories
 from allotment.api.resources import providers
+from allotment.api.resources import reshaper
 from allotment.api.resources import resource_classes
 from allotment.api.resources import root
 from allotment.api.resources import traits
@@ -18,6 +19,7 @@ MODULES = [
     providers,
     aggregates,
     allocations,
+    reshaper,
     inventories,
     traits,
     usages,

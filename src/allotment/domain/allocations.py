@@ -151,12 +151,10 @@ def replace(db, conf, requests):
     raise ProviderRace()
 
 
-def write(conn, requests, provider_generations=None):
+def write(conn, requests):
     """Replace the allocations of the consumers in ``requests`` inside the
-    caller's transaction. ``provider_generations`` (provider id ->
-    generation) lets a caller that already changed providers in this
-    transaction supply their current generations.
-    """
+    caller's transaction (which may already have changed the providers:
+    their generations are read through it)."""
     existing = consumer_domain.find(conn, [r.uuid for r in requests])
     _check_consumer_generations(requests, existing)
     owners = _owner_ids(conn, requests)
@@ -166,10 +164,6 @@ def write(conn, requests, provider_generations=None):
     touched = {row.id: row.generation for row in providers.values()}
     if emptied:
         touched.update(_providers_of(conn, emptied))
-    if provider_generations:
-        for provider_id in touched:
-            if provider_id in provider_generations:
-                touched[provider_id] = provider_generations[provider_id]
     rows = _new_rows(conn, requests, providers)
     _check_capacity(conn, rows, providers, [r.uuid for r in requests])
 

@@ -1,0 +1,49 @@
+"""POST /reshaper (from 1.30): move inventory and allocations at once."""
+
+from sqlalchemy import exc as sa_exc
+
+from allotment import exceptions
+from allotment.api import http
+from allotment.api import microversion
+from allotment.api.resource import Resource
+from allotment.api.resources import allocations as allocation_api
+from allotment.api.schemas import reshaper as schema
+from allotment.domain import allocations
+from allotment.domain import reshaper as domain
+
+V1_30 = (1, 30)
+
+
+class Reshaper(Resource):
+    def on_post(self, req, resp):
+        microversion.require(req, V1_30)
+        http.require_json_content(req)
+        http.authorize(req, "reshaper:reshape")
+        version = req.context.microversion
+        body = http.read_json(req, schema.for_version(version))
+        requests = [
+            allocation_api.request_from_body(
+                self.conf, version, consumer_uuid, data)
+            for consumer_uuid, data in body["allocations"].items()]
+        try:
+            self.db.run_write(domain.reshape, body["inventories"], requests)
+        except (domain.UnknownClass, allocations.UnknownClass) as exc:
+            raise exceptions.BadRequest(
+                "malformed reshaper data: %s" % exc.detail)
+        except allocations.InvalidAllocation as exc:
+            raise exceptions.Conflict(
+                "Unable to allocate inventory: %s" % exc.detail)
+        except (allocations.ProviderRace, allocations.ConsumerRace) as exc:
+            raise exceptions.Conflict("update conflict: %s" % exc.detail,
+                                      exceptions.CONCURRENT_UPDATE)
+        except sa_exc.IntegrityError:
+            # A concurrent request created one of the new consumers first.
+            raise exceptions.Conflict(
+                "update conflict: %s" % exceptions.ConcurrentUpdate().detail,
+                exceptions.CONCURRENT_UPDATE) from None
+        http.send_empty(req, resp)
+
+
+ROUTES = [
+    ("/reshaper", Reshaper),
+]
