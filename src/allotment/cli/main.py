@@ -1,5 +1,9 @@
 """The ``allotment`` command: ``serve`` runs the API under gunicorn.
 
+``db sync|version|stamp REV|online-data-migrations``, ``upgrade-check`` and
+``import-nova --from URL`` do the operator's work of placement-manage and
+placement-status (cli/manage.py, cli/status.py, cli/nova_import.py).
+
 With no configuration at all, ``allotment serve`` keeps an SQLite database in
 a local data folder (``./data``, or ``$ALLOTMENT_DATA_DIR``), creates its
 schema, and authenticates with noauth2; it says so in its first log line.
@@ -88,13 +92,79 @@ def serve(args):
     return 0
 
 
+def db_command(args):
+    from allotment.cli import manage
+
+    conf, _embedded = load_conf(args)
+    if args.db_command == "sync":
+        return manage.db_sync(conf)
+    if args.db_command == "version":
+        return manage.db_version(conf)
+    if args.db_command == "stamp":
+        return manage.db_stamp(conf, args.revision)
+    return manage.online_data_migrations(conf, args.max_count)
+
+
+def upgrade_check(args):
+    from allotment.cli import status
+
+    return status.main(_config_args(args) + ["upgrade", "check"]
+                       + (["--json"] if args.json else []))
+
+
+def import_nova(args):
+    from allotment.cli import nova_import
+
+    conf, _embedded = load_conf(args)
+    return nova_import.import_nova(conf, args.source)
+
+
+def _add_config_args(p):
+    p.add_argument("--config-file", action="append",
+                   help="placement.conf (may be repeated)")
+    p.add_argument("--config-dir", help="folder of *.conf files")
+
+
+def _add_operator_parsers(sub):
+    p = sub.add_parser("db", help="database schema and data migrations")
+    p.set_defaults(func=db_command)
+    db = p.add_subparsers(dest="db_command", required=True)
+    _add_config_args(db.add_parser(
+        "sync", help="bring the schema to the latest revision (adopts a "
+        "reference database)"))
+    _add_config_args(db.add_parser(
+        "version", help="print the current schema revision"))
+    stamp = db.add_parser("stamp", help="record a schema revision without "
+                          "running migrations")
+    _add_config_args(stamp)
+    stamp.add_argument("revision")
+    online = db.add_parser("online-data-migrations",
+                           help="fix rows written under older rules")
+    _add_config_args(online)
+    online.add_argument("--max-count", metavar="<number>",
+                        help="run one batch of at most this many records")
+
+    p = sub.add_parser("upgrade-check", help="is the deployment ready for "
+                       "an upgrade? (placement-status upgrade check)")
+    _add_config_args(p)
+    p.add_argument("--json", action="store_true",
+                   help="print the results as JSON")
+    p.set_defaults(func=upgrade_check)
+
+    p = sub.add_parser("import-nova", help="copy the placement tables of a "
+                       "Nova API database into the configured database")
+    _add_config_args(p)
+    p.add_argument("--from", dest="source", required=True,
+                   metavar="NOVA_API_URL",
+                   help="SQLAlchemy URL of the nova_api database")
+    p.set_defaults(func=import_nova)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="allotment")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("serve", help="serve the Placement API")
-    p.add_argument("--config-file", action="append",
-                   help="placement.conf (may be repeated)")
-    p.add_argument("--config-dir", help="folder of *.conf files")
+    _add_config_args(p)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=DEFAULT_PORT)
     p.add_argument("--workers", type=int, default=1)
@@ -105,6 +175,7 @@ def build_parser():
     p.add_argument("--insecure-noauth", action="store_true",
                    help="allow noauth2 on a non-loopback address")
     p.set_defaults(func=serve)
+    _add_operator_parsers(sub)
     return parser
 
 
