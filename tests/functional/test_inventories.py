@@ -230,7 +230,7 @@ def test_delete_one_and_all(api):
     assert api.delete(inv_url(rp), version="1.5").status_code == 204
     assert api.delete(inv_url(rp), version="1.5").status_code == 204
     assert api.get(inv_url(rp)).json == {
-        "resource_provider_generation": 5, "inventories": {}}
+        "resource_provider_generation": 4, "inventories": {}}
 
 
 def test_inventory_in_use(api):
