@@ -1,5 +1,7 @@
 """Provider aggregates through the WSGI app."""
 
+import threading
+
 import sqlalchemy as sa
 
 from allotment.storage import tables
@@ -102,3 +104,25 @@ def test_bad_input(api):
     with api.db.read() as conn:
         assert conn.scalar(sa.select(sa.func.count()).select_from(
             tables.placement_aggregates)) == 0
+
+
+def test_concurrent_writers(api):
+    _provider(api, "one", U1)
+    statuses = []
+
+    def writer(aggs):
+        for _ in range(5):
+            statuses.append(api.put(PATH % U1, aggs, version="1.18")
+                            .status_code)
+
+    threads = [threading.Thread(target=writer, args=(aggs,)) for aggs in
+               ([AGG1, AGG2], [AGG2, AGG3], [AGG1, AGG3], [AGG3])]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [200] * 20
+    assert _generation(api, U1) == 0
+    with api.db.read() as conn:
+        assert conn.scalar(sa.select(sa.func.count()).select_from(
+            tables.placement_aggregates)) == 3

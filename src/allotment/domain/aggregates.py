@@ -13,12 +13,20 @@ from allotment.storage import tables
 from allotment.storage.clock import utcnow
 
 AGG = tables.placement_aggregates
+RP = tables.resource_providers
 RPA = tables.resource_provider_aggregates
 
 
-def find(conn, provider_uuid):
-    """The provider row ``provider_uuid``; 404 when there is none."""
-    provider = provider_lookup.find(conn, provider_uuid)
+def find(conn, provider_uuid, lock=False):
+    """The provider row ``provider_uuid``; 404 when there is none.
+
+    ``lock`` holds the row until the transaction ends, so that writers of
+    one provider's aggregates take turns.
+    """
+    query = sa.select(RP).where(RP.c.uuid == provider_uuid)
+    if lock:
+        query = query.with_for_update()
+    provider = conn.execute(query).first()
     if provider is None:
         raise exceptions.NotFound(
             "No resource provider with uuid %s found" % provider_uuid)
@@ -62,7 +70,7 @@ def replace(conn, provider_uuid, uuids, generation=None):
     generation, which is then bumped (409 placement.concurrent_update
     otherwise); without it the generation is left alone.
     """
-    provider = find(conn, provider_uuid)
+    provider = find(conn, provider_uuid, lock=True)
     if generation is not None and generation != provider.generation:
         raise exceptions.ConcurrentUpdate(
             "Resource provider's generation already changed. Please update "
