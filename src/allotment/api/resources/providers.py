@@ -73,8 +73,8 @@ class ResourceProviders(Resource):
             rows = domain.list_filtered(conn, filters)
         render = Renderer(req)
         body = {"resource_providers": [render(row) for row in rows]}
-        http.send_json(req, resp, body, last_modified=max(
-            (_modified(row) for row in rows), default=None))
+        http.send_json(req, resp, body, last_modified=http.latest(
+            *(_modified(row) for row in rows)))
 
     def on_post(self, req, resp):
         http.require_json_content(req)
