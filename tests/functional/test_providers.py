@@ -1,6 +1,7 @@
 """Resource providers through the WSGI app: create, show, update, delete,
 nesting and re-parenting, list filters, bad input."""
 
+import threading
 import uuid
 
 import sqlalchemy as sa
@@ -395,3 +396,31 @@ def test_list_cache_headers(api):
     resp = api.get("/resource_providers", version="1.15")
     assert resp.headers["cache-control"] == "no-cache"
     assert "last-modified" in resp.headers
+
+
+def test_concurrent_reparenting_makes_no_loop(api):
+    pairs = [(str(uuid.UUID(int=2 * i + 1)), str(uuid.UUID(int=2 * i + 2)))
+             for i in range(6)]
+    for first, second in pairs:
+        _create(api, "p" + first, first)
+        _create(api, "p" + second, second)
+    statuses = []
+
+    def move(child, parent):
+        statuses.append(api.put("/resource_providers/" + child, {
+            "name": "p" + child, "parent_provider_uuid": parent}).status_code)
+
+    threads = []
+    for first, second in pairs:
+        threads.append(threading.Thread(target=move, args=(first, second)))
+        threads.append(threading.Thread(target=move, args=(second, first)))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Of each pair exactly one move wins; the other would close a loop.
+    assert sorted(statuses) == [200] * 6 + [400] * 6
+    for first, second in pairs:
+        roots = {api.get("/resource_providers/" + u).json[
+            "root_provider_uuid"] for u in (first, second)}
+        assert len(roots) == 1

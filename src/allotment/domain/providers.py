@@ -61,6 +61,25 @@ def _ids(conn, uuid):
         .where(RP.c.uuid == uuid)).first()
 
 
+def _locked_ids(conn, *uuids):
+    """``_ids`` of each of ``uuids`` (None when unknown), read after locking
+    the root rows of their trees (in id order, against deadlocks).
+
+    Writers that change a tree's shape lock its root first, so that a
+    subtree is not moved while a child is added under it, nor two
+    providers made each other's ancestors at once.
+    """
+    while True:
+        before = [_ids(conn, uuid) for uuid in uuids]
+        roots = sorted({row.root_provider_id for row in before if row})
+        conn.execute(sa.select(RP.c.id).where(RP.c.id.in_(roots))
+                     .order_by(RP.c.id).with_for_update()).all()
+        after = [_ids(conn, uuid) for uuid in uuids]
+        if all(row is None or row.root_provider_id in roots
+               for row in after):
+            return after
+
+
 def create(conn, uuid, name, parent_uuid=None):
     """Create a provider and return it shown.
 
@@ -80,7 +99,7 @@ def create(conn, uuid, name, parent_uuid=None):
             raise refuse("parent provider UUID cannot be same as UUID. "
                          "Please set parent provider UUID to None if there "
                          "is no parent.")
-        parent = _ids(conn, parent_uuid)
+        parent, = _locked_ids(conn, parent_uuid)
         if parent is None:
             raise refuse("parent provider UUID does not exist.")
     taken = conn.execute(sa.select(RP.c.uuid, RP.c.name).where(
@@ -140,7 +159,12 @@ def update(conn, uuid, name, parent_uuid=_KEEP, allow_reparenting=False):
     become a root. It can never move under itself or its descendants. The
     whole moved subtree follows to the new root.
     """
-    me = _ids(conn, uuid)
+    if parent_uuid is _KEEP:
+        me = _ids(conn, uuid)
+    elif parent_uuid is None:
+        me, = _locked_ids(conn, uuid)
+    else:
+        me, parent = _locked_ids(conn, uuid, parent_uuid)
     if me is None:
         raise exceptions.NotFound(
             "No resource provider with uuid %s found" % uuid)
@@ -154,7 +178,6 @@ def update(conn, uuid, name, parent_uuid=_KEEP, allow_reparenting=False):
     new_root = None
     if parent_uuid is not _KEEP:
         if parent_uuid is not None:
-            parent = _ids(conn, parent_uuid)
             if parent is None:
                 raise refuse("parent provider UUID does not exist.",
                              action="create")
