@@ -64,11 +64,6 @@ def type_ids(conn, names):
     return _ensure_rows(conn, TYPES, "name", names)
 
 
-def type_id_for(conn, name):
-    """The id of consumer type ``name``, or None when there is none."""
-    return conn.scalar(sa.select(TYPES.c.id).where(TYPES.c.name == name))
-
-
 def find(conn, uuids):
     """uuid -> consumer row (id, uuid, generation, project_id, user_id,
     consumer_type_id) for the consumers of ``uuids`` that exist."""
@@ -115,12 +110,3 @@ def remove(conn, consumer):
         CONSUMERS.c.generation == consumer.generation))
     return result.rowcount == 1
 
-
-def delete_unused(conn, uuids):
-    """Delete the consumers among ``uuids`` that hold no allocations."""
-    if not uuids:
-        return
-    alloc = tables.allocations
-    conn.execute(CONSUMERS.delete().where(
-        CONSUMERS.c.uuid.in_(set(uuids)),
-        ~sa.exists().where(alloc.c.consumer_id == CONSUMERS.c.uuid)))
