@@ -4,6 +4,7 @@ Each resource module exposes ``ROUTES``: a list of (path, Resource class).
 """
 
 from allotment.api.resources import aggregates
+from allotment.api.resources import allocation_candidates
 from allotment.api.resources import allocations
 from allotment.api.resources import inventories
 from allotment.api.resources import providers
@@ -23,6 +24,7 @@ MODULES = [
     inventories,
     traits,
     usages,
+    allocation_candidates,
 ]
 
 

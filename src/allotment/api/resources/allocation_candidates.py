@@ -1,0 +1,63 @@
+"""GET /allocation_candidates (from 1.10)."""
+
+import random
+
+from allotment.api import http
+from allotment.api import microversion
+from allotment.api.resource import Resource
+from allotment.candidates import combine
+from allotment.candidates import find
+from allotment.candidates import render
+from allotment.candidates import request as candidates_request
+
+
+class AllocationCandidates(Resource):
+    def on_get(self, req, resp):
+        microversion.require(req, (1, 10))
+        http.require_json_accept(req)
+        http.authorize(req, "allocation_candidates:list")
+        version = req.context.microversion
+        request = candidates_request.parse(http.query_lists(req), version)
+        with self.db.read() as conn:
+            plan = find.plan(conn, request, version)
+        choices = self._choices(plan, request)
+        resp.status = 200
+        resp.content_type = http.JSON
+        resp.stream = render.stream(
+            plan, choices, version, self._summarizer(plan, version))
+        if version.matches((1, 15)):
+            http.set_cache_headers(resp)
+
+    def _choices(self, plan, request):
+        if plan is None:
+            return iter(())
+        options = self.conf.placement
+        counts = [c for c in (request.limit,
+                              options.max_allocation_candidates)
+                  if c is not None and c >= 0]
+        rng = (random.Random() if options.randomize_allocation_candidates
+               else None)
+        breadth_first = (options.allocation_candidates_generation_strategy
+                         == "breadth-first")
+        return combine.generate(plan.problem, min(counts) if counts else None,
+                                breadth_first=breadth_first, rng=rng)
+
+    def _summarizer(self, plan, version):
+        def summarize(used):
+            roots = providers = None
+            if version.matches((1, 29)):
+                roots = {plan.roots[rp] for rp in used}
+            else:
+                providers = used
+            rc_ids = None if version.matches((1, 27)) else (
+                plan.requested_rc_ids)
+            with self.db.read() as conn:
+                return find.summaries(conn, roots=roots, providers=providers,
+                                      rc_ids=rc_ids,
+                                      traits=version.matches((1, 17)))
+        return summarize
+
+
+ROUTES = [
+    ("/allocation_candidates", AllocationCandidates),
+]

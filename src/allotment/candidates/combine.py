@@ -1,0 +1,273 @@
+"""Combining request groups into allocation candidates, tree by tree.
+
+Pure Python over plain data. A request is a list of *slots*: one per
+resource class of the unsuffixed group (each class comes from a single
+provider, different classes may come from different providers of the tree)
+and one per granular group (all of its classes from one provider). For each
+anchor (a root provider whose tree, plus the sharing providers anchored to
+it, may satisfy every slot) a depth-first search picks a provider per slot,
+tracking the capacity left on each (provider, class) and rejecting a
+partial choice as soon as it breaks a rule: capacity or max_unit of the
+summed amounts, group_policy=isolate, same_subtree, the unsuffixed group's
+required traits (collectively over its providers) and, below microversion
+1.29, one provider per tree. Work therefore follows the number of valid
+candidates produced, and generation stops as soon as ``count`` exist.
+
+A candidate is the tuple of chosen providers in slot order: it fixes both
+the allocations and the mappings, so distinct tuples of one anchor are
+distinct candidates. The same tuple can only come again from another anchor
+when every provider in it is anchored to several trees (sharing providers);
+those few are de-duplicated with a set.
+"""
+
+import dataclasses
+import itertools
+
+
+@dataclasses.dataclass(frozen=True)
+class Slot:
+    """What one provider must give: ``demands`` is ((class, amount), ...)."""
+
+    suffix: str
+    granular: bool
+    demands: tuple = ()
+
+
+@dataclasses.dataclass
+class Problem:
+    """Everything the search needs.
+
+    ``anchors`` yields (root id, options) with options[i] the provider ids
+    that may serve slot i in that anchor's tree. ``limits`` maps
+    (provider, class) to the largest total the candidate may take from it
+    (capacity left, capped by max_unit). ``same_subtrees`` lists tuples of
+    slot indexes whose providers must all sit under one of them;
+    ``parents`` maps provider -> parent for that check. ``required`` are
+    the unsuffixed group's any-of trait sets, checked against the union of
+    ``traits`` of its providers. ``one_per_tree`` (old microversions) lets
+    a candidate use at most one provider of each tree (``roots``).
+    ``shared`` are the providers that may appear under several anchors.
+    """
+
+    slots: list
+    anchors: object
+    limits: dict
+    isolate: bool = False
+    same_subtrees: list = dataclasses.field(default_factory=list)
+    parents: dict = dataclasses.field(default_factory=dict)
+    required: list = dataclasses.field(default_factory=list)
+    traits: dict = dataclasses.field(default_factory=dict)
+    one_per_tree: bool = False
+    roots: dict = dataclasses.field(default_factory=dict)
+    shared: frozenset = frozenset()
+
+
+def generate(problem, count=None, breadth_first=False, rng=None):
+    """Yield candidates (tuples of provider ids in slot order).
+
+    At most ``count`` (None: all). ``breadth_first`` takes one candidate
+    from each anchor in turn; ``rng`` (a random.Random) shuffles anchors
+    and choices for randomized answers.
+    """
+    if count is not None and count <= 0:
+        return
+    searcher = _Searcher(problem)
+    anchors = list(problem.anchors) if (rng or breadth_first) else (
+        problem.anchors)
+    if rng is not None:
+        rng.shuffle(anchors)
+    streams = (searcher.search(options, rng) for _root, options in anchors)
+    if breadth_first:
+        stream = _round_robin(list(streams))
+    else:
+        stream = itertools.chain.from_iterable(streams)
+    shared = problem.shared
+    seen = set()
+    produced = 0
+    for choice in stream:
+        if shared and all(rp in shared for rp in choice):
+            if choice in seen:
+                continue
+            seen.add(choice)
+        yield choice
+        produced += 1
+        if produced == count:
+            return
+
+
+def _round_robin(iterators):
+    while iterators:
+        alive = []
+        for it in iterators:
+            for item in it:
+                yield item
+                alive.append(it)
+                break
+        iterators = alive
+
+
+class _Searcher:
+    """The per-anchor depth-first search, with the problem's fixed parts
+    precomputed once."""
+
+    def __init__(self, problem):
+        self.p = problem
+        slots = problem.slots
+        # Unsuffixed slots first: they share providers and traits.
+        self.order = sorted(range(len(slots)),
+                            key=lambda i: (slots[i].granular, i))
+        position = {slot: pos for pos, slot in enumerate(self.order)}
+        n = len(slots)
+        self.isolate_at = [problem.isolate and slots[i].granular
+                           for i in self.order]
+        unsuffixed = [pos for pos, i in enumerate(self.order)
+                      if not slots[i].granular]
+        self.trait_at = -1
+        if problem.required and unsuffixed:
+            self.trait_at = unsuffixed[-1]
+        self.unsuffixed = unsuffixed
+        self.subtree_at = [[] for _ in range(n)]
+        for members in problem.same_subtrees:
+            positions = sorted(position[i] for i in members)
+            self.subtree_at[positions[-1]].append(positions)
+        self.tree_at = [problem.one_per_tree and bool(slots[i].demands)
+                        for i in self.order]
+        self.granular_count = sum(1 for s in slots if s.granular)
+        self._ancestors = {}
+
+    def ancestors(self, rp):
+        found = self._ancestors.get(rp)
+        if found is None:
+            found = {rp}
+            parent = self.p.parents.get(rp)
+            while parent is not None:
+                found.add(parent)
+                parent = self.p.parents.get(parent)
+            self._ancestors[rp] = found
+        return found
+
+    def _same_subtree(self, rps):
+        rps = set(rps)
+        if len(rps) == 1:
+            return True
+        lines = [self.ancestors(rp) for rp in rps]
+        return any(all(top in line for line in lines) for top in rps)
+
+    def _traits_ok(self, rps):
+        traits = self.p.traits
+        have = set()
+        for rp in rps:
+            have |= traits.get(rp, frozenset())
+        return all(any_of & have for any_of in self.p.required)
+
+    def _feasible(self, opts):
+        """Cheap whole-tree checks before searching it."""
+        if self.p.isolate and self.granular_count > 1:
+            granular = set()
+            for pos, i in enumerate(self.order):
+                if self.p.slots[i].granular:
+                    granular.update(rp for rp, _ in opts[pos])
+            if len(granular) < self.granular_count:
+                return False
+        wanted = {}
+        offered = {}
+        for pos, i in enumerate(self.order):
+            for rc, amount in self.p.slots[i].demands:
+                wanted[rc] = wanted.get(rc, 0) + amount
+                for rp, _ in opts[pos]:
+                    offered.setdefault(rc, set()).add(rp)
+        limits = self.p.limits
+        return all(
+            sum(max(limits.get((rp, rc), 0), 0) for rp in offered[rc])
+            >= total for rc, total in wanted.items())
+
+    def search(self, options, rng=None):
+        p = self.p
+        slots = p.slots
+        order = self.order
+        n = len(order)
+        limits = p.limits
+        opts = []
+        remaining = {}
+        for i in order:
+            demands = slots[i].demands
+            choices = list(options[i])
+            if rng is not None:
+                rng.shuffle(choices)
+            entries = []
+            for rp in choices:
+                deltas = tuple(((rp, rc), amount) for rc, amount in demands)
+                for key, _amount in deltas:
+                    remaining[key] = limits.get(key, 0)
+                entries.append((rp, deltas))
+            if not entries:
+                return
+            opts.append(entries)
+        if not self._feasible(opts):
+            return
+        isolate_at, tree_at = self.isolate_at, self.tree_at
+        subtree_at, trait_at = self.subtree_at, self.trait_at
+        unsuffixed = self.unsuffixed
+        roots = p.roots
+        taken = set()
+        tree_use = {}
+        choice = [None] * n
+        chosen = [None] * n
+        back = [0] * len(order)
+        for pos, i in enumerate(order):
+            back[i] = pos
+
+        def undo(pos):
+            for key, amount in chosen[pos]:
+                remaining[key] += amount
+            rp = choice[pos]
+            if isolate_at[pos]:
+                taken.discard(rp)
+            if tree_at[pos]:
+                use = tree_use[roots[rp]]
+                use[1] -= 1
+                if not use[1]:
+                    del tree_use[roots[rp]]
+
+        stack = [iter(opts[0])]
+        while stack:
+            pos = len(stack) - 1
+            for rp, deltas in stack[-1]:
+                if isolate_at[pos] and rp in taken:
+                    continue
+                for key, amount in deltas:
+                    if remaining[key] < amount:
+                        break
+                else:
+                    if tree_at[pos]:
+                        use = tree_use.get(roots[rp])
+                        if use is not None and use[0] != rp:
+                            continue
+                    if pos == trait_at and not self._traits_ok(
+                            [choice[q] for q in unsuffixed[:-1]] + [rp]):
+                        continue
+                    if subtree_at[pos]:
+                        choice[pos] = rp
+                        if not all(self._same_subtree(
+                                [choice[q] for q in group])
+                                for group in subtree_at[pos]):
+                            continue
+                    for key, amount in deltas:
+                        remaining[key] -= amount
+                    if isolate_at[pos]:
+                        taken.add(rp)
+                    if tree_at[pos]:
+                        use = tree_use.setdefault(roots[rp], [rp, 0])
+                        use[1] += 1
+                    choice[pos] = rp
+                    chosen[pos] = deltas
+                    if pos == n - 1:
+                        yield tuple(choice[back[i]] for i in range(n))
+                        undo(pos)
+                        continue
+                    stack.append(iter(opts[pos + 1]))
+                    break
+            else:
+                stack.pop()
+                if stack:
+                    undo(pos - 1)

@@ -1,0 +1,185 @@
+"""Parsing and validating GET /allocation_candidates query strings.
+
+The result is a ``Request``: request-wide parameters plus the request
+groups in the order their suffixes first appear in the query string (the
+order the reference evaluates them in, which decides which error wins).
+"""
+
+import dataclasses
+import re
+
+from allotment import exceptions
+from allotment.api import http
+from allotment.api import query
+from allotment.api.schemas import allocation_candidates as schema
+from allotment.api.schemas import common
+
+_KEYS = "resources|required|member_of|in_tree"
+_KEY = re.compile(r"^(%s)(%s)?$" % (_KEYS, common.GROUP_SUFFIX_PATTERN))
+_KEY_1_33 = re.compile(
+    r"^(%s)(%s)?$" % (_KEYS, common.GROUP_SUFFIX_PATTERN_1_33))
+
+
+@dataclasses.dataclass
+class Group:
+    """One request group; ``suffix`` "" is the unsuffixed group, whose
+    resources may come from several providers of one tree."""
+
+    suffix: str
+    resources: dict = dataclasses.field(default_factory=dict)
+    required: list = dataclasses.field(default_factory=list)
+    forbidden: set = dataclasses.field(default_factory=set)
+    member_of: list = dataclasses.field(default_factory=list)
+    forbidden_aggs: set = dataclasses.field(default_factory=set)
+    in_tree: str = None
+
+    @property
+    def granular(self):
+        return self.suffix != ""
+
+
+@dataclasses.dataclass
+class Request:
+    groups: list
+    limit: int = None
+    group_policy: str = None
+    root_required: set = dataclasses.field(default_factory=set)
+    root_forbidden: set = dataclasses.field(default_factory=set)
+    same_subtrees: list = dataclasses.field(default_factory=list)
+
+
+def parse(params, version):
+    """``params`` (name -> list of values) at ``version`` -> Request."""
+    http.validate({name: values[-1] for name, values in params.items()},
+                  schema.for_version(version),
+                  prefix="Invalid query string parameters")
+    request = Request(groups=[])
+    if "limit" in params:
+        request.limit = int(params["limit"][0])
+    if "group_policy" in params:
+        request.group_policy = params["group_policy"][0]
+    _parse_root_required(request, params.get("root_required"))
+    _parse_same_subtree(request, params.get("same_subtree"))
+    groups = _parse_groups(params, version)
+    if version.matches((1, 36)):
+        _check_resourceless(groups, request.same_subtrees)
+    else:
+        _check_orphans(groups)
+    if version.matches((1, 22)):
+        _check_conflicts(groups)
+    if not request.group_policy and sum(
+            1 for g in groups.values() if g.granular) > 1:
+        raise exceptions.BadRequest(
+            'The "group_policy" parameter is required when specifying '
+            'more than one "resources{N}" parameter.')
+    request.groups = list(groups.values())
+    return request
+
+
+def _parse_root_required(request, values):
+    if not values:
+        return
+    if len(values) > 1:
+        raise exceptions.BadRequest(
+            "Query parameter 'root_required' may be specified only once.",
+            exceptions.ILLEGAL_DUPLICATE_QUERYPARAM)
+    any_sets, forbidden = query.required_value(values[0], True, False)
+    required = {name for names in any_sets for name in names}
+    conflicts = required & forbidden
+    if conflicts:
+        raise exceptions.BadRequest(
+            "Conflicting required and forbidden traits found in "
+            "root_required: %s" % ", ".join(sorted(conflicts)),
+            exceptions.QUERYPARAM_BAD_VALUE)
+    request.root_required, request.root_forbidden = required, forbidden
+
+
+def _parse_same_subtree(request, values):
+    for value in values or ():
+        suffixes = {part.strip() for part in value.split(",")}
+        if "" in suffixes:
+            raise exceptions.BadRequest(
+                "Empty string (unsuffixed group) can not be specified in "
+                "`same_subtree` ", exceptions.QUERYPARAM_BAD_VALUE)
+        request.same_subtrees.append(suffixes)
+
+
+def _parse_groups(params, version):
+    pattern = _KEY_1_33 if version.matches((1, 33)) else _KEY
+    groups = {}
+    for key, values in params.items():
+        match = pattern.match(key)
+        if not match:
+            continue
+        kind, suffix = match.group(1), match.group(2) or ""
+        group = groups.setdefault(suffix, Group(suffix))
+        if kind == "resources":
+            for value in values:
+                group.resources = query.resources(value)
+        elif kind == "required":
+            group.required, group.forbidden = query.required(values, version)
+        elif kind == "member_of":
+            group.member_of, group.forbidden_aggs = query.member_of(
+                values, version, suffix)
+        else:
+            for value in values:
+                group.in_tree = query.in_tree(value)
+    return groups
+
+
+def _check_resourceless(groups, same_subtrees):
+    resourceless = [s for s, g in groups.items() if not g.resources]
+    if len(resourceless) == len(groups):
+        raise exceptions.BadRequest(
+            "There must be at least one resources or resources[$S] "
+            "parameter.", exceptions.QUERYPARAM_MISSING_VALUE)
+    in_subtrees = set().union(*same_subtrees)
+    bad = [s for s in resourceless if s not in in_subtrees]
+    if bad:
+        raise exceptions.BadRequest(
+            "Resourceless suffixed group request should be specified in "
+            "`same_subtree` query param: bad group(s) - %s." % bad,
+            exceptions.QUERYPARAM_BAD_VALUE)
+    bad = [s for s in sorted(in_subtrees) if s not in groups]
+    if bad:
+        raise exceptions.BadRequest(
+            "Real suffixes should be specified in `same_subtree`: %s not "
+            "found in %s." % (bad, list(groups)),
+            exceptions.QUERYPARAM_BAD_VALUE)
+
+
+def _check_orphans(groups):
+    orphans = ["required%s" % s for s, g in groups.items()
+               if g.required and not g.resources]
+    if orphans:
+        raise exceptions.BadRequest(
+            "All traits parameters must be associated with resources.  "
+            "Found the following orphaned traits keys: %s"
+            % ", ".join(orphans))
+    orphans = ["member_of%s" % s for s, g in groups.items()
+               if not g.resources and (g.member_of or g.forbidden_aggs)]
+    if orphans:
+        raise exceptions.BadRequest(
+            "All member_of parameters must be associated with resources. "
+            "Found the following orphaned member_of keys: %s"
+            % ", ".join(orphans))
+    if not all(g.resources for g in groups.values()):
+        raise exceptions.BadRequest(
+            "All request groups must specify resources.")
+    if not groups:
+        raise exceptions.BadRequest(
+            "At least one request group (`resources` or `resources{$S}`) "
+            "is required.")
+
+
+def _check_conflicts(groups):
+    conflicts = []
+    for suffix, group in groups.items():
+        for any_of in group.required:
+            if all(name in group.forbidden for name in any_of):
+                conflicts.append("required%s: (%s)"
+                                 % (suffix, ", ".join(sorted(any_of))))
+    if conflicts:
+        raise exceptions.BadRequest(
+            "Conflicting required and forbidden traits found in the "
+            "following traits keys: %s" % ", ".join(sorted(conflicts)))
