@@ -48,6 +48,10 @@ class RequestIdMiddleware:
 
     def process_response(self, req, resp, resource, req_succeeded):
         resp.set_header(REQUEST_ID_HEADER, req.context.request_id)
+        location = resp.location
+        if location and location.startswith("/"):
+            # Clients of the reference get absolute Location headers.
+            resp.location = "%s://%s%s" % (req.scheme, req.netloc, location)
 
 
 class MicroversionMiddleware:

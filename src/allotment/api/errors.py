@@ -7,6 +7,7 @@ header asks for those, as the reference does.
 """
 
 import html
+import re
 
 import falcon
 import orjson
@@ -76,8 +77,14 @@ def explanation(status, req):
     return _EXPLANATIONS.get(status, "")
 
 
+_TAG = re.compile(r"<.*?>", re.S)
+
+
 def full_detail(status, message, req):
+    """The detail string: explanation, blank line, message on one line
+    (line breaks folded and markup dropped, as the reference renders it)."""
     text = explanation(status, req)
+    message = _TAG.sub("", message.replace("\r", "").replace("\n", " "))
     if status in (405, 406, 415):
         return "%s\n\n %s" % (text, message)
     return "%s\n\n %s  " % (text, message)
