@@ -22,6 +22,7 @@ those few are de-duplicated with a set.
 
 import dataclasses
 import itertools
+import operator
 
 
 @dataclasses.dataclass(frozen=True)
@@ -216,6 +217,10 @@ class _Searcher:
         back = [0] * len(order)
         for pos, i in enumerate(order):
             back[i] = pos
+        if n == 1:
+            in_slot_order = tuple
+        else:
+            in_slot_order = operator.itemgetter(*back)
 
         def undo(pos):
             for key, amount in chosen[pos]:
@@ -262,7 +267,7 @@ class _Searcher:
                     choice[pos] = rp
                     chosen[pos] = deltas
                     if pos == n - 1:
-                        yield tuple(choice[back[i]] for i in range(n))
+                        yield in_slot_order(choice)
                         undo(pos)
                         continue
                     stack.append(iter(opts[pos + 1]))
