@@ -28,8 +28,7 @@ def find(conn, provider_uuid, lock=False):
         query = query.with_for_update()
     provider = conn.execute(query).first()
     if provider is None:
-        raise exceptions.NotFound(
-            "No resource provider with uuid %s found" % provider_uuid)
+        raise provider_lookup.not_found(provider_uuid)
     return provider
 
 

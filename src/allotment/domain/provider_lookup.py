@@ -20,13 +20,18 @@ def find(conn, uuid):
     return conn.execute(sa.select(RP).where(RP.c.uuid == uuid)).first()
 
 
+def not_found(uuid, code=exceptions.DEFAULT):
+    """The 404 for a missing provider (the reference's code is the default
+    one everywhere but the reshaper)."""
+    return exceptions.NotFound(
+        "No resource provider with uuid %s found" % uuid, code)
+
+
 def get(conn, uuid):
     """The provider row with ``uuid``; 404 when there is none."""
     row = find(conn, uuid)
     if row is None:
-        raise exceptions.NotFound(
-            "No resource provider with uuid %s found" % uuid,
-            exceptions.RESOURCE_PROVIDER_NOT_FOUND)
+        raise not_found(uuid)
     return row
 
 

@@ -14,6 +14,7 @@ import dataclasses
 import sqlalchemy as sa
 
 from allotment import exceptions
+from allotment.domain import provider_lookup
 from allotment.domain import resource_classes
 from allotment.storage import tables
 from allotment.storage.clock import utcnow
@@ -49,8 +50,7 @@ def get(conn, uuid):
     query, rp = _shown()
     row = conn.execute(query.where(rp.c.uuid == uuid)).first()
     if row is None:
-        raise exceptions.NotFound(
-            "No resource provider with uuid %s found" % uuid)
+        raise provider_lookup.not_found(uuid)
     return row
 
 
@@ -166,8 +166,7 @@ def update(conn, uuid, name, parent_uuid=_KEEP, allow_reparenting=False):
     else:
         me, parent = _locked_ids(conn, uuid, parent_uuid)
     if me is None:
-        raise exceptions.NotFound(
-            "No resource provider with uuid %s found" % uuid)
+        raise provider_lookup.not_found(uuid)
 
     def refuse(reason, action="update"):
         return exceptions.BadRequest(
