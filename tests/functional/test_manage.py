@@ -40,11 +40,13 @@ def add_stale_rows(url, providers, consumers):
     as databases written before the current rules hold them."""
     database = engine.Database(url)
     with database.write() as conn:
-        conn.execute(tables.resource_providers.insert(), [
-            {"uuid": str(uuid.uuid4()), "name": "old-%d" % n,
-             "generation": 0} for n in range(providers)])
+        if providers:
+            conn.execute(tables.resource_providers.insert(), [
+                {"uuid": str(uuid.uuid4()), "name": "old-%d" % n,
+                 "generation": 0} for n in range(providers)])
+        # allocations.resource_provider_id has no foreign key
         rp_id = conn.scalar(sa.select(sa.func.min(
-            tables.resource_providers.c.id)))
+            tables.resource_providers.c.id))) or 1
         rows = []
         for n in range(consumers):
             consumer = str(uuid.uuid4())
