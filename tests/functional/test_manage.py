@@ -192,7 +192,7 @@ def test_sync_refuses_when_data_needs_migrating(sqlite_conf, tmp_path,
     """A database left at a reference revision from before the blockers,
     with providers missing their root, is not upgraded past them."""
     url = "sqlite:///%s" % (tmp_path / "p.sqlite")
-    assert manage_cmd(sqlite_conf, "db", "sync", ) == 0
+    assert manage_cmd(sqlite_conf, "db", "sync") == 0
     add_stale_rows(url, providers=1, consumers=0)
     assert manage_cmd(sqlite_conf, "db", "stamp", "b4ed3a175331") == 0
     capsys.readouterr()
