@@ -30,7 +30,7 @@ run_one() {
     > "$here/out/$shape-$n-$label.txt"
 }
 if [[ -z $only || $only == ours ]]; then
-  run_one allotment "$root/.venv/bin/allotment serve --config-file {config} --port {port} --workers {workers}"
+  run_one allotment "$root/.venv/bin/allotment db sync --config-file {config} && exec $root/.venv/bin/allotment serve --config-file {config} --port {port} --workers {workers}"
 fi
 if [[ -z $only || $only == reference ]]; then
   run_one reference "$shared/reference-serve --config-file {config} --port {port} --workers {workers}"

@@ -99,10 +99,19 @@ def _unexpected_error(req, resp, exc, params):
     errors.render(req, resp, 500, "%s" % exc or type(exc).__name__)
 
 
+class SchemaMissing(RuntimeError):
+    """The database has no placement schema and may not create it."""
+
+
 def prepare_database(conf, database):
     """Upgrade the schema if asked to, and add missing standard rows."""
     if conf.placement_database.sync_on_startup:
         migrations.upgrade(database)
+    elif migrations.current_revision(database) is None:
+        raise SchemaMissing(
+            "the database has no placement schema: run 'placement-manage db "
+            "sync' (or 'allotment db sync'), or set [placement_database] "
+            "sync_on_startup = True")
     database.run_write(standard_rows.sync)
 
 

@@ -80,7 +80,11 @@ def serve(args):
                  "auth_strategy = %s", args.host, args.port,
                  database.url.render_as_string(hide_password=True),
                  conf.api.auth_strategy)
-    api_app.prepare_database(conf, database)
+    try:
+        api_app.prepare_database(conf, database)
+    except api_app.SchemaMissing as exc:
+        LOG.error("%s", exc)
+        return 1
     database.dispose()
 
     def make_app():
