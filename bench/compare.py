@@ -20,6 +20,14 @@ def _reads(result):
             if not q.get("skipped")}
 
 
+def _count(query):
+    if query.get("count") is not None:
+        return query["count"]
+    if "count_max" in query:
+        return "%s-%s" % (query["count_min"], query["count_max"])
+    return None
+
+
 def _fmt(value):
     return "-" if value is None else ("%.1f" % value
                                       if isinstance(value, float) else
@@ -44,8 +52,8 @@ def main(ours_path, ref_path):
         pa, pb = a.get("p50_ms"), b.get("p50_ms")
         ratio = "%.1fx" % (pb / pa) if pa and pb else "-"
         print("| %s | %s | %s | %s | %s / %s |" % (
-            name, _fmt(pa), _fmt(pb), ratio, _fmt(a.get("count")),
-            _fmt(b.get("count"))))
+            name, _fmt(pa), _fmt(pb), ratio, _fmt(_count(a)),
+            _fmt(_count(b))))
     print()
     print("| claims | workers | ok | 409 | errors | claims/s | violations |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
