@@ -27,10 +27,12 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
+from allotment.storage import migrations
+
 from tests import conftest
 
 VERSION = "16.0.0"
-HEAD = "a082b8bb98d0"
+HEAD = migrations.head_revision()
 BIN = pathlib.Path(sys.executable).parent
 CACHE = pathlib.Path(os.environ.get("XDG_CACHE_HOME")
                      or pathlib.Path.home() / ".cache")

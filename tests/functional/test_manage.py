@@ -12,9 +12,10 @@ import sqlalchemy as sa
 from allotment.cli import main as allotment_cli
 from allotment.cli import manage
 from allotment.storage import engine
+from allotment.storage import migrations
 from allotment.storage import tables
 
-HEAD = "a082b8bb98d0"
+HEAD = migrations.head_revision()
 INCOMPLETE = "00000000-0000-0000-0000-000000000000"
 BIN = pathlib.Path(sys.executable).parent
 

@@ -159,3 +159,14 @@ consumers = sa.Table(
              "project_id", "user_id", "uuid"),
     sa.Index("consumers_consumer_type_id_idx", "consumer_type_id"),
 )
+
+# allotment's own (revision 5f1e3c2a7d10): ids of providers whose
+# inventory, usage, traits, aggregates or tree changed, in commit order of
+# their sequence numbers; a NULL provider_id means "everything changed".
+provider_changes = sa.Table(
+    "allotment_provider_changes", metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("provider_id", sa.Integer, nullable=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Index("allotment_provider_changes_created_at_idx", "created_at"),
+)
