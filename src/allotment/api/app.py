@@ -11,6 +11,7 @@ import logging
 import uuid
 
 import falcon
+from sqlalchemy import exc as sa_exc
 from oslo_middleware import cors as oslo_cors
 from oslo_middleware import http_proxy_to_wsgi
 
@@ -57,6 +58,10 @@ class RequestIdMiddleware:
 class MicroversionMiddleware:
     def process_request(self, req, resp):
         req.context.microversion = microversion.parse(req.headers)
+        if "\x00" in req.path or "\x00" in req.query_string or (
+                "%00" in req.query_string):
+            raise errors.bad_request(
+                "NUL characters are not allowed in the path or query.")
         length = req.content_length
         if length and not req.content_type:
             raise errors.bad_request(
@@ -94,9 +99,19 @@ def _falcon_error(req, resp, exc, params):
     errors.render(req, resp, status, message, headers=headers)
 
 
+def _unstorable_value(req, resp, exc, params):
+    LOG.info("database refused a value in %s %s: %s", req.method, req.path,
+             exc.orig)
+    errors.render(req, resp, 400, "A value in the request cannot be stored "
+                  "or compared by the database.")
+
+
 def _unexpected_error(req, resp, exc, params):
+    # The detail names the error's type only: its text may quote SQL.
     LOG.exception("unexpected error in %s %s", req.method, req.path)
-    errors.render(req, resp, 500, "%s" % exc or type(exc).__name__)
+    errors.render(req, resp, 500, "Unexpected %s; the server log has the "
+                  "details of request %s." % (type(exc).__name__,
+                                              req.context.request_id))
 
 
 class SchemaMissing(RuntimeError):
@@ -138,6 +153,7 @@ def build(conf, database=None, prepare=True):
     app.req_options.auto_parse_qs_csv = False
     app.req_options.strip_url_path_trailing_slash = False
     app.add_error_handler(Exception, _unexpected_error)
+    app.add_error_handler(sa_exc.DataError, _unstorable_value)
     app.add_error_handler(falcon.HTTPError, _falcon_error)
     app.add_error_handler(errors.PlacementError, _placement_error)
     for path, resource in routes.build(services):

@@ -68,6 +68,9 @@ def read_json(req, schema):
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise errors.bad_request("Malformed JSON: %s" % exc) from None
+    if b"\\u0000" in raw:
+        raise errors.bad_request("NUL characters are not allowed in JSON "
+                                 "strings.")
     validate(data, schema)
     return data
 

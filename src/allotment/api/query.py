@@ -7,6 +7,8 @@ Each parser raises a 400 PlacementError with the reference's wording.
 from allotment import exceptions
 from allotment.api import http
 
+MAX_AMOUNT = 2147483647  # the largest inventory total the schema allows
+
 _RESOURCES_FORM = ("Badly formed resources parameter. Expected resources "
                    "query string parameter in form: "
                    "?resources=VCPU:2,MEMORY_MB:1024. Got: %s.")
@@ -32,6 +34,11 @@ def resources(value):
             raise exceptions.BadRequest(
                 "Requested resource %s requires amount >= 1. Got: %d."
                 % (name, amount))
+        if amount > MAX_AMOUNT:
+            # No inventory can hold it, and databases cannot compare it.
+            raise exceptions.BadRequest(
+                "Requested resource %s requires amount <= %d. Got: %d."
+                % (name, MAX_AMOUNT, amount))
         result[name] = amount
     return result
 
