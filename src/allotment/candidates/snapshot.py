@@ -1,0 +1,277 @@
+"""An in-memory copy of every provider, kept current through the change log.
+
+One ``Snapshot`` per database per process (``for_database``). Before each
+use, ``refresh`` reads the provider change log first, then reloads only the
+providers it names (a few ``IN (...)`` queries), or everything on the first
+use and whenever the log says so. Each provider is replaced by a new
+``Provider`` object, never changed in place, and the indexes the candidates
+search needs are updated for that provider alone:
+
+- ``by_class``: class id -> {provider id -> ``Room``} for providers with an
+  inventory of that class;
+- ``by_trait`` and ``by_agg``: trait / aggregate id -> provider ids;
+- ``members``: root id -> provider ids of the tree; ``uuid_of``,
+  ``root_of``, ``parent_of``, ``traits_of`` and ``id_of`` (uuid -> id);
+- the roots each sharing provider is anchored to through its aggregates,
+  computed on demand and dropped when aggregate membership or trees change.
+
+Callers hold ``lock`` while refreshing and using the snapshot, so a request
+sees one consistent state. ``rc_names`` names every class held; when a
+custom class is renamed the cached summaries are dropped.
+"""
+
+import dataclasses
+import threading
+import weakref
+
+import sqlalchemy as sa
+
+from allotment.domain import resource_classes
+from allotment.storage import changes
+from allotment.storage import tables
+
+RP = tables.resource_providers
+INV = tables.inventories
+ALLOC = tables.allocations
+RPT = tables.resource_provider_traits
+RPA = tables.resource_provider_aggregates
+TRAITS = tables.traits
+
+_CHUNK = 500
+_RELOAD_ALL_ABOVE = 5000  # changed providers beyond which a full load is cheaper
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Room:
+    """One inventory of a provider with its usage. ``capacity`` is
+    (total - reserved) * allocation_ratio; ``limit`` the most one request may
+    still take (capacity left, capped by max_unit)."""
+
+    capacity: float
+    used: int
+    min_unit: int
+    max_unit: int
+    step: int
+
+    def fits(self, amount):
+        return (self.used + amount <= self.capacity
+                and self.min_unit <= amount <= self.max_unit
+                and amount % self.step == 0)
+
+    @property
+    def limit(self):
+        return min(int(self.capacity) - self.used, self.max_unit)
+
+
+class Provider:
+    """One provider as last loaded; replaced, never modified, on change
+    (``fragments`` caches its rendered summaries)."""
+
+    __slots__ = ("id", "uuid", "parent", "root", "inventory", "traits",
+                 "trait_names", "aggregates", "fragments")
+
+    def __init__(self, rp_id, uuid, parent, root):
+        self.id = rp_id
+        self.uuid = uuid
+        self.parent = parent
+        self.root = root
+        self.inventory = {}
+        self.traits = frozenset()
+        self.trait_names = ()
+        self.aggregates = frozenset()
+        self.fragments = {}
+
+
+class Snapshot:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.cursor = changes.Cursor()
+        self.rc_names = {}
+        self._clear()
+
+    def _clear(self):
+        self.providers = {}
+        self.by_class = {}
+        self.by_trait = {}
+        self.by_agg = {}
+        self.members = {}
+        self.uuid_of = {}
+        self.id_of = {}
+        self.root_of = {}
+        self.parent_of = {}
+        self.traits_of = {}
+        self.nested = 0  # providers with a parent
+        self._anchors = {}
+
+    # -- loading --------------------------------------------------------
+
+    def refresh(self, conn):
+        """Bring the snapshot up to date (call with ``lock`` held)."""
+        changed = self.cursor.read(conn)
+        if changed is changes.EVERYTHING or len(changed) > _RELOAD_ALL_ABOVE:
+            self._clear()
+            for provider in _load(conn, None).values():
+                self._add(provider)
+        elif changed:
+            self._reload(conn, changed)
+        names = resource_classes.names_for(conn, self.by_class)
+        if names != self.rc_names:
+            for provider in self.providers.values():
+                provider.fragments.clear()
+            self.rc_names = names
+
+    def _reload(self, conn, changed):
+        ids = sorted(changed)
+        loaded = {}
+        for start in range(0, len(ids), _CHUNK):
+            loaded.update(_load(conn, ids[start:start + _CHUNK]))
+        for rp_id in ids:
+            old = self.providers.get(rp_id)
+            if old is not None:
+                self._remove(old)
+            new = loaded.get(rp_id)
+            if new is not None:
+                self._add(new)
+
+    def _add(self, p):
+        rp_id = p.id
+        self.providers[rp_id] = p
+        self.uuid_of[rp_id] = p.uuid
+        self.id_of[p.uuid] = rp_id
+        self.root_of[rp_id] = p.root
+        self.parent_of[rp_id] = p.parent
+        if p.parent is not None:
+            self.nested += 1
+        self.members.setdefault(p.root, set()).add(rp_id)
+        for rc_id, room in p.inventory.items():
+            self.by_class.setdefault(rc_id, {})[rp_id] = room
+        if p.traits:
+            self.traits_of[rp_id] = p.traits
+            for trait_id in p.traits:
+                self.by_trait.setdefault(trait_id, set()).add(rp_id)
+        for agg_id in p.aggregates:
+            self.by_agg.setdefault(agg_id, set()).add(rp_id)
+        if p.aggregates:
+            self._anchors.clear()
+
+    def _remove(self, p):
+        rp_id = p.id
+        del self.providers[rp_id]
+        del self.uuid_of[rp_id]
+        self.id_of.pop(p.uuid, None)
+        del self.root_of[rp_id]
+        del self.parent_of[rp_id]
+        if p.parent is not None:
+            self.nested -= 1
+        _discard(self.members, p.root, rp_id)
+        for rc_id in p.inventory:
+            rooms = self.by_class[rc_id]
+            del rooms[rp_id]
+            if not rooms:
+                del self.by_class[rc_id]
+        self.traits_of.pop(rp_id, None)
+        for trait_id in p.traits:
+            _discard(self.by_trait, trait_id, rp_id)
+        for agg_id in p.aggregates:
+            _discard(self.by_agg, agg_id, rp_id)
+        if p.aggregates:
+            self._anchors.clear()
+
+    # -- queries --------------------------------------------------------
+
+    def anchors_of(self, rp_id):
+        """The roots a sharing provider serves: its own and those of every
+        provider sharing one of its aggregates."""
+        found = self._anchors.get(rp_id)
+        if found is None:
+            root_of = self.root_of
+            found = {root_of[rp_id]}
+            for agg_id in self.providers[rp_id].aggregates:
+                found.update(root_of[m] for m in self.by_agg[agg_id])
+            self._anchors[rp_id] = found
+        return found
+
+    def with_trait(self, trait_id):
+        return self.by_trait.get(trait_id, set())
+
+    def in_aggregates(self, agg_ids):
+        """Providers in any of ``agg_ids``."""
+        found = set()
+        for agg_id in agg_ids:
+            found |= self.by_agg.get(agg_id, set())
+        return found
+
+
+def _discard(index, key, rp_id):
+    members = index.get(key)
+    if members is not None:
+        members.discard(rp_id)
+        if not members:
+            del index[key]
+
+
+def _load(conn, ids):
+    """id -> Provider for the providers ``ids`` (None: all), five queries."""
+
+    def where(column, sel):
+        return sel if ids is None else sel.where(column.in_(ids))
+
+    providers = {
+        rp_id: Provider(rp_id, uuid, parent, root)
+        for rp_id, uuid, parent, root in conn.execute(where(RP.c.id, sa.select(
+            RP.c.id, RP.c.uuid, RP.c.parent_provider_id,
+            RP.c.root_provider_id)))}
+    if not providers:
+        return providers
+    used = {(rp_id, rc_id): int(total or 0)
+            for rp_id, rc_id, total in conn.execute(where(
+                ALLOC.c.resource_provider_id, sa.select(
+                    ALLOC.c.resource_provider_id, ALLOC.c.resource_class_id,
+                    sa.func.sum(ALLOC.c.used))
+                .group_by(ALLOC.c.resource_provider_id,
+                          ALLOC.c.resource_class_id)))}
+    for (rp_id, rc_id, total, reserved, ratio, min_unit, max_unit,
+         step) in conn.execute(where(INV.c.resource_provider_id, sa.select(
+             INV.c.resource_provider_id, INV.c.resource_class_id,
+             INV.c.total, INV.c.reserved, INV.c.allocation_ratio,
+             INV.c.min_unit, INV.c.max_unit, INV.c.step_size))):
+        provider = providers.get(rp_id)
+        if provider is not None:
+            provider.inventory[rc_id] = Room(
+                (total - reserved) * ratio, used.get((rp_id, rc_id), 0),
+                min_unit, max_unit, step)
+    traits = {}
+    for rp_id, trait_id, name in conn.execute(where(
+            RPT.c.resource_provider_id, sa.select(
+                RPT.c.resource_provider_id, RPT.c.trait_id, TRAITS.c.name)
+            .select_from(RPT.join(TRAITS, TRAITS.c.id == RPT.c.trait_id))
+            .order_by(RPT.c.trait_id))):
+        traits.setdefault(rp_id, []).append((trait_id, name))
+    for rp_id, pairs in traits.items():
+        provider = providers.get(rp_id)
+        if provider is not None:
+            provider.traits = frozenset(t for t, _n in pairs)
+            provider.trait_names = tuple(n for _t, n in pairs)
+    aggregates = {}
+    for rp_id, agg_id in conn.execute(where(
+            RPA.c.resource_provider_id, sa.select(
+                RPA.c.resource_provider_id, RPA.c.aggregate_id))):
+        aggregates.setdefault(rp_id, set()).add(agg_id)
+    for rp_id, agg_ids in aggregates.items():
+        provider = providers.get(rp_id)
+        if provider is not None:
+            provider.aggregates = frozenset(agg_ids)
+    return providers
+
+
+_SNAPSHOTS = weakref.WeakKeyDictionary()
+_SNAPSHOTS_LOCK = threading.Lock()
+
+
+def for_database(db):
+    """The process-wide snapshot of the database ``db``."""
+    with _SNAPSHOTS_LOCK:
+        snap = _SNAPSHOTS.get(db)
+        if snap is None:
+            snap = _SNAPSHOTS[db] = Snapshot()
+        return snap
