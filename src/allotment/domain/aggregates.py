@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from allotment import exceptions
 from allotment.domain import provider_lookup
+from allotment.storage import changes
 from allotment.storage import tables
 from allotment.storage.clock import utcnow
 
@@ -89,6 +90,8 @@ def replace(conn, provider_uuid, uuids, generation=None):
         conn.execute(RPA.insert(), [
             {"resource_provider_id": provider.id, "aggregate_id": agg_id,
              "created_at": now} for agg_id in sorted(added)])
+    if gone or added:
+        changes.record(conn, [provider.id])
     if generation is None:
         return provider.generation
     return provider_lookup.bump_generation(

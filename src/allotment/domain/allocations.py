@@ -24,6 +24,7 @@ from sqlalchemy import exc as sa_exc
 from allotment import exceptions
 from allotment.domain import consumers as consumer_domain
 from allotment.domain import resource_classes
+from allotment.storage import changes
 from allotment.storage import tables
 from allotment.storage.clock import utcnow
 
@@ -119,15 +120,31 @@ def for_provider(conn, provider_id):
 
 # Deleting --------------------------------------------------------------
 
+def _delete(conn, consumer_uuids):
+    """Delete the allocations of ``consumer_uuids``; answers the ids of the
+    providers they were on (in the DELETE itself where the database can
+    return them)."""
+    query = ALLOC.delete().where(ALLOC.c.consumer_id.in_(consumer_uuids))
+    if conn.dialect.delete_returning:
+        return set(conn.scalars(
+            query.returning(ALLOC.c.resource_provider_id)))
+    held = set(conn.scalars(
+        sa.select(ALLOC.c.resource_provider_id)
+        .where(ALLOC.c.consumer_id.in_(consumer_uuids)).with_for_update()))
+    conn.execute(query)
+    return held
+
+
 def delete_for_consumer(conn, consumer_uuid):
     """Remove all allocations of a consumer, and the consumer; 404 when it
-    holds none."""
-    result = conn.execute(
-        ALLOC.delete().where(ALLOC.c.consumer_id == consumer_uuid))
-    if not result.rowcount:
+    holds none. The providers' generations stay, as in the reference, but
+    their usage dropped: they go in the change log."""
+    held = _delete(conn, [consumer_uuid])
+    if not held:
         raise exceptions.NotFound(
             "No allocations for consumer '%s'" % consumer_uuid)
     conn.execute(CONSUMERS.delete().where(CONSUMERS.c.uuid == consumer_uuid))
+    changes.record(conn, held)
 
 
 # Writing ---------------------------------------------------------------
@@ -167,8 +184,7 @@ def write(conn, requests):
     rows = _new_rows(conn, requests, providers)
     _check_capacity(conn, rows, providers, [r.uuid for r in requests])
 
-    conn.execute(ALLOC.delete().where(
-        ALLOC.c.consumer_id.in_([r.uuid for r in requests])))
+    held = _delete(conn, [r.uuid for r in requests])
     if rows:
         now = utcnow()
         conn.execute(ALLOC.insert(), [
@@ -177,6 +193,9 @@ def write(conn, requests):
             for consumer_uuid, provider_id, rc_id, used, _rc, _rp in rows])
     _write_consumers(conn, requests, existing, owners)
     _bump_providers(conn, touched)
+    # Usage changed wherever the consumers were and wherever they are now
+    # (a provider they left keeps its generation, as in the reference).
+    changes.record(conn, held.union(touched))
 
 
 def _check_consumer_generations(requests, existing):

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from allotment import exceptions
 from allotment.domain import provider_lookup
 from allotment.domain import resource_classes
+from allotment.storage import changes
 from allotment.storage import tables
 from allotment.storage.clock import utcnow
 
@@ -126,6 +127,14 @@ def _update(conn, provider, rc_id, name, record):
     return bool(result.rowcount)
 
 
+def _changed(conn, provider, expected):
+    """Note the provider's new inventory in the change log and advance its
+    generation from ``expected``; returns the new generation."""
+    generation = provider_lookup.bump_generation(conn, provider.id, expected)
+    changes.record(conn, [provider.id])
+    return generation
+
+
 def create(conn, provider, name, values, reserved_can_be_total):
     """Add inventory of class ``name`` (POST); returns (generation, record).
 
@@ -150,9 +159,7 @@ def create(conn, provider, name, values, reserved_can_be_total):
             _insert(conn, provider, rc_id, record)
     except sa.exc.IntegrityError:
         raise _duplicate(provider, name) from None
-    generation = provider_lookup.bump_generation(
-        conn, provider.id, provider.generation)
-    return generation, record
+    return _changed(conn, provider, provider.generation), record
 
 
 def _duplicate(provider, name):
@@ -183,8 +190,7 @@ def update(conn, provider, name, values, generation, reserved_can_be_total):
         raise exceptions.BadRequest(
             "No inventory record with resource class for resource provider "
             "%s: No inventory of class %s found." % (provider.uuid, name))
-    return provider_lookup.bump_generation(
-        conn, provider.id, generation), record
+    return _changed(conn, provider, generation), record
 
 
 def replace_all(conn, provider, generation, inventories,
@@ -227,8 +233,7 @@ def replace_all(conn, provider, generation, inventories,
                     _insert(conn, provider, rc_id, records[name])
             except sa.exc.IntegrityError:
                 raise exceptions.ConcurrentUpdate() from None
-    return provider_lookup.bump_generation(
-        conn, provider.id, generation), records
+    return _changed(conn, provider, generation), records
 
 
 def delete_all(conn, provider):
@@ -239,7 +244,7 @@ def delete_all(conn, provider):
         raise exceptions.Conflict(_in_use_message(provider, in_use),
                                   exceptions.INVENTORY_INUSE)
     conn.execute(INV.delete().where(INV.c.resource_provider_id == provider.id))
-    provider_lookup.bump_generation(conn, provider.id, provider.generation)
+    _changed(conn, provider, provider.generation)
 
 
 def delete(conn, provider, name):
@@ -261,4 +266,4 @@ def delete(conn, provider, name):
     if not result.rowcount:
         raise exceptions.NotFound(
             not_found + "No inventory of class %s found for delete" % name)
-    provider_lookup.bump_generation(conn, provider.id, provider.generation)
+    _changed(conn, provider, provider.generation)

@@ -10,6 +10,7 @@ much work is pending without doing it (``placement-status upgrade check``).
 
 import sqlalchemy as sa
 
+from allotment.storage import changes
 from allotment.storage import tables
 from allotment.storage.clock import utcnow
 
@@ -43,6 +44,7 @@ def set_root_provider_ids(conn, conf, batch_size):
         RP.update().where(RP.c.id.in_(ids))
         .where(RP.c.root_provider_id.is_(None))
         .values(root_provider_id=RP.c.id)).rowcount
+    changes.record(conn, ids)
     return len(ids), done
 
 

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from allotment import exceptions
 from allotment.domain import provider_lookup
 from allotment.domain import resource_classes
+from allotment.storage import changes
 from allotment.storage import tables
 from allotment.storage.clock import utcnow
 
@@ -123,10 +124,11 @@ def create(conn, uuid, name, parent_uuid=None):
         raise exceptions.Conflict(
             "Conflicting resource provider %s already exists." % name,
             exceptions.DUPLICATE_NAME) from None
+    new_id = result.inserted_primary_key[0]
     if parent is None:
-        new_id = result.inserted_primary_key[0]
         conn.execute(RP.update().where(RP.c.id == new_id).values(
             root_provider_id=new_id, updated_at=now))
+    changes.record(conn, [new_id])
     return get(conn, uuid)
 
 
@@ -173,7 +175,7 @@ def update(conn, uuid, name, parent_uuid=_KEEP, allow_reparenting=False):
             "Unable to save resource provider %s: Object action %s failed "
             "because: %s" % (uuid, action, reason))
 
-    changes = {"name": name, "updated_at": utcnow()}
+    values = {"name": name, "updated_at": utcnow()}
     new_root = None
     if parent_uuid is not _KEEP:
         if parent_uuid is not None:
@@ -189,14 +191,14 @@ def update(conn, uuid, name, parent_uuid=_KEEP, allow_reparenting=False):
                 if parent.id in subtree:
                     raise refuse("creating loop in the provider tree is "
                                  "not allowed.")
-                changes["parent_provider_id"] = parent.id
+                values["parent_provider_id"] = parent.id
                 new_root = parent.root_provider_id
         elif me.parent_provider_id is not None:
             if not allow_reparenting:
                 raise refuse("un-parenting a provider is not currently "
                              "allowed.")
             subtree = _subtree_ids(conn, me.id, me.root_provider_id)
-            changes["parent_provider_id"] = None
+            values["parent_provider_id"] = None
             new_root = me.id
 
     clash = conn.scalar(sa.select(RP.c.id).where(
@@ -205,15 +207,18 @@ def update(conn, uuid, name, parent_uuid=_KEEP, allow_reparenting=False):
         raise exceptions.Conflict(
             "Conflicting resource provider %s already exists." % name,
             exceptions.DUPLICATE_NAME)
+    changed = [me.id]
     try:
-        conn.execute(RP.update().where(RP.c.id == me.id).values(**changes))
+        conn.execute(RP.update().where(RP.c.id == me.id).values(**values))
         if new_root is not None and new_root != me.root_provider_id:
             conn.execute(RP.update().where(RP.c.id.in_(subtree)).values(
-                root_provider_id=new_root, updated_at=changes["updated_at"]))
+                root_provider_id=new_root, updated_at=values["updated_at"]))
+            changed = subtree
     except sa.exc.IntegrityError:
         raise exceptions.Conflict(
             "Conflicting resource provider %s already exists." % name,
             exceptions.DUPLICATE_NAME) from None
+    changes.record(conn, changed)
     return get(conn, uuid)
 
 
@@ -250,6 +255,7 @@ def delete(conn, uuid):
         conn.execute(RP.delete().where(RP.c.id == me.id))
     except sa.exc.IntegrityError:
         raise cannot_delete_parent from None
+    changes.record(conn, [me.id])
 
 
 @dataclasses.dataclass

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from allotment import exceptions
 from allotment.domain import provider_lookup
+from allotment.storage import changes
 from allotment.storage import tables
 from allotment.storage.clock import utcnow
 
@@ -126,8 +127,10 @@ def _replace(conn, provider, wanted_ids):
                      "created_at": now} for t in sorted(to_add)])
         except sa.exc.IntegrityError:
             raise exceptions.ConcurrentUpdate() from None
-    return provider_lookup.bump_generation(
+    generation = provider_lookup.bump_generation(
         conn, provider.id, provider.generation)
+    changes.record(conn, [provider.id])
+    return generation
 
 
 def set_for_provider(conn, provider, generation, names):

@@ -14,6 +14,7 @@ import os_resource_classes as orc
 import sqlalchemy as sa
 
 from allotment.domain import resource_classes as rc_domain
+from allotment.storage import changes
 from allotment.storage import standard_rows
 from allotment.storage import tables
 
@@ -222,7 +223,9 @@ def copy_tables(source, conn, progress):
     copied = {name: _copy_plain(source, conn, name, remaps, progress)
               for name in PLAIN_TABLES}
     _advance_sequences(conn)
-    return _verify(source, conn, expected, copied, rc_map, trait_map)
+    summary = _verify(source, conn, expected, copied, rc_map, trait_map)
+    changes.record_everything(conn)
+    return summary
 
 
 def _verify(source, conn, expected, copied, rc_map, trait_map):

@@ -1,0 +1,321 @@
+"""The provider change log, on every backend: each write through the API that
+changes what the allocation-candidates engine sees of a provider (its
+existence, name, tree, inventory, usage, traits, aggregates) leaves the
+provider's id in the log, read here through a ``changes.Cursor``; and the
+cursor still sees an entry whose transaction committed after a later one.
+"""
+
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from allotment.cli import main as cli
+from allotment.domain import online_migrations
+from allotment.storage import changes
+from allotment.storage import tables
+from tests.backends import nova_api
+
+RP = tables.resource_providers
+PROJECT = "b2e599e0-ded8-47fd-b8ab-ceb7fca578bd"
+USER = "8c974f9a-f266-42f7-8613-a8017cbfb87f"
+SERVICE = {"x-roles": "admin,service"}
+
+
+def _cursor(api):
+    """A cursor that has read the log up to now."""
+    cursor = changes.Cursor()
+    with api.db.read() as conn:
+        assert cursor.read(conn) is changes.EVERYTHING
+    return cursor
+
+
+def _changed(api, cursor):
+    with api.db.read() as conn:
+        return cursor.read(conn)
+
+
+def _id(api, rp_uuid):
+    with api.db.read() as conn:
+        return conn.scalar(sa.select(RP.c.id).where(RP.c.uuid == rp_uuid))
+
+
+def _ok(resp):
+    assert resp.status_code < 300, resp.text
+    return resp
+
+
+def _provider(api, name, parent=None):
+    rp_uuid = str(uuid.uuid4())
+    body = {"name": name, "uuid": rp_uuid}
+    if parent:
+        body["parent_provider_uuid"] = parent
+    _ok(api.post("/resource_providers", body, version="1.14"))
+    return rp_uuid
+
+
+def _generation(api, rp_uuid):
+    return api.get("/resource_providers/%s" % rp_uuid).json["generation"]
+
+
+def _inventory(api, rp_uuid, **totals):
+    _ok(api.put("/resource_providers/%s/inventories" % rp_uuid, {
+        "resource_provider_generation": _generation(api, rp_uuid),
+        "inventories": {rc: {"total": total}
+                        for rc, total in totals.items()}}))
+
+
+def _allocation(rp_resources, generation=None):
+    return {"allocations": {rp: {"resources": res}
+                            for rp, res in rp_resources.items()},
+            "project_id": PROJECT, "user_id": USER,
+            "consumer_generation": generation}
+
+
+def _consumer_generation(api, consumer):
+    return api.get("/allocations/%s" % consumer,
+                   version="1.28").json.get("consumer_generation")
+
+
+def test_provider_create_rename_move_delete(api):
+    cursor = _cursor(api)
+    root = _provider(api, "root")
+    child = _provider(api, "child", parent=root)
+    grandchild = _provider(api, "grandchild", parent=child)
+    other = _provider(api, "other")
+    ids = {rp: _id(api, rp) for rp in (root, child, grandchild, other)}
+    assert _changed(api, cursor) == set(ids.values())
+
+    _ok(api.put("/resource_providers/%s" % root, {"name": "renamed"}))
+    assert _changed(api, cursor) == {ids[root]}
+
+    # Moving a subtree to another tree changes the root of all of it.
+    _ok(api.put("/resource_providers/%s" % child,
+                {"name": "child", "parent_provider_uuid": other},
+                version="1.37"))
+    assert _changed(api, cursor) == {ids[child], ids[grandchild]}
+
+    # Within one tree only the moved provider's parent changes.
+    _ok(api.put("/resource_providers/%s" % grandchild,
+                {"name": "grandchild", "parent_provider_uuid": other},
+                version="1.37"))
+    assert _changed(api, cursor) == {ids[grandchild]}
+
+    _ok(api.put("/resource_providers/%s" % child,
+                {"name": "child", "parent_provider_uuid": None},
+                version="1.37"))
+    assert _changed(api, cursor) == {ids[child]}
+
+    _ok(api.delete("/resource_providers/%s" % grandchild))
+    assert _changed(api, cursor) == {ids[grandchild]}
+
+    # Refused writes leave nothing behind.
+    assert api.delete("/resource_providers/%s" % other).status_code == 204
+    assert _changed(api, cursor) == {ids[other]}
+    assert api.put("/resource_providers/%s" % child,
+                   {"name": "renamed"}).status_code == 409
+    assert _changed(api, cursor) == set()
+
+
+def test_inventory_writes(api):
+    rp = _provider(api, "compute")
+    rp_id = _id(api, rp)
+    cursor = _cursor(api)
+    path = "/resource_providers/%s/inventories" % rp
+
+    _ok(api.post(path, {"resource_class": "VCPU", "total": 8,
+                        "resource_provider_generation": 0}))
+    assert _changed(api, cursor) == {rp_id}
+
+    _ok(api.put(path + "/VCPU", {"total": 16,
+                                 "resource_provider_generation": 1}))
+    assert _changed(api, cursor) == {rp_id}
+
+    _inventory(api, rp, VCPU=16, MEMORY_MB=2048)
+    assert _changed(api, cursor) == {rp_id}
+
+    _ok(api.delete(path + "/MEMORY_MB"))
+    assert _changed(api, cursor) == {rp_id}
+
+    _ok(api.delete(path, version="1.5"))
+    assert _changed(api, cursor) == {rp_id}
+
+    # A stale generation changes nothing.
+    assert api.put(path + "/VCPU", {
+        "total": 4, "resource_provider_generation": 0}).status_code == 409
+    assert _changed(api, cursor) == set()
+
+
+def test_traits_and_aggregates(api):
+    rp = _provider(api, "compute")
+    rp_id = _id(api, rp)
+    cursor = _cursor(api)
+
+    traits = "/resource_providers/%s/traits" % rp
+    _ok(api.put(traits, {"traits": ["HW_CPU_X86_AVX2"],
+                         "resource_provider_generation": 0}, version="1.6"))
+    assert _changed(api, cursor) == {rp_id}
+    _ok(api.delete(traits, version="1.6"))
+    assert _changed(api, cursor) == {rp_id}
+
+    aggregates = "/resource_providers/%s/aggregates" % rp
+    agg = str(uuid.uuid4())
+    # The plain-list form leaves the generation alone but still records.
+    before = _generation(api, rp)
+    _ok(api.put(aggregates, [agg], version="1.1"))
+    assert _generation(api, rp) == before
+    assert _changed(api, cursor) == {rp_id}
+    _ok(api.put(aggregates, {"aggregates": [],
+                             "resource_provider_generation": before},
+                version="1.19"))
+    assert _changed(api, cursor) == {rp_id}
+
+
+@pytest.mark.parametrize("returning", [True, False],
+                         ids=["delete-returning", "select-then-delete"])
+def test_allocation_writes(api, returning, monkeypatch):
+    # Databases without DELETE ... RETURNING (MySQL) read the providers a
+    # consumer leaves before deleting its allocations.
+    if not returning:
+        monkeypatch.setattr(api.db.engine.dialect, "delete_returning", False)
+    first = _provider(api, "first")
+    second = _provider(api, "second")
+    third = _provider(api, "third")
+    for rp in (first, second, third):
+        _inventory(api, rp, VCPU=8)
+    ids = {rp: _id(api, rp) for rp in (first, second, third)}
+    server, other = str(uuid.uuid4()), str(uuid.uuid4())
+    cursor = _cursor(api)
+
+    _ok(api.put("/allocations/%s" % server,
+                _allocation({first: {"VCPU": 1}}), version="1.28"))
+    assert _changed(api, cursor) == {ids[first]}
+
+    # Moving the consumer changes the usage of the provider it left too,
+    # though that provider keeps its generation.
+    left = _generation(api, first)
+    _ok(api.put("/allocations/%s" % server,
+                _allocation({second: {"VCPU": 1}},
+                            _consumer_generation(api, server)),
+                version="1.28"))
+    assert _generation(api, first) == left
+    assert _changed(api, cursor) == {ids[first], ids[second]}
+
+    # Several consumers at once: one removed, one new.
+    _ok(api.post("/allocations", {
+        server: _allocation({}, _consumer_generation(api, server)),
+        other: _allocation({third: {"VCPU": 2}}),
+    }, version="1.28"))
+    assert _changed(api, cursor) == {ids[second], ids[third]}
+
+    # DELETE drops the usage without bumping the generation.
+    held = _generation(api, third)
+    _ok(api.delete("/allocations/%s" % other))
+    assert _generation(api, third) == held
+    assert _changed(api, cursor) == {ids[third]}
+
+    # Refused writes record nothing.
+    assert api.delete("/allocations/%s" % other).status_code == 404
+    assert api.put("/allocations/%s" % server,
+                   _allocation({first: {"VCPU": 99}}),
+                   version="1.28").status_code == 409
+    assert _changed(api, cursor) == set()
+
+
+def test_reshaper(api):
+    root = _provider(api, "root")
+    gpu = _provider(api, "gpu", parent=root)
+    _inventory(api, root, VGPU=2)
+    server = str(uuid.uuid4())
+    _ok(api.put("/allocations/%s" % server,
+                _allocation({root: {"VGPU": 1}}), version="1.28"))
+    cursor = _cursor(api)
+
+    _ok(api.post("/reshaper", {
+        "inventories": {
+            root: {"resource_provider_generation": _generation(api, root),
+                   "inventories": {}},
+            gpu: {"resource_provider_generation": _generation(api, gpu),
+                  "inventories": {"VGPU": {"total": 2}}},
+        },
+        "allocations": {
+            server: _allocation({gpu: {"VGPU": 1}},
+                                _consumer_generation(api, server)),
+        },
+    }, version="1.30", headers=SERVICE))
+    assert _changed(api, cursor) == {_id(api, root), _id(api, gpu)}
+
+
+def test_set_root_provider_ids(api):
+    rp = _provider(api, "legacy")
+    rp_id = _id(api, rp)
+    with api.db.write() as conn:
+        conn.execute(RP.update().where(RP.c.id == rp_id).values(
+            root_provider_id=None))
+    cursor = _cursor(api)
+    assert api.db.run_write(
+        online_migrations.set_root_provider_ids, api.conf, 10) == (1, 1)
+    assert _changed(api, cursor) == {rp_id}
+    assert api.db.run_write(
+        online_migrations.create_incomplete_consumers, api.conf, 10) == (0, 0)
+    assert _changed(api, cursor) == set()
+
+
+def test_nova_import_records_everything(api, make_database_url, tmp_path,
+                                        capsys):
+    source_url = make_database_url("sqlite")
+    nova_api.build(source_url)
+    conf = tmp_path / "placement.conf"
+    conf.write_text("[api]\nauth_strategy = noauth2\n"
+                    "[placement_database]\nconnection = %s\n"
+                    % api.conf.placement_database.connection)
+    cursor = _cursor(api)
+    assert cli.main(["import-nova", "--from", source_url,
+                     "--config-file", str(conf)]) == 0
+    capsys.readouterr()
+    assert _changed(api, cursor) is changes.EVERYTHING
+
+
+def _seeded_cursor(api):
+    """A cursor on a log that is not empty (on an empty one, a number still
+    in flight looks like pruned entries and the cursor asks for a reload)."""
+    with api.db.write() as conn:
+        changes.record(conn, [1000])
+    return _cursor(api)
+
+
+def test_cursor_sees_late_commits(api, backend):
+    """Sequence numbers are taken at insert time: a transaction that took
+    a lower one but commits after a reader read past it is still seen."""
+    if backend == "sqlite":
+        pytest.skip("SQLite writers take turns: numbers commit in order")
+    cursor = _seeded_cursor(api)
+    engine = api.db.engine
+    with engine.connect() as slow, engine.connect() as fast:
+        slow_tx = slow.begin()
+        changes.record(slow, [1001])
+        with fast.begin():
+            changes.record(fast, [1002])
+        assert _changed(api, cursor) == {1002}
+        assert cursor.gaps
+        slow_tx.commit()
+    assert _changed(api, cursor) == {1001}
+    assert not cursor.gaps
+
+
+def test_cursor_forgets_rolled_back_numbers(api, backend, monkeypatch):
+    if backend == "sqlite":
+        pytest.skip("SQLite writers take turns: numbers commit in order")
+    cursor = _seeded_cursor(api)
+    engine = api.db.engine
+    with engine.connect() as conn:
+        with conn.begin() as tx:
+            changes.record(conn, [1001])
+            tx.rollback()
+        with conn.begin():
+            changes.record(conn, [1002])
+    assert _changed(api, cursor) == {1002}
+    assert cursor.gaps
+    monkeypatch.setattr(changes, "GAP_SECONDS", -1)
+    assert _changed(api, cursor) == set()
+    assert not cursor.gaps
