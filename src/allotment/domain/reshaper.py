@@ -10,6 +10,8 @@ step bumps the generations of the providers it changes; any failure rolls
 the whole transaction back.
 """
 
+from sqlalchemy import exc as sa_exc
+
 from allotment import exceptions
 from allotment.domain import allocations
 from allotment.domain import inventories as inventory_domain
@@ -79,3 +81,12 @@ def reshape(conn, new_inventories, requests):
         provider = provider_lookup.get(conn, rp_uuid)
         inventory_domain.replace_all(
             conn, provider, provider.generation, data["inventories"], True)
+
+
+def run(db, new_inventories, requests):
+    """``reshape`` in a write transaction of its own. A consumer created
+    concurrently by another request is a consumer race (409)."""
+    try:
+        return db.run_write(reshape, new_inventories, requests)
+    except sa_exc.IntegrityError:
+        raise allocations.ConsumerRace() from None

@@ -1,7 +1,5 @@
 """POST /reshaper (from 1.30): move inventory and allocations at once."""
 
-from sqlalchemy import exc as sa_exc
-
 from allotment import exceptions
 from allotment.api import http
 from allotment.api import microversion
@@ -26,7 +24,7 @@ class Reshaper(Resource):
                 self.conf, version, consumer_uuid, data)
             for consumer_uuid, data in body["allocations"].items()]
         try:
-            self.db.run_write(domain.reshape, body["inventories"], requests)
+            domain.run(self.db, body["inventories"], requests)
         except (domain.UnknownClass, allocations.UnknownClass) as exc:
             raise exceptions.BadRequest(
                 "malformed reshaper data: %s" % exc.detail)
@@ -36,11 +34,6 @@ class Reshaper(Resource):
         except (allocations.ProviderRace, allocations.ConsumerRace) as exc:
             raise exceptions.Conflict("update conflict: %s" % exc.detail,
                                       exceptions.CONCURRENT_UPDATE)
-        except sa_exc.IntegrityError:
-            # A concurrent request created one of the new consumers first.
-            raise exceptions.Conflict(
-                "update conflict: %s" % exceptions.ConcurrentUpdate().detail,
-                exceptions.CONCURRENT_UPDATE) from None
         http.send_empty(req, resp)
 
 
