@@ -1,7 +1,11 @@
 """Configuration: reference option names, defaults and environment
 overrides."""
 
+import pytest
+from sqlalchemy import exc as sa_exc
+
 from allotment import config
+from allotment.storage import engine
 
 
 def test_reference_defaults():
@@ -46,3 +50,10 @@ def test_environment_overrides(monkeypatch, tmp_path):
     conf = config.load(["--config-file", str(path)])
     assert conf.placement.max_allocation_candidates == 50
     assert conf.placement_database.connection == "postgresql://p@h/db"
+
+
+def test_startup_retries_an_unreachable_database(caplog):
+    db = engine.Database("postgresql://nobody@127.0.0.1:1/none")
+    with pytest.raises(sa_exc.OperationalError):
+        db.wait_until_reachable(max_retries=2, interval=0)
+    assert caplog.text.count("database unreachable") == 2

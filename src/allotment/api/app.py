@@ -8,6 +8,7 @@ negotiates the microversion.
 """
 
 import logging
+import time
 import uuid
 
 import falcon
@@ -38,7 +39,12 @@ class Services:
         self.policy = policy_
 
 
+REQUEST_LOG = logging.getLogger("allotment.requests")
+
+
 class RequestIdMiddleware:
+    """Gives each request its id, and logs each answer (one INFO line)."""
+
     def __init__(self, services):
         self.services = services
 
@@ -46,9 +52,17 @@ class RequestIdMiddleware:
         req.context.request_id = "req-" + str(uuid.uuid4())
         req.context.services = self.services
         req.context.microversion = None
+        req.context.started = time.monotonic()
 
     def process_response(self, req, resp, resource, req_succeeded):
         resp.set_header(REQUEST_ID_HEADER, req.context.request_id)
+        if REQUEST_LOG.isEnabledFor(logging.INFO):
+            REQUEST_LOG.info(
+                '%s %s "%s %s%s" status: %s microversion: %s time: %.1f ms',
+                req.context.request_id, req.remote_addr, req.method,
+                req.path, "?" + req.query_string if req.query_string else "",
+                resp.status_code, req.context.microversion,
+                (time.monotonic() - req.context.started) * 1000)
         location = resp.location
         if location and location.startswith("/"):
             # Clients of the reference get absolute Location headers.
@@ -119,7 +133,11 @@ class SchemaMissing(RuntimeError):
 
 
 def prepare_database(conf, database):
-    """Upgrade the schema if asked to, and add missing standard rows."""
+    """Wait for the database (``[placement_database] max_retries`` and
+    ``retry_interval``), upgrade the schema if asked to, and add missing
+    standard rows."""
+    database.wait_until_reachable(conf.placement_database.max_retries,
+                                  conf.placement_database.retry_interval)
     if conf.placement_database.sync_on_startup:
         migrations.upgrade(database)
     elif migrations.current_revision(database) is None:

@@ -145,6 +145,23 @@ class Database:
                 cur.execute("SET SESSION sql_mode = %s", (sql_mode,))
             cur.close()
 
+    def wait_until_reachable(self, max_retries=10, interval=10):
+        """Connect, trying again every ``interval`` seconds up to
+        ``max_retries`` more times (-1: forever) while the server is down;
+        the last failure is raised."""
+        attempt = 0
+        while True:
+            try:
+                with self.engine.connect():
+                    return
+            except sa_exc.OperationalError as error:
+                if 0 <= max_retries <= attempt:
+                    raise
+                attempt += 1
+                LOG.warning("database unreachable (%s); retrying in %s s "
+                            "(attempt %d)", error.orig, interval, attempt)
+                time.sleep(interval)
+
     @contextlib.contextmanager
     def read(self):
         """A read-only transaction (rolled back at the end)."""
