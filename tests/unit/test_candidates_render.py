@@ -1,4 +1,5 @@
-"""Rendering of candidates: the joined fast path equals the general one."""
+"""Rendering of candidates: the templates equal the general rendering;
+summaries come from the snapshot."""
 
 import orjson
 import pytest
@@ -7,6 +8,7 @@ from allotment.api import microversion
 from allotment.candidates import combine
 from allotment.candidates import find
 from allotment.candidates import render
+from allotment.candidates import snapshot
 from allotment.candidates.combine import Slot
 
 
@@ -25,13 +27,18 @@ def _plan(slots):
 
 
 @pytest.mark.parametrize("version", ["1.10", "1.12", "1.34"])
-@pytest.mark.parametrize("choice", [(1, 2, 3), (1, 1, 3), (2, 3, 3)])
-def test_joined_json_matches_general_rendering(version, choice):
+@pytest.mark.parametrize("choice", [(1, 2, 3), (1, 1, 3), (2, 3, 3),
+                                    (3, 3, 3), (2, 3, 2)])
+@pytest.mark.parametrize("unsuffixed", [True, False])
+def test_templated_json_matches_general_rendering(version, choice,
+                                                  unsuffixed):
     v = _version(version)
-    plan = _plan([Slot("1", True, ((1, 1),)), Slot("2", True, ((1, 2),)),
-                  Slot("_R", True, ())])
+    first = Slot("", False, ((0, 1),)) if unsuffixed else Slot(
+        "1", True, ((1, 1),))
+    plan = _plan([first, Slot("2", True, ((1, 2),)), Slot("_R", True, ())])
     renderer = render.AllocationRequests(plan, v)
-    assert orjson.loads(renderer.dumps(choice)) == renderer(choice)
+    for _ in range(2):  # built, then reused
+        assert orjson.loads(renderer.dumps(choice)) == renderer(choice)
 
 
 def test_unsuffixed_and_granular_amounts_are_summed():
@@ -45,25 +52,45 @@ def test_unsuffixed_and_granular_amounts_are_summed():
         "mappings": {"": [UUIDS[1], UUIDS[2]], "1": [UUIDS[1]]}}
 
 
-def test_stream_is_valid_json_with_summaries():
-    v = _version("1.39")
+def _snapshot():
+    snap = snapshot.Snapshot()
+    root = snapshot.Provider(1, UUIDS[1], None, 1)
+    root.inventory[1] = snapshot.Room(4.0, 1, 1, 4, 1)
+    root.inventory[0] = snapshot.Room(8.0, 0, 1, 8, 1)
+    root.trait_names = ("CUSTOM_X",)
+    child = snapshot.Provider(2, UUIDS[2], 1, 1)
+    for provider in (root, child):
+        snap._add(provider)
+    snap.rc_names = {0: "VCPU", 1: "CUSTOM_DEV"}
+    return snap
+
+
+def test_answer_is_valid_json_with_summaries_of_whole_trees():
     plan = _plan([Slot("1", True, ((1, 1),))])
-    summary = find.Summary(UUIDS[1], None, UUIDS[1],
-                           {"CUSTOM_DEV": (4, 1)}, ["CUSTOM_X"])
-    seen = []
+    snap = _snapshot()
+    body = orjson.loads(render.answer(plan, iter([(1,)] * 300),
+                                      _version("1.39"), snap))
+    assert len(body["allocation_requests"]) == 300
+    assert body["provider_summaries"] == {
+        UUIDS[1]: {
+            "resources": {"CUSTOM_DEV": {"capacity": 4, "used": 1},
+                          "VCPU": {"capacity": 8, "used": 0}},
+            "traits": ["CUSTOM_X"], "parent_provider_uuid": None,
+            "root_provider_uuid": UUIDS[1]},
+        UUIDS[2]: {
+            "resources": {}, "traits": [],
+            "parent_provider_uuid": UUIDS[1],
+            "root_provider_uuid": UUIDS[1]}}
+    empty = orjson.loads(render.answer(None, iter(()), _version("1.39"),
+                                       snap))
+    assert empty == {"allocation_requests": [], "provider_summaries": {}}
 
-    def summarize(used):
-        seen.append(used)
-        return [summary]
 
-    chunks = render.stream(plan, iter([(n,) for n in range(1, 9)] * 40), v,
-                           summarize)
-    body = orjson.loads(b"".join(chunks))
-    assert len(body["allocation_requests"]) == 320
-    assert seen == [set(range(1, 9))]
+def test_old_summaries_show_used_providers_and_requested_classes():
+    plan = _plan([Slot("", False, ((1, 1),))])
+    plan.requested_rc_ids = {1}
+    body = orjson.loads(render.answer(plan, iter([(1,)]), _version("1.17"),
+                                      _snapshot()))
     assert body["provider_summaries"] == {UUIDS[1]: {
         "resources": {"CUSTOM_DEV": {"capacity": 4, "used": 1}},
-        "traits": ["CUSTOM_X"], "parent_provider_uuid": None,
-        "root_provider_uuid": UUIDS[1]}}
-    empty = orjson.loads(b"".join(render.stream(None, iter(()), v, None)))
-    assert empty == {"allocation_requests": [], "provider_summaries": {}}
+        "traits": ["CUSTOM_X"]}}

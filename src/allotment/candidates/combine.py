@@ -24,6 +24,8 @@ import dataclasses
 import itertools
 import operator
 
+_SMALL = 8  # candidate combinations below which a tree is searched directly
+
 
 @dataclasses.dataclass(frozen=True)
 class Slot:
@@ -135,6 +137,12 @@ class _Searcher:
                         for i in self.order]
         self.granular_count = sum(1 for s in slots if s.granular)
         self._ancestors = {}
+        self.demands = [slots[i].demands for i in self.order]
+        back = [0] * n
+        for pos, i in enumerate(self.order):
+            back[i] = pos
+        self.in_slot_order = (tuple if n == 1
+                              else operator.itemgetter(*back))
 
     def ancestors(self, rp):
         found = self._ancestors.get(rp)
@@ -184,27 +192,29 @@ class _Searcher:
 
     def search(self, options, rng=None):
         p = self.p
-        slots = p.slots
         order = self.order
         n = len(order)
         limits = p.limits
         opts = []
         remaining = {}
-        for i in order:
-            demands = slots[i].demands
-            choices = list(options[i])
+        combinations = 1
+        for i, demands in zip(order, self.demands):
+            choices = options[i]
+            if not choices:
+                return
             if rng is not None:
+                choices = list(choices)
                 rng.shuffle(choices)
             entries = []
             for rp in choices:
-                deltas = tuple(((rp, rc), amount) for rc, amount in demands)
+                deltas = tuple([((rp, rc), amount) for rc, amount in demands])
                 for key, _amount in deltas:
                     remaining[key] = limits.get(key, 0)
                 entries.append((rp, deltas))
-            if not entries:
-                return
             opts.append(entries)
-        if not self._feasible(opts):
+            combinations *= len(entries)
+        # A small tree is searched outright; a big one first checked whole.
+        if combinations > _SMALL and not self._feasible(opts):
             return
         isolate_at, tree_at = self.isolate_at, self.tree_at
         subtree_at, trait_at = self.subtree_at, self.trait_at
@@ -214,13 +224,7 @@ class _Searcher:
         tree_use = {}
         choice = [None] * n
         chosen = [None] * n
-        back = [0] * len(order)
-        for pos, i in enumerate(order):
-            back[i] = pos
-        if n == 1:
-            in_slot_order = tuple
-        else:
-            in_slot_order = operator.itemgetter(*back)
+        in_slot_order = self.in_slot_order
 
         def undo(pos):
             for key, amount in chosen[pos]:

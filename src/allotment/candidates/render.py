@@ -1,22 +1,27 @@
-"""The JSON answer of GET /allocation_candidates, streamed.
+"""The JSON answer of GET /allocation_candidates.
 
-Allocation requests are rendered one by one as candidates are generated
-(1.10-1.11: a list of provider allocations; 1.12+: a dict keyed by provider
-uuid; 1.34+: with the group -> providers ``mappings``), so memory does not
-grow with the number of candidates. Provider summaries follow, for the
+Allocation requests (1.10-1.11: a list of provider allocations; 1.12+: a
+dict keyed by provider uuid; 1.34+: with the group -> providers
+``mappings``) are filled into text templates: a candidate's shape depends
+only on which of its slots share a provider, so each shape is rendered once
+through the general code with placeholder uuids and every candidate of that
+shape is a single ``%`` substitution. Provider summaries follow, for the
 trees the candidates used (only the used providers below 1.29): capacity
 and usage of the requested classes (all classes from 1.27), traits from
-1.17, parent and root uuids from 1.29.
+1.17, parent and root uuids from 1.29; each provider's summary is cached on
+its snapshot entry, which is replaced whenever the provider changes.
 """
+
+import re
 
 import orjson
 
-_BATCH = 256
+_PLACEHOLDER = re.compile(r'"@(\d+)@"')
 
 
 class AllocationRequests:
-    """Renders candidates of one plan as JSON-ready allocation requests,
-    with the per-slot names looked up once."""
+    """Renders candidates of one plan as allocation requests, with the
+    per-slot names looked up once."""
 
     def __init__(self, plan, version):
         names = plan.rc_names
@@ -27,51 +32,28 @@ class AllocationRequests:
             for slot in plan.problem.slots]
         self.dict_form = version.matches((1, 12))
         self.mappings = version.matches((1, 34))
-        self.resourced = [i for i, slot in enumerate(self.slots) if slot[2]]
-        # Granular-only requests whose providers differ need no summing:
-        # their JSON is joined from per (slot, provider) pieces.
-        self.joinable = all(slot[1] for slot in self.slots)
-        self._pieces = {}
+        self._templates = {}
 
     def dumps(self, choice):
-        """The candidate's JSON bytes."""
-        if self.joinable:
-            rps = [choice[i] for i in self.resourced]
-            if len(set(rps)) == len(rps):
-                return self._joined(choice)
-        return orjson.dumps(self(choice))
-
-    def _piece(self, index, rp):
-        piece = self._pieces.get((index, rp))
-        if piece is None:
-            suffix, _granular, demands = self.slots[index]
-            uuid = self.uuids[rp]
-            resources = dict(demands)
-            if not demands:
-                allocation = b""
-            elif self.dict_form:
-                allocation = orjson.dumps(
-                    {uuid: {"resources": resources}})[1:-1]
-            else:
-                allocation = orjson.dumps({
-                    "resource_provider": {"uuid": uuid},
-                    "resources": resources})
-            mapping = orjson.dumps({suffix: [uuid]})[1:-1]
-            piece = self._pieces[index, rp] = (allocation, mapping)
-        return piece
-
-    def _joined(self, choice):
-        pieces = [self._piece(i, rp) for i, rp in enumerate(choice)]
-        allocations = b",".join(a for a, _m in pieces if a)
-        if not self.dict_form:
-            return b'{"allocations":[' + allocations + b"]}"
-        if not self.mappings:
-            return b'{"allocations":{' + allocations + b"}}"
-        return (b'{"allocations":{' + allocations + b'},"mappings":{'
-                + b",".join(m for _a, m in pieces) + b"}}")
-
-    def __call__(self, choice):
+        """The candidate's JSON text."""
+        shape = tuple(map(choice.index, choice))
+        template = self._templates.get(shape)
+        if template is None:
+            template = self._templates[shape] = self._template(shape)
+        text, positions = template
         uuids = self.uuids
+        return text % tuple([uuids[choice[i]] for i in positions])
+
+    def _template(self, shape):
+        """(text with a %s per uuid, slot whose provider fills each)."""
+        placeholders = {i: "@%d@" % i for i in shape}
+        text = orjson.dumps(self(shape, placeholders)).decode()
+        positions = [int(i) for i in _PLACEHOLDER.findall(text)]
+        return _PLACEHOLDER.sub('"%s"', text.replace("%", "%%")), positions
+
+    def __call__(self, choice, uuids=None):
+        """The candidate as JSON-ready data."""
+        uuids = self.uuids if uuids is None else uuids
         allocations = {}
         mappings = {}
         for (suffix, granular, demands), rp in zip(self.slots, choice):
@@ -101,43 +83,62 @@ class AllocationRequests:
         return {"allocations": allocations}
 
 
-def provider_summaries(summaries, version):
-    traits = version.matches((1, 17))
-    nested = version.matches((1, 29))
-    result = {}
-    for summary in summaries:
-        body = {"resources": {
-            name: {"capacity": capacity, "used": used}
-            for name, (capacity, used) in summary.resources.items()}}
-        if traits:
-            body["traits"] = summary.traits
-        if nested:
-            body["parent_provider_uuid"] = summary.parent_uuid
-            body["root_provider_uuid"] = summary.root_uuid
-        result[summary.uuid] = body
-    return result
-
-
-def stream(plan, choices, version, summarize):
-    """Yield the answer's bytes. ``summarize(used provider ids)`` returns
-    the summaries of what the candidates used, once all are out."""
-    yield b'{"allocation_requests":['
+def answer(plan, choices, version, snap):
+    """The whole body: the candidates ``choices`` of ``plan`` (None: no
+    candidates) and the summaries of what they use, from the snapshot
+    ``snap`` (whose lock the caller holds)."""
     used = set()
-    batch = []
-    first = True
-    slots = plan.problem.slots if plan else ()
-    resourced = [i for i, slot in enumerate(slots) if slot.demands]
-    partial = len(resourced) < len(slots)
-    render = AllocationRequests(plan, version) if plan else None
-    for choice in choices:
-        used.update([choice[i] for i in resourced] if partial else choice)
-        batch.append(render.dumps(choice))
-        if len(batch) == _BATCH:
-            yield (b"" if first else b",") + b",".join(batch)
-            first = False
-            batch = []
-    if batch:
-        yield (b"" if first else b",") + b",".join(batch)
-    summaries = summarize(used) if used else []
-    yield (b'],"provider_summaries":'
-           + orjson.dumps(provider_summaries(summaries, version)) + b"}")
+    texts = []
+    if plan is not None:
+        slots = plan.problem.slots
+        resourced = [i for i, slot in enumerate(slots) if slot.demands]
+        partial = len(resourced) < len(slots)
+        dumps = AllocationRequests(plan, version).dumps
+        for choice in choices:
+            used.update([choice[i] for i in resourced] if partial else choice)
+            texts.append(dumps(choice))
+    return b"".join((b'{"allocation_requests":[', ",".join(texts).encode(),
+                     b'],"provider_summaries":{',
+                     _summaries(plan, used, version, snap), b"}}"))
+
+
+def _summaries(plan, used, version, snap):
+    if not used:
+        return b""
+    if version.matches((1, 29)):
+        members, root_of = snap.members, snap.root_of
+        shown = set()
+        for root in {root_of[rp] for rp in used}:
+            shown |= members[root]
+    else:
+        shown = used
+    key = (None if version.matches((1, 27))
+           else frozenset(plan.requested_rc_ids),
+           version.matches((1, 17)), version.matches((1, 29)))
+    providers = snap.providers
+    fragments = []
+    for rp in shown:
+        provider = providers[rp]
+        fragment = provider.fragments.get(key)
+        if fragment is None:
+            fragment = provider.fragments[key] = _summary(provider, key, snap)
+        fragments.append(fragment)
+    return b",".join(fragments)
+
+
+def _summary(provider, key, snap):
+    """``"uuid":{...}`` for one provider."""
+    classes, traits, nested = key
+    names = snap.rc_names
+    body = {"resources": {
+        names[rc_id]: {"capacity": int(room.capacity), "used": room.used}
+        for rc_id, room in provider.inventory.items()
+        if classes is None or rc_id in classes}}
+    if traits:
+        body["traits"] = list(provider.trait_names)
+    if nested:
+        body["parent_provider_uuid"] = (
+            None if provider.parent is None
+            else snap.uuid_of[provider.parent])
+        body["root_provider_uuid"] = snap.uuid_of[provider.root]
+    return orjson.dumps({provider.uuid: body})[1:-1]

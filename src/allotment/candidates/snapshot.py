@@ -20,7 +20,6 @@ sees one consistent state. ``rc_names`` names every class held; when a
 custom class is renamed the cached summaries are dropped.
 """
 
-import dataclasses
 import threading
 import weakref
 
@@ -41,26 +40,22 @@ _CHUNK = 500
 _RELOAD_ALL_ABOVE = 5000  # changed providers beyond which a full load is cheaper
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
 class Room:
     """One inventory of a provider with its usage. ``capacity`` is
-    (total - reserved) * allocation_ratio; ``limit`` the most one request may
-    still take (capacity left, capped by max_unit)."""
+    (total - reserved) * allocation_ratio; an amount fits when used + amount
+    <= capacity, min_unit <= amount <= max_unit and amount is a multiple of
+    step; ``limit`` is the most one request may still take (capacity left,
+    capped by max_unit)."""
 
-    capacity: float
-    used: int
-    min_unit: int
-    max_unit: int
-    step: int
+    __slots__ = ("capacity", "used", "min_unit", "max_unit", "step", "limit")
 
-    def fits(self, amount):
-        return (self.used + amount <= self.capacity
-                and self.min_unit <= amount <= self.max_unit
-                and amount % self.step == 0)
-
-    @property
-    def limit(self):
-        return min(int(self.capacity) - self.used, self.max_unit)
+    def __init__(self, capacity, used, min_unit, max_unit, step):
+        self.capacity = capacity
+        self.used = used
+        self.min_unit = min_unit
+        self.max_unit = max_unit
+        self.step = step
+        self.limit = min(int(capacity) - used, max_unit)
 
 
 class Provider:

@@ -9,6 +9,7 @@ from allotment.candidates import combine
 from allotment.candidates import find
 from allotment.candidates import render
 from allotment.candidates import request as candidates_request
+from allotment.candidates import snapshot
 
 
 class AllocationCandidates(Resource):
@@ -18,13 +19,16 @@ class AllocationCandidates(Resource):
         http.authorize(req, "allocation_candidates:list")
         version = req.context.microversion
         request = candidates_request.parse(http.query_lists(req), version)
-        with self.db.read() as conn:
-            plan = find.plan(conn, request, version)
-        choices = self._choices(plan, request)
+        snap = snapshot.for_database(self.db)
+        with snap.lock:
+            with self.db.read() as conn:
+                snap.refresh(conn)
+                plan = find.plan(conn, snap, request, version)
+            body = render.answer(plan, self._choices(plan, request),
+                                 version, snap)
         resp.status = 200
         resp.content_type = http.JSON
-        resp.stream = render.stream(
-            plan, choices, version, self._summarizer(plan, version))
+        resp.data = body
         if version.matches((1, 15)):
             http.set_cache_headers(resp)
 
@@ -41,21 +45,6 @@ class AllocationCandidates(Resource):
                          == "breadth-first")
         return combine.generate(plan.problem, min(counts) if counts else None,
                                 breadth_first=breadth_first, rng=rng)
-
-    def _summarizer(self, plan, version):
-        def summarize(used):
-            roots = providers = None
-            if version.matches((1, 29)):
-                roots = {plan.roots[rp] for rp in used}
-            else:
-                providers = used
-            rc_ids = None if version.matches((1, 27)) else (
-                plan.requested_rc_ids)
-            with self.db.read() as conn:
-                return find.summaries(conn, roots=roots, providers=providers,
-                                      rc_ids=rc_ids,
-                                      traits=version.matches((1, 17)))
-        return summarize
 
 
 ROUTES = [
