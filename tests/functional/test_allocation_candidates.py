@@ -187,3 +187,19 @@ def test_bad_queries(sqlite_api, query, version, detail):
 def test_below_1_10_not_found(sqlite_api):
     assert sqlite_api.get(AC + "resources=VCPU:1",
                           version="1.9").status_code == 404
+
+
+def test_member_of_through_the_root_or_the_provider_itself(sqlite_api):
+    """Unsuffixed member_of is met by the provider or its tree's root."""
+    agg = str(uuid.uuid4())
+    root = _provider(sqlite_api, "root", inventory={"DISK_GB": 10},
+                     aggregates=[agg])
+    child = _provider(sqlite_api, "child", parent=root,
+                      inventory={"VCPU": 4})
+    other = _provider(sqlite_api, "other")
+    member = _provider(sqlite_api, "member", parent=other,
+                       inventory={"VCPU": 4}, aggregates=[agg])
+    resp = sqlite_api.get(AC + "resources=VCPU:1&member_of=" + agg)
+    assert resp.status_code == 200, resp.text
+    assert sorted(list(ar["allocations"])[0] for ar in
+                  resp.json["allocation_requests"]) == sorted([child, member])

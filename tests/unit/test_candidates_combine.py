@@ -152,3 +152,42 @@ def test_breadth_first_alternates_anchors():
         (1,), (11,), (2,), (12,)]
     assert list(combine.generate(problem(slots, anchors, limits),
                                  count=3)) == [(1,), (2,), (11,)]
+
+
+def test_single_choice_shortcut_agrees_with_the_walk():
+    """A tree offering one provider per slot is checked whole (``_only``);
+    it must accept exactly what the depth-first walk accepts."""
+    rng = random.Random(7)
+    rps = [1, 2, 3, 4]
+    parents = {1: None, 2: 1, 3: 1, 4: 2}
+    traits = {1: frozenset({10}), 2: frozenset({11}), 3: frozenset({10, 12})}
+    checked = 0
+    for _ in range(3000):
+        slots = []
+        for i in range(rng.randint(1, 4)):
+            granular = rng.random() < 0.6
+            demands = tuple((rc, rng.randint(1, 3)) for rc in rng.sample(
+                [VCPU, MEM, DISK], rng.randint(0 if granular else 1, 1)))
+            slots.append(Slot("_%d" % i if granular else "", granular,
+                              demands))
+        granular = [i for i, s in enumerate(slots) if s.granular]
+        same = [tuple(rng.sample(granular, 2))] if (
+            len(granular) > 1 and rng.random() < 0.3) else []
+        choice = [[rng.choice(rps)] for _ in slots]
+        limits = {(rp, rc): rng.randint(0, 5) for rp in rps
+                  for rc in (VCPU, MEM, DISK)}
+        required = [frozenset(rng.sample([10, 11, 12], 1))] if (
+            rng.random() < 0.3) else []
+        p = problem(slots, [(1, choice)], limits,
+                    isolate=rng.random() < 0.5, same_subtrees=same,
+                    parents=parents, required=required, traits=traits,
+                    one_per_tree=rng.random() < 0.3,
+                    roots={1: 1, 2: 1, 3: 1, 4: 1})
+        searcher = combine._Searcher(p)
+        opts = [[(rp, tuple(((rp, rc), a) for rc, a in slots[i].demands))
+                 for rp in choice[i]] for i in searcher.order]
+        walked = list(searcher._walk(opts))
+        only = searcher._only(opts)
+        assert walked == ([] if only is None else [only])
+        checked += only is not None
+    assert checked > 300

@@ -191,31 +191,68 @@ class _Searcher:
             >= total for rc, total in wanted.items())
 
     def search(self, options, rng=None):
-        p = self.p
-        order = self.order
-        n = len(order)
-        limits = p.limits
         opts = []
-        remaining = {}
         combinations = 1
-        for i, demands in zip(order, self.demands):
+        for i, demands in zip(self.order, self.demands):
             choices = options[i]
             if not choices:
                 return
             if rng is not None:
                 choices = list(choices)
                 rng.shuffle(choices)
-            entries = []
-            for rp in choices:
-                deltas = tuple([((rp, rc), amount) for rc, amount in demands])
-                for key, _amount in deltas:
-                    remaining[key] = limits.get(key, 0)
-                entries.append((rp, deltas))
-            opts.append(entries)
-            combinations *= len(entries)
+            opts.append([
+                (rp, tuple([((rp, rc), amount) for rc, amount in demands]))
+                for rp in choices])
+            combinations *= len(choices)
+        if combinations == 1:
+            found = self._only(opts)
+            if found is not None:
+                yield found
+            return
         # A small tree is searched outright; a big one first checked whole.
         if combinations > _SMALL and not self._feasible(opts):
             return
+        yield from self._walk(opts)
+
+    def _only(self, opts):
+        """The candidate when each slot has a single option, if it obeys
+        the rules ``_walk`` enforces (checked on the whole choice)."""
+        rps = [entries[0][0] for entries in opts]
+        wanted = {}
+        for entries in opts:
+            for key, amount in entries[0][1]:
+                wanted[key] = wanted.get(key, 0) + amount
+        limits = self.p.limits
+        for key, amount in wanted.items():
+            if limits.get(key, 0) < amount:
+                return None
+        if self.p.isolate:
+            isolated = [rp for rp, iso in zip(rps, self.isolate_at) if iso]
+            if len(set(isolated)) < len(isolated):
+                return None
+        if self.p.one_per_tree:
+            picked = {}
+            roots = self.p.roots
+            for rp, in_tree in zip(rps, self.tree_at):
+                if in_tree and picked.setdefault(roots[rp], rp) != rp:
+                    return None
+        if self.trait_at >= 0 and not self._traits_ok(
+                [rps[q] for q in self.unsuffixed]):
+            return None
+        for groups in self.subtree_at:
+            for group in groups:
+                if not self._same_subtree([rps[q] for q in group]):
+                    return None
+        return self.in_slot_order(rps)
+
+    def _walk(self, opts):
+        """Depth-first over the options, pruning as soon as a partial
+        choice breaks a rule."""
+        n = len(opts)
+        p = self.p
+        limits = p.limits
+        remaining = {key: limits.get(key, 0) for entries in opts
+                     for _rp, deltas in entries for key, _amount in deltas}
         isolate_at, tree_at = self.isolate_at, self.tree_at
         subtree_at, trait_at = self.subtree_at, self.trait_at
         unsuffixed = self.unsuffixed

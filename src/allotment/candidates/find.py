@@ -28,8 +28,6 @@ from allotment.domain import resource_classes
 from allotment.domain import traits
 from allotment.storage import tables
 
-SHARING_TRAIT = "MISC_SHARES_VIA_AGGREGATE"
-
 AGG = tables.placement_aggregates
 
 
@@ -86,12 +84,13 @@ class _Planner:
             for any_of in group.member_of:
                 agg_uuids |= any_of
             agg_uuids |= group.forbidden_aggs
-        trait_ids = traits.ids_for(self.conn, trait_names | {SHARING_TRAIT})
+        trait_ids = traits.ids_for(self.conn, trait_names)
         anchor_ok = self._anchor_filter(trait_ids)
         rc_ids = resource_classes.ids_for(
             self.conn, {rc for g in groups for rc in g.resources})
         agg_ids = _aggregate_ids(self.conn, agg_uuids)
-        self.sharing = self.snap.with_trait(trait_ids.get(SHARING_TRAIT))
+        self.sharing = self.snap.with_trait(self.snap.sharing_trait(
+            self.conn))
         self.anchor_ok = anchor_ok
 
         slots, slot_options = [], []
@@ -166,12 +165,12 @@ class _Planner:
             if rp is None:
                 raise NoCandidates()
             tree = snap.root_of[rp]
+        scope = self._scope(group, in_aggs, tree)
         with_room = {}
         for name, amount in group.resources.items():
             rooms = snap.by_class.get(rc_ids[name], {})
-            if tree is not None:
-                rooms = {rp: rooms[rp] for rp in snap.members[tree]
-                         if rp in rooms}
+            if scope is not None:
+                rooms = {rp: rooms[rp] for rp in scope if rp in rooms}
             fit = {rp for rp, r in rooms.items()
                    if r.used + amount <= r.capacity
                    and r.min_unit <= amount <= r.max_unit
@@ -190,6 +189,20 @@ class _Planner:
             "tree": tree,
             "with_room": with_room,
         }
+
+    def _scope(self, group, in_aggs, tree):
+        """The only providers that may serve ``group`` given its in_tree
+        and member_of (None: any): the tree; the members of the aggregates,
+        and for the unsuffixed group the trees whose root is a member."""
+        members = self.snap.members
+        scope = None if tree is None else members[tree]
+        if in_aggs is not None:
+            found = set(in_aggs)
+            if not group.granular:
+                for rp in in_aggs:
+                    found.update(members.get(rp, ()))
+            scope = found if scope is None else found & scope
+        return scope
 
     def _anchors_of(self, rp):
         if rp in self.sharing:

@@ -26,6 +26,7 @@ import weakref
 import sqlalchemy as sa
 
 from allotment.domain import resource_classes
+from allotment.domain import traits
 from allotment.storage import changes
 from allotment.storage import tables
 
@@ -35,6 +36,8 @@ ALLOC = tables.allocations
 RPT = tables.resource_provider_traits
 RPA = tables.resource_provider_aggregates
 TRAITS = tables.traits
+
+SHARING_TRAIT = "MISC_SHARES_VIA_AGGREGATE"
 
 _CHUNK = 500
 _RELOAD_ALL_ABOVE = 5000  # changed providers beyond which a full load is cheaper
@@ -82,6 +85,7 @@ class Snapshot:
         self.lock = threading.Lock()
         self.cursor = changes.Cursor()
         self.rc_names = {}
+        self._sharing_trait = None
         self._clear()
 
     def _clear(self):
@@ -185,6 +189,14 @@ class Snapshot:
                 found.update(root_of[m] for m in self.by_agg[agg_id])
             self._anchors[rp_id] = found
         return found
+
+    def sharing_trait(self, conn):
+        """The id of MISC_SHARES_VIA_AGGREGATE (a standard trait: its id
+        never changes once it exists)."""
+        if self._sharing_trait is None:
+            self._sharing_trait = traits.ids_for(
+                conn, [SHARING_TRAIT]).get(SHARING_TRAIT)
+        return self._sharing_trait
 
     def with_trait(self, trait_id):
         return self.by_trait.get(trait_id, set())
