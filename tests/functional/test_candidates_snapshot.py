@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 
+from allotment.candidates import snapshot
 from tests import support
 from tests.functional.test_allocation_candidates import _provider
 
@@ -34,6 +35,30 @@ def _seen(reader, query, version="1.39"):
             body["provider_summaries"])
 
 
+def _assert_exact(client):
+    """The snapshot kept current change by change equals a fresh load."""
+    kept = snapshot.for_database(client.db)
+    fresh = snapshot.Snapshot()
+    with client.db.read() as conn:
+        with kept.lock:
+            kept.refresh(conn)
+        fresh.refresh(conn)
+
+    def rooms(snap):
+        return {rc: {rp: (r.capacity, r.used, r.min_unit, r.max_unit,
+                          r.step, r.limit) for rp, r in by_rp.items()}
+                for rc, by_rp in snap.by_class.items()}
+
+    assert rooms(kept) == rooms(fresh)
+    for index in ("by_trait", "by_agg", "members", "uuid_of", "id_of",
+                  "root_of", "parent_of", "traits_of", "nested",
+                  "rc_names"):
+        assert getattr(kept, index) == getattr(fresh, index), index
+    for rp in kept.providers:
+        if kept.providers[rp].aggregates:
+            assert kept.anchors_of(rp) == fresh.anchors_of(rp)
+
+
 def _generation(api, rp):
     return api.get("/resource_providers/" + rp).json["generation"]
 
@@ -57,6 +82,8 @@ def test_writes_through_one_instance_are_seen_by_the_other(pair):
         "total": 4})
     assert resp.status_code == 200, resp.text
 
+    _assert_exact(reader)
+
     # Allocation, then its removal.
     consumer = str(uuid.uuid4())
     resp = writer.put("/allocations/" + consumer, {
@@ -70,6 +97,8 @@ def test_writes_through_one_instance_are_seen_by_the_other(pair):
     assert writer.delete("/allocations/" + consumer).status_code == 204
     assert _seen(reader, query)[0] == [{cn1: {"VCPU": 2}}]
 
+    _assert_exact(reader)
+
     # Traits.
     resp = writer.put("/resource_providers/%s/traits" % cn1, {
         "resource_provider_generation": _generation(writer, cn1),
@@ -79,6 +108,8 @@ def test_writes_through_one_instance_are_seen_by_the_other(pair):
     assert candidates == [{cn1: {"VCPU": 2}}]
     assert summaries[cn1]["traits"] == ["HW_CPU_X86_AVX2"]
     assert _seen(reader, query + "&required=!HW_CPU_X86_AVX2")[0] == []
+
+    _assert_exact(reader)
 
     # Aggregates, and a sharing provider joining the tree through one.
     agg = str(uuid.uuid4())
@@ -99,6 +130,8 @@ def test_writes_through_one_instance_are_seen_by_the_other(pair):
     assert _seen(reader, query + ",DISK_GB:10")[0] == []
     assert _seen(reader, query + "&member_of=" + agg)[0] == []
 
+    _assert_exact(reader)
+
     # Re-parent: a new root takes cn1 (and its inventory) into its tree.
     root = _provider(writer, "root", inventory={"MEMORY_MB": 1024})
     resp = writer.put("/resource_providers/" + cn1, {
@@ -110,6 +143,8 @@ def test_writes_through_one_instance_are_seen_by_the_other(pair):
     assert summaries[cn1]["parent_provider_uuid"] == root
     assert set(summaries) == {root, cn1}
 
+    _assert_exact(reader)
+
     # Delete.
     assert writer.delete("/resource_providers/" + ss).status_code == 204
     assert _seen(reader, "resources=DISK_GB:1")[0] == []
@@ -117,6 +152,7 @@ def test_writes_through_one_instance_are_seen_by_the_other(pair):
     assert _seen(reader, query)[0] == []
     assert _seen(reader, "resources=MEMORY_MB:1")[0] == [
         {root: {"MEMORY_MB": 1}}]
+    _assert_exact(reader)
 
 
 def test_renamed_custom_class_is_shown_by_its_new_name(sqlite_api):

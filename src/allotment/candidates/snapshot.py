@@ -20,6 +20,7 @@ sees one consistent state. ``rc_names`` names every class held; when a
 custom class is renamed the cached summaries are dropped.
 """
 
+import gc
 import threading
 import weakref
 
@@ -111,6 +112,11 @@ class Snapshot:
             self._clear()
             for provider in _load(conn, None).values():
                 self._add(provider)
+            # Full collections would walk every object of the snapshot
+            # (tens of ms at thousands of providers): keep what is alive now
+            # out of them. It holds no reference cycles, so refcounting
+            # still frees it when replaced.
+            gc.freeze()
         elif changed:
             self._reload(conn, changed)
         names = resource_classes.names_for(conn, self.by_class)
@@ -126,9 +132,11 @@ class Snapshot:
             loaded.update(_load(conn, ids[start:start + _CHUNK]))
         for rp_id in ids:
             old = self.providers.get(rp_id)
+            new = loaded.get(rp_id)
+            if _placement(old) != _placement(new):
+                self._anchors.clear()
             if old is not None:
                 self._remove(old)
-            new = loaded.get(rp_id)
             if new is not None:
                 self._add(new)
 
@@ -150,8 +158,6 @@ class Snapshot:
                 self.by_trait.setdefault(trait_id, set()).add(rp_id)
         for agg_id in p.aggregates:
             self.by_agg.setdefault(agg_id, set()).add(rp_id)
-        if p.aggregates:
-            self._anchors.clear()
 
     def _remove(self, p):
         rp_id = p.id
@@ -173,8 +179,6 @@ class Snapshot:
             _discard(self.by_trait, trait_id, rp_id)
         for agg_id in p.aggregates:
             _discard(self.by_agg, agg_id, rp_id)
-        if p.aggregates:
-            self._anchors.clear()
 
     # -- queries --------------------------------------------------------
 
@@ -207,6 +211,13 @@ class Snapshot:
         for agg_id in agg_ids:
             found |= self.by_agg.get(agg_id, set())
         return found
+
+
+def _placement(provider):
+    """What the anchors of sharing providers depend on."""
+    if provider is None or not provider.aggregates:
+        return None
+    return provider.root, provider.aggregates
 
 
 def _discard(index, key, rp_id):
