@@ -172,8 +172,7 @@ class _Planner:
             if scope is not None:
                 rooms = {rp: rooms[rp] for rp in scope if rp in rooms}
             fit = {rp for rp, r in rooms.items()
-                   if r.used + amount <= r.capacity
-                   and r.min_unit <= amount <= r.max_unit
+                   if amount <= r.limit and r.min_unit <= amount
                    and amount % r.step == 0}
             if not fit:
                 raise NoCandidates()
@@ -244,15 +243,25 @@ class _Planner:
         """anchor root -> providers able to give the unsuffixed group its
         amount of the class ``name``."""
         in_aggs, banned = resolved["in_aggs"], resolved["banned_aggs"]
-        forbidden = resolved["forbidden"]
-        root_of = self.snap.root_of
+        snap = self.snap
+        root_of = snap.root_of
         sharing = self.sharing if resolved["tree"] is None else ()
+        excluded = set().union(*(snap.with_trait(t)
+                                 for t in resolved["forbidden"]))
         options = {}
         for rp in sorted(resolved["with_room"][name]):
-            if forbidden and self._traits(rp) & forbidden:
+            if rp in excluded:
                 continue
             if rp in sharing and (in_aggs is None or rp in in_aggs):
-                anchors = self.snap.anchors_of(rp)
+                anchors = snap.anchors_of(rp)
+            elif in_aggs is None and not banned:
+                anchor = root_of[rp]
+                found = options.get(anchor)
+                if found is None:
+                    options[anchor] = [rp]
+                else:
+                    found.append(rp)
+                continue
             else:
                 anchors = (root_of[rp],)
             for anchor in anchors:
@@ -266,21 +275,18 @@ class _Planner:
             raise NoCandidates()
         return options
 
-    def _with_traits(self, anchors, slots, slot_options, required_ids):
-        """The anchors whose unsuffixed options hold, together, a trait of
-        each of the unsuffixed group's required sets."""
-        unsuffixed = [o for s, o in zip(slots, slot_options)
-                      if not s.granular]
-        traits_of = self.snap.traits_of
-        kept = set()
-        for anchor in anchors:
-            have = set()
-            for options in unsuffixed:
-                for rp in options[anchor]:
-                    have |= traits_of.get(rp, frozenset())
-            if all(any_of & have for any_of in required_ids):
-                kept.add(anchor)
-        return kept
+    def _with_traits(self, anchors, required_ids):
+        """The anchors that may meet the unsuffixed group's required
+        traits: for each any-of set, a tree holding one of them or served
+        by a sharing provider holding one (``combine`` checks exactly)."""
+        for any_of in required_ids:
+            holders = set().union(*(self.snap.with_trait(t)
+                                    for t in any_of))
+            served = set()
+            for rp in holders:
+                served.update(self._anchors_of(rp))
+            anchors = anchors & served
+        return anchors
 
     def _build(self, slots, slot_options, required_ids, rc_ids):
         snap = self.snap
@@ -288,28 +294,19 @@ class _Planner:
         if self.anchor_ok is not None:
             anchors = {a for a in anchors if self.anchor_ok(a)}
         if required_ids:
-            anchors = self._with_traits(anchors, slots, slot_options,
-                                        required_ids)
+            anchors = self._with_traits(anchors, required_ids)
         if not anchors:
             raise NoCandidates()
-        ordered = sorted(anchors)
-        anchor_lists = [(root, [o[root] for o in slot_options])
-                        for root in ordered]
+        anchor_lists = ((root, [o[root] for o in slot_options])
+                        for root in sorted(anchors))
         suffix_slot = {s.suffix: i for i, s in enumerate(slots) if s.granular}
         same_subtrees = [tuple(suffix_slot[s] for s in sorted(members))
                          for members in self.request.same_subtrees]
         one_per_tree = not self.version.matches((1, 29)) and snap.nested > 0
-        limits = {}
-        for slot, options in zip(slots, slot_options):
-            for rc_id, _amount in slot.demands:
-                rooms = snap.by_class[rc_id]
-                for rps in options.values():
-                    for rp in rps:
-                        limits[rp, rc_id] = rooms[rp].limit
         shared = frozenset(rp for rp in self.sharing
                            if len(snap.anchors_of(rp)) > 1)
         problem = combine.Problem(
-            slots=slots, anchors=anchor_lists, limits=limits,
+            slots=slots, anchors=anchor_lists, limits=snap.limits(),
             isolate=self.request.group_policy == "isolate",
             same_subtrees=same_subtrees, parents=snap.parent_of,
             required=required_ids, traits=snap.traits_of,

@@ -42,14 +42,14 @@ SHARING_TRAIT = "MISC_SHARES_VIA_AGGREGATE"
 
 _CHUNK = 500
 _RELOAD_ALL_ABOVE = 5000  # changed providers beyond which a full load is cheaper
+_FREEZE_FROM = 1000  # providers from which a full load is frozen out of GC
 
 
 class Room:
     """One inventory of a provider with its usage. ``capacity`` is
-    (total - reserved) * allocation_ratio; an amount fits when used + amount
-    <= capacity, min_unit <= amount <= max_unit and amount is a multiple of
-    step; ``limit`` is the most one request may still take (capacity left,
-    capped by max_unit)."""
+    (total - reserved) * allocation_ratio; ``limit`` is the most one request
+    may still take (capacity left, capped by max_unit): an amount fits when
+    min_unit <= amount <= limit and amount is a multiple of step."""
 
     __slots__ = ("capacity", "used", "min_unit", "max_unit", "step", "limit")
 
@@ -112,11 +112,13 @@ class Snapshot:
             self._clear()
             for provider in _load(conn, None).values():
                 self._add(provider)
-            # Full collections would walk every object of the snapshot
-            # (tens of ms at thousands of providers): keep what is alive now
-            # out of them. It holds no reference cycles, so refcounting
-            # still frees it when replaced.
-            gc.freeze()
+            if len(self.providers) >= _FREEZE_FROM:
+                # Full collections would walk every object of the snapshot
+                # (tens of ms at thousands of providers): collect, then
+                # keep what is alive out of them. The snapshot holds no
+                # reference cycles, so refcounting still frees it.
+                gc.collect()
+                gc.freeze()
         elif changed:
             self._reload(conn, changed)
         names = resource_classes.names_for(conn, self.by_class)
@@ -194,6 +196,10 @@ class Snapshot:
             self._anchors[rp_id] = found
         return found
 
+    def limits(self):
+        """(provider, class) -> ``Room.limit``, looked up as needed."""
+        return _Limits(self.by_class)
+
     def sharing_trait(self, conn):
         """The id of MISC_SHARES_VIA_AGGREGATE (a standard trait: its id
         never changes once it exists)."""
@@ -211,6 +217,20 @@ class Snapshot:
         for agg_id in agg_ids:
             found |= self.by_agg.get(agg_id, set())
         return found
+
+
+class _Limits:
+    """The ``limits`` mapping of a search problem, read from the rooms."""
+
+    __slots__ = ("by_class",)
+
+    def __init__(self, by_class):
+        self.by_class = by_class
+
+    def get(self, key, default=None):
+        rp_id, rc_id = key
+        room = self.by_class.get(rc_id, {}).get(rp_id)
+        return default if room is None else room.limit
 
 
 def _placement(provider):
