@@ -11,7 +11,9 @@ partial choice as soon as it breaks a rule: capacity or max_unit of the
 summed amounts, group_policy=isolate, same_subtree, the unsuffixed group's
 required traits (collectively over its providers) and, below microversion
 1.29, one provider per tree. Work therefore follows the number of valid
-candidates produced, and generation stops as soon as ``count`` exist.
+candidates produced, and generation stops as soon as ``count`` exist. A
+tree offering a single provider per slot (the common flat case) is checked
+whole instead.
 
 A candidate is the tuple of chosen providers in slot order: it fixes both
 the allocations and the mappings, so distinct tuples of one anchor are
@@ -156,11 +158,16 @@ class _Searcher:
         return found
 
     def _same_subtree(self, rps):
-        rps = set(rps)
-        if len(rps) == 1:
-            return True
-        lines = [self.ancestors(rp) for rp in rps]
-        return any(all(top in line for line in lines) for top in rps)
+        """True when one of ``rps`` is an ancestor (or self) of all: only
+        the highest of them can be."""
+        known = self._ancestors
+        lines = [known.get(rp) or self.ancestors(rp) for rp in rps]
+        top = min(range(len(rps)), key=lambda i: len(lines[i]))
+        top = rps[top]
+        for line in lines:
+            if top not in line:
+                return False
+        return True
 
     def _traits_ok(self, rps):
         traits = self.p.traits
