@@ -101,6 +101,7 @@ class Snapshot:
         self.parent_of = {}
         self.traits_of = {}
         self.nested = 0  # providers with a parent
+        self._shared = {}
         self._anchors = {}
 
     # -- loading --------------------------------------------------------
@@ -110,7 +111,7 @@ class Snapshot:
         changed = self.cursor.read(conn)
         if changed is changes.EVERYTHING or len(changed) > _RELOAD_ALL_ABOVE:
             self._clear()
-            for provider in _load(conn, None).values():
+            for provider in _load(conn, None, self._shared).values():
                 self._add(provider)
             if len(self.providers) >= _FREEZE_FROM:
                 # Full collections would walk every object of the snapshot
@@ -131,7 +132,8 @@ class Snapshot:
         ids = sorted(changed)
         loaded = {}
         for start in range(0, len(ids), _CHUNK):
-            loaded.update(_load(conn, ids[start:start + _CHUNK]))
+            loaded.update(_load(conn, ids[start:start + _CHUNK],
+                                self._shared))
         for rp_id in ids:
             old = self.providers.get(rp_id)
             new = loaded.get(rp_id)
@@ -248,14 +250,21 @@ def _discard(index, key, rp_id):
             del index[key]
 
 
-def _load(conn, ids):
-    """id -> Provider for the providers ``ids`` (None: all), five queries."""
+def _load(conn, ids, shared):
+    """id -> Provider for the providers ``ids`` (None: all), five queries.
+
+    Equal tree ids, trait and aggregate sets are stored once (``shared``
+    maps each value to its first copy): most providers have the same few.
+    """
+    same = shared.setdefault
 
     def where(column, sel):
         return sel if ids is None else sel.where(column.in_(ids))
 
     providers = {
-        rp_id: Provider(rp_id, uuid, parent, root)
+        rp_id: Provider(same(rp_id, rp_id), uuid,
+                        None if parent is None else same(parent, parent),
+                        same(root, root))
         for rp_id, uuid, parent, root in conn.execute(where(RP.c.id, sa.select(
             RP.c.id, RP.c.uuid, RP.c.parent_provider_id,
             RP.c.root_provider_id)))}
@@ -288,8 +297,10 @@ def _load(conn, ids):
     for rp_id, pairs in traits.items():
         provider = providers.get(rp_id)
         if provider is not None:
-            provider.traits = frozenset(t for t, _n in pairs)
-            provider.trait_names = tuple(n for _t, n in pairs)
+            held = frozenset(t for t, _n in pairs)
+            names = tuple(n for _t, n in pairs)
+            provider.traits = same(held, held)
+            provider.trait_names = same(names, names)
     aggregates = {}
     for rp_id, agg_id in conn.execute(where(
             RPA.c.resource_provider_id, sa.select(
@@ -298,7 +309,8 @@ def _load(conn, ids):
     for rp_id, agg_ids in aggregates.items():
         provider = providers.get(rp_id)
         if provider is not None:
-            provider.aggregates = frozenset(agg_ids)
+            agg_ids = frozenset(agg_ids)
+            provider.aggregates = same(agg_ids, agg_ids)
     return providers
 
 
