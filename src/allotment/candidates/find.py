@@ -72,6 +72,7 @@ class _Planner:
         self.request = request
         self.version = version
         self.sharing = set()
+        self.anchor_ok = None
 
     def run(self):
         request, groups = self.request, self.request.groups
@@ -85,13 +86,12 @@ class _Planner:
                 agg_uuids |= any_of
             agg_uuids |= group.forbidden_aggs
         trait_ids = traits.ids_for(self.conn, trait_names)
-        anchor_ok = self._anchor_filter(trait_ids)
+        self.anchor_ok = self._anchor_filter(trait_ids)
         rc_ids = resource_classes.ids_for(
             self.conn, {rc for g in groups for rc in g.resources})
         agg_ids = _aggregate_ids(self.conn, agg_uuids)
         self.sharing = self.snap.with_trait(self.snap.sharing_trait(
             self.conn))
-        self.anchor_ok = anchor_ok
 
         slots, slot_options = [], []
         required_ids = []
