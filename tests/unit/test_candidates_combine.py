@@ -191,3 +191,28 @@ def test_single_choice_shortcut_agrees_with_the_walk():
         assert walked == ([] if only is None else [only])
         checked += only is not None
     assert checked > 300
+
+
+def test_unsuffixed_product_agrees_with_the_walk():
+    """Unsuffixed-only problems are a product of the providers with room,
+    less choices lacking required traits; the walk must find the same, in
+    the same order."""
+    rng = random.Random(11)
+    traits = {1: frozenset({10}), 2: frozenset({11}), 3: frozenset({10, 12}),
+              5: frozenset({12})}
+    for _ in range(1000):
+        classes = rng.sample([VCPU, MEM, DISK, VF], rng.randint(1, 4))
+        slots = [Slot("", False, ((rc, rng.randint(1, 3)),))
+                 for rc in classes]
+        options = [rng.sample(range(1, 7), rng.randint(0, 4)) for _ in slots]
+        limits = {(rp, rc): rng.randint(0, 4) for rp in range(1, 7)
+                  for rc in classes}
+        required = [frozenset(rng.sample([10, 11, 12], rng.randint(1, 2)))
+                    for _ in range(rng.randint(0, 2))]
+        searcher = combine._Searcher(problem(
+            slots, [(1, options)], limits, required=required, traits=traits))
+        assert searcher.independent
+        opts = [[(rp, tuple(((rp, rc), a) for rc, a in slots[i].demands))
+                 for rp in options[i]] for i in searcher.order]
+        walked = list(searcher._walk(opts)) if all(options) else []
+        assert list(searcher.search(options)) == walked

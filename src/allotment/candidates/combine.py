@@ -12,8 +12,9 @@ summed amounts, group_policy=isolate, same_subtree, the unsuffixed group's
 required traits (collectively over its providers) and, below microversion
 1.29, one provider per tree. Work therefore follows the number of valid
 candidates produced, and generation stops as soon as ``count`` exist. A
-tree offering a single provider per slot (the common flat case) is checked
-whole instead.
+tree offering a single provider per slot is checked whole instead, and a
+request made of the unsuffixed group alone is the product of each class's
+providers with room, less the choices lacking required traits.
 
 A candidate is the tuple of chosen providers in slot order: it fixes both
 the allocations and the mappings, so distinct tuples of one anchor are
@@ -145,6 +146,10 @@ class _Searcher:
             back[i] = pos
         self.in_slot_order = (tuple if n == 1
                               else operator.itemgetter(*back))
+        # Only unsuffixed slots (one class each): every combination of
+        # providers with room that holds the required traits is a candidate.
+        self.independent = not (any(s.granular for s in slots)
+                                or problem.one_per_tree)
 
     def ancestors(self, rp):
         found = self._ancestors.get(rp)
@@ -198,6 +203,9 @@ class _Searcher:
             >= total for rc, total in wanted.items())
 
     def search(self, options, rng=None):
+        if self.independent:
+            yield from self._product(options, rng)
+            return
         opts = []
         combinations = 1
         for i, demands in zip(self.order, self.demands):
@@ -220,6 +228,25 @@ class _Searcher:
         if combinations > _SMALL and not self._feasible(opts):
             return
         yield from self._walk(opts)
+
+    def _product(self, options, rng):
+        """The candidates of an ``independent`` problem, in the order the
+        walk would give them."""
+        limits = self.p.limits
+        fitting = []
+        for choices, ((rc, amount),) in zip(options, self.demands):
+            fit = [rp for rp in choices if limits.get((rp, rc), 0) >= amount]
+            if not fit:
+                return
+            if rng is not None:
+                rng.shuffle(fit)
+            fitting.append(fit)
+        if not self.p.required:
+            yield from itertools.product(*fitting)
+            return
+        for choice in itertools.product(*fitting):
+            if self._traits_ok(choice):
+                yield choice
 
     def _only(self, opts):
         """The candidate when each slot has a single option, if it obeys
