@@ -162,13 +162,23 @@ class _Searcher:
             self._ancestors[rp] = found
         return found
 
+    def _subtrees_ok(self, choice, groups):
+        for group in groups:
+            if not self._same_subtree([choice[q] for q in group]):
+                return False
+        return True
+
     def _same_subtree(self, rps):
         """True when one of ``rps`` is an ancestor (or self) of all: only
         the highest of them can be."""
         known = self._ancestors
-        lines = [known.get(rp) or self.ancestors(rp) for rp in rps]
-        top = min(range(len(rps)), key=lambda i: len(lines[i]))
-        top = rps[top]
+        lines = []
+        top = highest = None
+        for rp in rps:
+            line = known.get(rp) or self.ancestors(rp)
+            lines.append(line)
+            if highest is None or len(line) < len(highest):
+                top, highest = rp, line
         for line in lines:
             if top not in line:
                 return False
@@ -274,9 +284,8 @@ class _Searcher:
                 [rps[q] for q in self.unsuffixed]):
             return None
         for groups in self.subtree_at:
-            for group in groups:
-                if not self._same_subtree([rps[q] for q in group]):
-                    return None
+            if not self._subtrees_ok(rps, groups):
+                return None
         return self.in_slot_order(rps)
 
     def _walk(self, opts):
@@ -296,6 +305,7 @@ class _Searcher:
         choice = [None] * n
         chosen = [None] * n
         in_slot_order = self.in_slot_order
+        subtrees_ok = self._subtrees_ok
 
         def undo(pos):
             for key, amount in chosen[pos]:
@@ -328,9 +338,7 @@ class _Searcher:
                         continue
                     if subtree_at[pos]:
                         choice[pos] = rp
-                        if not all(self._same_subtree(
-                                [choice[q] for q in group])
-                                for group in subtree_at[pos]):
+                        if not subtrees_ok(choice, subtree_at[pos]):
                             continue
                     for key, amount in deltas:
                         remaining[key] -= amount
