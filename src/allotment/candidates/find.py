@@ -1,7 +1,7 @@
 """Planning allocation candidates from the provider snapshot.
 
 ``plan`` resolves a parsed request: names to ids (classes and traits from
-the database, aggregates by uuid, in_tree providers from the snapshot),
+the database, aggregates and in_tree providers from the snapshot),
 then, from the ``snapshot``, the providers with room for each requested
 amount, holding the relevant traits and aggregates, and the trees sharing
 providers are anchored to. From those it builds, per slot and per anchor
@@ -20,15 +20,10 @@ reference's rules:
 
 import dataclasses
 
-import sqlalchemy as sa
-
 from allotment import exceptions
 from allotment.candidates import combine
 from allotment.domain import resource_classes
 from allotment.domain import traits
-from allotment.storage import tables
-
-AGG = tables.placement_aggregates
 
 
 class NoCandidates(Exception):
@@ -58,13 +53,6 @@ def plan(conn, snap, request, version):
         return None
 
 
-def _aggregate_ids(conn, uuids):
-    if not uuids:
-        return {}
-    return dict(conn.execute(sa.select(AGG.c.uuid, AGG.c.id)
-                             .where(AGG.c.uuid.in_(list(uuids)))).all())
-
-
 class _Planner:
     def __init__(self, conn, snap, request, version):
         self.conn = conn
@@ -89,7 +77,7 @@ class _Planner:
         self.anchor_ok = self._anchor_filter(trait_ids)
         rc_ids = resource_classes.ids_for(
             self.conn, {rc for g in groups for rc in g.resources})
-        agg_ids = _aggregate_ids(self.conn, agg_uuids)
+        agg_ids = self.snap.aggregate_ids(self.conn, agg_uuids)
         self.sharing = self.snap.with_trait(self.snap.sharing_trait(
             self.conn))
 

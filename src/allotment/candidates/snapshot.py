@@ -13,7 +13,8 @@ search needs are updated for that provider alone:
 - ``members``: root id -> provider ids of the tree; ``uuid_of``,
   ``root_of``, ``parent_of``, ``traits_of`` and ``id_of`` (uuid -> id);
 - the roots each sharing provider is anchored to through its aggregates,
-  computed on demand and dropped when aggregate membership or trees change.
+  computed on demand and dropped when aggregate membership or trees change;
+- aggregate uuid -> id, and the id of MISC_SHARES_VIA_AGGREGATE, read once.
 
 Callers hold ``lock`` while refreshing and using the snapshot, so a request
 sees one consistent state. ``rc_names`` names every class held; when a
@@ -37,6 +38,7 @@ ALLOC = tables.allocations
 RPT = tables.resource_provider_traits
 RPA = tables.resource_provider_aggregates
 TRAITS = tables.traits
+AGG = tables.placement_aggregates
 
 SHARING_TRAIT = "MISC_SHARES_VIA_AGGREGATE"
 
@@ -102,6 +104,7 @@ class Snapshot:
         self.traits_of = {}
         self.nested = 0  # providers with a parent
         self._shared = {}
+        self._agg_ids = {}
         self._anchors = {}
 
     # -- loading --------------------------------------------------------
@@ -197,6 +200,16 @@ class Snapshot:
                 found.update(root_of[m] for m in self.by_agg[agg_id])
             self._anchors[rp_id] = found
         return found
+
+    def aggregate_ids(self, conn, uuids):
+        """uuid -> id of the known aggregates among ``uuids`` (an
+        aggregate's id never changes and its row is never deleted)."""
+        known = self._agg_ids
+        missing = [u for u in uuids if u not in known]
+        if missing:
+            known.update(conn.execute(sa.select(AGG.c.uuid, AGG.c.id).where(
+                AGG.c.uuid.in_(missing))).all())
+        return {u: known[u] for u in uuids if u in known}
 
     def limits(self):
         """(provider, class) -> ``Room.limit``, looked up as needed."""
