@@ -45,6 +45,7 @@ SHARING_TRAIT = "MISC_SHARES_VIA_AGGREGATE"
 _CHUNK = 500
 _RELOAD_ALL_ABOVE = 5000  # changed providers beyond which a full load is cheaper
 _FREEZE_FROM = 1000  # providers from which a full load is frozen out of GC
+_SHARED_SLACK = 1000
 
 
 class Room:
@@ -84,11 +85,12 @@ class Provider:
 
 
 class Snapshot:
+    """Every provider of one database, with the indexes described above."""
+
     def __init__(self):
         self.lock = threading.Lock()
         self.cursor = changes.Cursor()
         self.rc_names = {}
-        self._sharing_trait = None
         self._clear()
 
     def _clear(self):
@@ -105,6 +107,7 @@ class Snapshot:
         self.nested = 0  # providers with a parent
         self._shared = {}
         self._agg_ids = {}
+        self._sharing_trait = None
         self._anchors = {}
 
     # -- loading --------------------------------------------------------
@@ -132,6 +135,8 @@ class Snapshot:
             self.rc_names = names
 
     def _reload(self, conn, changed):
+        if len(self._shared) > 2 * len(self.providers) + _SHARED_SLACK:
+            self._shared = {}  # mostly ids of deleted providers by now
         ids = sorted(changed)
         loaded = {}
         for start in range(0, len(ids), _CHUNK):
