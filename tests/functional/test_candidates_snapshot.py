@@ -5,6 +5,7 @@ database; each keeps its own snapshot. Every write made through one must be
 seen by the candidates of the other on its very next request.
 """
 
+import threading
 import uuid
 
 import pytest
@@ -170,3 +171,43 @@ def test_renamed_custom_class_is_shown_by_its_new_name(sqlite_api):
     assert resp.status_code == 200, resp.text
     summaries = _seen(sqlite_api, "resources=VCPU:1")[1]
     assert set(summaries[rp]["resources"]) == {"VCPU", "CUSTOM_NEW"}
+
+
+def test_threads_share_one_snapshot_while_writes_happen(tmp_path):
+    """gthread workers: requests of one process use the snapshot in turn."""
+    url = "sqlite:///%s" % (tmp_path / "placement.sqlite")
+    writer = support.ApiClient.create(url)
+    reader = support.ApiClient.create(url)
+    providers = [_provider(writer, "cn%d" % n, inventory={"VCPU": 64})
+                 for n in range(4)]
+    errors = []
+    stop = threading.Event()
+
+    def read():
+        while not stop.is_set():
+            resp = reader.get(AC + "resources=VCPU:1")
+            if resp.status_code != 200:
+                errors.append(resp.text)
+
+    threads = [threading.Thread(target=read) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        for n in range(20):
+            resp = writer.put("/allocations/" + str(uuid.uuid4()), {
+                "allocations": {providers[n % 4]: {"resources": {"VCPU": 1}}},
+                "project_id": str(uuid.uuid4()),
+                "user_id": str(uuid.uuid4()),
+                "consumer_generation": None}, version="1.28")
+            assert resp.status_code == 204, resp.text
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert errors == []
+    summaries = _seen(reader, "resources=VCPU:1")[1]
+    assert [summaries[rp]["resources"]["VCPU"]["used"]
+            for rp in providers] == [5, 5, 5, 5]
+    _assert_exact(reader)
+    reader.close()
+    writer.close()
