@@ -68,8 +68,8 @@ def _snapshot():
 def test_answer_is_valid_json_with_summaries_of_whole_trees():
     plan = _plan([Slot("1", True, ((1, 1),))])
     snap = _snapshot()
-    body = orjson.loads(render.answer(plan, iter([(1,)] * 300),
-                                      _version("1.39"), snap))
+    body = orjson.loads(b"".join(render.answer(plan, iter([(1,)] * 300),
+                                      _version("1.39"), snap)))
     assert len(body["allocation_requests"]) == 300
     assert body["provider_summaries"] == {
         UUIDS[1]: {
@@ -81,16 +81,28 @@ def test_answer_is_valid_json_with_summaries_of_whole_trees():
             "resources": {}, "traits": [],
             "parent_provider_uuid": UUIDS[1],
             "root_provider_uuid": UUIDS[1]}}
-    empty = orjson.loads(render.answer(None, iter(()), _version("1.39"),
-                                       snap))
+    empty = orjson.loads(b"".join(render.answer(
+        None, iter(()), _version("1.39"), snap)))
     assert empty == {"allocation_requests": [], "provider_summaries": {}}
 
 
 def test_old_summaries_show_used_providers_and_requested_classes():
     plan = _plan([Slot("", False, ((1, 1),))])
     plan.requested_rc_ids = {1}
-    body = orjson.loads(render.answer(plan, iter([(1,)]), _version("1.17"),
-                                      _snapshot()))
+    body = orjson.loads(b"".join(render.answer(
+        plan, iter([(1,)]), _version("1.17"), _snapshot())))
     assert body["provider_summaries"] == {UUIDS[1]: {
         "resources": {"CUSTOM_DEV": {"capacity": 4, "used": 1}},
         "traits": ["CUSTOM_X"]}}
+
+
+def test_answer_streams_in_bounded_chunks(monkeypatch):
+    monkeypatch.setattr(render, "CHUNK_BYTES", 500)
+    plan = _plan([Slot("1", True, ((1, 1),))])
+    chunks = list(render.answer(plan, iter([(1,)] * 200), _version("1.39"),
+                                _snapshot()))
+    candidate_chunks = chunks[1:-3]
+    assert len(candidate_chunks) > 10
+    assert max(len(c) for c in candidate_chunks) < 1000
+    body = orjson.loads(b"".join(chunks))
+    assert len(body["allocation_requests"]) == 200

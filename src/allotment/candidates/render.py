@@ -83,23 +83,38 @@ class AllocationRequests:
         return {"allocations": allocations}
 
 
+CHUNK_BYTES = 256 * 1024
+
+
 def answer(plan, choices, version, snap):
-    """The whole body: the candidates ``choices`` of ``plan`` (None: no
-    candidates) and the summaries of what they use, from the snapshot
-    ``snap`` (whose lock the caller holds)."""
+    """The body as an iterator of byte chunks of about CHUNK_BYTES: the
+    candidates ``choices`` of ``plan`` (None: no candidates) as they are
+    generated, then the summaries of what they used, from the snapshot
+    ``snap`` (whose lock the caller holds until the iterator is done).
+    Memory stays bounded however many candidates there are."""
     used = set()
-    texts = []
+    yield b'{"allocation_requests":['
     if plan is not None:
         slots = plan.problem.slots
         resourced = [i for i, slot in enumerate(slots) if slot.demands]
         partial = len(resourced) < len(slots)
         dumps = AllocationRequests(plan, version).dumps
+        texts, size, first = [], 0, True
         for choice in choices:
             used.update([choice[i] for i in resourced] if partial else choice)
-            texts.append(dumps(choice))
-    return b"".join((b'{"allocation_requests":[', ",".join(texts).encode(),
-                     b'],"provider_summaries":{',
-                     _summaries(plan, used, version, snap), b"}}"))
+            text = dumps(choice)
+            texts.append(text)
+            size += len(text)
+            if size >= CHUNK_BYTES:
+                chunk = ",".join(texts).encode()
+                yield chunk if first else b"," + chunk
+                texts, size, first = [], 0, False
+        if texts:
+            chunk = ",".join(texts).encode()
+            yield chunk if first else b"," + chunk
+    yield b'],"provider_summaries":{'
+    yield _summaries(plan, used, version, snap)
+    yield b"}}"
 
 
 def _summaries(plan, used, version, snap):

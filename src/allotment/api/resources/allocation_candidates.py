@@ -20,15 +20,20 @@ class AllocationCandidates(Resource):
         version = req.context.microversion
         request = candidates_request.parse(http.query_lists(req), version)
         snap = snapshot.for_database(self.db)
-        with snap.lock:
+        snap.lock.acquire()
+        try:
             with self.db.read() as conn:
                 snap.refresh(conn)
                 plan = find.plan(conn, snap, request, version)
-            body = render.answer(plan, self._choices(plan, request),
-                                 version, snap)
+            chunks = render.answer(plan, self._choices(plan, request),
+                                   version, snap)
+        except BaseException:
+            snap.lock.release()
+            raise
         resp.status = 200
         resp.content_type = http.JSON
-        resp.data = body
+        # Streamed as generated, under the snapshot's lock until sent.
+        resp.stream = _Locked(chunks, snap.lock)
         if version.matches((1, 15)):
             http.set_cache_headers(resp)
 
@@ -45,6 +50,27 @@ class AllocationCandidates(Resource):
                          == "breadth-first")
         return combine.generate(plan.problem, min(counts) if counts else None,
                                 breadth_first=breadth_first, rng=rng)
+
+
+class _Locked:
+    """A WSGI body iterable that releases ``lock`` when the server closes
+    it (PEP 3333 servers always do), consumed or not."""
+
+    def __init__(self, chunks, lock):
+        self._chunks = chunks
+        self._lock = lock
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self._chunks)
+
+    def close(self):
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            self._chunks.close()
+            lock.release()
 
 
 ROUTES = [
