@@ -35,40 +35,32 @@ def id_for(conn, name):
     return conn.scalar(sa.select(RC.c.id).where(RC.c.name == name))
 
 
-def ids_for(conn, names):
-    """Map each known name in ``names`` to its id (unknown ones omitted)."""
+def _translate(conn, keys, standard, key_column, value_column):
+    """Map each known key to its value: standard classes from the cache,
+    custom ones with one query (unknown keys omitted)."""
     if not _STANDARD_IDS:
         _load_standard(conn)
     result = {}
     custom = []
-    for name in names:
-        if name in _STANDARD_IDS:
-            result[name] = _STANDARD_IDS[name]
+    for key in keys:
+        if key in standard:
+            result[key] = standard[key]
         else:
-            custom.append(name)
+            custom.append(key)
     if custom:
-        rows = conn.execute(sa.select(RC.c.name, RC.c.id).where(
-            RC.c.name.in_(custom))).all()
-        result.update(dict(rows))
+        result.update(conn.execute(sa.select(key_column, value_column).where(
+            key_column.in_(custom))).all())
     return result
+
+
+def ids_for(conn, names):
+    """Map each known name in ``names`` to its id (unknown ones omitted)."""
+    return _translate(conn, names, _STANDARD_IDS, RC.c.name, RC.c.id)
 
 
 def names_for(conn, ids):
     """Map each id in ``ids`` to its resource class name."""
-    if not _STANDARD_NAMES:
-        _load_standard(conn)
-    result = {}
-    custom = []
-    for rc_id in ids:
-        if rc_id in _STANDARD_NAMES:
-            result[rc_id] = _STANDARD_NAMES[rc_id]
-        else:
-            custom.append(rc_id)
-    if custom:
-        rows = conn.execute(sa.select(RC.c.id, RC.c.name).where(
-            RC.c.id.in_(custom))).all()
-        result.update(dict(rows))
-    return result
+    return _translate(conn, ids, _STANDARD_NAMES, RC.c.id, RC.c.name)
 
 
 def require_id(conn, name):
