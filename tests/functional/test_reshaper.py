@@ -103,6 +103,19 @@ def test_vgpu_reshape(api):
     assert "Unable to allocate inventory" in resp.json["errors"][0]["detail"]
     assert _state(api, providers, [server_a]) == before
 
+    # An inventory whose reserved amount exceeds its total: 409 as well.
+    resp = _reshape(api, {
+        root: {"resource_provider_generation": root_gen,
+               "inventories": {"VCPU": {"total": 16}}},
+        gpu1: {"resource_provider_generation": 0,
+               "inventories": {"VGPU": {"total": 2, "reserved": 3}}},
+    }, {server_a: _alloc({root: {"VCPU": 2}, gpu1: {"VGPU": 1}}, 1)})
+    assert resp.status_code == 409
+    assert resp.json["errors"][0]["detail"].startswith(
+        "There was a conflict when trying to complete your request.\n\n "
+        "Unable to allocate inventory: Invalid inventory for 'VGPU'")
+    assert _state(api, providers, [server_a]) == before
+
     # The real reshape.
     resp = _reshape(api, {
         root: {"resource_provider_generation": root_gen,

@@ -40,6 +40,15 @@ def capacity(record):
                * record["allocation_ratio"])
 
 
+class InvalidInventory(exceptions.BadRequest):
+    """An inventory whose reserved amount leaves no capacity; ``reason``
+    is the message without the operation's prefix."""
+
+    def __init__(self, prefix, reason):
+        super().__init__("%s: %s" % (prefix, reason))
+        self.reason = reason
+
+
 def _check_capacity(provider, name, record, reserved_can_be_total, prefix):
     """400 when reserved leaves no capacity (reserved == total is allowed
     from microversion 1.26)."""
@@ -52,9 +61,9 @@ def _check_capacity(provider, name, record, reserved_can_be_total, prefix):
         if cap > 0:
             return
         problem = "The reserved value is greater than or equal to total."
-    raise exceptions.BadRequest(
-        "%s: Invalid inventory for '%s' on resource provider '%s'. %s"
-        % (prefix, name, provider.uuid, problem))
+    raise InvalidInventory(
+        prefix, "Invalid inventory for '%s' on resource provider '%s'. %s"
+        % (name, provider.uuid, problem))
 
 
 def _rows(conn, provider_id):

@@ -7,6 +7,7 @@ from allotment.api.resource import Resource
 from allotment.api.resources import allocations as allocation_api
 from allotment.api.schemas import reshaper as schema
 from allotment.domain import allocations
+from allotment.domain import inventories
 from allotment.domain import reshaper as domain
 
 V1_30 = (1, 30)
@@ -31,6 +32,9 @@ class Reshaper(Resource):
         except allocations.InvalidAllocation as exc:
             raise exceptions.Conflict(
                 "Unable to allocate inventory: %s" % exc.detail)
+        except inventories.InvalidInventory as exc:
+            raise exceptions.Conflict(
+                "Unable to allocate inventory: %s" % exc.reason)
         except (allocations.ProviderRace, allocations.ConsumerRace) as exc:
             raise exceptions.Conflict("update conflict: %s" % exc.detail,
                                       exceptions.CONCURRENT_UPDATE)
