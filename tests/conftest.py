@@ -38,8 +38,8 @@ def _create_server_database(backend):
     """Create a uniquely named database; return (url, drop function)."""
     name = "allotment_test_%s" % uuid.uuid4().hex[:12]
     admin_url = sa.engine.make_url(SERVER_URLS[backend])
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
-        admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             if backend == "mysql":
                 conn.exec_driver_sql(
@@ -48,8 +48,13 @@ def _create_server_database(backend):
                 conn.exec_driver_sql("CREATE DATABASE %s" % name)
     except sa.exc.OperationalError as exc:
         raise BackendUnavailable("%s unreachable: %s" % (backend, exc))
+    finally:
+        # No idle admin connection per test database: hundreds of them
+        # would exhaust the server's max_connections.
+        admin.dispose()
 
     def drop():
+        admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             if backend == "postgresql":
                 conn.exec_driver_sql(
