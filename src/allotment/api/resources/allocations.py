@@ -40,6 +40,12 @@ def request_from_body(conf, version, consumer_uuid, body):
         body.get("consumer_type") if version.matches(V1_38) else None)
 
 
+def requests_from_bodies(conf, version, bodies):
+    """Domain Requests for a mapping of consumer uuid -> body."""
+    return [request_from_body(conf, version, consumer_uuid, body)
+            for consumer_uuid, body in bodies.items()]
+
+
 def write(db, conf, requests, unknown_class_prefix):
     """Run the claim, giving its errors the wording clients expect."""
     try:
@@ -114,8 +120,7 @@ class Allocations(Resource):
         http.authorize(req, "allocations:manage")
         version = req.context.microversion
         body = http.read_json(req, schema.for_post(version))
-        requests = [request_from_body(self.conf, version, consumer_uuid, data)
-                    for consumer_uuid, data in body.items()]
+        requests = requests_from_bodies(self.conf, version, body)
         write(self.db, self.conf, requests, "Unable to allocate inventory ")
         http.send_empty(req, resp)
 

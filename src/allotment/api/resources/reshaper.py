@@ -20,10 +20,8 @@ class Reshaper(Resource):
         http.authorize(req, "reshaper:reshape")
         version = req.context.microversion
         body = http.read_json(req, schema.for_version(version))
-        requests = [
-            allocation_api.request_from_body(
-                self.conf, version, consumer_uuid, data)
-            for consumer_uuid, data in body["allocations"].items()]
+        requests = allocation_api.requests_from_bodies(
+            self.conf, version, body["allocations"])
         try:
             domain.run(self.db, body["inventories"], requests)
         except (domain.UnknownClass, allocations.UnknownClass) as exc:
