@@ -47,7 +47,8 @@ def _create_server_database(backend):
             else:
                 conn.exec_driver_sql("CREATE DATABASE %s" % name)
     except sa.exc.OperationalError as exc:
-        raise BackendUnavailable("%s unreachable: %s" % (backend, exc))
+        raise BackendUnavailable(
+            "%s unreachable: %s" % (backend, exc)) from None
     finally:
         # No idle admin connection per test database: hundreds of them
         # would exhaust the server's max_connections.

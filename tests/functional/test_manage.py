@@ -49,7 +49,7 @@ def add_stale_rows(url, providers, consumers):
         rp_id = conn.scalar(sa.select(sa.func.min(
             tables.resource_providers.c.id))) or 1
         rows = []
-        for n in range(consumers):
+        for _ in range(consumers):
             consumer = str(uuid.uuid4())
             # two allocations per consumer: still one consumer to create
             rows += [{"resource_provider_id": rp_id, "consumer_id": consumer,

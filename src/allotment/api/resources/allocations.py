@@ -51,13 +51,14 @@ def write(db, conf, requests, unknown_class_prefix):
     try:
         domain.replace(db, conf, requests)
     except domain.UnknownClass as exc:
-        raise exceptions.BadRequest(unknown_class_prefix + exc.detail)
+        raise exceptions.BadRequest(
+            unknown_class_prefix + exc.detail) from None
     except domain.InvalidAllocation as exc:
         raise exceptions.Conflict("Unable to allocate inventory: %s"
-                                  % exc.detail)
+                                  % exc.detail) from None
     except (domain.ProviderRace, domain.ConsumerRace) as exc:
         raise exceptions.Conflict(RACE_PREFIX + exc.detail,
-                                  exceptions.CONCURRENT_UPDATE)
+                                  exceptions.CONCURRENT_UPDATE) from None
 
 
 class ConsumerAllocations(Resource):

@@ -26,16 +26,16 @@ class Reshaper(Resource):
             domain.run(self.db, body["inventories"], requests)
         except (domain.UnknownClass, allocations.UnknownClass) as exc:
             raise exceptions.BadRequest(
-                "malformed reshaper data: %s" % exc.detail)
+                "malformed reshaper data: %s" % exc.detail) from None
         except allocations.InvalidAllocation as exc:
             raise exceptions.Conflict(
-                "Unable to allocate inventory: %s" % exc.detail)
+                "Unable to allocate inventory: %s" % exc.detail) from None
         except inventories.InvalidInventory as exc:
             raise exceptions.Conflict(
-                "Unable to allocate inventory: %s" % exc.reason)
+                "Unable to allocate inventory: %s" % exc.reason) from None
         except (allocations.ProviderRace, allocations.ConsumerRace) as exc:
             raise exceptions.Conflict("update conflict: %s" % exc.detail,
-                                      exceptions.CONCURRENT_UPDATE)
+                                      exceptions.CONCURRENT_UPDATE) from None
         http.send_empty(req, resp)
 
 
