@@ -5,7 +5,6 @@ import uuid
 import pytest
 
 from allotment.domain import traits as domain
-from allotment.exceptions import BadRequest
 
 
 def make_provider(api, name="rp"):
@@ -167,8 +166,3 @@ def test_name_lookups(sqlite_api):
         ids = domain.ids_for(conn, ["CUSTOM_A", "HW_CPU_X86_SSE", "NOPE"])
         assert set(ids) == {"CUSTOM_A", "HW_CPU_X86_SSE"}
         assert domain.ids_for(conn, []) == {}
-        assert domain.require_ids(conn, ["CUSTOM_A"]) == {
-            "CUSTOM_A": ids["CUSTOM_A"]}
-        with pytest.raises(BadRequest) as err:
-            domain.require_ids(conn, ["CUSTOM_A", "NOPE_B", "NOPE_A"])
-        assert err.value.detail == "No such trait(s): NOPE_A, NOPE_B."

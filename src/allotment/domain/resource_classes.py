@@ -63,14 +63,6 @@ def names_for(conn, ids):
     return _translate(conn, ids, _STANDARD_NAMES, RC.c.id, RC.c.name)
 
 
-def require_id(conn, name):
-    """The id of ``name``; 400 'No such resource class' when unknown."""
-    rc_id = id_for(conn, name)
-    if rc_id is None:
-        raise exceptions.BadRequest("No such resource class %s." % name)
-    return rc_id
-
-
 def get(conn, name):
     """The row (id, name, created_at, updated_at) of ``name``; 404 if none."""
     row = conn.execute(sa.select(RC).where(RC.c.name == name)).first()

@@ -1,7 +1,7 @@
 """Traits: the standard set (os-traits) and CUSTOM_* ones, and the traits of
 each provider.
 
-``ids_for`` and ``require_ids`` map trait names to ids for the other layers
+``ids_for`` maps trait names to ids for the other layers
 (provider listing, allocation candidates).
 """
 
@@ -26,16 +26,6 @@ def ids_for(conn, names):
         return {}
     return dict(conn.execute(sa.select(TR.c.name, TR.c.id).where(
         TR.c.name.in_(names))).all())
-
-
-def require_ids(conn, names):
-    """Like ``ids_for``, but 400 'No such trait(s): A, B.' for unknown ones."""
-    ids = ids_for(conn, names)
-    unknown = sorted(set(names) - set(ids))
-    if unknown:
-        raise exceptions.BadRequest(
-            "No such trait(s): %s." % ", ".join(unknown))
-    return ids
 
 
 def list_all(conn, name_in=None, prefix=None, associated=None):
