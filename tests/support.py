@@ -5,6 +5,7 @@ import orjson
 
 from allotment import config
 from allotment.api import app as api_app
+from allotment.candidates import snapshot
 from allotment.storage import engine
 
 ADMIN = {"x-auth-token": "admin"}
@@ -97,4 +98,35 @@ class ApiClient:
         return self.request("DELETE", path, **kwargs)
 
     def close(self):
+        snapshot.for_database(self.db).stop()
         self.db.dispose()
+
+
+def snapshot_state(version):
+    """Everything a snapshot version holds, as plain comparable data."""
+    rooms = {rc: {rp: (r.total, r.reserved, r.ratio, r.capacity, r.used,
+                       r.min_unit, r.max_unit, r.step, r.limit)
+                  for rp, r in by_rp.items()}
+             for rc, by_rp in version.by_class.items()}
+    state = {"rooms": rooms, "nested": version.nested,
+             "rc_names": version.rc_names}
+    for index in ("by_trait", "by_agg", "members", "uuid_of", "id_of",
+                  "root_of", "parent_of", "traits_of"):
+        state[index] = getattr(version, index)
+    state["providers"] = {
+        rp: (p.uuid, p.parent, p.root, p.traits, p.trait_names,
+             p.aggregates, sorted(p.inventory))
+        for rp, p in version.providers.items()}
+    state["anchors"] = {rp: version.anchors_of(rp)
+                        for rp, p in version.providers.items()
+                        if p.aggregates}
+    return state
+
+
+def assert_snapshot_exact(database):
+    """The snapshot kept current change by change (that of ``database``
+    in this process) equals a fresh load."""
+    kept = snapshot.for_database(database).version()
+    fresh = snapshot.Snapshot(database).version()
+    assert kept.seq == fresh.seq
+    assert snapshot_state(kept) == snapshot_state(fresh)

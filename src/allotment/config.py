@@ -96,6 +96,16 @@ DEFAULT_OPTS = [
     cfg.BoolOpt("debug", default=False, help="Log at DEBUG level."),
 ]
 
+# allotment's own options (no reference counterpart).
+ALLOTMENT_OPTS = [
+    cfg.IntOpt("snapshot_check_interval", default=300, min=0,
+               help="Seconds between each API worker's comparisons of its "
+                    "in-memory provider snapshot with the database (a "
+                    "fingerprint; the snapshot reloads when they differ, "
+                    "for example after SQL written by hand). 0 disables "
+                    "the check."),
+]
+
 
 def register_opts(conf):
     """Register every option group on ``conf``."""
@@ -104,6 +114,7 @@ def register_opts(conf):
     conf.register_opts(DATABASE_OPTS, group="placement_database")
     conf.register_opts(PLACEMENT_OPTS, group="placement")
     conf.register_opts(WORKAROUND_OPTS, group="workarounds")
+    conf.register_opts(ALLOTMENT_OPTS, group="allotment")
     conf.register_opts(cors.CORS_OPTS, group="cors")
     conf.register_opts(http_proxy_to_wsgi.OPTS, group="oslo_middleware")
     for group, opts in auth_token_opts.list_auth_token_opts():

@@ -206,18 +206,3 @@ def test_member_of_through_the_root_or_the_provider_itself(sqlite_api):
     assert resp.status_code == 200, resp.text
     assert sorted(list(ar["allocations"])[0] for ar in
                   resp.json["allocation_requests"]) == sorted([child, member])
-
-
-def test_streamed_body_releases_the_snapshot_when_closed_unread(sqlite_api):
-    environ = falcon.testing.create_environ(
-        path="/allocation_candidates", query_string="resources=VCPU:1",
-        headers={"x-auth-token": "admin",
-                 "openstack-api-version": "placement 1.39"})
-    body = sqlite_api.app(environ, lambda status, headers, exc=None: None)
-    lock = snapshot.for_database(sqlite_api.db).lock
-    assert not lock.acquire(blocking=False)
-    body.close()
-    assert lock.acquire(timeout=1)
-    lock.release()
-    resp = sqlite_api.get("/allocation_candidates?resources=VCPU:1")
-    assert resp.status_code == 200

@@ -37,27 +37,7 @@ def _seen(reader, query, version="1.39"):
 
 
 def _assert_exact(client):
-    """The snapshot kept current change by change equals a fresh load."""
-    kept = snapshot.for_database(client.db)
-    fresh = snapshot.Snapshot()
-    with client.db.read() as conn:
-        with kept.lock:
-            kept.refresh(conn)
-        fresh.refresh(conn)
-
-    def rooms(snap):
-        return {rc: {rp: (r.capacity, r.used, r.min_unit, r.max_unit,
-                          r.step, r.limit) for rp, r in by_rp.items()}
-                for rc, by_rp in snap.by_class.items()}
-
-    assert rooms(kept) == rooms(fresh)
-    for index in ("by_trait", "by_agg", "members", "uuid_of", "id_of",
-                  "root_of", "parent_of", "traits_of", "nested",
-                  "rc_names"):
-        assert getattr(kept, index) == getattr(fresh, index), index
-    for rp in kept.providers:
-        if kept.providers[rp].aggregates:
-            assert kept.anchors_of(rp) == fresh.anchors_of(rp)
+    support.assert_snapshot_exact(client.db)
 
 
 def _generation(api, rp):

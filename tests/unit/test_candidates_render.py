@@ -53,14 +53,12 @@ def test_unsuffixed_and_granular_amounts_are_summed():
 
 
 def _snapshot():
-    snap = snapshot.Snapshot()
     root = snapshot.Provider(1, UUIDS[1], None, 1)
-    root.inventory[1] = snapshot.Room(4.0, 1, 1, 4, 1)
-    root.inventory[0] = snapshot.Room(8.0, 0, 1, 8, 1)
+    root.inventory[1] = snapshot.Room(4, 0, 1.0, 1, 1, 4, 1)
+    root.inventory[0] = snapshot.Room(8, 0, 1.0, 0, 1, 8, 1)
     root.trait_names = ("CUSTOM_X",)
     child = snapshot.Provider(2, UUIDS[2], 1, 1)
-    for provider in (root, child):
-        snap._add(provider)
+    snap = snapshot.assemble([root, child]).version
     snap.rc_names = {0: "VCPU", 1: "CUSTOM_DEV"}
     return snap
 

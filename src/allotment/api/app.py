@@ -21,6 +21,7 @@ from allotment.api import errors
 from allotment.api import microversion
 from allotment.api import policy
 from allotment.api import routes
+from allotment.candidates import snapshot
 from allotment.storage import engine
 from allotment.storage import migrations
 from allotment.storage import standard_rows
@@ -176,6 +177,9 @@ def build(conf, database=None, prepare=True):
     app.add_error_handler(errors.PlacementError, _placement_error)
     for path, resource in routes.build(services):
         app.add_route(path, resource)
+    # Load the provider snapshot now, before the worker takes requests.
+    snapshot.for_database(database).start(
+        conf.allotment.snapshot_check_interval)
 
     application = app
     if conf.api.auth_strategy == "keystone":

@@ -9,7 +9,9 @@ shape is a single ``%`` substitution. Provider summaries follow, for the
 trees the candidates used (only the used providers below 1.29): capacity
 and usage of the requested classes (all classes from 1.27), traits from
 1.17, parent and root uuids from 1.29; each provider's summary is cached on
-its snapshot entry, which is replaced whenever the provider changes.
+its snapshot entry, which is replaced whenever the provider changes (the
+key names the snapshot's class-name epoch, which moves when a custom class
+is renamed).
 """
 
 import re
@@ -90,7 +92,7 @@ def answer(plan, choices, version, snap):
     """The body as an iterator of byte chunks of about CHUNK_BYTES: the
     candidates ``choices`` of ``plan`` (None: no candidates) as they are
     generated, then the summaries of what they used, from the snapshot
-    ``snap`` (whose lock the caller holds until the iterator is done).
+    version ``snap`` (immutable: no lock is held while streaming).
     Memory stays bounded however many candidates there are."""
     used = set()
     yield b'{"allocation_requests":['
@@ -129,7 +131,8 @@ def _summaries(plan, used, version, snap):
         shown = used
     key = (None if version.matches((1, 27))
            else frozenset(plan.requested_rc_ids),
-           version.matches((1, 17)), version.matches((1, 29)))
+           version.matches((1, 17)), version.matches((1, 29)),
+           snap.names_epoch)
     providers = snap.providers
     fragments = []
     for rp in shown:
@@ -143,7 +146,7 @@ def _summaries(plan, used, version, snap):
 
 def _summary(provider, key, snap):
     """``"uuid":{...}`` for one provider."""
-    classes, traits, nested = key
+    classes, traits, nested, _epoch = key
     names = snap.rc_names
     body = {"resources": {
         names[rc_id]: {"capacity": int(room.capacity), "used": room.used}

@@ -1,11 +1,34 @@
-"""An in-memory copy of every provider, kept current through the change log.
+"""An in-memory copy of every provider, kept exact through the change log.
 
-One ``Snapshot`` per database per process (``for_database``). Before each
-use, ``refresh`` reads the provider change log first, then reloads only the
-providers it names (a few ``IN (...)`` queries), or everything on the first
-use and whenever the log says so. Each provider is replaced by a new
-``Provider`` object, never changed in place, and the indexes the candidates
-search needs are updated for that provider alone:
+One ``Snapshot`` per database per process (``for_database``). It holds an
+immutable ``Version``: every provider with the indexes the candidates
+search needs, as of change number ``Version.seq`` of the provider change
+log (``storage/changes.py``). A request calls ``Snapshot.version()``,
+which first brings the snapshot up to the log's head, then works on the
+version it got for as long as it likes, streaming included, without any
+lock: a refresh never changes a published version, it builds the next one
+and swaps it in.
+
+- A refresh reads the log's head and the providers changed since the
+  current version in one consistent read, reloads only those providers
+  (a few ``IN (...)`` queries) and builds the next version by copying just
+  the indexes they touch (``_Next``); or it loads everything, on first use
+  and whenever the log says so (an "everything" entry, pruned entries, a
+  re-created log). Only one thread refreshes at a time; the others wait
+  for it, never for a reader.
+- A load either completes or leaves nothing behind: the next version is
+  published only once fully built, together with its change number. After
+  any error the next refresh loads everything again.
+- ``start`` loads the snapshot when the worker starts (before it takes
+  requests) and keeps a maintenance thread: it retries the load while the
+  database cannot be reached (requests meanwhile get ``Unavailable``, a
+  503) and, every ``check_interval`` seconds, compares a fingerprint of the
+  snapshot with the database (``candidates/fingerprint.py``) and reloads
+  when they differ, naming what differed (writes made with SQL by hand).
+- ``counters()`` reports the version's age, providers held, loads and
+  drift repairs for the metrics.
+
+A version's indexes:
 
 - ``by_class``: class id -> {provider id -> ``Room``} for providers with an
   inventory of that class;
@@ -14,23 +37,26 @@ search needs are updated for that provider alone:
   ``root_of``, ``parent_of``, ``traits_of`` and ``id_of`` (uuid -> id);
 - the roots each sharing provider is anchored to through its aggregates,
   computed on demand and dropped when aggregate membership or trees change;
-- aggregate uuid -> id, and the id of MISC_SHARES_VIA_AGGREGATE, read once.
-
-Callers hold ``lock`` while refreshing and using the snapshot, so a request
-sees one consistent state. ``rc_names`` names every class held; when a
-custom class is renamed the cached summaries are dropped.
+- ``rc_names``: the name of every class held; a renamed custom class moves
+  ``names_epoch``, which keys the cached summaries.
 """
 
 import gc
+import logging
 import threading
+import time
 import weakref
 
 import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
 
+from allotment.candidates import fingerprint
 from allotment.domain import resource_classes
 from allotment.domain import traits
 from allotment.storage import changes
 from allotment.storage import tables
+
+LOG = logging.getLogger(__name__)
 
 RP = tables.resource_providers
 INV = tables.inventories
@@ -46,6 +72,12 @@ _CHUNK = 500
 _RELOAD_ALL_ABOVE = 5000  # changed providers beyond which a full load is cheaper
 _FREEZE_FROM = 1000  # providers from which a full load is frozen out of GC
 _SHARED_SLACK = 1000
+RETRY_SECONDS = 2.0  # between load attempts while the database is away
+
+
+class Unavailable(Exception):
+    """The snapshot cannot be brought up to date now (database away, or
+    the first load still running); the request should be retried."""
 
 
 class Room:
@@ -54,15 +86,20 @@ class Room:
     may still take (capacity left, capped by max_unit): an amount fits when
     min_unit <= amount <= limit and amount is a multiple of step."""
 
-    __slots__ = ("capacity", "used", "min_unit", "max_unit", "step", "limit")
+    __slots__ = ("total", "reserved", "ratio", "capacity", "used",
+                 "min_unit", "max_unit", "step", "limit")
 
-    def __init__(self, capacity, used, min_unit, max_unit, step):
-        self.capacity = capacity
+    def __init__(self, total, reserved, ratio, used, min_unit, max_unit,
+                 step):
+        self.total = total
+        self.reserved = reserved
+        self.ratio = ratio
+        self.capacity = (total - reserved) * ratio
         self.used = used
         self.min_unit = min_unit
         self.max_unit = max_unit
         self.step = step
-        self.limit = min(int(capacity) - used, max_unit)
+        self.limit = min(int(self.capacity) - used, max_unit)
 
 
 class Provider:
@@ -84,115 +121,35 @@ class Provider:
         self.fragments = {}
 
 
-class Snapshot:
-    """Every provider of one database, with the indexes described above."""
+class _Facts:
+    """What never changes once known, shared by every version: aggregate
+    uuid -> id (an aggregate's id never changes and its row is never
+    deleted) and the id of MISC_SHARES_VIA_AGGREGATE (a standard trait)."""
 
     def __init__(self):
-        self.lock = threading.Lock()
-        self.cursor = changes.Cursor()
-        self.rc_names = {}
-        self._clear()
+        self.agg_ids = {}
+        self.sharing_trait = None
 
-    def _clear(self):
-        self.providers = {}
-        self.by_class = {}
-        self.by_trait = {}
-        self.by_agg = {}
-        self.members = {}
-        self.uuid_of = {}
-        self.id_of = {}
-        self.root_of = {}
-        self.parent_of = {}
-        self.traits_of = {}
+
+_INDEXES = ("providers", "by_class", "by_trait", "by_agg", "members",
+            "uuid_of", "id_of", "root_of", "parent_of", "traits_of")
+
+
+class Version:
+    """Every provider of one database as of change number ``seq``, with the
+    indexes described above. Never modified once published (only the
+    anchors cache fills in)."""
+
+    def __init__(self, facts):
+        for name in _INDEXES:
+            setattr(self, name, {})
         self.nested = 0  # providers with a parent
-        self._shared = {}
-        self._agg_ids = {}
-        self._sharing_trait = None
+        self.rc_names = {}
+        self.names_epoch = 0
+        self.seq = None
+        self.built_at = time.monotonic()
+        self._facts = facts
         self._anchors = {}
-
-    # -- loading --------------------------------------------------------
-
-    def refresh(self, conn):
-        """Bring the snapshot up to date (call with ``lock`` held)."""
-        changed = self.cursor.read(conn)
-        if changed is changes.EVERYTHING or len(changed) > _RELOAD_ALL_ABOVE:
-            self._clear()
-            for provider in _load(conn, None, self._shared).values():
-                self._add(provider)
-            if len(self.providers) >= _FREEZE_FROM:
-                # Full collections would walk every object of the snapshot
-                # (tens of ms at thousands of providers): collect, then
-                # keep what is alive out of them. The snapshot holds no
-                # reference cycles, so refcounting still frees it.
-                gc.collect()
-                gc.freeze()
-        elif changed:
-            self._reload(conn, changed)
-        names = resource_classes.names_for(conn, self.by_class)
-        if names != self.rc_names:
-            for provider in self.providers.values():
-                provider.fragments.clear()
-            self.rc_names = names
-
-    def _reload(self, conn, changed):
-        if len(self._shared) > 2 * len(self.providers) + _SHARED_SLACK:
-            self._shared = {}  # mostly ids of deleted providers by now
-        ids = sorted(changed)
-        loaded = {}
-        for start in range(0, len(ids), _CHUNK):
-            loaded.update(_load(conn, ids[start:start + _CHUNK],
-                                self._shared))
-        for rp_id in ids:
-            old = self.providers.get(rp_id)
-            new = loaded.get(rp_id)
-            if _placement(old) != _placement(new):
-                self._anchors.clear()
-            if old is not None:
-                self._remove(old)
-            if new is not None:
-                self._add(new)
-
-    def _add(self, p):
-        rp_id = p.id
-        self.providers[rp_id] = p
-        self.uuid_of[rp_id] = p.uuid
-        self.id_of[p.uuid] = rp_id
-        self.root_of[rp_id] = p.root
-        self.parent_of[rp_id] = p.parent
-        if p.parent is not None:
-            self.nested += 1
-        self.members.setdefault(p.root, set()).add(rp_id)
-        for rc_id, room in p.inventory.items():
-            self.by_class.setdefault(rc_id, {})[rp_id] = room
-        if p.traits:
-            self.traits_of[rp_id] = p.traits
-            for trait_id in p.traits:
-                self.by_trait.setdefault(trait_id, set()).add(rp_id)
-        for agg_id in p.aggregates:
-            self.by_agg.setdefault(agg_id, set()).add(rp_id)
-
-    def _remove(self, p):
-        rp_id = p.id
-        del self.providers[rp_id]
-        del self.uuid_of[rp_id]
-        self.id_of.pop(p.uuid, None)
-        del self.root_of[rp_id]
-        del self.parent_of[rp_id]
-        if p.parent is not None:
-            self.nested -= 1
-        _discard(self.members, p.root, rp_id)
-        for rc_id in p.inventory:
-            rooms = self.by_class[rc_id]
-            del rooms[rp_id]
-            if not rooms:
-                del self.by_class[rc_id]
-        self.traits_of.pop(rp_id, None)
-        for trait_id in p.traits:
-            _discard(self.by_trait, trait_id, rp_id)
-        for agg_id in p.aggregates:
-            _discard(self.by_agg, agg_id, rp_id)
-
-    # -- queries --------------------------------------------------------
 
     def anchors_of(self, rp_id):
         """The roots a sharing provider serves: its own and those of every
@@ -207,9 +164,8 @@ class Snapshot:
         return found
 
     def aggregate_ids(self, conn, uuids):
-        """uuid -> id of the known aggregates among ``uuids`` (an
-        aggregate's id never changes and its row is never deleted)."""
-        known = self._agg_ids
+        """uuid -> id of the known aggregates among ``uuids``."""
+        known = self._facts.agg_ids
         missing = [u for u in uuids if u not in known]
         if missing:
             known.update(conn.execute(sa.select(AGG.c.uuid, AGG.c.id).where(
@@ -221,12 +177,12 @@ class Snapshot:
         return _Limits(self.by_class)
 
     def sharing_trait(self, conn):
-        """The id of MISC_SHARES_VIA_AGGREGATE (a standard trait: its id
-        never changes once it exists)."""
-        if self._sharing_trait is None:
-            self._sharing_trait = traits.ids_for(
+        """The id of MISC_SHARES_VIA_AGGREGATE (None while it is unknown)."""
+        facts = self._facts
+        if facts.sharing_trait is None:
+            facts.sharing_trait = traits.ids_for(
                 conn, [SHARING_TRAIT]).get(SHARING_TRAIT)
-        return self._sharing_trait
+        return facts.sharing_trait
 
     def with_trait(self, trait_id):
         return self.by_trait.get(trait_id, set())
@@ -237,6 +193,308 @@ class Snapshot:
         for agg_id in agg_ids:
             found |= self.by_agg.get(agg_id, set())
         return found
+
+
+class _Next:
+    """The next version, built from ``base`` by copying on first write:
+    each index dict, and each set or dict inside one, is copied once, the
+    first time a changed provider touches it. Without ``base`` everything
+    starts empty and is owned."""
+
+    def __init__(self, facts, base=None):
+        self.version = version = Version(facts)
+        self._owned = None if base is None else set()
+        if base is not None:
+            for name in _INDEXES:
+                setattr(version, name, getattr(base, name))
+            version.nested = base.nested
+            version.rc_names = base.rc_names
+            version.names_epoch = base.names_epoch
+            version._anchors = base._anchors
+
+    def index(self, name):
+        """The index ``name`` of the next version, ready to change."""
+        found = getattr(self.version, name)
+        owned = self._owned
+        if owned is not None and name not in owned:
+            found = dict(found)
+            setattr(self.version, name, found)
+            owned.add(name)
+        return found
+
+    def entry(self, name, key, factory):
+        """``index(name)[key]`` ready to change (created when missing)."""
+        outer = self.index(name)
+        found = outer.get(key)
+        owned = self._owned
+        if found is None:
+            found = outer[key] = factory()
+            if owned is not None:
+                owned.add((name, key))
+        elif owned is not None and (name, key) not in owned:
+            found = outer[key] = found.copy()
+            owned.add((name, key))
+        return found
+
+    def drop(self, name, key, rp_id):
+        """Remove ``rp_id`` from ``index(name)[key]`` (and the entry when
+        it empties)."""
+        members = self.entry(name, key, set)
+        if isinstance(members, dict):
+            del members[rp_id]
+        else:
+            members.discard(rp_id)
+        if not members:
+            del self.index(name)[key]
+
+    def add(self, p):
+        rp_id = p.id
+        self.index("providers")[rp_id] = p
+        self.index("uuid_of")[rp_id] = p.uuid
+        self.index("id_of")[p.uuid] = rp_id
+        self.index("root_of")[rp_id] = p.root
+        self.index("parent_of")[rp_id] = p.parent
+        if p.parent is not None:
+            self.version.nested += 1
+        self.entry("members", p.root, set).add(rp_id)
+        for rc_id, room in p.inventory.items():
+            self.entry("by_class", rc_id, dict)[rp_id] = room
+        if p.traits:
+            self.index("traits_of")[rp_id] = p.traits
+            for trait_id in p.traits:
+                self.entry("by_trait", trait_id, set).add(rp_id)
+        for agg_id in p.aggregates:
+            self.entry("by_agg", agg_id, set).add(rp_id)
+
+    def remove(self, p):
+        rp_id = p.id
+        del self.index("providers")[rp_id]
+        del self.index("uuid_of")[rp_id]
+        id_of = self.index("id_of")
+        if id_of.get(p.uuid) == rp_id:
+            del id_of[p.uuid]
+        del self.index("root_of")[rp_id]
+        del self.index("parent_of")[rp_id]
+        if p.parent is not None:
+            self.version.nested -= 1
+        self.drop("members", p.root, rp_id)
+        for rc_id in p.inventory:
+            self.drop("by_class", rc_id, rp_id)
+        if p.traits:
+            del self.index("traits_of")[rp_id]
+            for trait_id in p.traits:
+                self.drop("by_trait", trait_id, rp_id)
+        for agg_id in p.aggregates:
+            self.drop("by_agg", agg_id, rp_id)
+
+
+class Snapshot:
+    """The current version of one database's providers, and how it is
+    brought up to date (see the module docstring)."""
+
+    def __init__(self, db=None):
+        self.db = db
+        self.current = None
+        self._facts = _Facts()
+        self._shared = {}
+        self._refresh_lock = threading.Lock()
+        self._full = True  # the next refresh loads everything
+        self._loading = False  # the maintenance thread is still loading
+        self._stop = threading.Event()
+        self._thread = None
+        self.loads = {"full": 0, "partial": 0}
+        self.failures = 0
+        self.drift_repairs = 0
+        self.check_interval = 0
+
+    # -- serving -------------------------------------------------------
+
+    def version(self):
+        """The current version, brought up to every change committed
+        before this call. Raises ``Unavailable`` when that cannot be done
+        now."""
+        if self.current is None and self._loading:
+            raise Unavailable("the provider snapshot is still loading")
+        return self._update()
+
+    def _update(self):
+        with self._refresh_lock:
+            try:
+                with self.db.read(consistent=True) as conn:
+                    self.refresh(conn)
+            except sa_exc.DBAPIError as exc:
+                raise Unavailable("the database cannot be reached") from exc
+        return self.current
+
+    def refresh(self, conn):
+        """Bring the snapshot up to the log's head as seen by ``conn`` (a
+        consistent read); publish the new version. Callers serialise
+        refreshes (``version`` holds the refresh lock). Any error leaves
+        the current version as it was and makes the next refresh load
+        everything."""
+        base = self.current
+        try:
+            seq, changed = changes.since(
+                conn, None if self._full or base is None else base.seq)
+            if (changed is changes.EVERYTHING
+                    or len(changed) > _RELOAD_ALL_ABOVE):
+                nxt = self._load_all(conn)
+                self.loads["full"] += 1
+            elif changed:
+                nxt = self._reload(conn, base, changed)
+                self.loads["partial"] += 1
+            else:
+                nxt = _Next(self._facts, base)
+            self._name_classes(conn, nxt.version, base)
+        except BaseException:
+            self._full = True
+            self.failures += 1
+            raise
+        nxt.version.seq = seq
+        self.current = nxt.version
+        self._full = False
+        return nxt.version
+
+    def _load_all(self, conn):
+        self._shared = {}
+        nxt = assemble(_load(conn, None, self._shared).values(), self._facts)
+        if len(nxt.version.providers) >= _FREEZE_FROM:
+            # Full collections would walk every object of the snapshot
+            # (tens of ms at thousands of providers): collect, then
+            # keep what is alive out of them. The snapshot holds no
+            # reference cycles, so refcounting still frees it.
+            gc.collect()
+            gc.freeze()
+        return nxt
+
+    def _reload(self, conn, base, changed):
+        if len(self._shared) > 2 * len(base.providers) + _SHARED_SLACK:
+            self._shared = {}  # mostly ids of deleted providers by now
+        ids = sorted(changed)
+        loaded = {}
+        for start in range(0, len(ids), _CHUNK):
+            loaded.update(_load(conn, ids[start:start + _CHUNK],
+                                self._shared))
+        nxt = _Next(self._facts, base)
+        placement_changed = False
+        for rp_id in ids:
+            old = base.providers.get(rp_id)
+            new = loaded.get(rp_id)
+            if _placement(old) != _placement(new):
+                placement_changed = True
+            if old is not None:
+                nxt.remove(old)
+            if new is not None:
+                nxt.add(new)
+        if placement_changed:
+            nxt.version._anchors = {}
+        return nxt
+
+    def _name_classes(self, conn, version, base):
+        names = resource_classes.names_for(conn, version.by_class)
+        if base is None or names != base.rc_names:
+            version.rc_names = names
+            version.names_epoch = 0 if base is None else base.names_epoch + 1
+
+    # -- maintenance ---------------------------------------------------
+
+    def start(self, check_interval=0):
+        """Load now (a worker starting), then keep a maintenance thread
+        that retries a failed load and checks for drift every
+        ``check_interval`` seconds (0: never)."""
+        if self._thread is not None:
+            return
+        self.check_interval = check_interval
+        try:
+            self.version()
+        except Unavailable as exc:
+            LOG.warning("provider snapshot not loaded at start (%s); "
+                        "candidates answer 503 until it is", exc.__cause__)
+            self._loading = True
+        if self._loading or check_interval > 0:
+            self._thread = threading.Thread(
+                target=_maintain, args=(weakref.ref(self), self._stop),
+                name="allotment-snapshot", daemon=True)
+            self._thread.start()
+
+    def stop(self):
+        """End the maintenance thread."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def check(self):
+        """Compare the snapshot with the database; on a difference, log
+        what differed, reload everything and answer the differences."""
+        with self._refresh_lock:
+            with self.db.read(consistent=True) as conn:
+                version = self.refresh(conn)
+                stored = fingerprint.of_database(conn)
+        held = fingerprint.of_version(version)
+        differences = fingerprint.compare(held, stored)
+        if differences:
+            LOG.warning("provider snapshot differed from the database "
+                        "(%s): reloading everything (a write that bypassed "
+                        "the change log?)", "; ".join(differences))
+            self.drift_repairs += 1
+            self._full = True
+            self._update()
+        return differences
+
+    def counters(self):
+        """Figures for the metrics: the current version's age in seconds,
+        providers held, loads by kind, failed refreshes, drift repairs."""
+        version = self.current
+        return {
+            "loaded": version is not None,
+            "age_seconds": (None if version is None
+                            else time.monotonic() - version.built_at),
+            "providers": 0 if version is None else len(version.providers),
+            "seq": None if version is None else version.seq,
+            "full_loads": self.loads["full"],
+            "partial_loads": self.loads["partial"],
+            "failures": self.failures,
+            "drift_repairs": self.drift_repairs,
+        }
+
+
+def assemble(providers, facts=None):
+    """The next version (a ``_Next``) holding just ``providers``."""
+    nxt = _Next(facts or _Facts())
+    for provider in providers:
+        nxt.add(provider)
+    return nxt
+
+
+def _maintain(ref, stop):
+    """The maintenance thread: load until loaded, then check for drift
+    every ``check_interval`` seconds, until ``stop`` or the snapshot is
+    gone."""
+    while True:
+        snap = ref()
+        if snap is None:
+            return
+        if snap._loading:
+            try:
+                snap._update()
+                snap._loading = False
+                LOG.info("provider snapshot loaded")
+                if snap.check_interval <= 0:
+                    return
+                wait = snap.check_interval
+            except Unavailable:
+                wait = RETRY_SECONDS
+        else:
+            try:
+                snap.check()
+            except Exception:  # noqa: BLE001 - the thread must go on
+                LOG.warning("provider snapshot check failed",
+                            exc_info=True)
+            wait = snap.check_interval
+        del snap
+        if stop.wait(wait):
+            return
 
 
 class _Limits:
@@ -258,14 +516,6 @@ def _placement(provider):
     if provider is None or not provider.aggregates:
         return None
     return provider.root, provider.aggregates
-
-
-def _discard(index, key, rp_id):
-    members = index.get(key)
-    if members is not None:
-        members.discard(rp_id)
-        if not members:
-            del index[key]
 
 
 def _load(conn, ids, shared):
@@ -303,16 +553,16 @@ def _load(conn, ids, shared):
         provider = providers.get(rp_id)
         if provider is not None:
             provider.inventory[rc_id] = Room(
-                (total - reserved) * ratio, used.get((rp_id, rc_id), 0),
+                total, reserved, ratio, used.get((rp_id, rc_id), 0),
                 min_unit, max_unit, step)
-    traits = {}
+    trait_rows = {}
     for rp_id, trait_id, name in conn.execute(where(
             RPT.c.resource_provider_id, sa.select(
                 RPT.c.resource_provider_id, RPT.c.trait_id, TRAITS.c.name)
             .select_from(RPT.join(TRAITS, TRAITS.c.id == RPT.c.trait_id))
             .order_by(RPT.c.trait_id))):
-        traits.setdefault(rp_id, []).append((trait_id, name))
-    for rp_id, pairs in traits.items():
+        trait_rows.setdefault(rp_id, []).append((trait_id, name))
+    for rp_id, pairs in trait_rows.items():
         provider = providers.get(rp_id)
         if provider is not None:
             held = frozenset(t for t, _n in pairs)
@@ -341,5 +591,5 @@ def for_database(db):
     with _SNAPSHOTS_LOCK:
         snap = _SNAPSHOTS.get(db)
         if snap is None:
-            snap = _SNAPSHOTS[db] = Snapshot()
+            snap = _SNAPSHOTS[db] = Snapshot(db)
         return snap

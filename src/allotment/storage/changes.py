@@ -1,23 +1,33 @@
 """The provider change log: which providers changed since a reader looked.
 
 Every write that changes what the allocation-candidates engine sees of a
-provider (its existence, name, place in a tree, inventory, usage, traits or
-aggregates) calls ``record`` with the provider ids, in the same transaction.
-Writes that change too much to list (imports, bulk migrations) call
-``record_everything``. A reader keeps a ``Cursor`` and calls ``read`` to learn
-what changed since its last call.
+provider (its existence, place in a tree, inventory, usage, traits or
+aggregates) calls ``record`` with the provider ids while it works, or
+``record_everything`` when it changes too much to list (imports, an
+operator's ``allotment snapshot reload``). Nothing is written then:
+``Database.write`` calls ``publish`` as the last statements of the
+transaction, which takes the next change number from the one-row
+``allotment_change_head`` (``UPDATE ... SET seq = seq + 1``) and logs the
+ids under it.
 
-Sequence numbers are handed out at insert time but become visible at commit
-time, so on PostgreSQL and MySQL a lower number can appear after a higher
-one. The cursor remembers the numbers it skipped and asks for them again
-until they show up or are older than ``GAP_SECONDS`` (their transaction
-rolled back).
+Why a counter and not an auto-increment: the head row stays locked from
+that update until the transaction ends, so change numbers are handed out
+and committed in the same order, and a rolled-back write gives its number
+back. A reader that sees number N therefore sees every number below it,
+and any number it cannot find was pruned. There is no hole to wait for,
+no time after which one is assumed lost, and Galera's
+auto_increment_increment does not matter (the log's own key is not read).
+On Galera, two nodes taking a number at once is a certification conflict,
+retried like a deadlock.
+
+A reader remembers the last number it applied and calls ``since`` with
+it: the current head and the providers changed after it, or EVERYTHING
+when it must reload all (first load, an "everything" entry, entries pruned
+past it, or a head below it after the log was re-created).
 """
 
-import dataclasses
 import datetime
 import random
-import time
 
 import sqlalchemy as sa
 
@@ -25,28 +35,50 @@ from allotment.storage import tables
 from allotment.storage.clock import utcnow
 
 LOG = tables.provider_changes
+HEAD = tables.change_head
 
-GAP_SECONDS = 60
-GAP_WINDOW = 200  # recent numbers checked for holes at the first read
 KEEP = datetime.timedelta(hours=1)
-PRUNE_EVERY = 500  # one write in this many prunes old entries (on average)
+PRUNE_EVERY = 500  # one change in this many prunes old entries (on average)
+
+EVERYTHING = None
+
+_PENDING = "allotment.changed_providers"
 
 
 def record(conn, provider_ids):
-    """Note that the providers ``provider_ids`` changed."""
-    ids = sorted({int(i) for i in provider_ids if i is not None})
-    if not ids:
-        return
-    now = utcnow()
-    conn.execute(LOG.insert(), [{"provider_id": i, "created_at": now}
-                                for i in ids])
-    if random.randrange(PRUNE_EVERY) == 0:
-        prune(conn)
+    """Note that the providers ``provider_ids`` changed (logged when the
+    transaction of ``conn`` publishes)."""
+    ids = {int(i) for i in provider_ids if i is not None}
+    if ids:
+        conn.info.setdefault(_PENDING, set()).update(ids)
 
 
 def record_everything(conn):
     """Note that any provider may have changed."""
-    conn.execute(LOG.insert().values(provider_id=None, created_at=utcnow()))
+    conn.info.setdefault(_PENDING, set()).add(EVERYTHING)
+
+
+def discard(conn):
+    """Forget what ``conn``'s transaction recorded (it rolled back)."""
+    conn.info.pop(_PENDING, None)
+
+
+def publish(conn):
+    """Log what the transaction of ``conn`` recorded under the next change
+    number; the caller commits right after. Answers the number (None when
+    nothing was recorded)."""
+    pending = conn.info.pop(_PENDING, None)
+    if not pending:
+        return None
+    conn.execute(HEAD.update().values(seq=HEAD.c.seq + 1))
+    seq = conn.scalar(sa.select(HEAD.c.seq))
+    now = utcnow()
+    ids = [EVERYTHING] if EVERYTHING in pending else sorted(pending)
+    conn.execute(LOG.insert(), [
+        {"seq": seq, "provider_id": i, "created_at": now} for i in ids])
+    if random.randrange(PRUNE_EVERY) == 0:
+        prune(conn)
+    return seq
 
 
 def prune(conn, keep=KEEP):
@@ -54,52 +86,27 @@ def prune(conn, keep=KEEP):
     conn.execute(LOG.delete().where(LOG.c.created_at < utcnow() - keep))
 
 
-EVERYTHING = None
+def head(conn):
+    """The last change number handed out (and committed, as seen by
+    ``conn``)."""
+    return conn.scalar(sa.select(HEAD.c.seq)) or 0
 
 
-@dataclasses.dataclass
-class Cursor:
-    """How far a reader has read the log (``last`` is None before the first
-    read). Read the log before the data it guards, so that the data is at
-    least as new as what the log said."""
-
-    last: int = None
-    gaps: dict = dataclasses.field(default_factory=dict)  # seq -> seen at
-
-    def read(self, conn):
-        """Providers changed since the last call: a set of ids, or
-        EVERYTHING when the reader must (re)load everything."""
-        now = time.monotonic()
-        if self.last is None:
-            self.last = conn.scalar(sa.select(sa.func.max(LOG.c.seq))) or 0
-            recent = set(conn.scalars(sa.select(LOG.c.seq).where(
-                LOG.c.seq > self.last - GAP_WINDOW)))
-            self.gaps = {seq: now for seq in range(
-                max(1, self.last - GAP_WINDOW + 1), self.last)
-                if seq not in recent}
-            return EVERYTHING
-        cond = LOG.c.seq > self.last
-        if self.gaps:
-            cond = sa.or_(cond, LOG.c.seq.in_(list(self.gaps)))
-        rows = conn.execute(sa.select(LOG.c.seq, LOG.c.provider_id)
-                            .where(cond).order_by(LOG.c.seq)).all()
-        everything = False
-        if rows and rows[0][0] > self.last + 1 and not self.gaps:
-            oldest = conn.scalar(sa.select(sa.func.min(LOG.c.seq)))
-            # Entries between what we read and what is left were pruned.
-            everything = oldest is not None and oldest > self.last + 1
-        changed = set()
-        for seq, provider_id in rows:
-            self.gaps.pop(seq, None)
-            if seq > self.last:
-                for missing in range(self.last + 1, seq):
-                    self.gaps[missing] = now
-                self.last = seq
-            if provider_id is None:
-                everything = True
-            else:
-                changed.add(provider_id)
-        for seq, seen in list(self.gaps.items()):
-            if now - seen > GAP_SECONDS:
-                del self.gaps[seq]
-        return EVERYTHING if everything else changed
+def since(conn, last):
+    """``(head, changed)``: the current head, and the ids of the providers
+    changed after change number ``last``, or EVERYTHING when the reader
+    must reload all (``last`` None, an entry for everything, entries pruned
+    past ``last``, or a head below ``last``)."""
+    now = head(conn)
+    if last is None or now < last:
+        return now, EVERYTHING
+    if now == last:
+        return now, set()
+    rows = conn.execute(sa.select(LOG.c.seq, LOG.c.provider_id).where(
+        LOG.c.seq > last, LOG.c.seq <= now)).all()
+    if len({seq for seq, _rp in rows}) != now - last:
+        return now, EVERYTHING  # pruned past ``last``
+    changed = {rp for _seq, rp in rows}
+    if EVERYTHING in changed:
+        return now, EVERYTHING
+    return now, changed

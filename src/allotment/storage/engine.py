@@ -4,7 +4,11 @@
 transaction; on SQLite a write transaction starts with ``BEGIN IMMEDIATE`` so
 that concurrent writers queue on the database lock instead of failing on a
 lock upgrade. ``run_write()`` retries a unit of work on deadlocks and
-serialization failures reported by PostgreSQL and MySQL.
+serialization failures reported by PostgreSQL and MySQL. Each write
+transaction publishes what it recorded in the provider change log as its
+last statements (``storage/changes.py``); ``read(consistent=True)`` reads
+one point in time on every backend (REPEATABLE READ on PostgreSQL and
+MySQL, whose default here is READ COMMITTED).
 """
 
 import contextlib
@@ -17,6 +21,8 @@ from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy import pool
+
+from allotment.storage import changes
 
 LOG = logging.getLogger(__name__)
 
@@ -163,20 +169,30 @@ class Database:
                 time.sleep(interval)
 
     @contextlib.contextmanager
-    def read(self):
-        """A read-only transaction (rolled back at the end)."""
+    def read(self, consistent=False):
+        """A read-only transaction (rolled back at the end); with
+        ``consistent``, every statement sees the same point in time."""
         with self.engine.connect() as conn:
+            if consistent and self.backend != "sqlite":
+                conn = conn.execution_options(
+                    isolation_level="REPEATABLE READ")
             with conn.begin() as trans:
                 yield conn
                 trans.rollback()
 
     @contextlib.contextmanager
     def write(self):
-        """A write transaction, committed when the block ends cleanly."""
+        """A write transaction, committed when the block ends cleanly,
+        after publishing the provider changes it recorded."""
         with self.engine.connect() as conn:
             conn = conn.execution_options(allotment_write=True)
-            with conn.begin():
-                yield conn
+            changes.discard(conn)
+            try:
+                with conn.begin():
+                    yield conn
+                    changes.publish(conn)
+            finally:
+                changes.discard(conn)
 
     def run_write(self, work, *args, **kwargs):
         """Run ``work(conn, *args, **kwargs)`` in a write transaction.

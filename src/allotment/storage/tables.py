@@ -160,13 +160,27 @@ consumers = sa.Table(
     sa.Index("consumers_consumer_type_id_idx", "consumer_type_id"),
 )
 
-# allotment's own (revision 5f1e3c2a7d10): ids of providers whose
-# inventory, usage, traits, aggregates or tree changed, in commit order of
-# their sequence numbers; a NULL provider_id means "everything changed".
+# allotment's own (revisions 5f1e3c2a7d10, 7c1e0b9d4a52): the provider
+# change log. ``change_head`` is one row holding the last change number
+# handed out; a write takes the next number as the last statement of its
+# transaction, so numbers become visible in commit order, with no gaps.
+# Each change lists the ids of the providers whose inventory, usage,
+# traits, aggregates or tree it changed (one row each; a NULL provider_id
+# means "everything changed").
+_BIGINT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
 provider_changes = sa.Table(
     "allotment_provider_changes", metadata,
-    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", _BIGINT, primary_key=True, autoincrement=True),
+    sa.Column("seq", sa.BigInteger, nullable=False),
     sa.Column("provider_id", sa.Integer, nullable=True),
     sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Index("allotment_provider_changes_seq_idx", "seq"),
     sa.Index("allotment_provider_changes_created_at_idx", "created_at"),
+)
+
+change_head = sa.Table(
+    "allotment_change_head", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
 )

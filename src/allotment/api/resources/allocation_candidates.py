@@ -2,6 +2,7 @@
 
 import random
 
+from allotment.api import errors
 from allotment.api import http
 from allotment.api import microversion
 from allotment.api.resource import Resource
@@ -11,6 +12,8 @@ from allotment.candidates import render
 from allotment.candidates import request as candidates_request
 from allotment.candidates import snapshot
 
+RETRY_AFTER = 2  # seconds, while the provider snapshot cannot be refreshed
+
 
 class AllocationCandidates(Resource):
     def on_get(self, req, resp):
@@ -19,21 +22,21 @@ class AllocationCandidates(Resource):
         http.authorize(req, "allocation_candidates:list")
         version = req.context.microversion
         request = candidates_request.parse(http.query_lists(req), version)
-        snap = snapshot.for_database(self.db)
-        snap.lock.acquire()
         try:
-            with self.db.read() as conn:
-                snap.refresh(conn)
-                plan = find.plan(conn, snap, request, version)
-            chunks = render.answer(plan, self._choices(plan, request),
-                                   version, snap)
-        except BaseException:
-            snap.lock.release()
-            raise
+            current = snapshot.for_database(self.db).version()
+        except snapshot.Unavailable as exc:
+            raise errors.PlacementError(
+                "Allocation candidates are unavailable: %s; try again."
+                % exc, status=503,
+                headers={"Retry-After": str(RETRY_AFTER)}) from None
+        with self.db.read() as conn:
+            plan = find.plan(conn, current, request, version)
         resp.status = 200
         resp.content_type = http.JSON
-        # Streamed as generated, under the snapshot's lock until sent.
-        resp.stream = _Locked(chunks, snap.lock)
+        # Streamed as generated from an immutable snapshot version: a slow
+        # client holds up nobody else.
+        resp.stream = render.answer(plan, self._choices(plan, request),
+                                    version, current)
         if version.matches((1, 15)):
             http.set_cache_headers(resp)
 
@@ -50,27 +53,6 @@ class AllocationCandidates(Resource):
                          == "breadth-first")
         return combine.generate(plan.problem, min(counts) if counts else None,
                                 breadth_first=breadth_first, rng=rng)
-
-
-class _Locked:
-    """A WSGI body iterable that releases ``lock`` when the server closes
-    it (PEP 3333 servers always do), consumed or not."""
-
-    def __init__(self, chunks, lock):
-        self._chunks = chunks
-        self._lock = lock
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        return next(self._chunks)
-
-    def close(self):
-        lock, self._lock = self._lock, None
-        if lock is not None:
-            self._chunks.close()
-            lock.release()
 
 
 ROUTES = [

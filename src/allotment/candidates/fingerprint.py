@@ -1,0 +1,144 @@
+"""A cheap fingerprint of what the provider snapshot holds, computed two
+ways: from a snapshot version in Python and from the database in SQL.
+
+Equal fingerprints mean the snapshot holds what the database does; a
+difference names the part that differs (a write that bypassed the change
+log: an operator's SQL, the reference service during a switch). Each part
+is a row count and a sum of a small integer hash of each row's values
+(modulo a prime, so no sum overflows), computed the same way on both sides:
+
+- providers: id, root, parent;
+- inventories, per allocation ratio (a float is compared as the driver
+  returns it, never through SQL arithmetic): provider, class, total,
+  reserved, min_unit, max_unit, step_size;
+- usage: the sum of ``used`` and of ``used`` weighted by a hash of
+  (provider, class), over allocations of inventories that exist;
+- traits and aggregates: (provider, trait or aggregate) pairs.
+"""
+
+import sqlalchemy as sa
+
+from allotment.storage import tables
+
+RP = tables.resource_providers
+INV = tables.inventories
+ALLOC = tables.allocations
+RPT = tables.resource_provider_traits
+RPA = tables.resource_provider_aggregates
+
+_P = 1000003
+_W = 1009
+
+
+def _pair(a, b):
+    return (a * 7 + b * 11) % _P
+
+
+def _inventory(rp, rc, total, reserved, min_unit, max_unit, step):
+    return (rp * 7 + rc * 11 + total * 13 + reserved * 17 + min_unit * 19
+            + max_unit * 23 + step * 29) % _P
+
+
+def of_version(version):
+    """The fingerprint of a snapshot ``Version``."""
+    providers = [0, 0]
+    for rp_id, p in version.providers.items():
+        providers[0] += 1
+        providers[1] += (rp_id * 7 + p.root * 11
+                         + (p.parent or 0) * 13) % _P
+    inventories = {}
+    usage = [0, 0]
+    for rc_id, rooms in version.by_class.items():
+        for rp_id, r in rooms.items():
+            entry = inventories.setdefault(r.ratio, [0, 0])
+            entry[0] += 1
+            entry[1] += _inventory(rp_id, rc_id, r.total, r.reserved,
+                                   r.min_unit, r.max_unit, r.step)
+            usage[0] += r.used
+            usage[1] += r.used * ((rp_id * 7 + rc_id * 11) % _W)
+    traits = [0, 0]
+    for rp_id, held in version.traits_of.items():
+        traits[0] += len(held)
+        traits[1] += sum(_pair(rp_id, t) for t in held)
+    aggregates = [0, 0]
+    for agg_id, members in version.by_agg.items():
+        aggregates[0] += len(members)
+        aggregates[1] += sum(_pair(rp_id, agg_id) for rp_id in members)
+    return {
+        "providers": tuple(providers),
+        "inventories": {k: tuple(v) for k, v in inventories.items()},
+        "usage": tuple(usage),
+        "traits": tuple(traits),
+        "aggregates": tuple(aggregates),
+    }
+
+
+def _count_and_sum(conn, table, expr):
+    count, total = conn.execute(sa.select(
+        sa.func.count(), sa.func.coalesce(sa.func.sum(expr), 0)
+    ).select_from(table)).one()
+    return int(count), int(total)
+
+
+def of_database(conn):
+    """The fingerprint of what the database holds (call in a consistent
+    read, together with the refresh it is compared with)."""
+    c = INV.c
+    inventories = {
+        ratio: (int(count), int(total))
+        for ratio, count, total in conn.execute(sa.select(
+            c.allocation_ratio, sa.func.count(),
+            sa.func.sum((c.resource_provider_id * 7
+                         + c.resource_class_id * 11 + c.total * 13
+                         + c.reserved * 17 + c.min_unit * 19
+                         + c.max_unit * 23 + c.step_size * 29) % _P))
+            .group_by(c.allocation_ratio))}
+    a = ALLOC.c
+    held = ALLOC.join(INV, sa.and_(
+        c.resource_provider_id == a.resource_provider_id,
+        c.resource_class_id == a.resource_class_id))
+    used, weighted = conn.execute(sa.select(
+        sa.func.coalesce(sa.func.sum(a.used), 0),
+        sa.func.coalesce(sa.func.sum(
+            a.used * ((a.resource_provider_id * 7
+                       + a.resource_class_id * 11) % _W)), 0),
+    ).select_from(held)).one()
+    return {
+        "providers": _count_and_sum(conn, RP, (
+            RP.c.id * 7 + RP.c.root_provider_id * 11
+            + sa.func.coalesce(RP.c.parent_provider_id, 0) * 13) % _P),
+        "inventories": inventories,
+        "usage": (int(used), int(weighted)),
+        "traits": _count_and_sum(conn, RPT, (
+            RPT.c.resource_provider_id * 7 + RPT.c.trait_id * 11) % _P),
+        "aggregates": _count_and_sum(conn, RPA, (
+            RPA.c.resource_provider_id * 7 + RPA.c.aggregate_id * 11) % _P),
+    }
+
+
+def compare(held, stored):
+    """Lines naming each part where the snapshot (``held``) and the
+    database (``stored``) differ; empty when they agree."""
+    lines = []
+    for part in held:
+        mine, theirs = held[part], stored[part]
+        if mine == theirs:
+            continue
+        if part == "inventories":
+            mine = (sum(n for n, _h in mine.values()),
+                    sum(h for _n, h in mine.values()))
+            theirs = (sum(n for n, _h in theirs.values()),
+                      sum(h for _n, h in theirs.values()))
+            if mine == theirs:
+                lines.append("inventories: allocation ratios differ")
+                continue
+        if part == "usage":
+            lines.append("usage: %d used in the snapshot, %d in the database"
+                         % (mine[0], theirs[0]))
+        elif mine[0] != theirs[0]:
+            lines.append("%s: %d rows in the snapshot, %d in the database"
+                         % (part, mine[0], theirs[0]))
+        else:
+            lines.append("%s: %d rows each, with different values"
+                         % (part, mine[0]))
+    return lines
