@@ -73,6 +73,12 @@ def of_version(version):
     }
 
 
+def _big(column):
+    """``column`` as a 64-bit integer (PostgreSQL computes in the type of
+    its operands: 2147483647 * 23 would overflow an INTEGER)."""
+    return sa.cast(column, sa.BigInteger)
+
+
 def _count_and_sum(conn, table, expr):
     count, total = conn.execute(sa.select(
         sa.func.count(), sa.func.coalesce(sa.func.sum(expr), 0)
@@ -88,25 +94,27 @@ def of_database(conn):
         ratio: (int(count), int(total))
         for ratio, count, total in conn.execute(sa.select(
             c.allocation_ratio, sa.func.count(),
-            sa.func.sum((c.resource_provider_id * 7
-                         + c.resource_class_id * 11 + c.total * 13
-                         + c.reserved * 17 + c.min_unit * 19
-                         + c.max_unit * 23 + c.step_size * 29) % _P))
+            sa.func.sum((_big(c.resource_provider_id) * 7
+                         + _big(c.resource_class_id) * 11
+                         + _big(c.total) * 13 + _big(c.reserved) * 17
+                         + _big(c.min_unit) * 19 + _big(c.max_unit) * 23
+                         + _big(c.step_size) * 29) % _P))
             .group_by(c.allocation_ratio))}
     a = ALLOC.c
     held = ALLOC.join(INV, sa.and_(
         c.resource_provider_id == a.resource_provider_id,
         c.resource_class_id == a.resource_class_id))
     used, weighted = conn.execute(sa.select(
-        sa.func.coalesce(sa.func.sum(a.used), 0),
+        sa.func.coalesce(sa.func.sum(_big(a.used)), 0),
         sa.func.coalesce(sa.func.sum(
-            a.used * ((a.resource_provider_id * 7
-                       + a.resource_class_id * 11) % _W)), 0),
+            _big(a.used) * ((a.resource_provider_id * 7
+                             + a.resource_class_id * 11) % _W)), 0),
     ).select_from(held)).one()
     return {
         "providers": _count_and_sum(conn, RP, (
-            RP.c.id * 7 + RP.c.root_provider_id * 11
-            + sa.func.coalesce(RP.c.parent_provider_id, 0) * 13) % _P),
+            _big(RP.c.id) * 7 + _big(RP.c.root_provider_id) * 11
+            + _big(sa.func.coalesce(RP.c.parent_provider_id, 0)) * 13)
+            % _P),
         "inventories": inventories,
         "usage": (int(used), int(weighted)),
         "traits": _count_and_sum(conn, RPT, (

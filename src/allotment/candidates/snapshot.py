@@ -392,7 +392,10 @@ class Snapshot:
 
     def _name_classes(self, conn, version, base):
         names = resource_classes.names_for(conn, version.by_class)
-        if base is None or names != base.rc_names:
+        if base is not None and names == base.rc_names:
+            version.rc_names = base.rc_names
+            version.names_epoch = base.names_epoch
+        else:
             version.rc_names = names
             version.names_epoch = 0 if base is None else base.names_epoch + 1
 
@@ -468,33 +471,35 @@ def assemble(providers, facts=None):
 
 
 def _maintain(ref, stop):
-    """The maintenance thread: load until loaded, then check for drift
-    every ``check_interval`` seconds, until ``stop`` or the snapshot is
-    gone."""
+    """The maintenance thread: while the snapshot is not loaded, try again
+    every RETRY_SECONDS; then check for drift every ``check_interval``
+    seconds (if any). Ends on ``stop`` or when the snapshot is gone."""
     while True:
         snap = ref()
         if snap is None:
             return
-        if snap._loading:
+        loading = snap._loading
+        wait = RETRY_SECONDS if loading else snap.check_interval
+        del snap
+        if wait <= 0 or stop.wait(wait):
+            return
+        snap = ref()
+        if snap is None:
+            return
+        if loading:
             try:
                 snap._update()
                 snap._loading = False
                 LOG.info("provider snapshot loaded")
-                if snap.check_interval <= 0:
-                    return
-                wait = snap.check_interval
             except Unavailable:
-                wait = RETRY_SECONDS
+                pass
         else:
             try:
                 snap.check()
             except Exception:  # noqa: BLE001 - the thread must go on
                 LOG.warning("provider snapshot check failed",
                             exc_info=True)
-            wait = snap.check_interval
         del snap
-        if stop.wait(wait):
-            return
 
 
 class _Limits:

@@ -2,7 +2,8 @@
 
 ``db sync|version|stamp REV|online-data-migrations``, ``upgrade-check`` and
 ``import-nova --from URL`` do the operator's work of placement-manage and
-placement-status (cli/manage.py, cli/status.py, cli/nova_import.py).
+placement-status (cli/manage.py, cli/status.py, cli/nova_import.py);
+``snapshot reload`` makes every API worker reload its provider snapshot.
 
 With no configuration at all, ``allotment serve`` keeps an SQLite database in
 a local data folder (``./data``, or ``$ALLOTMENT_DATA_DIR``), creates its
@@ -123,6 +124,22 @@ def import_nova(args):
     return nova_import.import_nova(conf, args.source)
 
 
+def snapshot_reload(args):
+    from allotment.storage import changes
+    from allotment.storage import engine
+
+    conf, _embedded = load_conf(args)
+    database = engine.Database.from_conf(conf)
+    try:
+        with database.write() as conn:
+            changes.record_everything(conn)
+    finally:
+        database.dispose()
+    print("Every API worker of every host reloads its provider snapshot "
+          "on its next allocation-candidates request.")
+    return 0
+
+
 def _add_config_args(p):
     p.add_argument("--config-file", action="append",
                    help="placement.conf (may be repeated)")
@@ -162,6 +179,15 @@ def _add_operator_parsers(sub):
                    metavar="NOVA_API_URL",
                    help="SQLAlchemy URL of the nova_api database")
     p.set_defaults(func=import_nova)
+
+    p = sub.add_parser("snapshot", help="the API workers' in-memory "
+                       "provider snapshots")
+    snap = p.add_subparsers(dest="snapshot_command", required=True)
+    reload_ = snap.add_parser(
+        "reload", help="make every API worker reload everything on its next "
+        "request (after writing to the database by hand)")
+    _add_config_args(reload_)
+    reload_.set_defaults(func=snapshot_reload)
 
 
 def build_parser():
