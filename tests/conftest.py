@@ -12,6 +12,8 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck
+from hypothesis import settings
 
 from tests import support
 
@@ -28,6 +30,17 @@ SERVER_URLS = {
         "ALLOTMENT_TEST_MYSQL_URL",
         "mysql+pymysql://root@127.0.0.1:3306/mysql"),
 }
+
+
+# Property tests: a short run by default (CI); the long one is documented in
+# docs/operations.md (ALLOTMENT_HYPOTHESIS_PROFILE=long).
+_SLOW_OK = [HealthCheck.too_slow, HealthCheck.filter_too_much,
+            HealthCheck.data_too_large]
+settings.register_profile("ci", max_examples=12, stateful_step_count=20,
+                          deadline=None, suppress_health_check=_SLOW_OK)
+settings.register_profile("long", max_examples=400, stateful_step_count=60,
+                          deadline=None, suppress_health_check=_SLOW_OK)
+settings.load_profile(os.environ.get("ALLOTMENT_HYPOTHESIS_PROFILE", "ci"))
 
 
 class BackendUnavailable(Exception):

@@ -1,0 +1,279 @@
+"""A long-lived provider snapshot answers exactly as a fresh load and as
+the database, whatever happened before: a hypothesis state machine.
+
+On every backend, ``writer`` (one API instance; on MySQL its connections
+step auto-increment values by 3, as a Galera node does) makes random
+provider, inventory, trait, aggregate and allocation writes, refused writes
+and rolled-back transactions, prunes the log and writes SQL by hand; the
+``reader`` instance (another worker) has refreshes fail at random points,
+and is restarted now and then. After every step the reader's snapshot must
+equal a fresh load, its fingerprint the database's, and its usage what
+the SQL-served usages API answers.
+
+The number of examples is small by default (CI); the long profile runs
+many more: ``ALLOTMENT_HYPOTHESIS_PROFILE=long make test`` (or pytest on
+this file), see docs/operations.md.
+"""
+
+import datetime
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine
+from hypothesis.stateful import invariant
+from hypothesis.stateful import precondition
+from hypothesis.stateful import rule
+from hypothesis.stateful import run_state_machine_as_test
+from sqlalchemy import exc as sa_exc
+
+from allotment.candidates import fingerprint
+from allotment.candidates import snapshot
+from allotment.storage import changes
+from allotment.storage import engine
+from allotment.storage import tables
+from tests import support
+
+CLASSES = ["VCPU", "MEMORY_MB", "DISK_GB"]
+TRAITS = ["HW_CPU_X86_AVX2", "CUSTOM_FAST", "MISC_SHARES_VIA_AGGREGATE"]
+AGGREGATES = ["5e0bfb1e-0000-4000-8000-00000000000%d" % n for n in (1, 2)]
+PROJECT = "7d2ed3b0-0000-4000-8000-000000000001"
+USER = "7d2ed3b0-0000-4000-8000-000000000002"
+INV = tables.inventories
+
+
+def _lost(*_args, **_kwargs):
+    raise sa_exc.OperationalError("SELECT ...", {}, Exception(
+        "connection lost (injected)"))
+
+
+class _Rollback(Exception):
+    pass
+
+
+def _writer_database(url, backend):
+    database = engine.Database(url)
+    if backend == "mysql":
+        @sa.event.listens_for(database.engine, "connect")
+        def _like_galera(dbapi_conn, _record):
+            with dbapi_conn.cursor() as cur:
+                cur.execute("SET SESSION auto_increment_increment = 3, "
+                            "auto_increment_offset = 2")
+    return database
+
+
+def _machine(url, backend):
+    conf = support.make_conf(url, allotment__snapshot_check_interval=0)
+    writer = support.ApiClient(conf, _writer_database(url, backend))
+    clients = {"writer": writer, "reader": support.ApiClient(
+        conf, engine.Database(url))}
+    writer.put("/traits/CUSTOM_FAST", version="1.6")
+
+    class SnapshotMachine(RuleBasedStateMachine):
+        def __init__(self):
+            super().__init__()
+            self.w = writer
+            listing = writer.get("/resource_providers", version="1.14")
+            self.providers = [p["uuid"] for p in
+                              listing.json["resource_providers"]]
+            self.consumers = []
+
+        @property
+        def reader(self):
+            return clients["reader"]
+
+        def _pick(self, seq, n):
+            return seq[n % len(seq)]
+
+        def _generation(self, rp):
+            return self.w.get("/resource_providers/" + rp).json["generation"]
+
+        # -- writes through the API -----------------------------------
+
+        @rule(parent=st.integers(0, 50), nested=st.booleans())
+        def create_provider(self, parent, nested):
+            rp = str(uuid.uuid4())
+            body = {"name": rp, "uuid": rp}
+            if nested and self.providers:
+                body["parent_provider_uuid"] = self._pick(self.providers,
+                                                          parent)
+            resp = self.w.post("/resource_providers", body, version="1.14")
+            assert resp.status_code == 201, resp.text
+            self.providers.append(rp)
+
+        @precondition(lambda self: self.providers)
+        @rule(n=st.integers(0, 50),
+              inventory=st.dictionaries(st.sampled_from(CLASSES), st.tuples(
+                  st.integers(1, 64), st.integers(0, 4),
+                  st.sampled_from([1.0, 1.5, 16.0, 0.7]),
+                  st.integers(1, 64), st.sampled_from([1, 2])),
+                  max_size=3))
+        def set_inventory(self, n, inventory):
+            rp = self._pick(self.providers, n)
+            body = {"resource_provider_generation": self._generation(rp),
+                    "inventories": {
+                        rc: {"total": total, "reserved": min(reserved, total),
+                             "allocation_ratio": ratio,
+                             "max_unit": max_unit, "step_size": step}
+                        for rc, (total, reserved, ratio, max_unit, step)
+                        in inventory.items()}}
+            resp = self.w.put("/resource_providers/%s/inventories" % rp, body)
+            assert resp.status_code in (200, 409), resp.text
+
+        @precondition(lambda self: self.providers)
+        @rule(n=st.integers(0, 50),
+              names=st.sets(st.sampled_from(TRAITS)))
+        def set_traits(self, n, names):
+            rp = self._pick(self.providers, n)
+            resp = self.w.put("/resource_providers/%s/traits" % rp, {
+                "resource_provider_generation": self._generation(rp),
+                "traits": sorted(names)}, version="1.6")
+            assert resp.status_code == 200, resp.text
+
+        @precondition(lambda self: self.providers)
+        @rule(n=st.integers(0, 50),
+              aggs=st.sets(st.sampled_from(AGGREGATES)))
+        def set_aggregates(self, n, aggs):
+            rp = self._pick(self.providers, n)
+            resp = self.w.put("/resource_providers/%s/aggregates" % rp, {
+                "resource_provider_generation": self._generation(rp),
+                "aggregates": sorted(aggs)}, version="1.19")
+            assert resp.status_code == 200, resp.text
+
+        @precondition(lambda self: self.providers)
+        @rule(n=st.integers(0, 50), rc=st.sampled_from(CLASSES),
+              amount=st.integers(1, 80))
+        def allocate(self, n, rc, amount):
+            """A claim; too large ones are refused (409, nothing written)."""
+            rp = self._pick(self.providers, n)
+            consumer = str(uuid.uuid4())
+            resp = self.w.put("/allocations/" + consumer, {
+                "allocations": {rp: {"resources": {rc: amount}}},
+                "project_id": PROJECT, "user_id": USER,
+                "consumer_generation": None}, version="1.28")
+            assert resp.status_code in (204, 400, 409), resp.text
+            if resp.status_code == 204:
+                self.consumers.append(consumer)
+
+        @precondition(lambda self: self.consumers)
+        @rule(n=st.integers(0, 50))
+        def delete_allocations(self, n):
+            consumer = self.consumers.pop(n % len(self.consumers))
+            assert self.w.delete("/allocations/" + consumer
+                                 ).status_code == 204
+
+        @precondition(lambda self: self.providers)
+        @rule(n=st.integers(0, 50))
+        def delete_provider(self, n):
+            rp = self._pick(self.providers, n)
+            resp = self.w.delete("/resource_providers/" + rp)
+            assert resp.status_code in (204, 409), resp.text
+            if resp.status_code == 204:
+                self.providers.remove(rp)
+
+        # -- faults -----------------------------------------------------
+
+        @precondition(lambda self: self.providers)
+        @rule(n=st.integers(0, 50), total=st.integers(1, 64))
+        def rolled_back_write(self, n, total):
+            rp_id = self._id(self._pick(self.providers, n))
+            try:
+                with self.w.db.write() as conn:
+                    conn.execute(INV.update().where(
+                        INV.c.resource_provider_id == rp_id).values(
+                            total=total))
+                    changes.record(conn, [rp_id])
+                    raise _Rollback()
+            except _Rollback:
+                pass
+
+        @rule(where=st.sampled_from(["since", "load", "names"]))
+        def refresh_fails(self, where):
+            """A lost connection at some point of the reader's refresh."""
+            target = {"since": (changes, "since"),
+                      "load": (snapshot, "_load"),
+                      "names": (snapshot.resource_classes, "names_for")}
+            module, name = target[where]
+            real = getattr(module, name)
+            setattr(module, name, _lost)
+            try:
+                resp = self.reader.get(
+                    "/allocation_candidates?resources=VCPU:1")
+            finally:
+                setattr(module, name, real)
+            assert resp.status_code in (200, 503), resp.text
+
+        @precondition(lambda self: self.providers)
+        @rule(n=st.integers(0, 50), total=st.integers(1, 64))
+        def write_then_prune(self, n, total):
+            """A write the idle reader has not read yet is pruned."""
+            self.set_inventory(n, {"VCPU": (total, 0, 1.0, total, 1)})
+            with self.w.db.write() as conn:
+                changes.prune(conn, keep=datetime.timedelta(seconds=-1))
+
+        @precondition(lambda self: self.providers)
+        @rule(n=st.integers(0, 50), total=st.integers(1, 64))
+        def sql_by_hand_then_check(self, n, total):
+            """SQL that bypasses the log; the drift check repairs it."""
+            rp_id = self._id(self._pick(self.providers, n))
+            with self.w.db.engine.begin() as conn:
+                conn.execute(INV.update().where(
+                    INV.c.resource_provider_id == rp_id).values(total=total))
+            snapshot.for_database(self.reader.db).check()
+            snapshot.for_database(self.w.db).check()
+
+        @rule()
+        def restart_reader(self):
+            old = clients["reader"]
+            clients["reader"] = support.ApiClient(conf, engine.Database(url))
+            old.close()
+
+        def _id(self, rp):
+            with self.w.db.read() as conn:
+                return conn.scalar(sa.select(tables.resource_providers.c.id)
+                                   .where(tables.resource_providers.c.uuid
+                                          == rp))
+
+        # -- the rule ---------------------------------------------------
+
+        @invariant()
+        def reader_is_exact(self):
+            for client in (self.reader, self.w):
+                kept = snapshot.for_database(client.db).version()
+                fresh = snapshot.Snapshot(client.db).version()
+                assert support.snapshot_state(kept) == \
+                    support.snapshot_state(fresh)
+                with client.db.read(consistent=True) as conn:
+                    assert changes.head(conn) == kept.seq
+                    assert fingerprint.of_version(kept) == \
+                        fingerprint.of_database(conn)
+            kept = snapshot.for_database(self.reader.db).version()
+            names = kept.rc_names
+            for rp in self.providers[-5:]:
+                usages = self.reader.get(
+                    "/resource_providers/%s/usages" % rp).json["usages"]
+                rp_id = kept.id_of[rp]
+                held = {names[rc]: rooms[rp_id].used
+                        for rc, rooms in kept.by_class.items()
+                        if rp_id in rooms}
+                assert held == usages
+
+    def close():
+        clients["reader"].close()
+        writer.close()
+
+    return SnapshotMachine, close
+
+
+def test_snapshot_state_machine(database_url, backend):
+    machine, close = _machine(database_url, backend)
+    try:
+        run_state_machine_as_test(machine)
+    finally:
+        close()
+
+
+@pytest.fixture(autouse=True)
+def _quiet_snapshot_warnings(caplog):
+    caplog.set_level("ERROR", logger="allotment.candidates.snapshot")
