@@ -5,7 +5,9 @@ Configuration is read like the reference service does: from
 otherwise from oslo.config's default locations (``/etc/placement/...``).
 """
 
+import logging
 import os
+import threading
 
 from allotment import config
 from allotment import logs
@@ -27,16 +29,37 @@ def init_application():
 
 
 class _LazyApplication:
-    """Builds the real application on the first request, so that importing
-    this module (as WSGI servers do before forking) opens no database."""
+    """Builds the real application in each worker process, so that
+    importing this module (as WSGI servers do before forking) opens no
+    database: right after a fork (uwsgi's workers), in the background, so
+    that the provider snapshot is loaded before requests come; otherwise
+    on the first request (mod_wsgi's daemon processes)."""
 
     def __init__(self):
         self._app = None
+        self._lock = threading.Lock()
+
+    def build(self):
+        with self._lock:
+            if self._app is None:
+                self._app = init_application()
+        return self._app
+
+    def build_after_fork(self):
+        self._lock = threading.Lock()  # a fork copies no thread's hold
+        threading.Thread(target=self._build_quietly, daemon=True).start()
+
+    def _build_quietly(self):
+        try:
+            self.build()
+        except Exception:  # noqa: BLE001 - the first request tries again
+            logging.getLogger(__name__).exception(
+                "building the application after fork failed")
 
     def __call__(self, environ, start_response):
-        if self._app is None:
-            self._app = init_application()
-        return self._app(environ, start_response)
+        app = self._app or self.build()
+        return app(environ, start_response)
 
 
 application = _LazyApplication()
+os.register_at_fork(after_in_child=application.build_after_fork)

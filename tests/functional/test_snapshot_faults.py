@@ -8,6 +8,9 @@ after each fault the reader must answer exactly as a fresh load would.
 """
 
 import datetime
+import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -448,3 +451,32 @@ def test_galera_auto_increment_steps_do_not_matter(database_url, backend):
     finally:
         reader.close()
         writer.close()
+
+
+def test_a_forked_wsgi_worker_loads_before_its_first_request(tmp_path):
+    """uwsgi imports the WSGI module, then forks its workers: each child
+    builds the application (and loads the snapshot) right after the fork,
+    not inside its first request."""
+    (tmp_path / "placement.conf").write_text(
+        "[api]\nauth_strategy = noauth2\n[placement_database]\n"
+        "connection = sqlite:///%s\nsync_on_startup = True\n"
+        % (tmp_path / "placement.sqlite"))
+    probe = (
+        "import os, sys, time\n"
+        "from allotment import wsgi\n"
+        "from allotment.candidates import snapshot\n"
+        "assert wsgi.application._app is None\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    deadline = time.monotonic() + 30\n"
+        "    while wsgi.application._app is None and "
+        "time.monotonic() < deadline:\n"
+        "        time.sleep(0.01)\n"
+        "    snaps = list(snapshot._SNAPSHOTS.values())\n"
+        "    os._exit(0 if snaps and snaps[0].counters()['loaded'] else 3)\n"
+        "_, status = os.waitpid(pid, 0)\n"
+        "sys.exit(os.waitstatus_to_exitcode(status))\n")
+    result = subprocess.run(
+        [sys.executable, "-c", probe], timeout=60, capture_output=True,
+        env={**os.environ, "OS_PLACEMENT_CONFIG_DIR": str(tmp_path)})
+    assert result.returncode == 0, result.stderr.decode()
