@@ -125,6 +125,17 @@ def api(database_url):
 
 
 @pytest.fixture
+def pair(database_url):
+    """Two API instances on one database, as two worker processes: each
+    keeps its own provider snapshot."""
+    writer = support.ApiClient.create(database_url)
+    reader = support.ApiClient.create(database_url)
+    yield writer, reader
+    reader.close()
+    writer.close()
+
+
+@pytest.fixture
 def sqlite_api(tmp_path):
     """An API client on a fresh SQLite database only (fast tests)."""
     client = support.ApiClient.create(

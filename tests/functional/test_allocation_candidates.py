@@ -2,10 +2,8 @@
 
 import uuid
 
-import falcon.testing
 import pytest
 
-from allotment.candidates import snapshot
 
 AC = "/allocation_candidates?"
 

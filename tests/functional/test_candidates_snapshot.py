@@ -8,22 +8,11 @@ seen by the candidates of the other on its very next request.
 import threading
 import uuid
 
-import pytest
 
-from allotment.candidates import snapshot
 from tests import support
 from tests.functional.test_allocation_candidates import _provider
 
 AC = "/allocation_candidates?"
-
-
-@pytest.fixture
-def pair(database_url):
-    writer = support.ApiClient.create(database_url)
-    reader = support.ApiClient.create(database_url)
-    yield writer, reader
-    reader.close()
-    writer.close()
 
 
 def _seen(reader, query, version="1.39"):

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 
 import falcon.testing
 import pytest
@@ -32,15 +31,6 @@ AC = "/allocation_candidates?resources=VCPU:1"
 INV = tables.inventories
 RP = tables.resource_providers
 EVERYTHING_PRUNED = datetime.timedelta(seconds=-1)
-
-
-@pytest.fixture
-def pair(database_url):
-    writer = support.ApiClient.create(database_url)
-    reader = support.ApiClient.create(database_url)
-    yield writer, reader
-    reader.close()
-    writer.close()
 
 
 def _vcpus(client, query=AC):
