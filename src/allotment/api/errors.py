@@ -12,9 +12,7 @@ import re
 import falcon
 import orjson
 
-from allotment import exceptions
 from allotment.exceptions import DEFAULT
-from allotment.exceptions import PlacementError  # noqa: F401 (re-exported)
 
 TITLES = {
     400: "Bad Request",
@@ -46,22 +44,6 @@ _EXPLANATIONS = {
     503: "The server is currently unavailable. Please try again at a later "
          "time.",
 }
-
-
-def bad_request(detail, code=DEFAULT):
-    return exceptions.BadRequest(detail, code)
-
-
-def not_found(detail, code=DEFAULT):
-    return exceptions.NotFound(detail, code)
-
-
-def conflict(detail, code=DEFAULT):
-    return exceptions.Conflict(detail, code)
-
-
-def forbidden(detail):
-    return exceptions.Forbidden(detail)
 
 
 def explanation(status, req):

@@ -11,7 +11,7 @@ import falcon
 import jsonschema
 import orjson
 
-from allotment.api import errors
+from allotment import exceptions
 
 JSON = "application/json"
 
@@ -47,7 +47,7 @@ def require_json_accept(req):
     """406 when the client explicitly accepts no JSON."""
     accept = req.get_header("Accept")
     if accept and not req.client_accepts(JSON):
-        raise errors.PlacementError("Only %s is provided" % JSON, status=406)
+        raise exceptions.NotAcceptable("Only %s is provided" % JSON)
 
 
 def require_json_content(req):
@@ -55,9 +55,9 @@ def require_json_content(req):
     anything else by handlers that take a body)."""
     content_type = (req.content_type or "").split(";")[0].strip().lower()
     if content_type != JSON:
-        raise errors.PlacementError(
+        raise exceptions.UnsupportedMediaType(
             "The media type %s is not supported, use %s"
-            % (content_type or "None", JSON), status=415)
+            % (content_type or "None", JSON))
 
 
 def read_json(req, schema):
@@ -67,9 +67,9 @@ def read_json(req, schema):
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise errors.bad_request("Malformed JSON: %s" % exc) from None
+        raise exceptions.BadRequest("Malformed JSON: %s" % exc) from None
     if b"\\u0000" in raw:
-        raise errors.bad_request("NUL characters are not allowed in JSON "
+        raise exceptions.BadRequest("NUL characters are not allowed in JSON "
                                  "strings.")
     validate(data, schema)
     return data
@@ -89,7 +89,7 @@ def validate(data, schema, prefix="JSON does not validate"):
     try:
         _check(data, schema)
     except jsonschema.ValidationError as exc:
-        raise errors.bad_request("%s: %s" % (prefix, exc)) from None
+        raise exceptions.BadRequest("%s: %s" % (prefix, exc)) from None
 
 
 def query_lists(req):
@@ -109,7 +109,7 @@ def validate_query(req, schema):
     try:
         _check(params, schema)
     except jsonschema.ValidationError as exc:
-        raise errors.bad_request(
+        raise exceptions.BadRequest(
             "Invalid query string parameters: %s" % exc) from None
     return params
 

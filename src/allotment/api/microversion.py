@@ -2,7 +2,7 @@
 
 import microversion_parse
 
-from allotment.api import errors
+from allotment import exceptions
 
 SERVICE_TYPE = "placement"
 VERSIONS = ["1.%d" % minor for minor in range(40)]
@@ -14,30 +14,26 @@ HEADER = microversion_parse.STANDARD_HEADER  # OpenStack-API-Version
 def parse(headers):
     """The requested ``microversion_parse.Version`` for a header mapping.
 
-    Raises PlacementError 406 for a version outside 1.0 to 1.39 and 400 for
+    Raises 406 for a version outside 1.0 to 1.39 and 400 for
     an unparseable header.
     """
     try:
         return microversion_parse.extract_version(
             headers, SERVICE_TYPE, VERSIONS)
     except ValueError as exc:
-        raise errors.PlacementError(
-            "Invalid microversion: %s" % exc, status=406) from None
+        raise exceptions.NotAcceptable(
+            "Invalid microversion: %s" % exc) from None
     except TypeError as exc:
-        raise errors.PlacementError(
-            "Invalid microversion: %s" % exc, status=400) from None
+        raise exceptions.BadRequest("Invalid microversion: %s" % exc) from None
 
 
 def version(text):
     return microversion_parse.parse_version_string(text)
 
 
-def require(req, minimum, maximum=None, status=404):
-    """Refuse the request unless its microversion is within the bounds.
-
-    Routes that appear at some microversion answer 404 below it (or
-    ``status``) as the reference does.
-    """
-    want = req.context.microversion
-    if want < minimum or (maximum is not None and want > maximum):
-        raise errors.PlacementError("", status=status)
+def require(req, minimum, refuse=exceptions.NotFound):
+    """Refuse the request (``refuse``, an exceptions class; 404 unless
+    given) below ``minimum``, as the reference does for routes that appear
+    at some microversion."""
+    if req.context.microversion < minimum:
+        raise refuse("")

@@ -4,6 +4,7 @@ The provider is looked up before the body is validated (404 first), as the
 reference does.
 """
 
+from allotment import exceptions
 from allotment.api import http
 from allotment.api import microversion
 from allotment.api.resource import Resource
@@ -90,7 +91,7 @@ class Inventories(Resource):
         _send_all(req, resp, generation, records)
 
     def on_delete(self, req, resp, uuid):
-        microversion.require(req, V1_5, status=405)
+        microversion.require(req, V1_5, exceptions.MethodNotAllowed)
         http.authorize(req, "resource_providers:inventories:delete")
 
         def work(conn):
