@@ -12,6 +12,7 @@ import re
 import falcon
 import orjson
 
+from allotment.api import microversion
 from allotment.exceptions import DEFAULT
 
 TITLES = {
@@ -109,7 +110,7 @@ def render(req, resp, status, message, code=DEFAULT, headers=None,
     error = {"status": status, "title": title,
              "detail": full_detail(status, message, req)}
     version = getattr(req.context, "microversion", None)
-    if version is not None and version.matches((1, 23)):
+    if version is not None and version.matches(microversion.ERROR_CODES):
         error["code"] = code
     request_id = getattr(req.context, "request_id", None)
     if request_id:

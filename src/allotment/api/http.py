@@ -12,6 +12,7 @@ import jsonschema
 import orjson
 
 from allotment import exceptions
+from allotment.api import microversion
 
 JSON = "application/json"
 
@@ -31,10 +32,6 @@ def is_uuid_like(value):
             value.replace("-", "").lower())
     except (TypeError, ValueError, AttributeError):
         return False
-
-
-def microversion(req):
-    return req.context.microversion
 
 
 def authorize(req, action, target=None):
@@ -119,14 +116,15 @@ def send_json(req, resp, body, status=200, last_modified=None):
     resp.status = status
     resp.content_type = JSON
     resp.data = orjson.dumps(body)
-    if req.context.microversion.matches((1, 15)):
+    if req.context.microversion.matches(microversion.CACHE_HEADERS):
         set_cache_headers(resp, last_modified)
 
 
 def send_empty(req, resp, status=204, last_modified=None):
     resp.status = status
     resp.content_type = None
-    if req.context.microversion.matches((1, 15)) and last_modified:
+    if last_modified and req.context.microversion.matches(
+            microversion.CACHE_HEADERS):
         set_cache_headers(resp, last_modified)
 
 

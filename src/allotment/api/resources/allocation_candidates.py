@@ -14,7 +14,7 @@ from allotment.candidates import snapshot
 
 class AllocationCandidates(Resource):
     def on_get(self, req, resp):
-        microversion.require(req, (1, 10))
+        microversion.require(req, microversion.ALLOCATION_CANDIDATES)
         http.require_json_accept(req)
         http.authorize(req, "allocation_candidates:list")
         version = req.context.microversion
@@ -34,7 +34,7 @@ class AllocationCandidates(Resource):
         resp.content_type = http.JSON
         # Streamed as generated, under the snapshot's lock until sent.
         resp.stream = _Locked(chunks, snap.lock)
-        if version.matches((1, 15)):
+        if version.matches(microversion.CACHE_HEADERS):
             http.set_cache_headers(resp)
 
     def _choices(self, plan, request):
@@ -71,8 +71,3 @@ class _Locked:
         if lock is not None:
             self._chunks.close()
             lock.release()
-
-
-ROUTES = [
-    ("/allocation_candidates", AllocationCandidates),
-]

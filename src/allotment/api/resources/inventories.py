@@ -12,8 +12,6 @@ from allotment.api.schemas import inventories as schema
 from allotment.domain import inventories as domain
 from allotment.domain import provider_lookup
 
-V1_5 = (1, 5)
-V1_26 = (1, 26)
 
 
 def _url(req, uuid, name):
@@ -27,7 +25,7 @@ def _fields(record):
 
 
 def _reserved_can_be_total(req):
-    return req.context.microversion.matches(V1_26)
+    return req.context.microversion.matches(microversion.RESERVED_EQUALS_TOTAL)
 
 
 def _send_all(req, resp, generation, records, last_modified=None):
@@ -91,7 +89,8 @@ class Inventories(Resource):
         _send_all(req, resp, generation, records)
 
     def on_delete(self, req, resp, uuid):
-        microversion.require(req, V1_5, exceptions.MethodNotAllowed)
+        microversion.require(req, microversion.DELETE_INVENTORIES,
+                             exceptions.MethodNotAllowed)
         http.authorize(req, "resource_providers:inventories:delete")
 
         def work(conn):
@@ -136,9 +135,3 @@ class Inventory(Resource):
 
         self.db.run_write(work)
         http.send_empty(req, resp)
-
-
-ROUTES = [
-    ("/resource_providers/{uuid}/inventories", Inventories),
-    ("/resource_providers/{uuid}/inventories/{resource_class}", Inventory),
-]

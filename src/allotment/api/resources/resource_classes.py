@@ -6,8 +6,6 @@ from allotment.api.resource import Resource
 from allotment.api.schemas import resource_classes as schema
 from allotment.domain import resource_classes as domain
 
-V1_2 = (1, 2)
-V1_7 = (1, 7)
 
 
 def _url(req, name):
@@ -21,7 +19,7 @@ def _render(req, row):
 
 class ResourceClasses(Resource):
     def on_get(self, req, resp):
-        microversion.require(req, V1_2)
+        microversion.require(req, microversion.RESOURCE_CLASSES)
         http.require_json_accept(req)
         http.authorize(req, "resource_classes:list")
         with self.db.read() as conn:
@@ -31,7 +29,7 @@ class ResourceClasses(Resource):
             *(r.updated_at or r.created_at for r in rows)))
 
     def on_post(self, req, resp):
-        microversion.require(req, V1_2)
+        microversion.require(req, microversion.RESOURCE_CLASSES)
         http.authorize(req, "resource_classes:create")
         name = http.read_json(req, schema.NAME_BODY)["name"]
         self.db.run_write(domain.create, name)
@@ -41,7 +39,7 @@ class ResourceClasses(Resource):
 
 class ResourceClass(Resource):
     def on_get(self, req, resp, name):
-        microversion.require(req, V1_2)
+        microversion.require(req, microversion.RESOURCE_CLASSES)
         http.require_json_accept(req)
         http.authorize(req, "resource_classes:show")
         with self.db.read() as conn:
@@ -50,8 +48,9 @@ class ResourceClass(Resource):
                        last_modified=row.updated_at or row.created_at)
 
     def on_put(self, req, resp, name):
-        microversion.require(req, V1_2)
-        if req.context.microversion.matches(V1_7):
+        microversion.require(req, microversion.RESOURCE_CLASSES)
+        if req.context.microversion.matches(
+                microversion.ENSURE_RESOURCE_CLASS):
             return self._create_or_validate(req, resp, name)
         http.authorize(req, "resource_classes:update")
         new_name = http.read_json(req, schema.NAME_BODY)["name"]
@@ -72,13 +71,7 @@ class ResourceClass(Resource):
         resp.location = _url(req, name)
 
     def on_delete(self, req, resp, name):
-        microversion.require(req, V1_2)
+        microversion.require(req, microversion.RESOURCE_CLASSES)
         http.authorize(req, "resource_classes:delete")
         self.db.run_write(domain.delete, name)
         resp.status = 204
-
-
-ROUTES = [
-    ("/resource_classes", ResourceClasses),
-    ("/resource_classes/{name}", ResourceClass),
-]
