@@ -23,6 +23,7 @@ import dataclasses
 from allotment import exceptions
 from allotment.candidates import combine
 from allotment.domain import resource_classes
+from allotment.domain.capacity import fits
 from allotment.domain import traits
 
 
@@ -160,8 +161,8 @@ class _Planner:
             if scope is not None:
                 rooms = {rp: rooms[rp] for rp in scope if rp in rooms}
             fit = {rp for rp, r in rooms.items()
-                   if amount <= r.limit and r.min_unit <= amount
-                   and amount % r.step == 0}
+                   if fits(amount, r.capacity, r.used, r.min_unit,
+                           r.max_unit, r.step)}
             if not fit:
                 raise NoCandidates()
             with_room[name] = fit

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from allotment import exceptions
+from allotment.domain import capacity
 from allotment.domain import consumers as consumer_domain
 from allotment.domain import resource_classes
 from allotment.storage import changes
@@ -315,8 +316,8 @@ def _check_capacity(conn, rows, providers, consumer_uuids):
             raise InvalidAllocation(
                 "Inventory for '%s' on resource provider '%s' invalid."
                 % (rc, rp_uuid))
-        if (used < inv.min_unit or used > inv.max_unit
-                or used % inv.step_size):
+        if not capacity.within_units(used, inv.min_unit, inv.max_unit,
+                                     inv.step_size):
             raise InvalidAllocation(
                 "Unable to create allocation for '%s' on resource provider "
                 "'%s'. The requested amount would violate inventory "
@@ -324,9 +325,11 @@ def _check_capacity(conn, rows, providers, consumer_uuids):
         needed[provider_id, rc_id] += used
         previous = int(inv.used_all) if inv.used_all is not None else None
         others = (previous or 0) - int(inv.used_mine or 0)
-        capacity = (inv.total - inv.reserved) * inv.allocation_ratio
+        cap = capacity.capacity(inv.total, inv.reserved,
+                                inv.allocation_ratio)
         after = others + needed[provider_id, rc_id]
-        if capacity < after and (previous is None or after > previous):
+        if (not capacity.has_room(needed[provider_id, rc_id], cap, others)
+                and (previous is None or after > previous)):
             # Over capacity is accepted only when the write leaves the
             # provider no more over-committed than it was.
             raise InvalidAllocation(

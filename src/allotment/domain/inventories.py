@@ -10,6 +10,7 @@ import logging
 import sqlalchemy as sa
 
 from allotment import exceptions
+from allotment.domain import capacity as capacity_rule
 from allotment.domain import provider_lookup
 from allotment.domain import resource_classes
 from allotment.storage import changes
@@ -36,8 +37,9 @@ def with_defaults(values):
 
 
 def capacity(record):
-    return int((record["total"] - record["reserved"])
-               * record["allocation_ratio"])
+    """The capacity clients are shown for an inventory record."""
+    return int(capacity_rule.capacity(record["total"], record["reserved"],
+                                      record["allocation_ratio"]))
 
 
 class InvalidInventory(exceptions.BadRequest):

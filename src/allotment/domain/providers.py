@@ -14,6 +14,7 @@ import dataclasses
 import sqlalchemy as sa
 
 from allotment import exceptions
+from allotment.domain import capacity
 from allotment.domain import provider_lookup
 from allotment.domain import resource_classes
 from allotment.storage import changes
@@ -306,8 +307,7 @@ def _having_traits(rp, trait_ids):
 
 def capacity_for(provider_id, rc_id, amount):
     """True for the inventory of ``provider_id`` that can take ``amount`` of
-    class ``rc_id`` more: within min/max unit and step size, and
-    used + amount <= (total - reserved) * allocation_ratio."""
+    class ``rc_id`` more (the rule of domain/capacity.py)."""
     used = (sa.select(sa.func.coalesce(sa.func.sum(ALLOC.c.used), 0))
             .where(ALLOC.c.resource_provider_id == INV.c.resource_provider_id,
                    ALLOC.c.resource_class_id == rc_id)
@@ -315,11 +315,7 @@ def capacity_for(provider_id, rc_id, amount):
     return sa.exists().where(
         INV.c.resource_provider_id == provider_id,
         INV.c.resource_class_id == rc_id,
-        INV.c.min_unit <= amount,
-        INV.c.max_unit >= amount,
-        sa.literal(amount) % INV.c.step_size == 0,
-        used + amount <= (INV.c.total - INV.c.reserved)
-        * INV.c.allocation_ratio)
+        capacity.sql_fits(amount, used, INV))
 
 
 def list_filtered(conn, filters):
