@@ -4,7 +4,7 @@ import pytest
 
 from allotment import exceptions
 from allotment.api import microversion
-from allotment.candidates import request
+from allotment.api import candidates_query as request
 
 
 def _parse(params, version="1.39"):

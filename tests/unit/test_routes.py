@@ -66,7 +66,7 @@ def test_microversion_table_covers_1_0_to_1_39_in_order():
 def test_versions_are_named_only_in_the_microversion_table():
     literal = re.compile(r"\(1,\s*\d+\)|\bV1_\d+\b|matches\(\(")
     found = []
-    for source in (SRC / "api").rglob("*.py"):
+    for source in SRC.rglob("*.py"):
         if source.name == "microversion.py" and source.parent.name == "api":
             continue
         for number, line in enumerate(source.read_text().splitlines(), 1):

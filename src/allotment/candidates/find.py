@@ -42,24 +42,25 @@ class Plan:
     requested_rc_ids: set
 
 
-def plan(conn, snap, request, version):
-    """The Plan for ``request`` over the refreshed snapshot ``snap``, or
-    None when nothing can match.
+def plan(conn, snap, request, flags):
+    """The Plan for ``request`` (a groups.Request) over the refreshed
+    snapshot ``snap`` with ``flags`` (groups.Flags), or None when nothing
+    can match.
 
     Raises 400 for unknown classes or traits, in the reference's order.
     """
     try:
-        return _Planner(conn, snap, request, version).run()
+        return _Planner(conn, snap, request, flags).run()
     except NoCandidates:
         return None
 
 
 class _Planner:
-    def __init__(self, conn, snap, request, version):
+    def __init__(self, conn, snap, request, flags):
         self.conn = conn
         self.snap = snap
         self.request = request
-        self.version = version
+        self.flags = flags
         self.sharing = set()
         self.anchor_ok = None
 
@@ -291,7 +292,7 @@ class _Planner:
         suffix_slot = {s.suffix: i for i, s in enumerate(slots) if s.granular}
         same_subtrees = [tuple(suffix_slot[s] for s in sorted(members))
                          for members in self.request.same_subtrees]
-        one_per_tree = not self.version.matches((1, 29)) and snap.nested > 0
+        one_per_tree = self.flags.one_per_tree and snap.nested > 0
         shared = frozenset(rp for rp in self.sharing
                            if len(snap.anchors_of(rp)) > 1)
         problem = combine.Problem(

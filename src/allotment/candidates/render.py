@@ -23,15 +23,15 @@ class AllocationRequests:
     """Renders candidates of one plan as allocation requests, with the
     per-slot names looked up once."""
 
-    def __init__(self, plan, version):
+    def __init__(self, plan, flags):
         names = plan.rc_names
         self.uuids = plan.uuids
         self.slots = [
             (slot.suffix, slot.granular,
              tuple((names[rc_id], amount) for rc_id, amount in slot.demands))
             for slot in plan.problem.slots]
-        self.dict_form = version.matches((1, 12))
-        self.mappings = version.matches((1, 34))
+        self.dict_form = flags.dict_form
+        self.mappings = flags.mappings
         self._templates = {}
 
     def dumps(self, choice):
@@ -86,7 +86,7 @@ class AllocationRequests:
 CHUNK_BYTES = 256 * 1024
 
 
-def answer(plan, choices, version, snap):
+def answer(plan, choices, flags, snap):
     """The body as an iterator of byte chunks of about CHUNK_BYTES: the
     candidates ``choices`` of ``plan`` (None: no candidates) as they are
     generated, then the summaries of what they used, from the snapshot
@@ -98,7 +98,7 @@ def answer(plan, choices, version, snap):
         slots = plan.problem.slots
         resourced = [i for i, slot in enumerate(slots) if slot.demands]
         partial = len(resourced) < len(slots)
-        dumps = AllocationRequests(plan, version).dumps
+        dumps = AllocationRequests(plan, flags).dumps
         texts, size, first = [], 0, True
         for choice in choices:
             used.update([choice[i] for i in resourced] if partial else choice)
@@ -113,23 +113,23 @@ def answer(plan, choices, version, snap):
             chunk = ",".join(texts).encode()
             yield chunk if first else b"," + chunk
     yield b'],"provider_summaries":{'
-    yield _summaries(plan, used, version, snap)
+    yield _summaries(plan, used, flags, snap)
     yield b"}}"
 
 
-def _summaries(plan, used, version, snap):
+def _summaries(plan, used, flags, snap):
     if not used:
         return b""
-    if version.matches((1, 29)):
+    if flags.nested_summaries:
         members, root_of = snap.members, snap.root_of
         shown = set()
         for root in {root_of[rp] for rp in used}:
             shown |= members[root]
     else:
         shown = used
-    key = (None if version.matches((1, 27))
+    key = (None if flags.all_classes_in_summaries
            else frozenset(plan.requested_rc_ids),
-           version.matches((1, 17)), version.matches((1, 29)))
+           flags.traits_in_summaries, flags.nested_summaries)
     providers = snap.providers
     fragments = []
     for rp in shown:

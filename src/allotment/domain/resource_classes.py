@@ -4,10 +4,11 @@ import os_resource_classes as orc
 import sqlalchemy as sa
 
 from allotment import exceptions
+from allotment.storage import standard_rows
 from allotment.storage import tables
 from allotment.storage.clock import utcnow
 
-MIN_CUSTOM_ID = 10000
+MIN_CUSTOM_ID = standard_rows.MIN_CUSTOM_ID
 
 RC = tables.resource_classes
 

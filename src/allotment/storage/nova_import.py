@@ -13,7 +13,6 @@ dropped; columns we have and Nova lacked take their defaults.
 import os_resource_classes as orc
 import sqlalchemy as sa
 
-from allotment.domain import resource_classes as rc_domain
 from allotment.storage import changes
 from allotment.storage import standard_rows
 from allotment.storage import tables
@@ -112,7 +111,7 @@ def _merge_resource_classes(source, conn):
             if name not in ours:
                 new_id = row["id"]
                 if new_id in used:
-                    new_id = max(max(used) + 1, rc_domain.MIN_CUSTOM_ID)
+                    new_id = max(max(used) + 1, standard_rows.MIN_CUSTOM_ID)
                 conn.execute(rc.insert().values(
                     id=new_id, name=name, created_at=row.get("created_at"),
                     updated_at=row.get("updated_at")))

@@ -11,6 +11,10 @@ import sqlalchemy as sa
 from allotment.storage import tables
 from allotment.storage.clock import utcnow
 
+# Standard classes take ids 0.. (their os-resource-classes index); custom
+# classes are numbered from here, as in the reference.
+MIN_CUSTOM_ID = 10000
+
 
 def sync(conn):
     """Add missing standard resource classes and traits on ``conn``."""

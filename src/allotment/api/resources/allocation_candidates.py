@@ -2,13 +2,13 @@
 
 import random
 
+from allotment.api import candidates_query
 from allotment.api import http
 from allotment.api import microversion
 from allotment.api.resource import Resource
 from allotment.candidates import combine
 from allotment.candidates import find
 from allotment.candidates import render
-from allotment.candidates import request as candidates_request
 from allotment.candidates import snapshot
 
 
@@ -18,15 +18,16 @@ class AllocationCandidates(Resource):
         http.require_json_accept(req)
         http.authorize(req, "allocation_candidates:list")
         version = req.context.microversion
-        request = candidates_request.parse(http.query_lists(req), version)
+        request = candidates_query.parse(http.query_lists(req), version)
+        flags = candidates_query.flags(version)
         snap = snapshot.for_database(self.db)
         snap.lock.acquire()
         try:
             with self.db.read() as conn:
                 snap.refresh(conn)
-                plan = find.plan(conn, snap, request, version)
+                plan = find.plan(conn, snap, request, flags)
             chunks = render.answer(plan, self._choices(plan, request),
-                                   version, snap)
+                                   flags, snap)
         except BaseException:
             snap.lock.release()
             raise
