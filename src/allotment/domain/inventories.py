@@ -146,12 +146,13 @@ def _changed(conn, provider, expected):
     return generation
 
 
-def create(conn, provider, name, values, reserved_can_be_total):
+def create(conn, provider_uuid, name, values, reserved_can_be_total):
     """Add inventory of class ``name`` (POST); returns (generation, record).
 
-    400 for an unknown class or no capacity, 409 when the provider already
-    has inventory of that class.
+    404 for an unknown provider, 400 for an unknown class or no capacity,
+    409 when the provider already has inventory of that class.
     """
+    provider = provider_lookup.get(conn, provider_uuid)
     prefix = "Unable to create inventory for resource provider %s" % (
         provider.uuid)
     record = with_defaults(values)
@@ -185,9 +186,11 @@ def _require_generation(provider, generation):
             "resource provider generation conflict")
 
 
-def update(conn, provider, name, values, generation, reserved_can_be_total):
+def update(conn, provider_uuid, name, values, generation,
+           reserved_can_be_total):
     """Change the inventory of class ``name`` (PUT of one inventory);
     returns (new generation, record)."""
+    provider = provider_lookup.get(conn, provider_uuid)
     _require_generation(provider, generation)
     record = with_defaults(values)
     _check_capacity(
@@ -204,10 +207,20 @@ def update(conn, provider, name, values, generation, reserved_can_be_total):
     return _changed(conn, provider, generation), record
 
 
-def replace_all(conn, provider, generation, inventories,
+def replace_all(conn, provider_uuid, generation, inventories,
                 reserved_can_be_total):
-    """Make ``inventories`` ({class name: values}) the provider's whole
-    inventory (PUT); returns (new generation, {class name: record})."""
+    """Make ``inventories`` ({class name: values}) the whole inventory of
+    the provider ``provider_uuid`` (PUT); returns (new generation, {class
+    name: record})."""
+    return replace_provider(
+        conn, provider_lookup.get(conn, provider_uuid), generation,
+        inventories, reserved_can_be_total)
+
+
+def replace_provider(conn, provider, generation, inventories,
+                     reserved_can_be_total):
+    """``replace_all`` for a provider row already read in this
+    transaction."""
     _require_generation(provider, generation)
     records = {name: with_defaults(values)
                for name, values in inventories.items()}
@@ -247,8 +260,9 @@ def replace_all(conn, provider, generation, inventories,
     return _changed(conn, provider, generation), records
 
 
-def delete_all(conn, provider):
+def delete_all(conn, provider_uuid):
     """Remove all the provider's inventory (DELETE, from 1.5)."""
+    provider = provider_lookup.get(conn, provider_uuid)
     current = [r.resource_class_id for r in _rows(conn, provider.id)]
     in_use = _classes_in_use(conn, provider, current)
     if in_use:
@@ -258,9 +272,10 @@ def delete_all(conn, provider):
     _changed(conn, provider, provider.generation)
 
 
-def delete(conn, provider, name):
+def delete(conn, provider_uuid, name):
     """Remove the inventory of class ``name``: 404 when there is none, 409
     when it has allocations."""
+    provider = provider_lookup.get(conn, provider_uuid)
     not_found = "No inventory of class %s found for delete: " % name
     rc_id = resource_classes.id_for(conn, name)
     if rc_id is None:

@@ -70,7 +70,7 @@ def reshape(conn, new_inventories, requests):
         union = {name: dict(row._mapping) for name, row in
                  inventory_domain.list_for(conn, provider).items()}
         union.update(data["inventories"])
-        inventory_domain.replace_all(
+        inventory_domain.replace_provider(
             conn, provider, provider.generation, union, True)
 
     # Step 2: the allocations, read and checked through this transaction.
@@ -79,7 +79,7 @@ def reshape(conn, new_inventories, requests):
     # Step 3: exactly the new inventory.
     for rp_uuid, data in new_inventories.items():
         provider = provider_lookup.get(conn, rp_uuid)
-        inventory_domain.replace_all(
+        inventory_domain.replace_provider(
             conn, provider, provider.generation, data["inventories"], True)
 
 

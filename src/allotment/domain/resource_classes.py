@@ -90,6 +90,15 @@ def create(conn, name):
     return next_id
 
 
+def ensure(conn, name):
+    """Create the custom class ``name`` unless it exists; True when it was
+    created."""
+    if id_for(conn, name) is not None:
+        return False
+    create(conn, name)
+    return True
+
+
 def rename(conn, old_name, new_name):
     """Rename a custom class (microversions 1.2 to 1.6)."""
     row = get(conn, old_name)

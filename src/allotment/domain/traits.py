@@ -123,12 +123,13 @@ def _replace(conn, provider, wanted_ids):
     return generation
 
 
-def set_for_provider(conn, provider, generation, names):
+def set_for_provider(conn, provider_uuid, generation, names):
     """Replace the provider's traits with ``names`` (PUT).
 
-    409 on a stale generation, 400 for unknown traits. Returns (generation,
-    trait rows).
+    404 for an unknown provider, 409 on a stale generation, 400 for unknown
+    traits. Returns (generation, trait rows).
     """
+    provider = provider_lookup.get(conn, provider_uuid)
     if generation != provider.generation:
         raise exceptions.ConcurrentUpdate(
             "Resource provider's generation already changed. Please update "
@@ -140,6 +141,7 @@ def set_for_provider(conn, provider, generation, names):
     return _replace(conn, provider, [r.id for r in rows]), rows
 
 
-def clear_for_provider(conn, provider):
-    """Remove all the provider's traits (DELETE)."""
-    _replace(conn, provider, [])
+def clear_for_provider(conn, provider_uuid):
+    """Remove all the provider's traits (DELETE); 404 for an unknown
+    provider."""
+    _replace(conn, provider_lookup.get(conn, provider_uuid), [])

@@ -60,14 +60,8 @@ class ResourceClass(Resource):
     def _create_or_validate(self, req, resp, name):
         http.authorize(req, "resource_classes:update")
         http.validate({"name": name}, schema.NAME_BODY)
-
-        def work(conn):
-            if domain.id_for(conn, name) is not None:
-                return 204
-            domain.create(conn, name)
-            return 201
-
-        resp.status = self.db.run_write(work)
+        created = self.db.run_write(domain.ensure, name)
+        resp.status = 201 if created else 204
         resp.location = _url(req, name)
 
     def on_delete(self, req, resp, name):

@@ -102,14 +102,9 @@ class ProviderTraits(Resource):
         http.require_json_content(req)
         http.authorize(req, "resource_providers:traits:update")
         data = http.read_json(req, schema.PROVIDER_TRAITS)
-
-        def work(conn):
-            provider = provider_lookup.get(conn, uuid)
-            return domain.set_for_provider(
-                conn, provider, data["resource_provider_generation"],
-                data["traits"])
-
-        generation, rows = self.db.run_write(work)
+        generation, rows = self.db.run_write(
+            domain.set_for_provider, uuid,
+            data["resource_provider_generation"], data["traits"])
         body = {"traits": [r.name for r in rows],
                 "resource_provider_generation": generation}
         http.send_json(req, resp, body, last_modified=_modified(rows))
@@ -117,9 +112,5 @@ class ProviderTraits(Resource):
     def on_delete(self, req, resp, uuid):
         microversion.require(req, microversion.TRAITS)
         http.authorize(req, "resource_providers:traits:delete")
-
-        def work(conn):
-            domain.clear_for_provider(conn, provider_lookup.get(conn, uuid))
-
-        self.db.run_write(work)
+        self.db.run_write(domain.clear_for_provider, uuid)
         http.send_empty(req, resp)
