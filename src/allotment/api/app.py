@@ -12,9 +12,9 @@ import time
 import uuid
 
 import falcon
-from sqlalchemy import exc as sa_exc
 from oslo_middleware import cors as oslo_cors
 from oslo_middleware import http_proxy_to_wsgi
+from sqlalchemy import exc as sa_exc
 
 from allotment import exceptions
 from allotment.api import auth

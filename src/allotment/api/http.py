@@ -129,9 +129,9 @@ def send_empty(req, resp, status=204, last_modified=None):
 
 
 def set_cache_headers(resp, last_modified=None):
-    when = last_modified or datetime.datetime.now(datetime.timezone.utc)
+    when = last_modified or datetime.datetime.now(datetime.UTC)
     if when.tzinfo is None:
-        when = when.replace(tzinfo=datetime.timezone.utc)
+        when = when.replace(tzinfo=datetime.UTC)
     resp.set_header("Last-Modified", falcon.dt_to_http(when))
     resp.set_header("Cache-Control", "no-cache")
 

@@ -101,8 +101,7 @@ def required(values, version):
 
 def member_of_value(value):
     """One ``member_of`` value -> (required any-of set, forbidden set)."""
-    if "," in value and not (value.startswith("in:")
-                             or value.startswith("!in:")):
+    if "," in value and not value.startswith(("in:", "!in:")):
         raise exceptions.BadRequest(
             "Multiple values for 'member_of' must be prefixed with the "
             "'in:' or '!in:' keyword using the valid microversion. Got: %s"

@@ -179,10 +179,7 @@ class _Searcher:
             lines.append(line)
             if highest is None or len(line) < len(highest):
                 top, highest = rp, line
-        for line in lines:
-            if top not in line:
-                return False
-        return True
+        return all(top in line for line in lines)
 
     def _traits_ok(self, rps):
         traits = self.p.traits
@@ -218,7 +215,7 @@ class _Searcher:
             return
         opts = []
         combinations = 1
-        for i, demands in zip(self.order, self.demands):
+        for i, demands in zip(self.order, self.demands, strict=True):
             choices = options[i]
             if not choices:
                 return
@@ -244,7 +241,8 @@ class _Searcher:
         walk would give them."""
         limits = self.p.limits
         fitting = []
-        for choices, ((rc, amount),) in zip(options, self.demands):
+        for choices, ((rc, amount),) in zip(options, self.demands,
+                                            strict=False):
             fit = [rp for rp in choices if limits.get((rp, rc), 0) >= amount]
             if not fit:
                 return
@@ -271,13 +269,14 @@ class _Searcher:
             if limits.get(key, 0) < amount:
                 return None
         if self.p.isolate:
-            isolated = [rp for rp, iso in zip(rps, self.isolate_at) if iso]
+            isolated = [rp for rp, iso in zip(rps, self.isolate_at,
+                                              strict=False) if iso]
             if len(set(isolated)) < len(isolated):
                 return None
         if self.p.one_per_tree:
             picked = {}
             roots = self.p.roots
-            for rp, in_tree in zip(rps, self.tree_at):
+            for rp, in_tree in zip(rps, self.tree_at, strict=False):
                 if in_tree and picked.setdefault(roots[rp], rp) != rp:
                     return None
         if self.trait_at >= 0 and not self._traits_ok(

@@ -23,8 +23,8 @@ import dataclasses
 from allotment import exceptions
 from allotment.candidates import combine
 from allotment.domain import resource_classes
-from allotment.domain.capacity import fits
 from allotment.domain import traits
+from allotment.domain.capacity import fits
 
 
 class NoCandidates(Exception):
@@ -144,7 +144,7 @@ class _Planner:
                 for any_of in group.member_of))
             if not in_aggs:
                 raise NoCandidates()
-        for names in group.required + [group.forbidden]:
+        for names in [*group.required, group.forbidden]:
             for name in sorted(names):
                 if name not in trait_ids:
                     raise exceptions.BadRequest(

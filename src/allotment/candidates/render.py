@@ -56,7 +56,8 @@ class AllocationRequests:
         uuids = self.uuids if uuids is None else uuids
         allocations = {}
         mappings = {}
-        for (suffix, granular, demands), rp in zip(self.slots, choice):
+        for (suffix, granular, demands), rp in zip(self.slots, choice,
+                                                   strict=False):
             uuid = uuids[rp]
             if granular:
                 mappings[suffix] = [uuid]

@@ -38,7 +38,8 @@ def _providers(conn, new_inventories):
         if given != provider.generation:
             raise exceptions.Conflict(
                 "resource provider generation conflict for provider %s: "
-                "actual: %s, given: %s" % (rp_uuid, provider.generation, given),
+                "actual: %s, given: %s"
+                % (rp_uuid, provider.generation, given),
                 exceptions.CONCURRENT_UPDATE)
         providers[rp_uuid] = provider
     return providers

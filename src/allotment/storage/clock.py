@@ -5,5 +5,5 @@ import datetime
 
 
 def utcnow():
-    return datetime.datetime.now(datetime.timezone.utc).replace(
+    return datetime.datetime.now(datetime.UTC).replace(
         tzinfo=None, microsecond=0)

@@ -8,7 +8,6 @@ from allotment.api.schemas import aggregates as schema
 from allotment.domain import aggregates as domain
 
 
-
 def _send(req, resp, uuids, generation):
     body = {"aggregates": uuids}
     if req.context.microversion.matches(microversion.AGGREGATES_GENERATION):

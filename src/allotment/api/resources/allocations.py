@@ -13,7 +13,6 @@ from allotment.domain import consumers
 from allotment.domain import provider_lookup
 from allotment.domain import resource_classes
 
-
 RACE_PREFIX = "Inventory and/or allocations changed while attempting to " \
     "allocate: "
 

@@ -13,7 +13,6 @@ from allotment.domain import inventories as domain
 from allotment.domain import provider_lookup
 
 
-
 def _url(req, uuid, name):
     """The absolute URL of one inventory (the reference's Location)."""
     return req.prefix + "/resource_providers/%s/inventories/%s" % (

@@ -11,7 +11,6 @@ from allotment.domain import inventories
 from allotment.domain import reshaper as domain
 
 
-
 class Reshaper(Resource):
     def on_post(self, req, resp):
         microversion.require(req, microversion.RESHAPER)

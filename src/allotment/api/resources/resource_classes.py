@@ -7,7 +7,6 @@ from allotment.api.schemas import resource_classes as schema
 from allotment.domain import resource_classes as domain
 
 
-
 def _url(req, name):
     return http.url(req, "/resource_classes/" + name)
 

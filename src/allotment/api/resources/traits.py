@@ -8,7 +8,6 @@ from allotment.api.schemas import traits as schema
 from allotment.domain import provider_lookup
 from allotment.domain import traits as domain
 
-
 _INVALID_TRAIT = (
     'The trait is invalid. A valid trait must be no longer than 255 '
     'characters, start with the prefix "CUSTOM_" and use following '

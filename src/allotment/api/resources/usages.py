@@ -12,7 +12,6 @@ from allotment.domain import provider_lookup
 from allotment.domain import usages as domain
 
 
-
 class ProviderUsages(Resource):
     def on_get(self, req, resp, uuid):
         http.require_json_accept(req)
