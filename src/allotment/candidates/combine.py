@@ -132,7 +132,7 @@ class _Searcher:
         if problem.required and unsuffixed:
             self.trait_at = unsuffixed[-1]
         self.unsuffixed = unsuffixed
-        self.subtree_at = [[] for _ in range(n)]
+        self.subtree_at: list[list[list[int]]] = [[] for _ in range(n)]
         for members in problem.same_subtrees:
             positions = sorted(position[i] for i in members)
             self.subtree_at[positions[-1]].append(positions)
@@ -191,14 +191,14 @@ class _Searcher:
     def _feasible(self, opts):
         """Cheap whole-tree checks before searching it."""
         if self.p.isolate and self.granular_count > 1:
-            granular = set()
+            granular: set[int] = set()
             for pos, i in enumerate(self.order):
                 if self.p.slots[i].granular:
                     granular.update(rp for rp, _ in opts[pos])
             if len(granular) < self.granular_count:
                 return False
-        wanted = {}
-        offered = {}
+        wanted: dict[int, int] = {}
+        offered: dict[int, set[int]] = {}
         for pos, i in enumerate(self.order):
             for rc, amount in self.p.slots[i].demands:
                 wanted[rc] = wanted.get(rc, 0) + amount
@@ -260,7 +260,7 @@ class _Searcher:
         """The candidate when each slot has a single option, if it obeys
         the rules ``_walk`` enforces (checked on the whole choice)."""
         rps = [entries[0][0] for entries in opts]
-        wanted = {}
+        wanted: dict[tuple[int, int], int] = {}
         for entries in opts:
             for key, amount in entries[0][1]:
                 wanted[key] = wanted.get(key, 0) + amount
@@ -274,7 +274,7 @@ class _Searcher:
             if len(set(isolated)) < len(isolated):
                 return None
         if self.p.one_per_tree:
-            picked = {}
+            picked: dict[int, int] = {}
             roots = self.p.roots
             for rp, in_tree in zip(rps, self.tree_at, strict=False):
                 if in_tree and picked.setdefault(roots[rp], rp) != rp:
@@ -300,7 +300,7 @@ class _Searcher:
         unsuffixed = self.unsuffixed
         roots = p.roots
         taken = set()
-        tree_use = {}
+        tree_use: dict[int, list[int]] = {}  # root -> [provider, uses]
         choice = [None] * n
         chosen = [None] * n
         in_slot_order = self.in_slot_order

@@ -221,7 +221,7 @@ class _Planner:
         if forbidden:
             found = {rp for rp in found
                      if not (self._traits(rp) & forbidden)}
-        options = {}
+        options: dict[int, list[int]] = {}
         for rp in sorted(found):
             for anchor in self._anchors_of(rp):
                 options.setdefault(anchor, []).append(rp)
@@ -238,7 +238,7 @@ class _Planner:
         sharing = self.sharing if resolved["tree"] is None else ()
         excluded = set().union(*(snap.with_trait(t)
                                  for t in resolved["forbidden"]))
-        options = {}
+        options: dict[int, list[int]] = {}
         for rp in sorted(resolved["with_room"][name]):
             if rp in excluded:
                 continue

@@ -16,7 +16,7 @@ class Group:
     forbidden: set = dataclasses.field(default_factory=set)
     member_of: list = dataclasses.field(default_factory=list)
     forbidden_aggs: set = dataclasses.field(default_factory=set)
-    in_tree: str = None
+    in_tree: str | None = None
 
     @property
     def granular(self):
@@ -29,8 +29,8 @@ class Request:
     suffixes first appear in the query string."""
 
     groups: list
-    limit: int = None
-    group_policy: str = None
+    limit: int | None = None
+    group_policy: str | None = None
     root_required: set = dataclasses.field(default_factory=set)
     root_forbidden: set = dataclasses.field(default_factory=set)
     same_subtrees: list = dataclasses.field(default_factory=list)

@@ -54,8 +54,8 @@ class AllocationRequests:
     def __call__(self, choice, uuids=None):
         """The candidate as JSON-ready data."""
         uuids = self.uuids if uuids is None else uuids
-        allocations = {}
-        mappings = {}
+        allocations: dict[str, dict[str, dict[str, int]]] = {}
+        mappings: dict[str, list[str]] = {}
         for (suffix, granular, demands), rp in zip(self.slots, choice,
                                                    strict=False):
             uuid = uuids[rp]
@@ -93,7 +93,7 @@ def answer(plan, choices, flags, snap):
     generated, then the summaries of what they used, from the snapshot
     ``snap`` (whose lock the caller holds until the iterator is done).
     Memory stays bounded however many candidates there are."""
-    used = set()
+    used: set[int] = set()
     yield b'{"allocation_requests":['
     if plan is not None:
         slots = plan.problem.slots
@@ -146,7 +146,7 @@ def _summary(provider, key, snap):
     """``"uuid":{...}`` for one provider."""
     classes, traits, nested = key
     names = snap.rc_names
-    body = {"resources": {
+    body: dict[str, object] = {"resources": {
         names[rc_id]: {"capacity": int(room.capacity), "used": room.used}
         for rc_id, room in provider.inventory.items()
         if classes is None or rc_id in classes}}

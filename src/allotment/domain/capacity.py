@@ -14,6 +14,10 @@ condition on the inventories table, for GET /resource_providers?resources=
 table of edge cases through all three API paths.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import sqlalchemy as sa
 
 from allotment.storage import tables
@@ -21,33 +25,38 @@ from allotment.storage import tables
 INV = tables.inventories
 
 
-def capacity(total, reserved, allocation_ratio):
+def capacity(total: int, reserved: int, allocation_ratio: float) -> float:
     """What an inventory may hold in all."""
     return (total - reserved) * allocation_ratio
 
 
-def within_units(amount, min_unit, max_unit, step_size):
+def within_units(
+        amount: int, min_unit: int, max_unit: int, step_size: int) -> bool:
     """True when one allocation of ``amount`` respects the unit limits."""
     return min_unit <= amount <= max_unit and amount % step_size == 0
 
 
-def has_room(amount, capacity_, used):
+def has_room(amount: int, capacity_: float, used: int) -> bool:
     """True when ``amount`` more still fits ``capacity_`` over ``used``."""
     return used + amount <= capacity_
 
 
-def fits(amount, capacity_, used, min_unit, max_unit, step_size):
+def fits(
+        amount: int, capacity_: float, used: int, min_unit: int, max_unit: int,
+        step_size: int) -> bool:
     """The whole rule: ``amount`` may be allocated from the inventory."""
     return (within_units(amount, min_unit, max_unit, step_size)
             and has_room(amount, capacity_, used))
 
 
-def sql_capacity(inv=INV):
+def sql_capacity(inv: sa.Table = INV) -> sa.ColumnElement[Any]:
     """``capacity`` over the inventories table (or an alias of it)."""
     return (inv.c.total - inv.c.reserved) * inv.c.allocation_ratio
 
 
-def sql_fits(amount, used, inv=INV):
+def sql_fits(
+        amount: int, used: sa.ColumnElement[Any],
+        inv: sa.Table = INV) -> sa.ColumnElement[bool]:
     """``fits`` as an SQL condition on an inventory row; ``used`` is an
     SQL expression of its current usage."""
     return sa.and_(

@@ -4,6 +4,8 @@ Standard resource classes keep the ids the reference gives them (their index
 in os-resource-classes), so databases shared with it stay consistent.
 """
 
+from __future__ import annotations
+
 import os_resource_classes as orc
 import os_traits
 import sqlalchemy as sa
@@ -16,7 +18,7 @@ from allotment.storage.clock import utcnow
 MIN_CUSTOM_ID = 10000
 
 
-def sync(conn):
+def sync(conn: sa.Connection) -> None:
     """Add missing standard resource classes and traits on ``conn``."""
     rc = tables.resource_classes
     have = set(conn.scalars(sa.select(rc.c.name)))
