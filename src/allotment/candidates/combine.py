@@ -23,9 +23,14 @@ when every provider in it is anchored to several trees (sharing providers);
 those few are de-duplicated with a set.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import itertools
 import operator
+import random
+from collections.abc import Iterable
+from collections.abc import Iterator
 
 _SMALL = 8  # candidate combinations below which a tree is searched directly
 
@@ -56,7 +61,7 @@ class Problem:
     """
 
     slots: list
-    anchors: object
+    anchors: Iterable[tuple[int, list[list[int]]]]
     limits: dict
     isolate: bool = False
     same_subtrees: list = dataclasses.field(default_factory=list)
@@ -68,7 +73,10 @@ class Problem:
     shared: frozenset = frozenset()
 
 
-def generate(problem, count=None, breadth_first=False, rng=None):
+def generate(
+        problem: Problem, count: int | None = None,
+        breadth_first: bool = False,
+        rng: random.Random | None = None) -> Iterator[tuple[int, ...]]:
     """Yield candidates (tuples of provider ids in slot order).
 
     At most ``count`` (None: all). ``breadth_first`` takes one candidate
@@ -78,10 +86,12 @@ def generate(problem, count=None, breadth_first=False, rng=None):
     if count is not None and count <= 0:
         return
     searcher = _Searcher(problem)
-    anchors = list(problem.anchors) if (rng or breadth_first) else (
-        problem.anchors)
-    if rng is not None:
-        rng.shuffle(anchors)
+    anchors = problem.anchors
+    if rng is not None or breadth_first:
+        listed = list(anchors)
+        if rng is not None:
+            rng.shuffle(listed)
+        anchors = listed
     streams = (searcher.search(options, rng) for _root, options in anchors)
     if breadth_first:
         stream = _round_robin(list(streams))

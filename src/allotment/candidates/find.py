@@ -18,13 +18,23 @@ reference's rules:
   checked on all its providers together (in ``combine``).
 """
 
+from __future__ import annotations
+
 import dataclasses
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
 
 from allotment import exceptions
 from allotment.candidates import combine
 from allotment.domain import resource_classes
 from allotment.domain import traits
 from allotment.domain.capacity import fits
+
+if TYPE_CHECKING:
+    from allotment.candidates.groups import Flags
+    from allotment.candidates.groups import Request
+    from allotment.candidates.snapshot import Snapshot
 
 
 class NoCandidates(Exception):
@@ -42,7 +52,9 @@ class Plan:
     requested_rc_ids: set
 
 
-def plan(conn, snap, request, flags):
+def plan(
+        conn: sa.Connection, snap: Snapshot, request: Request,
+        flags: Flags) -> Plan | None:
     """The Plan for ``request`` (a groups.Request) over the refreshed
     snapshot ``snap`` with ``flags`` (groups.Flags), or None when nothing
     can match.

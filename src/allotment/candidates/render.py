@@ -12,9 +12,19 @@ and usage of the requested classes (all classes from 1.27), traits from
 its snapshot entry, which is replaced whenever the provider changes.
 """
 
+from __future__ import annotations
+
 import re
+from collections.abc import Generator
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import orjson
+
+if TYPE_CHECKING:
+    from allotment.candidates.find import Plan
+    from allotment.candidates.groups import Flags
+    from allotment.candidates.snapshot import Snapshot
 
 _PLACEHOLDER = re.compile(r'"@(\d+)@"')
 
@@ -23,7 +33,7 @@ class AllocationRequests:
     """Renders candidates of one plan as allocation requests, with the
     per-slot names looked up once."""
 
-    def __init__(self, plan, flags):
+    def __init__(self, plan: Plan, flags: Flags) -> None:
         names = plan.rc_names
         self.uuids = plan.uuids
         self.slots = [
@@ -32,9 +42,9 @@ class AllocationRequests:
             for slot in plan.problem.slots]
         self.dict_form = flags.dict_form
         self.mappings = flags.mappings
-        self._templates = {}
+        self._templates: dict[tuple[int, ...], tuple[str, list[int]]] = {}
 
-    def dumps(self, choice):
+    def dumps(self, choice: tuple[int, ...]) -> str:
         """The candidate's JSON text."""
         shape = tuple(map(choice.index, choice))
         template = self._templates.get(shape)
@@ -87,7 +97,9 @@ class AllocationRequests:
 CHUNK_BYTES = 256 * 1024
 
 
-def answer(plan, choices, flags, snap):
+def answer(
+        plan: Plan | None, choices: Iterable[tuple[int, ...]], flags: Flags,
+        snap: Snapshot) -> Generator[bytes, None, None]:
     """The body as an iterator of byte chunks of about CHUNK_BYTES: the
     candidates ``choices`` of ``plan`` (None: no candidates) as they are
     generated, then the summaries of what they used, from the snapshot
