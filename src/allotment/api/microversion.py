@@ -106,10 +106,6 @@ def parse(headers):
         raise exceptions.BadRequest("Invalid microversion: %s" % exc) from None
 
 
-def version(text):
-    return microversion_parse.parse_version_string(text)
-
-
 def require(req, minimum, refuse=exceptions.NotFound):
     """Refuse the request (``refuse``, an exceptions class; 404 unless
     given) below the gate ``minimum``, as the reference does for routes
