@@ -1,11 +1,12 @@
 # allotment: `make serve` runs the API on 127.0.0.1:8778, `make test` runs
-# every test. Both create the virtualenv in .venv on first use.
+# every test and prints the line coverage, `make lint` runs ruff and mypy.
+# All create the virtualenv in .venv on first use.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test unit functional conformance bench clean
+.PHONY: serve test unit functional conformance lint cover bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +18,8 @@ serve: $(STAMP)
 	$(BIN)/allotment serve
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --cov=allotment --cov-report=
+	@echo "line coverage: $$($(BIN)/coverage report --format=total)%"
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
@@ -28,5 +30,28 @@ functional: $(STAMP)
 conformance: $(STAMP)
 	$(BIN)/python -m pytest tests/conformance
 
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+# Coverage per file, missing lines included, and an HTML report in htmlcov/.
+cover: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --cov=allotment \
+		--cov-report=term-missing:skip-covered --cov-report=html
+
+# The cloud-scale comparison of bench/RESULTS.md (needs ../shared/bench and,
+# for the reference, ../shared/reference-serve). BENCH_ONLY=ours skips the
+# reference; reports land in bench/out/.
+BENCH_N ?= 1000
+BENCH_SHAPES ?= flat nested
+BENCH_ONLY ?=
+bench: $(STAMP)
+	for shape in $(BENCH_SHAPES); do \
+		bench/cloud.sh -n $(BENCH_N) --shape $$shape \
+			$(if $(BENCH_ONLY),--only $(BENCH_ONLY)) || exit 1; \
+	done
+
 clean:
-	rm -rf $(VENV) data .pytest_cache
+	rm -rf $(VENV) data .pytest_cache .coverage htmlcov .mypy_cache \
+		.ruff_cache

@@ -2,7 +2,13 @@
 
 A ``PlacementError`` carries the HTTP status the API answers with, the detail
 message, and a Placement error ``code`` (shown to clients from microversion
-1.23). Domain operations raise the subclasses; the API renders them.
+1.23); ``api/errors.py`` renders it.
+
+The one way to give a client an error: raise the subclass named for the
+status, ``raise exceptions.BadRequest(detail, exceptions.SOME_CODE)`` (or a
+domain subclass of it that callers may catch to reword). Every layer does
+the same; nothing else builds error responses, except the API's handlers of
+Falcon's own errors and unexpected exceptions (``api/app.py``).
 """
 
 DEFAULT = "placement.undefined_code"
@@ -23,10 +29,8 @@ class PlacementError(Exception):
 
     status = 500
 
-    def __init__(self, detail="", code=DEFAULT, status=None, headers=None):
+    def __init__(self, detail="", code=DEFAULT, headers=None):
         super().__init__(detail)
-        if status is not None:
-            self.status = status
         self.detail = detail
         self.code = code
         self.headers = headers or {}
@@ -34,6 +38,10 @@ class PlacementError(Exception):
 
 class BadRequest(PlacementError):
     status = 400
+
+
+class Unauthorized(PlacementError):
+    status = 401
 
 
 class Forbidden(PlacementError):
@@ -44,8 +52,26 @@ class NotFound(PlacementError):
     status = 404
 
 
+class MethodNotAllowed(PlacementError):
+    status = 405
+
+
+class NotAcceptable(PlacementError):
+    status = 406
+
+
 class Conflict(PlacementError):
     status = 409
+
+
+class UnsupportedMediaType(PlacementError):
+    status = 415
+
+
+class ServiceUnavailable(PlacementError):
+    """Not now: the request may succeed if retried (``Retry-After``)."""
+
+    status = 503
 
 
 class ConcurrentUpdate(Conflict):

@@ -46,7 +46,7 @@ def _counts(url):
         with database.read() as conn:
             return {name: conn.scalar(sa.select(sa.func.count()).select_from(
                 tables.metadata.tables[name]))
-                for name in DATA + ("resource_classes", "traits")}
+                for name in (*DATA, "resource_classes", "traits")}
     finally:
         database.dispose()
 

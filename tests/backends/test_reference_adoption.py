@@ -28,7 +28,6 @@ import pytest
 import sqlalchemy as sa
 
 from allotment.storage import migrations
-
 from tests import conftest
 
 VERSION = "16.0.0"
@@ -114,7 +113,7 @@ class Server:
 
     def __init__(self, argv, env, log):
         self.port = _free_port()
-        self.log = open(log, "wb")
+        self.log = open(log, "wb")  # noqa: SIM115 (closed by stop())
         self.proc = subprocess.Popen(
             [arg.replace("{port}", str(self.port)) for arg in argv],
             env=env, stdout=self.log, stderr=subprocess.STDOUT)

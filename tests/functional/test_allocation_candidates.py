@@ -202,5 +202,5 @@ def test_member_of_through_the_root_or_the_provider_itself(sqlite_api):
                        inventory={"VCPU": 4}, aggregates=[agg])
     resp = sqlite_api.get(AC + "resources=VCPU:1&member_of=" + agg)
     assert resp.status_code == 200, resp.text
-    assert sorted(list(ar["allocations"])[0] for ar in
+    assert sorted(next(iter(ar["allocations"])) for ar in
                   resp.json["allocation_requests"]) == sorted([child, member])

@@ -77,7 +77,7 @@ def test_concurrent_claims_never_exceed_capacity(database_url):
             thread.join(timeout=300)
         assert not any(thread.is_alive() for thread in threads)
 
-        held = {rp: 0 for rp in providers}
+        held = dict.fromkeys(providers, 0)
         succeeded = 0
         for status, consumer, wanted, text in results:
             assert status in (204, 409), text

@@ -264,9 +264,10 @@ def _inventory(conn, provider_uuid, rc_id, total, **extra):
     rp = tables.resource_providers
     provider_id = conn.scalar(sa.select(rp.c.id).where(
         rp.c.uuid == provider_uuid))
-    values = dict(resource_provider_id=provider_id, resource_class_id=rc_id,
-                  total=total, reserved=0, min_unit=1, max_unit=total,
-                  step_size=1, allocation_ratio=1.0)
+    values = {"resource_provider_id": provider_id,
+              "resource_class_id": rc_id, "total": total, "reserved": 0,
+              "min_unit": 1, "max_unit": total, "step_size": 1,
+              "allocation_ratio": 1.0}
     values.update(extra)
     conn.execute(tables.inventories.insert().values(**values))
     return provider_id

@@ -4,6 +4,7 @@ summaries come from the snapshot."""
 import orjson
 import pytest
 
+from allotment.api import candidates_query
 from allotment.api import microversion
 from allotment.candidates import combine
 from allotment.candidates import find
@@ -13,7 +14,9 @@ from allotment.candidates.combine import Slot
 
 
 def _version(text):
-    return microversion.parse({"openstack-api-version": "placement " + text})
+    """The engine's flags at microversion ``text``."""
+    return candidates_query.flags(microversion.parse(
+        {"openstack-api-version": "placement " + text}))
 
 
 UUIDS = {rp: "%08d-0000-4000-8000-000000000000" % rp for rp in range(10)}

@@ -3,8 +3,8 @@
 import pytest
 
 from allotment import exceptions
+from allotment.api import candidates_query as request
 from allotment.api import microversion
-from allotment.candidates import request
 
 
 def _parse(params, version="1.39"):

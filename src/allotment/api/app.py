@@ -12,10 +12,11 @@ import time
 import uuid
 
 import falcon
-from sqlalchemy import exc as sa_exc
 from oslo_middleware import cors as oslo_cors
 from oslo_middleware import http_proxy_to_wsgi
+from sqlalchemy import exc as sa_exc
 
+from allotment import exceptions
 from allotment.api import auth
 from allotment.api import errors
 from allotment.api import microversion
@@ -75,11 +76,11 @@ class MicroversionMiddleware:
         req.context.microversion = microversion.parse(req.headers)
         if "\x00" in req.path or "\x00" in req.query_string or (
                 "%00" in req.query_string):
-            raise errors.bad_request(
+            raise exceptions.BadRequest(
                 "NUL characters are not allowed in the path or query.")
         length = req.content_length
         if length and not req.content_type:
-            raise errors.bad_request(
+            raise exceptions.BadRequest(
                 "content-type header required when content-length > 0")
 
     def process_response(self, req, resp, resource, req_succeeded):
@@ -174,7 +175,7 @@ def build(conf, database=None, prepare=True):
     app.add_error_handler(Exception, _unexpected_error)
     app.add_error_handler(sa_exc.DataError, _unstorable_value)
     app.add_error_handler(falcon.HTTPError, _falcon_error)
-    app.add_error_handler(errors.PlacementError, _placement_error)
+    app.add_error_handler(exceptions.PlacementError, _placement_error)
     for path, resource in routes.build(services):
         app.add_route(path, resource)
     # Load the provider snapshot now, before the worker takes requests.

@@ -8,7 +8,7 @@ oslo.context ``RequestContext`` is built for policy checks.
 from keystonemiddleware import auth_token
 from oslo_context import context as oslo_context
 
-from allotment.api import errors
+from allotment import exceptions
 
 UNAUTHENTICATED_PATHS = ("/", "")
 
@@ -45,7 +45,7 @@ class NoAuth2Middleware:
         if req.path in UNAUTHENTICATED_PATHS:
             return
         if not noauth2_environ(req.env):
-            raise errors.PlacementError("", status=401)
+            raise exceptions.Unauthorized("")
 
 
 class ContextMiddleware:
@@ -55,7 +55,7 @@ class ContextMiddleware:
         ctx = oslo_context.RequestContext.from_environ(
             req.env, request_id=req.context.request_id)
         if ctx.user_id is None and req.path not in UNAUTHENTICATED_PATHS:
-            raise errors.PlacementError("", status=401)
+            raise exceptions.Unauthorized("")
         req.context.placement = ctx
 
 

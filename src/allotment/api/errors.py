@@ -12,9 +12,8 @@ import re
 import falcon
 import orjson
 
-from allotment import exceptions
+from allotment.api import microversion
 from allotment.exceptions import DEFAULT
-from allotment.exceptions import PlacementError  # noqa: F401 (re-exported)
 
 TITLES = {
     400: "Bad Request",
@@ -46,22 +45,6 @@ _EXPLANATIONS = {
     503: "The server is currently unavailable. Please try again at a later "
          "time.",
 }
-
-
-def bad_request(detail, code=DEFAULT):
-    return exceptions.BadRequest(detail, code)
-
-
-def not_found(detail, code=DEFAULT):
-    return exceptions.NotFound(detail, code)
-
-
-def conflict(detail, code=DEFAULT):
-    return exceptions.Conflict(detail, code)
-
-
-def forbidden(detail):
-    return exceptions.Forbidden(detail)
 
 
 def explanation(status, req):
@@ -127,7 +110,7 @@ def render(req, resp, status, message, code=DEFAULT, headers=None,
     error = {"status": status, "title": title,
              "detail": full_detail(status, message, req)}
     version = getattr(req.context, "microversion", None)
-    if version is not None and version.matches((1, 23)):
+    if version is not None and version.matches(microversion.ERROR_CODES):
         error["code"] = code
     request_id = getattr(req.context, "request_id", None)
     if request_id:

@@ -11,7 +11,8 @@ import falcon
 import jsonschema
 import orjson
 
-from allotment.api import errors
+from allotment import exceptions
+from allotment.api import microversion
 
 JSON = "application/json"
 
@@ -33,10 +34,6 @@ def is_uuid_like(value):
         return False
 
 
-def microversion(req):
-    return req.context.microversion
-
-
 def authorize(req, action, target=None):
     """Check ``placement:<action>`` for the request's identity (403)."""
     req.context.services.policy.authorize(
@@ -47,7 +44,7 @@ def require_json_accept(req):
     """406 when the client explicitly accepts no JSON."""
     accept = req.get_header("Accept")
     if accept and not req.client_accepts(JSON):
-        raise errors.PlacementError("Only %s is provided" % JSON, status=406)
+        raise exceptions.NotAcceptable("Only %s is provided" % JSON)
 
 
 def require_json_content(req):
@@ -55,9 +52,9 @@ def require_json_content(req):
     anything else by handlers that take a body)."""
     content_type = (req.content_type or "").split(";")[0].strip().lower()
     if content_type != JSON:
-        raise errors.PlacementError(
+        raise exceptions.UnsupportedMediaType(
             "The media type %s is not supported, use %s"
-            % (content_type or "None", JSON), status=415)
+            % (content_type or "None", JSON))
 
 
 def read_json(req, schema):
@@ -67,9 +64,9 @@ def read_json(req, schema):
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise errors.bad_request("Malformed JSON: %s" % exc) from None
+        raise exceptions.BadRequest("Malformed JSON: %s" % exc) from None
     if b"\\u0000" in raw:
-        raise errors.bad_request("NUL characters are not allowed in JSON "
+        raise exceptions.BadRequest("NUL characters are not allowed in JSON "
                                  "strings.")
     validate(data, schema)
     return data
@@ -89,7 +86,7 @@ def validate(data, schema, prefix="JSON does not validate"):
     try:
         _check(data, schema)
     except jsonschema.ValidationError as exc:
-        raise errors.bad_request("%s: %s" % (prefix, exc)) from None
+        raise exceptions.BadRequest("%s: %s" % (prefix, exc)) from None
 
 
 def query_lists(req):
@@ -109,7 +106,7 @@ def validate_query(req, schema):
     try:
         _check(params, schema)
     except jsonschema.ValidationError as exc:
-        raise errors.bad_request(
+        raise exceptions.BadRequest(
             "Invalid query string parameters: %s" % exc) from None
     return params
 
@@ -119,21 +116,22 @@ def send_json(req, resp, body, status=200, last_modified=None):
     resp.status = status
     resp.content_type = JSON
     resp.data = orjson.dumps(body)
-    if req.context.microversion.matches((1, 15)):
+    if req.context.microversion.matches(microversion.CACHE_HEADERS):
         set_cache_headers(resp, last_modified)
 
 
 def send_empty(req, resp, status=204, last_modified=None):
     resp.status = status
     resp.content_type = None
-    if req.context.microversion.matches((1, 15)) and last_modified:
+    if last_modified and req.context.microversion.matches(
+            microversion.CACHE_HEADERS):
         set_cache_headers(resp, last_modified)
 
 
 def set_cache_headers(resp, last_modified=None):
-    when = last_modified or datetime.datetime.now(datetime.timezone.utc)
+    when = last_modified or datetime.datetime.now(datetime.UTC)
     if when.tzinfo is None:
-        when = when.replace(tzinfo=datetime.timezone.utc)
+        when = when.replace(tzinfo=datetime.UTC)
     resp.set_header("Last-Modified", falcon.dt_to_http(when))
     resp.set_header("Cache-Control", "no-cache")
 

@@ -9,7 +9,7 @@ changed also passes under its old default (``role:admin``).
 
 from oslo_policy import policy
 
-from allotment.api import errors
+from allotment import exceptions
 
 _OLD_DEFAULT = policy.DeprecatedRule(
     name="rule:admin_api", check_str="role:admin",
@@ -143,4 +143,4 @@ class Policy:
         except policy.InvalidScope:
             allowed = False
         if not allowed:
-            raise errors.forbidden(message)
+            raise exceptions.Forbidden(message)

@@ -6,6 +6,7 @@ Each parser raises a 400 PlacementError with the reference's wording.
 
 from allotment import exceptions
 from allotment.api import http
+from allotment.api import microversion
 
 MAX_AMOUNT = 2147483647  # the largest inventory total the schema allows
 
@@ -86,8 +87,8 @@ def required_value(value, allow_forbidden, allow_any):
 def required(values, version):
     """All ``required<suffix>`` values of a request -> (any-of sets,
     forbidden). Before 1.39 only the last value counts."""
-    allow_forbidden = version.matches((1, 22))
-    allow_any = version.matches((1, 39))
+    allow_forbidden = version.matches(microversion.FORBIDDEN_TRAITS)
+    allow_any = version.matches(microversion.ANY_OF_TRAITS)
     if not allow_any:
         values = values[-1:]
     any_sets, forbidden = [], set()
@@ -100,8 +101,7 @@ def required(values, version):
 
 def member_of_value(value):
     """One ``member_of`` value -> (required any-of set, forbidden set)."""
-    if "," in value and not (value.startswith("in:")
-                             or value.startswith("!in:")):
+    if "," in value and not value.startswith(("in:", "!in:")):
         raise exceptions.BadRequest(
             "Multiple values for 'member_of' must be prefixed with the "
             "'in:' or '!in:' keyword using the valid microversion. Got: %s"
@@ -128,7 +128,8 @@ def member_of(values, version, suffix=""):
 
     Several values need 1.24, forbidden ones 1.32.
     """
-    if not version.matches((1, 24)) and len(values) > 1:
+    if len(values) > 1 and not version.matches(
+            microversion.MULTIPLE_MEMBER_OF):
         raise exceptions.BadRequest(
             "Multiple member_of%s parameters are not supported" % suffix)
     any_sets, forbidden = [], set()
@@ -137,7 +138,7 @@ def member_of(values, version, suffix=""):
         if need:
             any_sets.append(need)
         if banned:
-            if not version.matches((1, 32)):
+            if not version.matches(microversion.FORBIDDEN_AGGREGATES):
                 raise exceptions.BadRequest(
                     "Forbidden member_of%s parameters are not supported in "
                     "the specified microversion" % suffix)

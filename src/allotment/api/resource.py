@@ -1,6 +1,6 @@
 """Base class of the resource handlers."""
 
-from allotment.api import errors
+from allotment import exceptions
 
 
 class Resource:
@@ -16,9 +16,9 @@ class Resource:
         self.conf = services.conf
 
     def on_options(self, req, resp, **params):
-        raise errors.PlacementError(
+        raise exceptions.MethodNotAllowed(
             "The method specified is not allowed for this resource.",
-            status=405, headers={"Allow": ", ".join(self.allowed_methods())})
+            headers={"Allow": ", ".join(self.allowed_methods())})
 
     def allowed_methods(self):
         return [m for m in ("GET", "POST", "PUT", "PATCH", "DELETE")

@@ -1,6 +1,7 @@
 """The route table: every path of the API and the resource serving it.
 
-Each resource module exposes ``ROUTES``: a list of (path, Resource class).
+A new route is one line in ``ROUTES`` (and its handlers' policy rules in
+``api/policy.py``; tests/unit/test_routes.py checks that they exist).
 """
 
 from allotment.api.resources import aggregates
@@ -14,21 +15,30 @@ from allotment.api.resources import root
 from allotment.api.resources import traits
 from allotment.api.resources import usages
 
-MODULES = [
-    root,
-    resource_classes,
-    providers,
-    aggregates,
-    allocations,
-    reshaper,
-    inventories,
-    traits,
-    usages,
-    allocation_candidates,
+ROUTES = [
+    ("/", root.Root),
+    ("/resource_classes", resource_classes.ResourceClasses),
+    ("/resource_classes/{name}", resource_classes.ResourceClass),
+    ("/resource_providers", providers.ResourceProviders),
+    ("/resource_providers/{uuid}", providers.ResourceProvider),
+    ("/resource_providers/{uuid}/aggregates", aggregates.ProviderAggregates),
+    ("/allocations", allocations.Allocations),
+    ("/allocations/{consumer_uuid}", allocations.ConsumerAllocations),
+    ("/resource_providers/{uuid}/allocations",
+     allocations.ProviderAllocations),
+    ("/reshaper", reshaper.Reshaper),
+    ("/resource_providers/{uuid}/inventories", inventories.Inventories),
+    ("/resource_providers/{uuid}/inventories/{resource_class}",
+     inventories.Inventory),
+    ("/traits", traits.Traits),
+    ("/traits/{name}", traits.Trait),
+    ("/resource_providers/{uuid}/traits", traits.ProviderTraits),
+    ("/resource_providers/{uuid}/usages", usages.ProviderUsages),
+    ("/usages", usages.Usages),
+    ("/allocation_candidates", allocation_candidates.AllocationCandidates),
 ]
 
 
 def build(services):
-    for module in MODULES:
-        for path, resource_cls in module.ROUTES:
-            yield path, resource_cls(services)
+    for path, resource_cls in ROUTES:
+        yield path, resource_cls(services)

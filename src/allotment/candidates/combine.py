@@ -23,9 +23,14 @@ when every provider in it is anchored to several trees (sharing providers);
 those few are de-duplicated with a set.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import itertools
 import operator
+import random
+from collections.abc import Iterable
+from collections.abc import Iterator
 
 _SMALL = 8  # candidate combinations below which a tree is searched directly
 
@@ -56,7 +61,7 @@ class Problem:
     """
 
     slots: list
-    anchors: object
+    anchors: Iterable[tuple[int, list[list[int]]]]
     limits: dict
     isolate: bool = False
     same_subtrees: list = dataclasses.field(default_factory=list)
@@ -68,7 +73,10 @@ class Problem:
     shared: frozenset = frozenset()
 
 
-def generate(problem, count=None, breadth_first=False, rng=None):
+def generate(
+        problem: Problem, count: int | None = None,
+        breadth_first: bool = False,
+        rng: random.Random | None = None) -> Iterator[tuple[int, ...]]:
     """Yield candidates (tuples of provider ids in slot order).
 
     At most ``count`` (None: all). ``breadth_first`` takes one candidate
@@ -78,10 +86,12 @@ def generate(problem, count=None, breadth_first=False, rng=None):
     if count is not None and count <= 0:
         return
     searcher = _Searcher(problem)
-    anchors = list(problem.anchors) if (rng or breadth_first) else (
-        problem.anchors)
-    if rng is not None:
-        rng.shuffle(anchors)
+    anchors = problem.anchors
+    if rng is not None or breadth_first:
+        listed = list(anchors)
+        if rng is not None:
+            rng.shuffle(listed)
+        anchors = listed
     streams = (searcher.search(options, rng) for _root, options in anchors)
     if breadth_first:
         stream = _round_robin(list(streams))
@@ -132,7 +142,7 @@ class _Searcher:
         if problem.required and unsuffixed:
             self.trait_at = unsuffixed[-1]
         self.unsuffixed = unsuffixed
-        self.subtree_at = [[] for _ in range(n)]
+        self.subtree_at: list[list[list[int]]] = [[] for _ in range(n)]
         for members in problem.same_subtrees:
             positions = sorted(position[i] for i in members)
             self.subtree_at[positions[-1]].append(positions)
@@ -179,10 +189,7 @@ class _Searcher:
             lines.append(line)
             if highest is None or len(line) < len(highest):
                 top, highest = rp, line
-        for line in lines:
-            if top not in line:
-                return False
-        return True
+        return all(top in line for line in lines)
 
     def _traits_ok(self, rps):
         traits = self.p.traits
@@ -194,14 +201,14 @@ class _Searcher:
     def _feasible(self, opts):
         """Cheap whole-tree checks before searching it."""
         if self.p.isolate and self.granular_count > 1:
-            granular = set()
+            granular: set[int] = set()
             for pos, i in enumerate(self.order):
                 if self.p.slots[i].granular:
                     granular.update(rp for rp, _ in opts[pos])
             if len(granular) < self.granular_count:
                 return False
-        wanted = {}
-        offered = {}
+        wanted: dict[int, int] = {}
+        offered: dict[int, set[int]] = {}
         for pos, i in enumerate(self.order):
             for rc, amount in self.p.slots[i].demands:
                 wanted[rc] = wanted.get(rc, 0) + amount
@@ -218,7 +225,7 @@ class _Searcher:
             return
         opts = []
         combinations = 1
-        for i, demands in zip(self.order, self.demands):
+        for i, demands in zip(self.order, self.demands, strict=True):
             choices = options[i]
             if not choices:
                 return
@@ -244,7 +251,8 @@ class _Searcher:
         walk would give them."""
         limits = self.p.limits
         fitting = []
-        for choices, ((rc, amount),) in zip(options, self.demands):
+        for choices, ((rc, amount),) in zip(options, self.demands,
+                                            strict=False):
             fit = [rp for rp in choices if limits.get((rp, rc), 0) >= amount]
             if not fit:
                 return
@@ -262,7 +270,7 @@ class _Searcher:
         """The candidate when each slot has a single option, if it obeys
         the rules ``_walk`` enforces (checked on the whole choice)."""
         rps = [entries[0][0] for entries in opts]
-        wanted = {}
+        wanted: dict[tuple[int, int], int] = {}
         for entries in opts:
             for key, amount in entries[0][1]:
                 wanted[key] = wanted.get(key, 0) + amount
@@ -271,13 +279,14 @@ class _Searcher:
             if limits.get(key, 0) < amount:
                 return None
         if self.p.isolate:
-            isolated = [rp for rp, iso in zip(rps, self.isolate_at) if iso]
+            isolated = [rp for rp, iso in zip(rps, self.isolate_at,
+                                              strict=False) if iso]
             if len(set(isolated)) < len(isolated):
                 return None
         if self.p.one_per_tree:
-            picked = {}
+            picked: dict[int, int] = {}
             roots = self.p.roots
-            for rp, in_tree in zip(rps, self.tree_at):
+            for rp, in_tree in zip(rps, self.tree_at, strict=False):
                 if in_tree and picked.setdefault(roots[rp], rp) != rp:
                     return None
         if self.trait_at >= 0 and not self._traits_ok(
@@ -301,7 +310,7 @@ class _Searcher:
         unsuffixed = self.unsuffixed
         roots = p.roots
         taken = set()
-        tree_use = {}
+        tree_use: dict[int, list[int]] = {}  # root -> [provider, uses]
         choice = [None] * n
         chosen = [None] * n
         in_slot_order = self.in_slot_order

@@ -18,12 +18,23 @@ reference's rules:
   checked on all its providers together (in ``combine``).
 """
 
+from __future__ import annotations
+
 import dataclasses
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
 
 from allotment import exceptions
 from allotment.candidates import combine
 from allotment.domain import resource_classes
 from allotment.domain import traits
+from allotment.domain.capacity import fits
+
+if TYPE_CHECKING:
+    from allotment.candidates.groups import Flags
+    from allotment.candidates.groups import Request
+    from allotment.candidates.snapshot import Snapshot
 
 
 class NoCandidates(Exception):
@@ -41,24 +52,27 @@ class Plan:
     requested_rc_ids: set
 
 
-def plan(conn, snap, request, version):
-    """The Plan for ``request`` over the refreshed snapshot ``snap``, or
-    None when nothing can match.
+def plan(
+        conn: sa.Connection, snap: Snapshot, request: Request,
+        flags: Flags) -> Plan | None:
+    """The Plan for ``request`` (a groups.Request) over the refreshed
+    snapshot ``snap`` with ``flags`` (groups.Flags), or None when nothing
+    can match.
 
     Raises 400 for unknown classes or traits, in the reference's order.
     """
     try:
-        return _Planner(conn, snap, request, version).run()
+        return _Planner(conn, snap, request, flags).run()
     except NoCandidates:
         return None
 
 
 class _Planner:
-    def __init__(self, conn, snap, request, version):
+    def __init__(self, conn, snap, request, flags):
         self.conn = conn
         self.snap = snap
         self.request = request
-        self.version = version
+        self.flags = flags
         self.sharing = set()
         self.anchor_ok = None
 
@@ -142,7 +156,7 @@ class _Planner:
                 for any_of in group.member_of))
             if not in_aggs:
                 raise NoCandidates()
-        for names in group.required + [group.forbidden]:
+        for names in [*group.required, group.forbidden]:
             for name in sorted(names):
                 if name not in trait_ids:
                     raise exceptions.BadRequest(
@@ -160,8 +174,8 @@ class _Planner:
             if scope is not None:
                 rooms = {rp: rooms[rp] for rp in scope if rp in rooms}
             fit = {rp for rp, r in rooms.items()
-                   if amount <= r.limit and r.min_unit <= amount
-                   and amount % r.step == 0}
+                   if fits(amount, r.capacity, r.used, r.min_unit,
+                           r.max_unit, r.step)}
             if not fit:
                 raise NoCandidates()
             with_room[name] = fit
@@ -219,7 +233,7 @@ class _Planner:
         if forbidden:
             found = {rp for rp in found
                      if not (self._traits(rp) & forbidden)}
-        options = {}
+        options: dict[int, list[int]] = {}
         for rp in sorted(found):
             for anchor in self._anchors_of(rp):
                 options.setdefault(anchor, []).append(rp)
@@ -236,7 +250,7 @@ class _Planner:
         sharing = self.sharing if resolved["tree"] is None else ()
         excluded = set().union(*(snap.with_trait(t)
                                  for t in resolved["forbidden"]))
-        options = {}
+        options: dict[int, list[int]] = {}
         for rp in sorted(resolved["with_room"][name]):
             if rp in excluded:
                 continue
@@ -290,7 +304,7 @@ class _Planner:
         suffix_slot = {s.suffix: i for i, s in enumerate(slots) if s.granular}
         same_subtrees = [tuple(suffix_slot[s] for s in sorted(members))
                          for members in self.request.same_subtrees]
-        one_per_tree = not self.version.matches((1, 29)) and snap.nested > 0
+        one_per_tree = self.flags.one_per_tree and snap.nested > 0
         shared = frozenset(rp for rp in self.sharing
                            if len(snap.anchors_of(rp)) > 1)
         problem = combine.Problem(

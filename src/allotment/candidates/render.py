@@ -14,9 +14,19 @@ key names the snapshot's class-name epoch, which moves when a custom class
 is renamed).
 """
 
+from __future__ import annotations
+
 import re
+from collections.abc import Generator
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import orjson
+
+if TYPE_CHECKING:
+    from allotment.candidates.find import Plan
+    from allotment.candidates.groups import Flags
+    from allotment.candidates.snapshot import Snapshot
 
 _PLACEHOLDER = re.compile(r'"@(\d+)@"')
 
@@ -25,18 +35,18 @@ class AllocationRequests:
     """Renders candidates of one plan as allocation requests, with the
     per-slot names looked up once."""
 
-    def __init__(self, plan, version):
+    def __init__(self, plan: Plan, flags: Flags) -> None:
         names = plan.rc_names
         self.uuids = plan.uuids
         self.slots = [
             (slot.suffix, slot.granular,
              tuple((names[rc_id], amount) for rc_id, amount in slot.demands))
             for slot in plan.problem.slots]
-        self.dict_form = version.matches((1, 12))
-        self.mappings = version.matches((1, 34))
-        self._templates = {}
+        self.dict_form = flags.dict_form
+        self.mappings = flags.mappings
+        self._templates: dict[tuple[int, ...], tuple[str, list[int]]] = {}
 
-    def dumps(self, choice):
+    def dumps(self, choice: tuple[int, ...]) -> str:
         """The candidate's JSON text."""
         shape = tuple(map(choice.index, choice))
         template = self._templates.get(shape)
@@ -56,9 +66,10 @@ class AllocationRequests:
     def __call__(self, choice, uuids=None):
         """The candidate as JSON-ready data."""
         uuids = self.uuids if uuids is None else uuids
-        allocations = {}
-        mappings = {}
-        for (suffix, granular, demands), rp in zip(self.slots, choice):
+        allocations: dict[str, dict[str, dict[str, int]]] = {}
+        mappings: dict[str, list[str]] = {}
+        for (suffix, granular, demands), rp in zip(self.slots, choice,
+                                                   strict=False):
             uuid = uuids[rp]
             if granular:
                 mappings[suffix] = [uuid]
@@ -88,19 +99,21 @@ class AllocationRequests:
 CHUNK_BYTES = 256 * 1024
 
 
-def answer(plan, choices, version, snap):
+def answer(
+        plan: Plan | None, choices: Iterable[tuple[int, ...]], flags: Flags,
+        snap: Snapshot) -> Generator[bytes, None, None]:
     """The body as an iterator of byte chunks of about CHUNK_BYTES: the
     candidates ``choices`` of ``plan`` (None: no candidates) as they are
     generated, then the summaries of what they used, from the snapshot
     version ``snap`` (immutable: no lock is held while streaming).
     Memory stays bounded however many candidates there are."""
-    used = set()
+    used: set[int] = set()
     yield b'{"allocation_requests":['
     if plan is not None:
         slots = plan.problem.slots
         resourced = [i for i, slot in enumerate(slots) if slot.demands]
         partial = len(resourced) < len(slots)
-        dumps = AllocationRequests(plan, version).dumps
+        dumps = AllocationRequests(plan, flags).dumps
         texts, size, first = [], 0, True
         for choice in choices:
             used.update([choice[i] for i in resourced] if partial else choice)
@@ -115,23 +128,23 @@ def answer(plan, choices, version, snap):
             chunk = ",".join(texts).encode()
             yield chunk if first else b"," + chunk
     yield b'],"provider_summaries":{'
-    yield _summaries(plan, used, version, snap)
+    yield _summaries(plan, used, flags, snap)
     yield b"}}"
 
 
-def _summaries(plan, used, version, snap):
+def _summaries(plan, used, flags, snap):
     if not used:
         return b""
-    if version.matches((1, 29)):
+    if flags.nested_summaries:
         members, root_of = snap.members, snap.root_of
         shown = set()
         for root in {root_of[rp] for rp in used}:
             shown |= members[root]
     else:
         shown = used
-    key = (None if version.matches((1, 27))
+    key = (None if flags.all_classes_in_summaries
            else frozenset(plan.requested_rc_ids),
-           version.matches((1, 17)), version.matches((1, 29)),
+           flags.traits_in_summaries, flags.nested_summaries,
            snap.names_epoch)
     providers = snap.providers
     fragments = []
@@ -148,7 +161,7 @@ def _summary(provider, key, snap):
     """``"uuid":{...}`` for one provider."""
     classes, traits, nested, _epoch = key
     names = snap.rc_names
-    body = {"resources": {
+    body: dict[str, object] = {"resources": {
         names[rc_id]: {"capacity": int(room.capacity), "used": room.used}
         for rc_id, room in provider.inventory.items()
         if classes is None or rc_id in classes}}

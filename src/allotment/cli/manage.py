@@ -10,9 +10,9 @@ deployment tools run it unchanged. The same work is reachable as
 import logging
 import sys
 
+import prettytable
 from alembic import util as alembic_util
 from oslo_config import cfg
-import prettytable
 from sqlalchemy import exc as sa_exc
 
 from allotment import config

@@ -34,11 +34,10 @@ def _source_engine(url):
 def _copy(source_url, database):
     source_engine = _source_engine(source_url)
     try:
-        with source_engine.connect() as source_conn:
-            with source_conn.begin():
-                source = nova_import.Source(source_conn)
-                with database.write() as conn:
-                    return nova_import.copy_tables(source, conn, _progress)
+        with source_engine.connect() as source_conn, source_conn.begin():
+            source = nova_import.Source(source_conn)
+            with database.write() as conn:
+                return nova_import.copy_tables(source, conn, _progress)
     finally:
         source_engine.dispose()
 

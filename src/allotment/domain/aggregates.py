@@ -5,6 +5,11 @@ provider is put in one and never removed; resource_provider_aggregates
 holds the associations.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable
+from collections.abc import Sequence
+
 import sqlalchemy as sa
 
 from allotment import exceptions
@@ -18,7 +23,8 @@ RP = tables.resource_providers
 RPA = tables.resource_provider_aggregates
 
 
-def find(conn, provider_uuid, lock=False):
+def find(
+        conn: sa.Connection, provider_uuid: str, lock: bool = False) -> sa.Row:
     """The provider row ``provider_uuid``; 404 when there is none.
 
     ``lock`` holds the row until the transaction ends, so that writers of
@@ -33,7 +39,7 @@ def find(conn, provider_uuid, lock=False):
     return provider
 
 
-def uuids_of(conn, provider_id):
+def uuids_of(conn: sa.Connection, provider_id: int) -> Sequence[str]:
     """The aggregate UUIDs of a provider, oldest aggregate first."""
     return conn.scalars(
         sa.select(AGG.c.uuid)
@@ -42,15 +48,16 @@ def uuids_of(conn, provider_id):
         .order_by(AGG.c.id)).all()
 
 
-def _ensure(conn, uuids):
+def _ensure(conn: sa.Connection, uuids: Iterable[str]) -> dict[str, int]:
     """Map each of ``uuids`` to its aggregate id, creating missing ones.
 
     A concurrent creation of the same UUID is absorbed: the insert runs in
     a savepoint and the look-up is repeated.
     """
     while True:
-        found = dict(conn.execute(sa.select(AGG.c.uuid, AGG.c.id).where(
-            AGG.c.uuid.in_(sorted(uuids)))).all())
+        found: dict[str, int] = dict(conn.execute(
+            sa.select(AGG.c.uuid, AGG.c.id).where(
+                AGG.c.uuid.in_(sorted(uuids)))).all())
         missing = sorted(set(uuids) - set(found))
         if not missing:
             return found
@@ -63,7 +70,9 @@ def _ensure(conn, uuids):
             continue
 
 
-def replace(conn, provider_uuid, uuids, generation=None):
+def replace(
+        conn: sa.Connection, provider_uuid: str, uuids: Iterable[str],
+        generation: int | None = None) -> int:
     """Make ``uuids`` the aggregates of the provider; returns its generation.
 
     With ``generation`` (1.19 on) the provider must still be at that

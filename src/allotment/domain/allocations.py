@@ -14,19 +14,30 @@ transaction back and runs it again, up to
 ``[placement] allocation_conflict_retry_count`` times.
 """
 
+from __future__ import annotations
+
 import collections
 import logging
+from collections.abc import Collection
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from allotment import exceptions
+from allotment.domain import capacity
 from allotment.domain import consumers as consumer_domain
 from allotment.domain import resource_classes
 from allotment.storage import changes
 from allotment.storage import tables
 from allotment.storage.clock import utcnow
+
+if TYPE_CHECKING:
+    from oslo_config import cfg
+
+    from allotment.storage.engine import Database
 
 LOG = logging.getLogger(__name__)
 
@@ -51,9 +62,15 @@ class Request(NamedTuple):
     uuid: str
     project_id: str
     user_id: str
-    allocations: dict
+    allocations: dict[str, dict[str, int]]
     generation: object = UNCHECKED
-    consumer_type: str = None
+    consumer_type: str | None = None
+
+
+# (consumer uuid, provider id, class id, used, class name, provider uuid)
+NewRow = tuple[str, int, int, int, str, str]
+# project ids, user ids, consumer type ids by external id / name
+Owners = tuple[dict[str, int], dict[str, int], dict[str, int]]
 
 
 class UnknownClass(exceptions.BadRequest):
@@ -67,7 +84,7 @@ class InvalidAllocation(exceptions.Conflict):
 class ProviderRace(exceptions.ConcurrentUpdate):
     """A provider's generation moved while the allocations were written."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__("Another thread concurrently updated the resource "
                          "provider data. Please retry your update")
 
@@ -78,7 +95,7 @@ class ConsumerRace(exceptions.ConcurrentUpdate):
 
 # Reading ---------------------------------------------------------------
 
-def for_consumer(conn, consumer_uuid):
+def for_consumer(conn: sa.Connection, consumer_uuid: str) -> Sequence[sa.Row]:
     """The consumer's allocations as rows (provider uuid and generation,
     class id, used, time stamps, consumer generation, type name, project
     and user external ids)."""
@@ -103,7 +120,7 @@ def for_consumer(conn, consumer_uuid):
     return conn.execute(query).all()
 
 
-def for_provider(conn, provider_id):
+def for_provider(conn: sa.Connection, provider_id: int) -> Sequence[sa.Row]:
     """The allocations on a provider: rows of consumer uuid and generation,
     class id, used and time stamps."""
     query = sa.select(
@@ -120,7 +137,7 @@ def for_provider(conn, provider_id):
 
 # Deleting --------------------------------------------------------------
 
-def _delete(conn, consumer_uuids):
+def _delete(conn: sa.Connection, consumer_uuids: Collection[str]) -> set[int]:
     """Delete the allocations of ``consumer_uuids``; answers the ids of the
     providers they were on (in the DELETE itself where the database can
     return them)."""
@@ -135,7 +152,7 @@ def _delete(conn, consumer_uuids):
     return held
 
 
-def delete_for_consumer(conn, consumer_uuid):
+def delete_for_consumer(conn: sa.Connection, consumer_uuid: str) -> None:
     """Remove all allocations of a consumer, and the consumer; 404 when it
     holds none. The providers' generations stay, as in the reference, but
     their usage dropped: they go in the change log."""
@@ -149,7 +166,9 @@ def delete_for_consumer(conn, consumer_uuid):
 
 # Writing ---------------------------------------------------------------
 
-def replace(db, conf, requests):
+def replace(
+        db: Database, conf: cfg.ConfigOpts,
+        requests: Sequence[Request]) -> None:
     """Write ``requests`` (a list of Request) in one transaction, retrying
     lost provider generation races; 409 ProviderRace when retries run out.
     """
@@ -168,7 +187,7 @@ def replace(db, conf, requests):
     raise ProviderRace()
 
 
-def write(conn, requests):
+def write(conn: sa.Connection, requests: Sequence[Request]) -> None:
     """Replace the allocations of the consumers in ``requests`` inside the
     caller's transaction (which may already have changed the providers:
     their generations are read through it)."""
@@ -198,7 +217,8 @@ def write(conn, requests):
     changes.record(conn, held.union(touched))
 
 
-def _check_consumer_generations(requests, existing):
+def _check_consumer_generations(
+        requests: Sequence[Request], existing: dict[str, sa.Row]) -> None:
     for req in requests:
         if req.generation is UNCHECKED:
             continue
@@ -214,7 +234,9 @@ def _check_consumer_generations(requests, existing):
                 % req.generation, exceptions.CONCURRENT_UPDATE)
 
 
-def _owner_ids(conn, requests):
+def _owner_ids(
+        conn: sa.Connection,
+        requests: Sequence[Request]) -> Owners:
     """(project ids, user ids, consumer type ids) by external id / name."""
     projects = consumer_domain.project_ids(
         conn, {r.project_id for r in requests})
@@ -225,7 +247,8 @@ def _owner_ids(conn, requests):
     return projects, users, types
 
 
-def _providers(conn, requests):
+def _providers(
+        conn: sa.Connection, requests: Sequence[Request]) -> dict[str, sa.Row]:
     """provider uuid -> row (id, uuid, generation) for every provider the
     requests allocate from; 400 for the first one that does not exist."""
     wanted = list(dict.fromkeys(
@@ -243,7 +266,9 @@ def _providers(conn, requests):
     return found
 
 
-def _providers_of(conn, consumer_uuids):
+def _providers_of(
+        conn: sa.Connection,
+        consumer_uuids: Collection[str]) -> dict[int, int]:
     """provider id -> generation of the providers holding allocations of
     ``consumer_uuids``."""
     rows = conn.execute(sa.select(RP.c.id, RP.c.generation).where(
@@ -252,7 +277,9 @@ def _providers_of(conn, consumer_uuids):
     return dict(rows)
 
 
-def _new_rows(conn, requests, providers):
+def _new_rows(
+        conn: sa.Connection, requests: Sequence[Request],
+        providers: dict[str, sa.Row]) -> list[NewRow]:
     """The allocation rows to insert, in request order: tuples of
     (consumer uuid, provider id, class id, used, class name, provider uuid).
     400 for the first unknown resource class."""
@@ -269,7 +296,9 @@ def _new_rows(conn, requests, providers):
             for rc, used in resources.items()]
 
 
-def _check_capacity(conn, rows, providers, consumer_uuids):
+def _check_capacity(
+        conn: sa.Connection, rows: Sequence[NewRow],
+        providers: dict[str, sa.Row], consumer_uuids: Collection[str]) -> None:
     """409 InvalidAllocation unless every new allocation fits its
     provider's inventory, counting the other consumers' usage."""
     if not rows:
@@ -308,15 +337,16 @@ def _check_capacity(conn, rows, providers, consumer_uuids):
                 "Inventory for '%s' on resource provider '%s' invalid."
                 % (names, rp_uuid))
 
-    needed = collections.defaultdict(int)
+    needed: collections.defaultdict[tuple[int, int], int] = (
+        collections.defaultdict(int))
     for _c, provider_id, rc_id, used, rc, rp_uuid in rows:
         inv = inventory.get((provider_id, rc_id))
         if inv is None:
             raise InvalidAllocation(
                 "Inventory for '%s' on resource provider '%s' invalid."
                 % (rc, rp_uuid))
-        if (used < inv.min_unit or used > inv.max_unit
-                or used % inv.step_size):
+        if not capacity.within_units(used, inv.min_unit, inv.max_unit,
+                                     inv.step_size):
             raise InvalidAllocation(
                 "Unable to create allocation for '%s' on resource provider "
                 "'%s'. The requested amount would violate inventory "
@@ -324,9 +354,11 @@ def _check_capacity(conn, rows, providers, consumer_uuids):
         needed[provider_id, rc_id] += used
         previous = int(inv.used_all) if inv.used_all is not None else None
         others = (previous or 0) - int(inv.used_mine or 0)
-        capacity = (inv.total - inv.reserved) * inv.allocation_ratio
+        cap = capacity.capacity(inv.total, inv.reserved,
+                                inv.allocation_ratio)
         after = others + needed[provider_id, rc_id]
-        if capacity < after and (previous is None or after > previous):
+        if (not capacity.has_room(needed[provider_id, rc_id], cap, others)
+                and (previous is None or after > previous)):
             # Over capacity is accepted only when the write leaves the
             # provider no more over-committed than it was.
             raise InvalidAllocation(
@@ -335,7 +367,10 @@ def _check_capacity(conn, rows, providers, consumer_uuids):
                 % (rc, rp_uuid))
 
 
-def _write_consumers(conn, requests, existing, owners):
+def _write_consumers(
+        conn: sa.Connection, requests: Sequence[Request],
+        existing: dict[str, sa.Row],
+        owners: Owners) -> None:
     """Create new consumers, advance (or, when left without allocations,
     delete) existing ones; ConsumerRace when one changed meanwhile."""
     projects, users, types = owners
@@ -343,7 +378,8 @@ def _write_consumers(conn, requests, existing, owners):
     for req in requests:
         project_id = projects[req.project_id]
         user_id = users[req.user_id]
-        type_id = types.get(req.consumer_type)
+        type_id = (None if req.consumer_type is None
+                   else types.get(req.consumer_type))
         row = existing.get(req.uuid)
         if row is None:
             if req.allocations:
@@ -362,7 +398,7 @@ def _write_consumers(conn, requests, existing, owners):
     consumer_domain.create(conn, new_rows)
 
 
-def _bump_providers(conn, generations):
+def _bump_providers(conn: sa.Connection, generations: dict[int, int]) -> None:
     """Advance every provider of ``generations`` (id -> expected generation)
     in one compare-and-set; ProviderRace when any of them moved."""
     if not generations:

@@ -6,10 +6,19 @@ first use), an optional consumer type (shown as ``unknown`` when unset) and
 a generation that advances on every change of the consumer's allocations.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+from typing import Any
+
 import sqlalchemy as sa
 
 from allotment.storage import tables
 from allotment.storage.clock import utcnow
+
+if TYPE_CHECKING:
+    from oslo_config import cfg
 
 CONSUMERS = tables.consumers
 PROJECTS = tables.projects
@@ -20,7 +29,9 @@ TYPES = tables.consumer_types
 UNKNOWN_TYPE = "unknown"
 
 
-def owner_or_incomplete(conf, project_id, user_id):
+def owner_or_incomplete(
+        conf: cfg.ConfigOpts, project_id: str | None,
+        user_id: str | None) -> tuple[str, str | None]:
     """(project, user) external ids, or the configured "incomplete consumer"
     pair when the request named no project (before microversion 1.8)."""
     if project_id is None:
@@ -29,7 +40,9 @@ def owner_or_incomplete(conf, project_id, user_id):
     return project_id, user_id
 
 
-def _ensure_rows(conn, table, column, values):
+def _ensure_rows(
+        conn: sa.Connection, table: sa.Table, column: str,
+        values: Iterable[str]) -> dict[str, int]:
     """Map each of ``values`` to the id of its row in ``table``, inserting
     the missing rows. A concurrent insert of the same value surfaces as an
     IntegrityError, which the caller's transaction retry absorbs."""
@@ -49,22 +62,24 @@ def _ensure_rows(conn, table, column, values):
     return found
 
 
-def project_ids(conn, external_ids):
+def project_ids(
+        conn: sa.Connection, external_ids: Iterable[str]) -> dict[str, int]:
     """external project id -> internal id, creating missing projects."""
     return _ensure_rows(conn, PROJECTS, "external_id", external_ids)
 
 
-def user_ids(conn, external_ids):
+def user_ids(
+        conn: sa.Connection, external_ids: Iterable[str]) -> dict[str, int]:
     """external user id -> internal id, creating missing users."""
     return _ensure_rows(conn, USERS, "external_id", external_ids)
 
 
-def type_ids(conn, names):
+def type_ids(conn: sa.Connection, names: Iterable[str]) -> dict[str, int]:
     """consumer type name -> id, creating missing types."""
     return _ensure_rows(conn, TYPES, "name", names)
 
 
-def find(conn, uuids):
+def find(conn: sa.Connection, uuids: Iterable[str]) -> dict[str, sa.Row]:
     """uuid -> consumer row (id, uuid, generation, project_id, user_id,
     consumer_type_id) for the consumers of ``uuids`` that exist."""
     if not uuids:
@@ -77,7 +92,7 @@ def find(conn, uuids):
     return {row.uuid: row for row in rows}
 
 
-def create(conn, rows):
+def create(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
     """Insert consumers: dicts of uuid, project_id, user_id, generation,
     consumer_type_id. A concurrent creation of the same consumer raises
     IntegrityError (unique uuid)."""
@@ -87,7 +102,9 @@ def create(conn, rows):
             dict(row, created_at=now) for row in rows])
 
 
-def advance(conn, consumer, project_id, user_id, consumer_type_id):
+def advance(
+        conn: sa.Connection, consumer: sa.Row, project_id: int, user_id: int,
+        consumer_type_id: int | None) -> bool:
     """Move ``consumer`` to its next generation, setting its owner (and its
     type unless ``consumer_type_id`` is None). False when another writer
     changed the consumer since it was read."""
@@ -102,7 +119,7 @@ def advance(conn, consumer, project_id, user_id, consumer_type_id):
     return result.rowcount == 1
 
 
-def remove(conn, consumer):
+def remove(conn: sa.Connection, consumer: sa.Row) -> bool:
     """Delete ``consumer`` if it is still at the generation read; False when
     another writer changed it first."""
     result = conn.execute(CONSUMERS.delete().where(

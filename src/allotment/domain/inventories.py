@@ -5,11 +5,18 @@ generation the caller read). Inventory of a class that has allocations
 cannot be removed; shrinking it below its usage is allowed (only logged).
 """
 
+from __future__ import annotations
+
 import logging
+from collections.abc import Collection
+from collections.abc import Mapping
+from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 
 from allotment import exceptions
+from allotment.domain import capacity as capacity_rule
 from allotment.domain import provider_lookup
 from allotment.domain import resource_classes
 from allotment.storage import changes
@@ -28,28 +35,31 @@ DEFAULTS = {"reserved": 0, "min_unit": 1, "max_unit": MAX_INT,
             "step_size": 1, "allocation_ratio": 1.0}
 
 
-def with_defaults(values):
+def with_defaults(values: Mapping[str, Any]) -> dict[str, Any]:
     """The six inventory fields of ``values``, defaults filled in."""
     record = dict(DEFAULTS)
     record.update((k, v) for k, v in values.items() if k in FIELDS)
     return record
 
 
-def capacity(record):
-    return int((record["total"] - record["reserved"])
-               * record["allocation_ratio"])
+def capacity(record: Mapping[str, Any]) -> int:
+    """The capacity clients are shown for an inventory record."""
+    return int(capacity_rule.capacity(record["total"], record["reserved"],
+                                      record["allocation_ratio"]))
 
 
 class InvalidInventory(exceptions.BadRequest):
     """An inventory whose reserved amount leaves no capacity; ``reason``
     is the message without the operation's prefix."""
 
-    def __init__(self, prefix, reason):
+    def __init__(self, prefix: str, reason: str) -> None:
         super().__init__("%s: %s" % (prefix, reason))
         self.reason = reason
 
 
-def _check_capacity(provider, name, record, reserved_can_be_total, prefix):
+def _check_capacity(
+        provider: sa.Row, name: str, record: Mapping[str, Any],
+        reserved_can_be_total: bool, prefix: str) -> None:
     """400 when reserved leaves no capacity (reserved == total is allowed
     from microversion 1.26)."""
     cap = capacity(record)
@@ -66,13 +76,13 @@ def _check_capacity(provider, name, record, reserved_can_be_total, prefix):
         % (name, provider.uuid, problem))
 
 
-def _rows(conn, provider_id):
+def _rows(conn: sa.Connection, provider_id: int) -> Sequence[sa.Row]:
     return conn.execute(sa.select(INV).where(
         INV.c.resource_provider_id == provider_id).order_by(
             INV.c.resource_class_id)).all()
 
 
-def list_for(conn, provider):
+def list_for(conn: sa.Connection, provider: sa.Row) -> dict[str, sa.Row]:
     """{class name: row} of the provider's inventories."""
     rows = _rows(conn, provider.id)
     names = resource_classes.names_for(conn, [r.resource_class_id
@@ -80,7 +90,7 @@ def list_for(conn, provider):
     return {names[r.resource_class_id]: r for r in rows}
 
 
-def get(conn, provider, name):
+def get(conn: sa.Connection, provider: sa.Row, name: str) -> sa.Row:
     """The inventory row of class ``name``; 404 when there is none."""
     rc_id = resource_classes.id_for(conn, name)
     row = None
@@ -94,7 +104,9 @@ def get(conn, provider, name):
     return row
 
 
-def _classes_in_use(conn, provider, rc_ids):
+def _classes_in_use(
+        conn: sa.Connection, provider: sa.Row,
+        rc_ids: Collection[int]) -> list[str]:
     """Names of the classes among ``rc_ids`` the provider has allocations
     of, in class id order."""
     if not rc_ids:
@@ -109,18 +121,22 @@ def _classes_in_use(conn, provider, rc_ids):
     return [names[rc_id] for rc_id in used]
 
 
-def _in_use_message(provider, names):
+def _in_use_message(provider: sa.Row, names: Sequence[str]) -> str:
     return ("Inventory for '%s' on resource provider '%s' in use."
             % (", ".join(names), provider.uuid))
 
 
-def _insert(conn, provider, rc_id, record):
+def _insert(
+        conn: sa.Connection, provider: sa.Row, rc_id: int,
+        record: Mapping[str, Any]) -> None:
     conn.execute(INV.insert().values(
         resource_provider_id=provider.id, resource_class_id=rc_id,
         created_at=utcnow(), **record))
 
 
-def _update(conn, provider, rc_id, name, record):
+def _update(
+        conn: sa.Connection, provider: sa.Row, rc_id: int, name: str,
+        record: Mapping[str, Any]) -> bool:
     """Update one inventory; returns False when the provider has none of
     that class. Logs when the new capacity is below the current usage."""
     used = conn.scalar(sa.select(sa.func.sum(ALLOC.c.used)).where(
@@ -136,7 +152,7 @@ def _update(conn, provider, rc_id, name, record):
     return bool(result.rowcount)
 
 
-def _changed(conn, provider, expected):
+def _changed(conn: sa.Connection, provider: sa.Row, expected: int) -> int:
     """Note the provider's new inventory in the change log and advance its
     generation from ``expected``; returns the new generation."""
     generation = provider_lookup.bump_generation(conn, provider.id, expected)
@@ -144,12 +160,16 @@ def _changed(conn, provider, expected):
     return generation
 
 
-def create(conn, provider, name, values, reserved_can_be_total):
+def create(
+        conn: sa.Connection, provider_uuid: str, name: str,
+        values: Mapping[str, Any],
+        reserved_can_be_total: bool) -> tuple[int, dict[str, Any]]:
     """Add inventory of class ``name`` (POST); returns (generation, record).
 
-    400 for an unknown class or no capacity, 409 when the provider already
-    has inventory of that class.
+    404 for an unknown provider, 400 for an unknown class or no capacity,
+    409 when the provider already has inventory of that class.
     """
+    provider = provider_lookup.get(conn, provider_uuid)
     prefix = "Unable to create inventory for resource provider %s" % (
         provider.uuid)
     record = with_defaults(values)
@@ -171,21 +191,25 @@ def create(conn, provider, name, values, reserved_can_be_total):
     return _changed(conn, provider, provider.generation), record
 
 
-def _duplicate(provider, name):
+def _duplicate(provider: sa.Row, name: str) -> exceptions.Conflict:
     return exceptions.Conflict(
         "Update conflict: Inventory of class %s already exists on resource "
         "provider %s." % (name, provider.uuid), exceptions.CONCURRENT_UPDATE)
 
 
-def _require_generation(provider, generation):
+def _require_generation(provider: sa.Row, generation: int) -> None:
     if generation != provider.generation:
         raise exceptions.ConcurrentUpdate(
             "resource provider generation conflict")
 
 
-def update(conn, provider, name, values, generation, reserved_can_be_total):
+def update(
+        conn: sa.Connection, provider_uuid: str, name: str,
+        values: Mapping[str, Any], generation: int,
+        reserved_can_be_total: bool) -> tuple[int, dict[str, Any]]:
     """Change the inventory of class ``name`` (PUT of one inventory);
     returns (new generation, record)."""
+    provider = provider_lookup.get(conn, provider_uuid)
     _require_generation(provider, generation)
     record = with_defaults(values)
     _check_capacity(
@@ -202,10 +226,24 @@ def update(conn, provider, name, values, generation, reserved_can_be_total):
     return _changed(conn, provider, generation), record
 
 
-def replace_all(conn, provider, generation, inventories,
-                reserved_can_be_total):
-    """Make ``inventories`` ({class name: values}) the provider's whole
-    inventory (PUT); returns (new generation, {class name: record})."""
+def replace_all(
+        conn: sa.Connection, provider_uuid: str, generation: int,
+        inventories: Mapping[str, Mapping[str, Any]],
+        reserved_can_be_total: bool) -> tuple[int, dict[str, dict[str, Any]]]:
+    """Make ``inventories`` ({class name: values}) the whole inventory of
+    the provider ``provider_uuid`` (PUT); returns (new generation, {class
+    name: record})."""
+    return replace_provider(
+        conn, provider_lookup.get(conn, provider_uuid), generation,
+        inventories, reserved_can_be_total)
+
+
+def replace_provider(
+        conn: sa.Connection, provider: sa.Row, generation: int,
+        inventories: Mapping[str, Mapping[str, Any]],
+        reserved_can_be_total: bool) -> tuple[int, dict[str, dict[str, Any]]]:
+    """``replace_all`` for a provider row already read in this
+    transaction."""
     _require_generation(provider, generation)
     records = {name: with_defaults(values)
                for name, values in inventories.items()}
@@ -245,8 +283,9 @@ def replace_all(conn, provider, generation, inventories,
     return _changed(conn, provider, generation), records
 
 
-def delete_all(conn, provider):
+def delete_all(conn: sa.Connection, provider_uuid: str) -> None:
     """Remove all the provider's inventory (DELETE, from 1.5)."""
+    provider = provider_lookup.get(conn, provider_uuid)
     current = [r.resource_class_id for r in _rows(conn, provider.id)]
     in_use = _classes_in_use(conn, provider, current)
     if in_use:
@@ -256,9 +295,10 @@ def delete_all(conn, provider):
     _changed(conn, provider, provider.generation)
 
 
-def delete(conn, provider, name):
+def delete(conn: sa.Connection, provider_uuid: str, name: str) -> None:
     """Remove the inventory of class ``name``: 404 when there is none, 409
     when it has allocations."""
+    provider = provider_lookup.get(conn, provider_uuid)
     not_found = "No inventory of class %s found for delete: " % name
     rc_id = resource_classes.id_for(conn, name)
     if rc_id is None:

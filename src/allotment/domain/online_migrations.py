@@ -8,32 +8,44 @@ in batches until both numbers are zero. The ``count_*`` helpers tell how
 much work is pending without doing it (``placement-status upgrade check``).
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import sqlalchemy as sa
 
 from allotment.storage import changes
 from allotment.storage import tables
 from allotment.storage.clock import utcnow
 
+if TYPE_CHECKING:
+    from oslo_config import cfg
+
+    from allotment.storage.engine import Database
+
 RP = tables.resource_providers
 ALLOC = tables.allocations
 CONSUMER = tables.consumers
 
 
-def count_missing_root_ids(conn):
+def count_missing_root_ids(conn: sa.Connection) -> int:
     """Providers whose root_provider_id is NULL."""
-    return conn.scalar(sa.select(sa.func.count()).select_from(RP).where(
-        RP.c.root_provider_id.is_(None)))
+    return conn.execute(sa.select(sa.func.count()).select_from(RP).where(
+        RP.c.root_provider_id.is_(None))).scalar_one()
 
 
-def count_incomplete_consumers(conn):
+def count_incomplete_consumers(conn: sa.Connection) -> int:
     """Distinct consumers that hold allocations but have no consumers row."""
     joined = ALLOC.outerjoin(CONSUMER, ALLOC.c.consumer_id == CONSUMER.c.uuid)
-    return conn.scalar(
+    return conn.execute(
         sa.select(sa.func.count(sa.distinct(ALLOC.c.consumer_id)))
-        .select_from(joined).where(CONSUMER.c.id.is_(None)))
+        .select_from(joined).where(CONSUMER.c.id.is_(None))).scalar_one()
 
 
-def set_root_provider_ids(conn, conf, batch_size):
+def set_root_provider_ids(
+        conn: sa.Connection, conf: cfg.ConfigOpts,
+        batch_size: int) -> tuple[int, int]:
     """Make providers without a root provider their own root."""
     ids = list(conn.scalars(
         sa.select(RP.c.id).where(RP.c.root_provider_id.is_(None))
@@ -48,17 +60,22 @@ def set_root_provider_ids(conn, conf, batch_size):
     return len(ids), done
 
 
-def _ensure_external(conn, table, external_id):
+def _ensure_external(
+        conn: sa.Connection, table: sa.Table, external_id: str) -> int:
     """The internal id of the projects/users row for ``external_id``."""
     found = conn.scalar(sa.select(table.c.id).where(
         table.c.external_id == external_id))
     if found is not None:
         return found
-    return conn.execute(table.insert().values(
-        external_id=external_id, created_at=utcnow())).inserted_primary_key[0]
+    key = conn.execute(table.insert().values(
+        external_id=external_id, created_at=utcnow())).inserted_primary_key
+    assert key is not None  # an INSERT of one row
+    return int(key[0])
 
 
-def create_incomplete_consumers(conn, conf, batch_size):
+def create_incomplete_consumers(
+        conn: sa.Connection, conf: cfg.ConfigOpts,
+        batch_size: int) -> tuple[int, int]:
     """Give allocations whose consumer has no consumers row such a row.
 
     The new consumers belong to the configured incomplete-consumer project
@@ -90,7 +107,10 @@ MIGRATIONS = (
 )
 
 
-def run_batch(database, conf, max_count, on_error):
+def run_batch(
+        database: Database, conf: cfg.ConfigOpts, max_count: int,
+        on_error: Callable[[str, Exception], object]
+) -> tuple[dict[str, tuple[int, int]], bool]:
     """Run every migration once, sharing a budget of ``max_count`` records.
 
     Each migration runs in its own write transaction. A migration that

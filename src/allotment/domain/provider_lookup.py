@@ -6,6 +6,8 @@ that fails with 409 placement.concurrent_update when another writer got
 there first.
 """
 
+from __future__ import annotations
+
 import sqlalchemy as sa
 
 from allotment import exceptions
@@ -15,19 +17,20 @@ from allotment.storage.clock import utcnow
 RP = tables.resource_providers
 
 
-def find(conn, uuid):
+def find(conn: sa.Connection, uuid: str) -> sa.Row | None:
     """The provider row with ``uuid``, or None."""
     return conn.execute(sa.select(RP).where(RP.c.uuid == uuid)).first()
 
 
-def not_found(uuid, code=exceptions.DEFAULT):
+def not_found(
+        uuid: str, code: str = exceptions.DEFAULT) -> exceptions.NotFound:
     """The 404 for a missing provider (the reference's code is the default
     one everywhere but the reshaper)."""
     return exceptions.NotFound(
         "No resource provider with uuid %s found" % uuid, code)
 
 
-def get(conn, uuid):
+def get(conn: sa.Connection, uuid: str) -> sa.Row:
     """The provider row with ``uuid``; 404 when there is none."""
     row = find(conn, uuid)
     if row is None:
@@ -35,7 +38,8 @@ def get(conn, uuid):
     return row
 
 
-def bump_generation(conn, provider_id, expected):
+def bump_generation(
+        conn: sa.Connection, provider_id: int, expected: int) -> int:
     """Advance a provider's generation from ``expected``; 409 when it moved.
 
     Returns the new generation.

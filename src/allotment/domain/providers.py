@@ -8,12 +8,18 @@ Every provider points at the root of its tree (``root_provider_id``), so a
 tree is found with one indexed lookup.
 """
 
+from __future__ import annotations
+
 import collections
 import dataclasses
+from collections.abc import Collection
+from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 
 from allotment import exceptions
+from allotment.domain import capacity
 from allotment.domain import provider_lookup
 from allotment.domain import resource_classes
 from allotment.storage import changes
@@ -29,7 +35,7 @@ RPT = tables.resource_provider_traits
 TRAITS = tables.traits
 
 
-def _shown():
+def _shown() -> tuple[sa.Select, sa.FromClause]:
     """A select of providers with the UUIDs of their root and parent, and
     the provider table alias to filter it on."""
     rp = RP.alias("rp")
@@ -46,7 +52,7 @@ def _shown():
     return query, rp
 
 
-def get(conn, uuid):
+def get(conn: sa.Connection, uuid: str) -> sa.Row:
     """The shown provider ``uuid``; 404 when there is none."""
     query, rp = _shown()
     row = conn.execute(query.where(rp.c.uuid == uuid)).first()
@@ -55,14 +61,14 @@ def get(conn, uuid):
     return row
 
 
-def _ids(conn, uuid):
+def _ids(conn: sa.Connection, uuid: str) -> sa.Row | None:
     """(id, parent id, root id) of the provider ``uuid``, or None."""
     return conn.execute(
         sa.select(RP.c.id, RP.c.parent_provider_id, RP.c.root_provider_id)
         .where(RP.c.uuid == uuid)).first()
 
 
-def _locked_ids(conn, *uuids):
+def _locked_ids(conn: sa.Connection, *uuids: str) -> list[sa.Row | None]:
     """``_ids`` of each of ``uuids`` (None when unknown), read after locking
     the root rows of their trees (in id order, against deadlocks).
 
@@ -81,13 +87,15 @@ def _locked_ids(conn, *uuids):
             return after
 
 
-def create(conn, uuid, name, parent_uuid=None):
+def create(
+        conn: sa.Connection, uuid: str, name: str,
+        parent_uuid: str | None = None) -> sa.Row:
     """Create a provider and return it shown.
 
     409 placement.duplicate_name when the name or UUID is taken, 400 when
     the parent is the provider itself or does not exist.
     """
-    def refuse(reason):
+    def refuse(reason: str) -> exceptions.BadRequest:
         return exceptions.BadRequest(
             'Unable to create resource provider "%s", %s: Object action '
             'create failed because: %s' % (name, uuid, reason))
@@ -124,7 +132,9 @@ def create(conn, uuid, name, parent_uuid=None):
         raise exceptions.Conflict(
             "Conflicting resource provider %s already exists." % name,
             exceptions.DUPLICATE_NAME) from None
-    new_id = result.inserted_primary_key[0]
+    key = result.inserted_primary_key
+    assert key is not None  # an INSERT of one row
+    new_id = key[0]
     if parent is None:
         conn.execute(RP.update().where(RP.c.id == new_id).values(
             root_provider_id=new_id, updated_at=now))
@@ -132,7 +142,8 @@ def create(conn, uuid, name, parent_uuid=None):
     return get(conn, uuid)
 
 
-def _subtree_ids(conn, provider_id, root_id):
+def _subtree_ids(
+        conn: sa.Connection, provider_id: int, root_id: int) -> list[int]:
     """Ids of the provider and all its descendants (one query for the
     whole tree, walked here)."""
     children = collections.defaultdict(list)
@@ -153,7 +164,9 @@ def _subtree_ids(conn, provider_id, root_id):
 _KEEP = object()
 
 
-def update(conn, uuid, name, parent_uuid=_KEEP, allow_reparenting=False):
+def update(
+        conn: sa.Connection, uuid: str, name: str, parent_uuid: Any = _KEEP,
+        allow_reparenting: bool = False) -> sa.Row:
     """Rename a provider and, when ``parent_uuid`` is given, set its parent.
 
     Before 1.37 (``allow_reparenting`` False) a provider may only gain a
@@ -170,7 +183,7 @@ def update(conn, uuid, name, parent_uuid=_KEEP, allow_reparenting=False):
     if me is None:
         raise provider_lookup.not_found(uuid)
 
-    def refuse(reason, action="update"):
+    def refuse(reason: str, action: str = "update") -> exceptions.BadRequest:
         return exceptions.BadRequest(
             "Unable to save resource provider %s: Object action %s failed "
             "because: %s" % (uuid, action, reason))
@@ -222,7 +235,7 @@ def update(conn, uuid, name, parent_uuid=_KEEP, allow_reparenting=False):
     return get(conn, uuid)
 
 
-def delete(conn, uuid):
+def delete(conn: sa.Connection, uuid: str) -> None:
     """Delete a provider with its inventories, trait and aggregate links.
 
     409 when it has children or allocations.
@@ -266,22 +279,24 @@ class Filters:
     ``resources`` maps class names to amounts.
     """
 
-    name: str = None
-    uuid: str = None
-    in_tree: str = None
-    member_of: list = dataclasses.field(default_factory=list)
-    forbidden_aggregates: set = dataclasses.field(default_factory=set)
-    required_traits: list = dataclasses.field(default_factory=list)
-    forbidden_traits: set = dataclasses.field(default_factory=set)
-    resources: dict = dataclasses.field(default_factory=dict)
+    name: str | None = None
+    uuid: str | None = None
+    in_tree: str | None = None
+    member_of: list[set[str]] = dataclasses.field(default_factory=list)
+    forbidden_aggregates: set[str] = dataclasses.field(default_factory=set)
+    required_traits: list[set[str]] = dataclasses.field(
+        default_factory=list)
+    forbidden_traits: set[str] = dataclasses.field(default_factory=set)
+    resources: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
-def _trait_ids(conn, names):
+def _trait_ids(conn: sa.Connection, names: Collection[str]) -> dict[str, int]:
     """Map trait names to ids; 400 naming an unknown trait."""
     if not names:
         return {}
-    found = dict(conn.execute(sa.select(TRAITS.c.name, TRAITS.c.id).where(
-        TRAITS.c.name.in_(sorted(names)))).all())
+    found: dict[str, int] = dict(conn.execute(
+        sa.select(TRAITS.c.name, TRAITS.c.id).where(
+            TRAITS.c.name.in_(sorted(names)))).all())
     missing = sorted(set(names) - set(found))
     if missing:
         raise exceptions.BadRequest(
@@ -290,7 +305,8 @@ def _trait_ids(conn, names):
     return found
 
 
-def _in_aggregates(rp, uuids):
+def _in_aggregates(
+        rp: sa.FromClause, uuids: Collection[str]) -> sa.ColumnElement[bool]:
     """Providers associated with any aggregate of ``uuids``."""
     return rp.c.id.in_(
         sa.select(RPA.c.resource_provider_id)
@@ -298,16 +314,17 @@ def _in_aggregates(rp, uuids):
         .where(AGG.c.uuid.in_(sorted(uuids))))
 
 
-def _having_traits(rp, trait_ids):
+def _having_traits(rp: sa.FromClause, trait_ids: Collection[int]) -> sa.Exists:
     """Providers having any trait of ``trait_ids``."""
     return sa.exists().where(RPT.c.resource_provider_id == rp.c.id,
                              RPT.c.trait_id.in_(sorted(trait_ids)))
 
 
-def capacity_for(provider_id, rc_id, amount):
+def capacity_for(
+        provider_id: sa.ColumnElement[Any], rc_id: int,
+        amount: int) -> sa.Exists:
     """True for the inventory of ``provider_id`` that can take ``amount`` of
-    class ``rc_id`` more: within min/max unit and step size, and
-    used + amount <= (total - reserved) * allocation_ratio."""
+    class ``rc_id`` more (the rule of domain/capacity.py)."""
     used = (sa.select(sa.func.coalesce(sa.func.sum(ALLOC.c.used), 0))
             .where(ALLOC.c.resource_provider_id == INV.c.resource_provider_id,
                    ALLOC.c.resource_class_id == rc_id)
@@ -315,14 +332,10 @@ def capacity_for(provider_id, rc_id, amount):
     return sa.exists().where(
         INV.c.resource_provider_id == provider_id,
         INV.c.resource_class_id == rc_id,
-        INV.c.min_unit <= amount,
-        INV.c.max_unit >= amount,
-        sa.literal(amount) % INV.c.step_size == 0,
-        used + amount <= (INV.c.total - INV.c.reserved)
-        * INV.c.allocation_ratio)
+        capacity.sql_fits(amount, used, INV))
 
 
-def list_filtered(conn, filters):
+def list_filtered(conn: sa.Connection, filters: Filters) -> Sequence[sa.Row]:
     """The shown providers matching ``filters``, in one query (plus name to
     id look-ups for classes and traits). 400 for unknown classes or traits.
     """

@@ -10,6 +10,14 @@ step bumps the generations of the providers it changes; any failure rolls
 the whole transaction back.
 """
 
+from __future__ import annotations
+
+from collections.abc import Mapping
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+from typing import Any
+
+import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from allotment import exceptions
@@ -18,12 +26,20 @@ from allotment.domain import inventories as inventory_domain
 from allotment.domain import provider_lookup
 from allotment.domain import resource_classes
 
+if TYPE_CHECKING:
+    from allotment.storage.engine import Database
+
+# provider uuid -> {resource_provider_generation, inventories}
+NewInventories = Mapping[str, Mapping[str, Any]]
+
 
 class UnknownClass(exceptions.BadRequest):
     """An inventory names a resource class that does not exist."""
 
 
-def _providers(conn, new_inventories):
+def _providers(
+        conn: sa.Connection,
+        new_inventories: NewInventories) -> dict[str, sa.Row]:
     """uuid -> provider row for every provider given inventory, checking
     that it exists and that the client saw its current generation."""
     providers = {}
@@ -38,13 +54,15 @@ def _providers(conn, new_inventories):
         if given != provider.generation:
             raise exceptions.Conflict(
                 "resource provider generation conflict for provider %s: "
-                "actual: %s, given: %s" % (rp_uuid, provider.generation, given),
+                "actual: %s, given: %s"
+                % (rp_uuid, provider.generation, given),
                 exceptions.CONCURRENT_UPDATE)
         providers[rp_uuid] = provider
     return providers
 
 
-def _check_classes(conn, new_inventories):
+def _check_classes(
+        conn: sa.Connection, new_inventories: NewInventories) -> None:
     names = list(dict.fromkeys(
         name for data in new_inventories.values()
         for name in data["inventories"]))
@@ -54,7 +72,9 @@ def _check_classes(conn, new_inventories):
             raise UnknownClass("No such resource class %s." % name)
 
 
-def reshape(conn, new_inventories, requests):
+def reshape(
+        conn: sa.Connection, new_inventories: NewInventories,
+        requests: Sequence[allocations.Request]) -> None:
     """Apply ``new_inventories`` (provider uuid -> {resource_provider_
     generation, inventories: {class: fields}}) and ``requests`` (a list of
     allocations.Request) in the caller's transaction."""
@@ -70,7 +90,7 @@ def reshape(conn, new_inventories, requests):
         union = {name: dict(row._mapping) for name, row in
                  inventory_domain.list_for(conn, provider).items()}
         union.update(data["inventories"])
-        inventory_domain.replace_all(
+        inventory_domain.replace_provider(
             conn, provider, provider.generation, union, True)
 
     # Step 2: the allocations, read and checked through this transaction.
@@ -79,11 +99,13 @@ def reshape(conn, new_inventories, requests):
     # Step 3: exactly the new inventory.
     for rp_uuid, data in new_inventories.items():
         provider = provider_lookup.get(conn, rp_uuid)
-        inventory_domain.replace_all(
+        inventory_domain.replace_provider(
             conn, provider, provider.generation, data["inventories"], True)
 
 
-def run(db, new_inventories, requests):
+def run(
+        db: Database, new_inventories: NewInventories,
+        requests: Sequence[allocations.Request]) -> None:
     """``reshape`` in a write transaction of its own. A consumer created
     concurrently by another request is a consumer race (409)."""
     try:

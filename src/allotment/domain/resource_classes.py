@@ -1,23 +1,30 @@
 """Resource classes: the standard set (ids below 10000) and CUSTOM_* ones."""
 
+from __future__ import annotations
+
+from collections.abc import Iterable
+from collections.abc import Sequence
+from typing import Any
+
 import os_resource_classes as orc
 import sqlalchemy as sa
 
 from allotment import exceptions
+from allotment.storage import standard_rows
 from allotment.storage import tables
 from allotment.storage.clock import utcnow
 
-MIN_CUSTOM_ID = 10000
+MIN_CUSTOM_ID = standard_rows.MIN_CUSTOM_ID
 
 RC = tables.resource_classes
 
 # Standard classes never change once synced, so their ids are cached for
 # the life of the process; custom classes are always read from the database.
-_STANDARD_IDS = {}
-_STANDARD_NAMES = {}
+_STANDARD_IDS: dict[str, int] = {}
+_STANDARD_NAMES: dict[int, str] = {}
 
 
-def _load_standard(conn):
+def _load_standard(conn: sa.Connection) -> None:
     rows = conn.execute(sa.select(RC.c.id, RC.c.name).where(
         RC.c.id < MIN_CUSTOM_ID)).all()
     for rc_id, name in rows:
@@ -25,7 +32,7 @@ def _load_standard(conn):
         _STANDARD_NAMES[rc_id] = name
 
 
-def id_for(conn, name):
+def id_for(conn: sa.Connection, name: str) -> int | None:
     """The id of the resource class ``name``, or None."""
     if not _STANDARD_IDS:
         _load_standard(conn)
@@ -35,7 +42,10 @@ def id_for(conn, name):
     return conn.scalar(sa.select(RC.c.id).where(RC.c.name == name))
 
 
-def _translate(conn, keys, standard, key_column, value_column):
+def _translate(
+        conn: sa.Connection, keys: Iterable[Any], standard: dict[Any, Any],
+        key_column: sa.Column[Any],
+        value_column: sa.Column[Any]) -> dict[Any, Any]:
     """Map each known key to its value: standard classes from the cache,
     custom ones with one query (unknown keys omitted)."""
     if not _STANDARD_IDS:
@@ -53,17 +63,17 @@ def _translate(conn, keys, standard, key_column, value_column):
     return result
 
 
-def ids_for(conn, names):
+def ids_for(conn: sa.Connection, names: Iterable[str]) -> dict[str, int]:
     """Map each known name in ``names`` to its id (unknown ones omitted)."""
     return _translate(conn, names, _STANDARD_IDS, RC.c.name, RC.c.id)
 
 
-def names_for(conn, ids):
+def names_for(conn: sa.Connection, ids: Iterable[int]) -> dict[int, str]:
     """Map each id in ``ids`` to its resource class name."""
     return _translate(conn, ids, _STANDARD_NAMES, RC.c.id, RC.c.name)
 
 
-def get(conn, name):
+def get(conn: sa.Connection, name: str) -> sa.Row:
     """The row (id, name, created_at, updated_at) of ``name``; 404 if none."""
     row = conn.execute(sa.select(RC).where(RC.c.name == name)).first()
     if row is None:
@@ -71,11 +81,11 @@ def get(conn, name):
     return row
 
 
-def list_all(conn):
+def list_all(conn: sa.Connection) -> Sequence[sa.Row]:
     return conn.execute(sa.select(RC).order_by(RC.c.id)).all()
 
 
-def create(conn, name):
+def create(conn: sa.Connection, name: str) -> int:
     """Create the custom class ``name``; 409 when it exists."""
     exists = conn.scalar(sa.select(RC.c.id).where(RC.c.name == name))
     if exists is not None or name in orc.STANDARDS:
@@ -89,7 +99,16 @@ def create(conn, name):
     return next_id
 
 
-def rename(conn, old_name, new_name):
+def ensure(conn: sa.Connection, name: str) -> bool:
+    """Create the custom class ``name`` unless it exists; True when it was
+    created."""
+    if id_for(conn, name) is not None:
+        return False
+    create(conn, name)
+    return True
+
+
+def rename(conn: sa.Connection, old_name: str, new_name: str) -> sa.Row:
     """Rename a custom class (microversions 1.2 to 1.6)."""
     row = get(conn, old_name)
     if row.id < MIN_CUSTOM_ID:
@@ -105,7 +124,7 @@ def rename(conn, old_name, new_name):
     return get(conn, new_name)
 
 
-def delete(conn, name):
+def delete(conn: sa.Connection, name: str) -> None:
     row = get(conn, name)
     if row.id < MIN_CUSTOM_ID:
         raise exceptions.BadRequest(

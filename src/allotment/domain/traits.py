@@ -5,6 +5,12 @@ each provider.
 (provider listing, allocation candidates).
 """
 
+from __future__ import annotations
+
+from collections.abc import Collection
+from collections.abc import Iterable
+from collections.abc import Sequence
+
 import sqlalchemy as sa
 
 from allotment import exceptions
@@ -19,7 +25,7 @@ TR = tables.traits
 RPT = tables.resource_provider_traits
 
 
-def ids_for(conn, names):
+def ids_for(conn: sa.Connection, names: Collection[str]) -> dict[str, int]:
     """Map each known trait name in ``names`` to its id (unknown omitted)."""
     names = list(set(names))
     if not names:
@@ -28,7 +34,10 @@ def ids_for(conn, names):
         TR.c.name.in_(names))).all())
 
 
-def list_all(conn, name_in=None, prefix=None, associated=None):
+def list_all(
+        conn: sa.Connection, name_in: Collection[str] | None = None,
+        prefix: str | None = None,
+        associated: bool | None = None) -> Sequence[sa.Row]:
     """Trait rows (id, name, created_at, updated_at) in id order.
 
     ``name_in``: only these names; ``prefix``: names starting with it;
@@ -47,7 +56,7 @@ def list_all(conn, name_in=None, prefix=None, associated=None):
     return conn.execute(query.order_by(TR.c.id)).all()
 
 
-def get(conn, name):
+def get(conn: sa.Connection, name: str) -> sa.Row:
     """The trait row named ``name``; 404 when there is none."""
     row = conn.execute(sa.select(TR).where(TR.c.name == name)).first()
     if row is None:
@@ -55,7 +64,7 @@ def get(conn, name):
     return row
 
 
-def ensure(conn, name):
+def ensure(conn: sa.Connection, name: str) -> tuple[sa.Row, bool]:
     """Create the custom trait ``name`` unless it exists.
 
     Returns (row, created).
@@ -72,7 +81,7 @@ def ensure(conn, name):
     return get(conn, name), True
 
 
-def delete(conn, name):
+def delete(conn: sa.Connection, name: str) -> None:
     """Delete a custom trait: 404 unknown, 400 standard, 409 in use."""
     row = get(conn, name)
     if not name.startswith(CUSTOM_PREFIX):
@@ -86,7 +95,7 @@ def delete(conn, name):
     conn.execute(TR.delete().where(TR.c.id == row.id))
 
 
-def for_provider(conn, provider_id):
+def for_provider(conn: sa.Connection, provider_id: int) -> Sequence[sa.Row]:
     """Trait rows of one provider, in id order."""
     return conn.execute(
         sa.select(TR).join(RPT, RPT.c.trait_id == TR.c.id).where(
@@ -94,7 +103,9 @@ def for_provider(conn, provider_id):
                 TR.c.id)).all()
 
 
-def _replace(conn, provider, wanted_ids):
+def _replace(
+        conn: sa.Connection, provider: sa.Row,
+        wanted_ids: Iterable[int]) -> int:
     """Make ``wanted_ids`` the provider's traits; bump the generation only
     when something changed. Returns the provider's generation."""
     current = set(conn.scalars(sa.select(RPT.c.trait_id).where(
@@ -123,12 +134,15 @@ def _replace(conn, provider, wanted_ids):
     return generation
 
 
-def set_for_provider(conn, provider, generation, names):
+def set_for_provider(
+        conn: sa.Connection, provider_uuid: str, generation: int,
+        names: Collection[str]) -> tuple[int, Sequence[sa.Row]]:
     """Replace the provider's traits with ``names`` (PUT).
 
-    409 on a stale generation, 400 for unknown traits. Returns (generation,
-    trait rows).
+    404 for an unknown provider, 409 on a stale generation, 400 for unknown
+    traits. Returns (generation, trait rows).
     """
+    provider = provider_lookup.get(conn, provider_uuid)
     if generation != provider.generation:
         raise exceptions.ConcurrentUpdate(
             "Resource provider's generation already changed. Please update "
@@ -140,6 +154,7 @@ def set_for_provider(conn, provider, generation, names):
     return _replace(conn, provider, [r.id for r in rows]), rows
 
 
-def clear_for_provider(conn, provider):
-    """Remove all the provider's traits (DELETE)."""
-    _replace(conn, provider, [])
+def clear_for_provider(conn: sa.Connection, provider_uuid: str) -> None:
+    """Remove all the provider's traits (DELETE); 404 for an unknown
+    provider."""
+    _replace(conn, provider_lookup.get(conn, provider_uuid), [])

@@ -2,6 +2,11 @@
 project (and user), optionally split by consumer type (microversion 1.38).
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
 import sqlalchemy as sa
 
 from allotment.domain import resource_classes
@@ -19,7 +24,7 @@ UNKNOWN = "unknown"
 ALL = "all"
 
 
-def for_provider(conn, provider_id):
+def for_provider(conn: sa.Connection, provider_id: int) -> dict[str, int]:
     """{class name: amount used} for every class the provider has inventory
     of (0 when nothing is allocated)."""
     rows = conn.execute(
@@ -34,12 +39,14 @@ def for_provider(conn, provider_id):
     return _by_class_name(conn, rows)
 
 
-def _by_class_name(conn, rows):
+def _by_class_name(
+        conn: sa.Connection, rows: Sequence[sa.Row]) -> dict[str, int]:
     names = resource_classes.names_for(conn, [r[0] for r in rows])
     return {names[rc_id]: int(used) for rc_id, used in rows}
 
 
-def _allocations_of(project_id, user_id, *columns):
+def _allocations_of(
+        project_id: str, user_id: str | None, *columns: Any) -> sa.Select:
     """A select of ``columns`` over the allocations of the consumers of a
     project (and user), joined with their consumer types."""
     joined = ALLOC.join(CONS, CONS.c.uuid == ALLOC.c.consumer_id).join(
@@ -52,7 +59,9 @@ def _allocations_of(project_id, user_id, *columns):
     return sa.select(*columns).select_from(joined).where(*conditions)
 
 
-def totals(conn, project_id, user_id=None, unknown_type_only=False):
+def totals(
+        conn: sa.Connection, project_id: str, user_id: str | None = None,
+        unknown_type_only: bool = False) -> dict[str, int]:
     """{class name: amount used} by the consumers of a project (and user)."""
     query = _allocations_of(project_id, user_id, ALLOC.c.resource_class_id,
                             sa.func.sum(ALLOC.c.used))
@@ -63,7 +72,9 @@ def totals(conn, project_id, user_id=None, unknown_type_only=False):
     return _by_class_name(conn, rows)
 
 
-def _consumer_count(conn, project_id, user_id, unknown_type_only):
+def _consumer_count(
+        conn: sa.Connection, project_id: str, user_id: str | None,
+        unknown_type_only: bool) -> int:
     query = _allocations_of(
         project_id, user_id,
         sa.func.count(sa.distinct(ALLOC.c.consumer_id)))
@@ -72,7 +83,9 @@ def _consumer_count(conn, project_id, user_id, unknown_type_only):
     return conn.scalar(query)
 
 
-def by_consumer_type(conn, project_id, user_id=None, consumer_type=None):
+def by_consumer_type(
+        conn: sa.Connection, project_id: str, user_id: str | None = None,
+        consumer_type: str | None = None) -> dict[str, dict[str, int]]:
     """{consumer type: {class name: used, ..., "consumer_count": n}}.
 
     ``consumer_type`` "all" lumps every consumer under "all"; "unknown"
@@ -88,7 +101,7 @@ def by_consumer_type(conn, project_id, user_id=None, consumer_type=None):
             conn, project_id, user_id, unknown_only)
         return {consumer_type: used}
 
-    def query(*columns):
+    def query(*columns: Any) -> sa.Select:
         select = _allocations_of(project_id, user_id, *columns)
         if consumer_type is not None:
             select = select.where(CT.c.name == consumer_type)
@@ -102,7 +115,7 @@ def by_consumer_type(conn, project_id, user_id=None, consumer_type=None):
         .group_by(CT.c.name, ALLOC.c.resource_class_id)
         .order_by(ALLOC.c.resource_class_id)).all()
     names = resource_classes.names_for(conn, [r[1] for r in rows])
-    result = {}
+    result: dict[str, dict[str, int]] = {}
     for type_name, rc_id, used in rows:
         entry = result.setdefault(type_name or UNKNOWN, {})
         entry[names[rc_id]] = int(used)

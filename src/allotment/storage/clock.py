@@ -4,6 +4,6 @@ reference)."""
 import datetime
 
 
-def utcnow():
-    return datetime.datetime.now(datetime.timezone.utc).replace(
+def utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC).replace(
         tzinfo=None, microsecond=0)

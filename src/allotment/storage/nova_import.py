@@ -10,13 +10,20 @@ name and the references to them rewritten. Columns Nova had and we lack are
 dropped; columns we have and Nova lacked take their defaults.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Iterator
+from typing import Any
+
 import os_resource_classes as orc
 import sqlalchemy as sa
 
-from allotment.domain import resource_classes as rc_domain
 from allotment.storage import changes
 from allotment.storage import standard_rows
 from allotment.storage import tables
+
+Progress = Callable[[str], object]
 
 # Parents before children; the provider tree links are set after all
 # providers exist, since a parent may have a higher id than its child.
@@ -42,11 +49,11 @@ class TargetNotEmpty(NovaImportError):
     pass
 
 
-def _table(name):
+def _table(name: str) -> sa.Table:
     return tables.metadata.tables[name]
 
 
-def target_holdings(conn):
+def target_holdings(conn: sa.Connection) -> dict[str, int]:
     """``{table: rows}`` for the data tables of the target that hold rows."""
     counts = {}
     for name in DATA_TABLES:
@@ -60,7 +67,7 @@ def target_holdings(conn):
 class Source:
     """The nova_api database, read inside one repeatable-read transaction."""
 
-    def __init__(self, conn):
+    def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
         inspector = sa.inspect(conn)
         self.present = set(inspector.get_table_names())
@@ -72,25 +79,25 @@ class Source:
             name: [col["name"] for col in inspector.get_columns(name)]
             for name in ALL_TABLES if name in self.present}
 
-    def count(self, name):
+    def count(self, name: str) -> int:
         if name not in self.present:
             return 0
-        return self.conn.scalar(sa.select(sa.func.count()).select_from(
-            sa.table(name)))
+        return self.conn.execute(sa.select(sa.func.count()).select_from(
+            sa.table(name))).scalar_one()
 
-    def shared_columns(self, name):
+    def shared_columns(self, name: str) -> list[str]:
         """Columns both the source table and ours have, in our order."""
         theirs = set(self.columns.get(name, ()))
         return [col.name for col in _table(name).columns if col.name in theirs]
 
-    def batches(self, name):
+    def batches(self, name: str) -> Iterator[list[dict[str, Any]]]:
         """The rows of ``name`` (shared columns only), in key order."""
         if name not in self.present:
             return
         ours = _table(name)
         columns = self.shared_columns(name)
         keys = [col.name for col in ours.primary_key.columns]
-        query = (sa.select(*[sa.column(col) for col in columns])
+        query: sa.Select = (sa.select(*[sa.column(col) for col in columns])
                  .select_from(sa.table(name))
                  .order_by(*[sa.column(key) for key in keys]))
         result = self.conn.execution_options(stream_results=True).execute(
@@ -99,7 +106,8 @@ class Source:
             yield [dict(row) for row in rows]
 
 
-def _merge_resource_classes(source, conn):
+def _merge_resource_classes(
+        source: Source, conn: sa.Connection) -> dict[int, int]:
     """Map source resource class ids to ours, adding the missing classes."""
     rc = tables.resource_classes
     ours = {row.name: row.id for row in conn.execute(
@@ -112,7 +120,7 @@ def _merge_resource_classes(source, conn):
             if name not in ours:
                 new_id = row["id"]
                 if new_id in used:
-                    new_id = max(max(used) + 1, rc_domain.MIN_CUSTOM_ID)
+                    new_id = max(max(used) + 1, standard_rows.MIN_CUSTOM_ID)
                 conn.execute(rc.insert().values(
                     id=new_id, name=name, created_at=row.get("created_at"),
                     updated_at=row.get("updated_at")))
@@ -126,7 +134,7 @@ def _merge_resource_classes(source, conn):
     return mapping
 
 
-def _merge_traits(source, conn):
+def _merge_traits(source: Source, conn: sa.Connection) -> dict[int, int]:
     """Map source trait ids to ours, adding the missing traits."""
     tr = tables.traits
     ours = {row.name: row.id for row in conn.execute(
@@ -145,7 +153,9 @@ def _merge_traits(source, conn):
     return {old_id: ours[row["name"]] for old_id, row in wanted.items()}
 
 
-def _remap(rows, column, mapping, table):
+def _remap(
+        rows: list[dict[str, Any]], column: str, mapping: dict[int, int],
+        table: str) -> None:
     for row in rows:
         old = row[column]
         if old not in mapping:
@@ -155,7 +165,10 @@ def _remap(rows, column, mapping, table):
         row[column] = mapping[old]
 
 
-def _copy_plain(source, conn, name, remaps, progress):
+def _copy_plain(
+        source: Source, conn: sa.Connection, name: str,
+        remaps: dict[str, dict[str, dict[int, int]]],
+        progress: Progress) -> int:
     table = _table(name)
     total = source.count(name)
     copied = 0
@@ -179,7 +192,7 @@ def _copy_plain(source, conn, name, remaps, progress):
     return copied
 
 
-def _advance_sequences(conn):
+def _advance_sequences(conn: sa.Connection) -> None:
     """On PostgreSQL, move id sequences past the ids copied in."""
     if conn.dialect.name != "postgresql":
         return
@@ -194,7 +207,9 @@ def _advance_sequences(conn):
                 {"t": name, "v": top})
 
 
-def copy_tables(source, conn, progress):
+def copy_tables(
+        source: Source, conn: sa.Connection,
+        progress: Progress) -> dict[str, tuple[int, int]]:
     """Copy every placement table of ``source`` into ``conn``.
 
     ``conn`` is a write transaction on a database at our schema head. Raises
@@ -228,12 +243,15 @@ def copy_tables(source, conn, progress):
     return summary
 
 
-def _verify(source, conn, expected, copied, rc_map, trait_map):
+def _verify(
+        source: Source, conn: sa.Connection, expected: dict[str, int],
+        copied: dict[str, int], rc_map: dict[int, int],
+        trait_map: dict[int, int]) -> dict[str, tuple[int, int]]:
     """Count every table again and compare with the source."""
-    summary = {}
+    summary: dict[str, tuple[int, int]] = {}
     for name in PLAIN_TABLES:
-        now = conn.scalar(sa.select(sa.func.count()).select_from(
-            _table(name)))
+        now = conn.execute(sa.select(sa.func.count()).select_from(
+            _table(name))).scalar_one()
         summary[name] = (expected[name], now)
         if now != expected[name] or copied[name] != expected[name]:
             raise NovaImportError(
@@ -245,7 +263,7 @@ def _verify(source, conn, expected, copied, rc_map, trait_map):
         table = _table(name)
         names = set(conn.scalars(sa.select(table.c.name).where(
             table.c.id.in_(set(mapping.values())))))
-        source_names = set()
+        source_names: set[str] = set()
         for rows in source.batches(name):
             source_names.update(row["name"] for row in rows)
         accounted = len(source_names & names)

@@ -4,6 +4,8 @@ Standard resource classes keep the ids the reference gives them (their index
 in os-resource-classes), so databases shared with it stay consistent.
 """
 
+from __future__ import annotations
+
 import os_resource_classes as orc
 import os_traits
 import sqlalchemy as sa
@@ -11,8 +13,12 @@ import sqlalchemy as sa
 from allotment.storage import tables
 from allotment.storage.clock import utcnow
 
+# Standard classes take ids 0.. (their os-resource-classes index); custom
+# classes are numbered from here, as in the reference.
+MIN_CUSTOM_ID = 10000
 
-def sync(conn):
+
+def sync(conn: sa.Connection) -> None:
     """Add missing standard resource classes and traits on ``conn``."""
     rc = tables.resource_classes
     have = set(conn.scalars(sa.select(rc.c.name)))

@@ -1,1 +1,1 @@
-"""One module per API resource; each exposes ROUTES for api.routes."""
+"""One module per API resource; api/routes.py maps paths to them."""

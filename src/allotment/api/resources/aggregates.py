@@ -7,13 +7,10 @@ from allotment.api.resource import Resource
 from allotment.api.schemas import aggregates as schema
 from allotment.domain import aggregates as domain
 
-V1_1 = (1, 1)
-V1_19 = (1, 19)
-
 
 def _send(req, resp, uuids, generation):
     body = {"aggregates": uuids}
-    if req.context.microversion.matches(V1_19):
+    if req.context.microversion.matches(microversion.AGGREGATES_GENERATION):
         body["resource_provider_generation"] = generation
     # Associations carry no useful time stamp: the answer is "now".
     http.send_json(req, resp, body)
@@ -21,7 +18,7 @@ def _send(req, resp, uuids, generation):
 
 class ProviderAggregates(Resource):
     def on_get(self, req, resp, uuid):
-        microversion.require(req, V1_1)
+        microversion.require(req, microversion.AGGREGATES)
         http.require_json_accept(req)
         http.authorize(req, "resource_providers:aggregates:list")
         with self.db.read() as conn:
@@ -31,9 +28,10 @@ class ProviderAggregates(Resource):
 
     def on_put(self, req, resp, uuid):
         http.require_json_content(req)
-        microversion.require(req, V1_1)
+        microversion.require(req, microversion.AGGREGATES)
         http.authorize(req, "resource_providers:aggregates:update")
-        with_generation = req.context.microversion.matches(V1_19)
+        with_generation = req.context.microversion.matches(
+            microversion.AGGREGATES_GENERATION)
         with self.db.read() as conn:
             domain.find(conn, uuid)
         data = http.read_json(req, schema.PUT_BODY_1_19
@@ -47,8 +45,3 @@ class ProviderAggregates(Resource):
             uuids = data
             generation = self.db.run_write(domain.replace, uuid, uuids)
         _send(req, resp, uuids, generation)
-
-
-ROUTES = [
-    ("/resource_providers/{uuid}/aggregates", ProviderAggregates),
-]

@@ -2,14 +2,14 @@
 
 import random
 
-from allotment.api import errors
+from allotment import exceptions
+from allotment.api import candidates_query
 from allotment.api import http
 from allotment.api import microversion
 from allotment.api.resource import Resource
 from allotment.candidates import combine
 from allotment.candidates import find
 from allotment.candidates import render
-from allotment.candidates import request as candidates_request
 from allotment.candidates import snapshot
 
 RETRY_AFTER = 2  # seconds, while the provider snapshot cannot be refreshed
@@ -17,27 +17,29 @@ RETRY_AFTER = 2  # seconds, while the provider snapshot cannot be refreshed
 
 class AllocationCandidates(Resource):
     def on_get(self, req, resp):
-        microversion.require(req, (1, 10))
+        microversion.require(req, microversion.ALLOCATION_CANDIDATES)
         http.require_json_accept(req)
         http.authorize(req, "allocation_candidates:list")
         version = req.context.microversion
-        request = candidates_request.parse(http.query_lists(req), version)
+        request = candidates_query.parse(http.query_lists(req), version)
+        flags = candidates_query.flags(version)
         try:
             current = snapshot.for_database(self.db).version()
         except snapshot.Unavailable as exc:
-            raise errors.PlacementError(
-                "Allocation candidates are unavailable: %s; try again."
-                % exc, status=503,
-                headers={"Retry-After": str(RETRY_AFTER)}) from None
+            raise exceptions.ServiceUnavailable(
+                "Allocation candidates are unavailable: %s; try again." % exc,
+                headers={"Retry-After": str(RETRY_AFTER)},
+            ) from None
         with self.db.read() as conn:
-            plan = find.plan(conn, current, request, version)
+            plan = find.plan(conn, current, request, flags)
         resp.status = 200
         resp.content_type = http.JSON
         # Streamed as generated from an immutable snapshot version: a slow
         # client holds up nobody else.
-        resp.stream = render.answer(plan, self._choices(plan, request),
-                                    version, current)
-        if version.matches((1, 15)):
+        resp.stream = render.answer(
+            plan, self._choices(plan, request), flags, current
+        )
+        if version.matches(microversion.CACHE_HEADERS):
             http.set_cache_headers(resp)
 
     def _choices(self, plan, request):
@@ -55,6 +57,3 @@ class AllocationCandidates(Resource):
                                 breadth_first=breadth_first, rng=rng)
 
 
-ROUTES = [
-    ("/allocation_candidates", AllocationCandidates),
-]

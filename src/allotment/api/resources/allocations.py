@@ -13,11 +13,6 @@ from allotment.domain import consumers
 from allotment.domain import provider_lookup
 from allotment.domain import resource_classes
 
-V1_12 = (1, 12)
-V1_13 = (1, 13)
-V1_28 = (1, 28)
-V1_38 = (1, 38)
-
 RACE_PREFIX = "Inventory and/or allocations changed while attempting to " \
     "allocate: "
 
@@ -33,11 +28,12 @@ def request_from_body(conf, version, consumer_uuid, body):
     allocations = {rp_uuid: entry["resources"]
                    for rp_uuid, entry in body["allocations"].items()}
     generation = domain.UNCHECKED
-    if version.matches(V1_28):
+    if version.matches(microversion.CONSUMER_GENERATION):
         generation = body.get("consumer_generation")
     return domain.Request(
         consumer_uuid, project_id, user_id, allocations, generation,
-        body.get("consumer_type") if version.matches(V1_38) else None)
+        body.get("consumer_type")
+        if version.matches(microversion.CONSUMER_TYPES) else None)
 
 
 def requests_from_bodies(conf, version, bodies):
@@ -76,13 +72,13 @@ class ConsumerAllocations(Resource):
                 "generation": row.provider_generation, "resources": {}})
             entry["resources"][names[row.resource_class_id]] = row.used
         body = {"allocations": allocations}
-        if rows and version.matches(V1_12):
+        if rows and version.matches(microversion.ALLOCATIONS_DICT):
             first = rows[0]
             body["project_id"] = first.project_id
             body["user_id"] = first.user_id
-            if version.matches(V1_28):
+            if version.matches(microversion.CONSUMER_GENERATION):
                 body["consumer_generation"] = first.consumer_generation
-            if version.matches(V1_38):
+            if version.matches(microversion.CONSUMER_TYPES):
                 body["consumer_type"] = (first.consumer_type
                                          or consumers.UNKNOWN_TYPE)
         http.send_json(req, resp, body,
@@ -97,7 +93,7 @@ class ConsumerAllocations(Resource):
         consumer_uuid = str(uuid.UUID(consumer_uuid))
         version = req.context.microversion
         body = http.read_json(req, schema.for_put(version))
-        if not version.matches(V1_12):
+        if not version.matches(microversion.ALLOCATIONS_DICT):
             body["allocations"] = {
                 item["resource_provider"]["uuid"]: {
                     "resources": item["resources"]}
@@ -116,7 +112,7 @@ class ConsumerAllocations(Resource):
 
 class Allocations(Resource):
     def on_post(self, req, resp):
-        microversion.require(req, V1_13)
+        microversion.require(req, microversion.POST_ALLOCATIONS)
         http.require_json_content(req)
         http.authorize(req, "allocations:manage")
         version = req.context.microversion
@@ -146,16 +142,9 @@ class ProviderAllocations(Resource):
             entry = allocations.setdefault(row.consumer_uuid,
                                            {"resources": {}})
             entry["resources"][names[row.resource_class_id]] = row.used
-            if version.matches(V1_28):
+            if version.matches(microversion.CONSUMER_GENERATION):
                 entry["consumer_generation"] = row.consumer_generation
         body = {"allocations": allocations,
                 "resource_provider_generation": provider.generation}
         http.send_json(req, resp, body,
                        last_modified=_last_modified(rows))
-
-
-ROUTES = [
-    ("/allocations", Allocations),
-    ("/allocations/{consumer_uuid}", ConsumerAllocations),
-    ("/resource_providers/{uuid}/allocations", ProviderAllocations),
-]

@@ -4,15 +4,13 @@ The provider is looked up before the body is validated (404 first), as the
 reference does.
 """
 
+from allotment import exceptions
 from allotment.api import http
 from allotment.api import microversion
 from allotment.api.resource import Resource
 from allotment.api.schemas import inventories as schema
 from allotment.domain import inventories as domain
 from allotment.domain import provider_lookup
-
-V1_5 = (1, 5)
-V1_26 = (1, 26)
 
 
 def _url(req, uuid, name):
@@ -26,7 +24,7 @@ def _fields(record):
 
 
 def _reserved_can_be_total(req):
-    return req.context.microversion.matches(V1_26)
+    return req.context.microversion.matches(microversion.RESERVED_EQUALS_TOTAL)
 
 
 def _send_all(req, resp, generation, records, last_modified=None):
@@ -48,7 +46,18 @@ def _send_one(req, resp, generation, record, status=200,
                    last_modified=last_modified)
 
 
-class Inventories(Resource):
+class _InventoryResource(Resource):
+    def _read(self, req, uuid, body_schema):
+        """The JSON body, validated against ``body_schema`` once the
+        provider is known to exist (404 before 400, as the reference)."""
+        data = http.read_json(req, {})
+        with self.db.read() as conn:
+            provider_lookup.get(conn, uuid)
+        http.validate(data, body_schema)
+        return data
+
+
+class Inventories(_InventoryResource):
     def on_get(self, req, resp, uuid):
         http.require_json_accept(req)
         http.authorize(req, "resource_providers:inventories:list")
@@ -62,45 +71,31 @@ class Inventories(Resource):
     def on_post(self, req, resp, uuid):
         http.require_json_content(req)
         http.authorize(req, "resource_providers:inventories:create")
-        data = http.read_json(req, {})
-
-        def work(conn):
-            provider = provider_lookup.get(conn, uuid)
-            http.validate(data, schema.NEW)
-            return domain.create(conn, provider, data["resource_class"],
-                                 data, _reserved_can_be_total(req))
-
-        generation, record = self.db.run_write(work)
+        data = self._read(req, uuid, schema.NEW)
+        generation, record = self.db.run_write(
+            domain.create, uuid, data["resource_class"], data,
+            _reserved_can_be_total(req))
         resp.location = _url(req, uuid, data["resource_class"])
         _send_one(req, resp, generation, record, status=201)
 
     def on_put(self, req, resp, uuid):
         http.require_json_content(req)
         http.authorize(req, "resource_providers:inventories:update")
-        data = http.read_json(req, {})
-
-        def work(conn):
-            provider = provider_lookup.get(conn, uuid)
-            http.validate(data, schema.ALL)
-            return domain.replace_all(
-                conn, provider, data["resource_provider_generation"],
-                data["inventories"], _reserved_can_be_total(req))
-
-        generation, records = self.db.run_write(work)
+        data = self._read(req, uuid, schema.ALL)
+        generation, records = self.db.run_write(
+            domain.replace_all, uuid, data["resource_provider_generation"],
+            data["inventories"], _reserved_can_be_total(req))
         _send_all(req, resp, generation, records)
 
     def on_delete(self, req, resp, uuid):
-        microversion.require(req, V1_5, status=405)
+        microversion.require(req, microversion.DELETE_INVENTORIES,
+                             exceptions.MethodNotAllowed)
         http.authorize(req, "resource_providers:inventories:delete")
-
-        def work(conn):
-            domain.delete_all(conn, provider_lookup.get(conn, uuid))
-
-        self.db.run_write(work)
+        self.db.run_write(domain.delete_all, uuid)
         http.send_empty(req, resp)
 
 
-class Inventory(Resource):
+class Inventory(_InventoryResource):
     def on_get(self, req, resp, uuid, resource_class):
         http.require_json_accept(req)
         http.authorize(req, "resource_providers:inventories:show")
@@ -113,31 +108,14 @@ class Inventory(Resource):
     def on_put(self, req, resp, uuid, resource_class):
         http.require_json_content(req)
         http.authorize(req, "resource_providers:inventories:update")
-        data = http.read_json(req, {})
-
-        def work(conn):
-            provider = provider_lookup.get(conn, uuid)
-            http.validate(data, schema.ONE)
-            return domain.update(
-                conn, provider, resource_class, data,
-                data["resource_provider_generation"],
-                _reserved_can_be_total(req))
-
-        generation, record = self.db.run_write(work)
+        data = self._read(req, uuid, schema.ONE)
+        generation, record = self.db.run_write(
+            domain.update, uuid, resource_class, data,
+            data["resource_provider_generation"],
+            _reserved_can_be_total(req))
         _send_one(req, resp, generation, record)
 
     def on_delete(self, req, resp, uuid, resource_class):
         http.authorize(req, "resource_providers:inventories:delete")
-
-        def work(conn):
-            provider = provider_lookup.get(conn, uuid)
-            domain.delete(conn, provider, resource_class)
-
-        self.db.run_write(work)
+        self.db.run_write(domain.delete, uuid, resource_class)
         http.send_empty(req, resp)
-
-
-ROUTES = [
-    ("/resource_providers/{uuid}/inventories", Inventories),
-    ("/resource_providers/{uuid}/inventories/{resource_class}", Inventory),
-]

@@ -3,19 +3,18 @@
 import uuid as uuidlib
 
 from allotment.api import http
+from allotment.api import microversion
 from allotment.api import query
 from allotment.api.resource import Resource
 from allotment.api.schemas import providers as schema
 from allotment.domain import providers as domain
 
-V1_14 = (1, 14)
-V1_20 = (1, 20)
-V1_37 = (1, 37)
-
 # Links each provider shows besides "self", with the version adding them.
-_LINK_RELS = [((1, 0), "inventories"), ((1, 0), "usages"),
-              ((1, 1), "aggregates"), ((1, 6), "traits"),
-              ((1, 11), "allocations")]
+_LINK_RELS = [(microversion.BASE, "inventories"),
+              (microversion.BASE, "usages"),
+              (microversion.AGGREGATES, "aggregates"),
+              (microversion.TRAITS, "traits"),
+              (microversion.ALLOCATIONS_LINK, "allocations")]
 
 
 class Renderer:
@@ -26,7 +25,7 @@ class Renderer:
         self.base = http.url(req, "/resource_providers/")
         self.rels = [rel for since, rel in _LINK_RELS
                      if version.matches(since)]
-        self.tree = version.matches(V1_14)
+        self.tree = version.matches(microversion.NESTED_PROVIDERS)
 
     def __call__(self, row):
         href = self.base + row.uuid
@@ -80,8 +79,8 @@ class ResourceProviders(Resource):
         http.require_json_content(req)
         http.authorize(req, "resource_providers:create")
         version = req.context.microversion
-        data = http.read_json(req, schema.POST_BODY_1_14
-                              if version.matches(V1_14) else schema.POST_BODY)
+        data = http.read_json(req, schema.POST_BODY_1_14 if version.matches(
+            microversion.NESTED_PROVIDERS) else schema.POST_BODY)
         if data.get("uuid"):
             provider_uuid = str(uuidlib.UUID(data["uuid"]))
         else:
@@ -89,7 +88,7 @@ class ResourceProviders(Resource):
         row = self.db.run_write(domain.create, provider_uuid, data["name"],
                                 data.get("parent_provider_uuid"))
         resp.location = http.url(req, "/resource_providers/" + row.uuid)
-        if version.matches(V1_20):
+        if version.matches(microversion.CREATE_SHOWS_PROVIDER):
             http.send_json(req, resp, Renderer(req)(row),
                            last_modified=_modified(row))
         else:
@@ -111,14 +110,15 @@ class ResourceProvider(Resource):
         version = req.context.microversion
         with self.db.read() as conn:
             domain.get(conn, uuid)
-        data = http.read_json(req, schema.PUT_BODY_1_14
-                              if version.matches(V1_14) else schema.PUT_BODY)
+        data = http.read_json(req, schema.PUT_BODY_1_14 if version.matches(
+            microversion.NESTED_PROVIDERS) else schema.PUT_BODY)
         extra = {}
         if "parent_provider_uuid" in data:
             extra["parent_uuid"] = data["parent_provider_uuid"]
         row = self.db.run_write(
             domain.update, uuid, data["name"],
-            allow_reparenting=version.matches(V1_37), **extra)
+            allow_reparenting=version.matches(microversion.REPARENTING),
+            **extra)
         http.send_json(req, resp, Renderer(req)(row),
                        last_modified=_modified(row))
 
@@ -126,9 +126,3 @@ class ResourceProvider(Resource):
         http.authorize(req, "resource_providers:delete")
         self.db.run_write(domain.delete, uuid)
         http.send_empty(req, resp)
-
-
-ROUTES = [
-    ("/resource_providers", ResourceProviders),
-    ("/resource_providers/{uuid}", ResourceProvider),
-]

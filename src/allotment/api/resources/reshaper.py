@@ -10,12 +10,10 @@ from allotment.domain import allocations
 from allotment.domain import inventories
 from allotment.domain import reshaper as domain
 
-V1_30 = (1, 30)
-
 
 class Reshaper(Resource):
     def on_post(self, req, resp):
-        microversion.require(req, V1_30)
+        microversion.require(req, microversion.RESHAPER)
         http.require_json_content(req)
         http.authorize(req, "reshaper:reshape")
         version = req.context.microversion
@@ -37,8 +35,3 @@ class Reshaper(Resource):
             raise exceptions.Conflict("update conflict: %s" % exc.detail,
                                       exceptions.CONCURRENT_UPDATE) from None
         http.send_empty(req, resp)
-
-
-ROUTES = [
-    ("/reshaper", Reshaper),
-]

@@ -6,9 +6,6 @@ from allotment.api.resource import Resource
 from allotment.api.schemas import resource_classes as schema
 from allotment.domain import resource_classes as domain
 
-V1_2 = (1, 2)
-V1_7 = (1, 7)
-
 
 def _url(req, name):
     return http.url(req, "/resource_classes/" + name)
@@ -21,7 +18,7 @@ def _render(req, row):
 
 class ResourceClasses(Resource):
     def on_get(self, req, resp):
-        microversion.require(req, V1_2)
+        microversion.require(req, microversion.RESOURCE_CLASSES)
         http.require_json_accept(req)
         http.authorize(req, "resource_classes:list")
         with self.db.read() as conn:
@@ -31,7 +28,7 @@ class ResourceClasses(Resource):
             *(r.updated_at or r.created_at for r in rows)))
 
     def on_post(self, req, resp):
-        microversion.require(req, V1_2)
+        microversion.require(req, microversion.RESOURCE_CLASSES)
         http.authorize(req, "resource_classes:create")
         name = http.read_json(req, schema.NAME_BODY)["name"]
         self.db.run_write(domain.create, name)
@@ -41,7 +38,7 @@ class ResourceClasses(Resource):
 
 class ResourceClass(Resource):
     def on_get(self, req, resp, name):
-        microversion.require(req, V1_2)
+        microversion.require(req, microversion.RESOURCE_CLASSES)
         http.require_json_accept(req)
         http.authorize(req, "resource_classes:show")
         with self.db.read() as conn:
@@ -50,8 +47,9 @@ class ResourceClass(Resource):
                        last_modified=row.updated_at or row.created_at)
 
     def on_put(self, req, resp, name):
-        microversion.require(req, V1_2)
-        if req.context.microversion.matches(V1_7):
+        microversion.require(req, microversion.RESOURCE_CLASSES)
+        if req.context.microversion.matches(
+                microversion.ENSURE_RESOURCE_CLASS):
             return self._create_or_validate(req, resp, name)
         http.authorize(req, "resource_classes:update")
         new_name = http.read_json(req, schema.NAME_BODY)["name"]
@@ -61,24 +59,12 @@ class ResourceClass(Resource):
     def _create_or_validate(self, req, resp, name):
         http.authorize(req, "resource_classes:update")
         http.validate({"name": name}, schema.NAME_BODY)
-
-        def work(conn):
-            if domain.id_for(conn, name) is not None:
-                return 204
-            domain.create(conn, name)
-            return 201
-
-        resp.status = self.db.run_write(work)
+        created = self.db.run_write(domain.ensure, name)
+        resp.status = 201 if created else 204
         resp.location = _url(req, name)
 
     def on_delete(self, req, resp, name):
-        microversion.require(req, V1_2)
+        microversion.require(req, microversion.RESOURCE_CLASSES)
         http.authorize(req, "resource_classes:delete")
         self.db.run_write(domain.delete, name)
         resp.status = 204
-
-
-ROUTES = [
-    ("/resource_classes", ResourceClasses),
-    ("/resource_classes/{name}", ResourceClass),
-]

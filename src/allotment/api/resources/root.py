@@ -16,6 +16,3 @@ class Root(Resource):
             "links": [{"rel": "self", "href": ""}],
         }]}
         http.send_json(req, resp, body)
-
-
-ROUTES = [("/", Root)]

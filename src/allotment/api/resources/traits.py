@@ -8,9 +8,6 @@ from allotment.api.schemas import traits as schema
 from allotment.domain import provider_lookup
 from allotment.domain import traits as domain
 
-V1_6 = (1, 6)
-V1_15 = (1, 15)
-
 _INVALID_TRAIT = (
     'The trait is invalid. A valid trait must be no longer than 255 '
     'characters, start with the prefix "CUSTOM_" and use following '
@@ -47,7 +44,7 @@ def _list_filters(params):
 
 class Traits(Resource):
     def on_get(self, req, resp):
-        microversion.require(req, V1_6)
+        microversion.require(req, microversion.TRAITS)
         http.require_json_accept(req)
         http.authorize(req, "traits:list")
         params = http.validate_query(req, schema.LIST_QUERY)
@@ -60,14 +57,14 @@ class Traits(Resource):
 
 class Trait(Resource):
     def on_get(self, req, resp, name):
-        microversion.require(req, V1_6)
+        microversion.require(req, microversion.TRAITS)
         http.authorize(req, "traits:show")
         with self.db.read() as conn:
             row = domain.get(conn, name)
         http.send_empty(req, resp, last_modified=row.created_at)
 
     def on_put(self, req, resp, name):
-        microversion.require(req, V1_6)
+        microversion.require(req, microversion.TRAITS)
         http.authorize(req, "traits:update")
         try:
             http.validate(name, schema.CUSTOM_TRAIT)
@@ -77,11 +74,11 @@ class Trait(Resource):
         # Absolute, as the reference's Location headers are.
         resp.location = req.prefix + "/traits/" + name
         http.send_empty(req, resp, status=201 if created else 204)
-        if req.context.microversion.matches(V1_15):
+        if req.context.microversion.matches(microversion.CACHE_HEADERS):
             http.set_cache_headers(resp, row.created_at)
 
     def on_delete(self, req, resp, name):
-        microversion.require(req, V1_6)
+        microversion.require(req, microversion.TRAITS)
         http.authorize(req, "traits:delete")
         self.db.run_write(domain.delete, name)
         http.send_empty(req, resp)
@@ -89,7 +86,7 @@ class Trait(Resource):
 
 class ProviderTraits(Resource):
     def on_get(self, req, resp, uuid):
-        microversion.require(req, V1_6)
+        microversion.require(req, microversion.TRAITS)
         http.require_json_accept(req)
         http.authorize(req, "resource_providers:traits:list")
         with self.db.read() as conn:
@@ -100,35 +97,19 @@ class ProviderTraits(Resource):
         http.send_json(req, resp, body, last_modified=_modified(rows))
 
     def on_put(self, req, resp, uuid):
-        microversion.require(req, V1_6)
+        microversion.require(req, microversion.TRAITS)
         http.require_json_content(req)
         http.authorize(req, "resource_providers:traits:update")
         data = http.read_json(req, schema.PROVIDER_TRAITS)
-
-        def work(conn):
-            provider = provider_lookup.get(conn, uuid)
-            return domain.set_for_provider(
-                conn, provider, data["resource_provider_generation"],
-                data["traits"])
-
-        generation, rows = self.db.run_write(work)
+        generation, rows = self.db.run_write(
+            domain.set_for_provider, uuid,
+            data["resource_provider_generation"], data["traits"])
         body = {"traits": [r.name for r in rows],
                 "resource_provider_generation": generation}
         http.send_json(req, resp, body, last_modified=_modified(rows))
 
     def on_delete(self, req, resp, uuid):
-        microversion.require(req, V1_6)
+        microversion.require(req, microversion.TRAITS)
         http.authorize(req, "resource_providers:traits:delete")
-
-        def work(conn):
-            domain.clear_for_provider(conn, provider_lookup.get(conn, uuid))
-
-        self.db.run_write(work)
+        self.db.run_write(domain.clear_for_provider, uuid)
         http.send_empty(req, resp)
-
-
-ROUTES = [
-    ("/traits", Traits),
-    ("/traits/{name}", Trait),
-    ("/resource_providers/{uuid}/traits", ProviderTraits),
-]

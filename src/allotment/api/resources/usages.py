@@ -11,9 +11,6 @@ from allotment.api.schemas import usages as schema
 from allotment.domain import provider_lookup
 from allotment.domain import usages as domain
 
-V1_9 = (1, 9)
-V1_38 = (1, 38)
-
 
 class ProviderUsages(Resource):
     def on_get(self, req, resp, uuid):
@@ -29,11 +26,11 @@ class ProviderUsages(Resource):
 
 class Usages(Resource):
     def on_get(self, req, resp):
-        microversion.require(req, V1_9)
+        microversion.require(req, microversion.USAGES)
         http.require_json_accept(req)
         project_id = http.query_lists(req).get("project_id", [None])[-1]
         http.authorize(req, "usages", {"project_id": project_id})
-        by_type = req.context.microversion.matches(V1_38)
+        by_type = req.context.microversion.matches(microversion.CONSUMER_TYPES)
         params = http.validate_query(
             req, schema.QUERY_1_38 if by_type else schema.QUERY_1_9)
         with self.db.read() as conn:
@@ -45,9 +42,3 @@ class Usages(Resource):
                 used = domain.totals(conn, params["project_id"],
                                      params.get("user_id"))
         http.send_json(req, resp, {"usages": used})
-
-
-ROUTES = [
-    ("/resource_providers/{uuid}/usages", ProviderUsages),
-    ("/usages", Usages),
-]

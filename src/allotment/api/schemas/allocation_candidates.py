@@ -7,6 +7,7 @@ the same way.
 
 import copy
 
+from allotment.api import microversion
 from allotment.api.schemas import common
 
 _GROUP_KEY = "^%s(" + common.GROUP_SUFFIX_PATTERN + ")?$"
@@ -57,14 +58,19 @@ GET_1_35["properties"]["root_required"] = {"type": ["string"]}
 GET_1_36 = copy.deepcopy(GET_1_35)
 GET_1_36["properties"]["same_subtree"] = {"type": ["string"]}
 
-_BY_VERSION = [((1, 36), GET_1_36), ((1, 35), GET_1_35), ((1, 33), GET_1_33),
-               ((1, 31), GET_1_31), ((1, 25), GET_1_25), ((1, 21), GET_1_21),
-               ((1, 17), GET_1_17), ((1, 16), GET_1_16)]
+_BY_VERSION = [
+    (microversion.SAME_SUBTREE, GET_1_36),
+    (microversion.ROOT_REQUIRED, GET_1_35),
+    (microversion.ANY_SUFFIX, GET_1_33),
+    (microversion.CANDIDATES_IN_TREE, GET_1_31),
+    (microversion.GRANULAR_GROUPS, GET_1_25),
+    (microversion.CANDIDATES_MEMBER_OF, GET_1_21),
+    (microversion.CANDIDATES_REQUIRED, GET_1_17),
+    (microversion.CANDIDATES_LIMIT, GET_1_16),
+    (microversion.BASE, GET_1_10),
+]
 
 
 def for_version(version):
     """The query schema that applies at ``version``."""
-    for minimum, schema in _BY_VERSION:
-        if version.matches(minimum):
-            return schema
-    return GET_1_10
+    return microversion.pick(version, _BY_VERSION)

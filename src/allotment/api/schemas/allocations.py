@@ -7,6 +7,7 @@ microversions read as the list of steps below.
 
 import copy
 
+from allotment.api import microversion
 from allotment.api.schemas import common
 
 _EXTERNAL_ID = {"type": "string", "minLength": 1, "maxLength": 255}
@@ -23,7 +24,7 @@ _RESOURCES = {
 _GENERATION = {"type": ["integer", "null"], "additionalProperties": False}
 
 # 1.0 to 1.7: a list of {resource_provider: {uuid}, resources}.
-PUT_V1_0 = {
+PUT_1_0 = {
     "type": "object",
     "properties": {
         "allocations": {
@@ -52,13 +53,13 @@ PUT_V1_0 = {
 }
 
 # 1.8: project_id and user_id become required.
-PUT_V1_8 = copy.deepcopy(PUT_V1_0)
-PUT_V1_8["properties"]["project_id"] = _EXTERNAL_ID
-PUT_V1_8["properties"]["user_id"] = _EXTERNAL_ID
-PUT_V1_8["required"] += ["project_id", "user_id"]
+PUT_1_8 = copy.deepcopy(PUT_1_0)
+PUT_1_8["properties"]["project_id"] = _EXTERNAL_ID
+PUT_1_8["properties"]["user_id"] = _EXTERNAL_ID
+PUT_1_8["required"] += ["project_id", "user_id"]
 
 # 1.12: allocations keyed by provider uuid, as GET shows them.
-PUT_V1_12 = {
+PUT_1_12 = {
     "type": "object",
     "properties": {
         "allocations": {
@@ -85,10 +86,10 @@ PUT_V1_12 = {
 }
 
 # The 1.12 form with empty allocations allowed (removal), used by POST.
-_DELETABLE = copy.deepcopy(PUT_V1_12)
+_DELETABLE = copy.deepcopy(PUT_1_12)
 _DELETABLE["properties"]["allocations"]["minProperties"] = 0
 
-POST_V1_13 = {
+POST_1_13 = {
     "type": "object",
     "minProperties": 1,
     "additionalProperties": False,
@@ -97,12 +98,12 @@ POST_V1_13 = {
 
 # 1.28: consumer_generation is required (null for a new consumer) and
 # empty allocations remove the consumer's allocations.
-PUT_V1_28 = copy.deepcopy(_DELETABLE)
-PUT_V1_28["properties"]["consumer_generation"] = _GENERATION
-PUT_V1_28["required"].append("consumer_generation")
+PUT_1_28 = copy.deepcopy(_DELETABLE)
+PUT_1_28["properties"]["consumer_generation"] = _GENERATION
+PUT_1_28["required"].append("consumer_generation")
 
-POST_V1_28 = copy.deepcopy(POST_V1_13)
-POST_V1_28["patternProperties"] = {common.UUID_PATTERN: PUT_V1_28}
+POST_1_28 = copy.deepcopy(POST_1_13)
+POST_1_28["patternProperties"] = {common.UUID_PATTERN: PUT_1_28}
 
 # 1.34: an optional "mappings" object (request group suffix -> provider
 # uuids) is accepted and not stored.
@@ -117,37 +118,45 @@ _MAPPINGS = {
         },
     },
 }
-PUT_V1_34 = copy.deepcopy(PUT_V1_28)
-PUT_V1_34["properties"]["mappings"] = _MAPPINGS
-POST_V1_34 = copy.deepcopy(POST_V1_28)
-POST_V1_34["patternProperties"] = {common.UUID_PATTERN: PUT_V1_34}
+PUT_1_34 = copy.deepcopy(PUT_1_28)
+PUT_1_34["properties"]["mappings"] = _MAPPINGS
+POST_1_34 = copy.deepcopy(POST_1_28)
+POST_1_34["patternProperties"] = {common.UUID_PATTERN: PUT_1_34}
 
 # 1.38: consumer_type is required.
-PUT_V1_38 = copy.deepcopy(PUT_V1_34)
-PUT_V1_38["properties"]["consumer_type"] = {
+PUT_1_38 = copy.deepcopy(PUT_1_34)
+PUT_1_38["properties"]["consumer_type"] = {
     "type": "string",
     "pattern": common.CONSUMER_TYPE_PATTERN,
     "minLength": 1,
     "maxLength": 255,
 }
-PUT_V1_38["required"].append("consumer_type")
-POST_V1_38 = copy.deepcopy(POST_V1_34)
-POST_V1_38["patternProperties"] = {common.UUID_PATTERN: PUT_V1_38}
+PUT_1_38["required"].append("consumer_type")
+POST_1_38 = copy.deepcopy(POST_1_34)
+POST_1_38["patternProperties"] = {common.UUID_PATTERN: PUT_1_38}
+
+
+_PUT_BY_VERSION = [
+    (microversion.CONSUMER_TYPES, PUT_1_38),
+    (microversion.MAPPINGS, PUT_1_34),
+    (microversion.CONSUMER_GENERATION, PUT_1_28),
+    (microversion.ALLOCATIONS_DICT, PUT_1_12),
+    (microversion.ALLOCATION_OWNER, PUT_1_8),
+    (microversion.BASE, PUT_1_0),
+]
+_POST_BY_VERSION = [
+    (microversion.CONSUMER_TYPES, POST_1_38),
+    (microversion.MAPPINGS, POST_1_34),
+    (microversion.CONSUMER_GENERATION, POST_1_28),
+    (microversion.BASE, POST_1_13),
+]
 
 
 def for_put(version):
     """The PUT /allocations/{consumer_uuid} schema of ``version``."""
-    for minimum, schema in ((1, 38), PUT_V1_38), ((1, 34), PUT_V1_34), \
-            ((1, 28), PUT_V1_28), ((1, 12), PUT_V1_12), ((1, 8), PUT_V1_8):
-        if version.matches(minimum):
-            return schema
-    return PUT_V1_0
+    return microversion.pick(version, _PUT_BY_VERSION)
 
 
 def for_post(version):
     """The POST /allocations schema of ``version`` (1.13 and later)."""
-    for minimum, schema in ((1, 38), POST_V1_38), ((1, 34), POST_V1_34), \
-            ((1, 28), POST_V1_28):
-        if version.matches(minimum):
-            return schema
-    return POST_V1_13
+    return microversion.pick(version, _POST_BY_VERSION)

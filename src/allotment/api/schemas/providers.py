@@ -3,6 +3,8 @@ per microversion."""
 
 import copy
 
+from allotment.api import microversion
+
 _NAME = {"type": "string", "maxLength": 200}
 _UUID = {"type": "string", "format": "uuid"}
 _PARENT = {"anyOf": [_UUID, {"type": "null"}]}
@@ -41,19 +43,18 @@ _STRING = {"type": "string"}
 # GET /resource_providers query parameters, as (minimum version, schema),
 # newest first.
 LIST_QUERIES = [
-    ((1, 18), _list_query(member_of=_STRING, resources=_STRING,
-                          in_tree=_UUID, required=_STRING)),
-    ((1, 14), _list_query(member_of=_STRING, resources=_STRING,
-                          in_tree=_UUID)),
-    ((1, 4), _list_query(member_of=_STRING, resources=_STRING)),
-    ((1, 3), _list_query(member_of=_STRING)),
-    ((1, 0), _list_query()),
+    (microversion.LIST_REQUIRED,
+     _list_query(member_of=_STRING, resources=_STRING, in_tree=_UUID,
+                 required=_STRING)),
+    (microversion.NESTED_PROVIDERS,
+     _list_query(member_of=_STRING, resources=_STRING, in_tree=_UUID)),
+    (microversion.LIST_RESOURCES,
+     _list_query(member_of=_STRING, resources=_STRING)),
+    (microversion.LIST_MEMBER_OF, _list_query(member_of=_STRING)),
+    (microversion.BASE, _list_query()),
 ]
 
 
 def list_query(version):
     """The list query schema in force at ``version``."""
-    for minimum, schema in LIST_QUERIES:
-        if version.matches(minimum):
-            return schema
-    return LIST_QUERIES[-1][1]
+    return microversion.pick(version, LIST_QUERIES)

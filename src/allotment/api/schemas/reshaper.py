@@ -2,6 +2,7 @@
 
 import copy
 
+from allotment.api import microversion
 from allotment.api.schemas import allocations
 from allotment.api.schemas import common
 from allotment.api.schemas import inventories
@@ -29,14 +30,17 @@ def _body(post_allocations):
     }
 
 
-V1_30 = _body(allocations.POST_V1_28)
-V1_34 = _body(allocations.POST_V1_34)
-V1_38 = _body(allocations.POST_V1_38)
+POST_1_30 = _body(allocations.POST_1_28)
+POST_1_34 = _body(allocations.POST_1_34)
+POST_1_38 = _body(allocations.POST_1_38)
+
+
+_BY_VERSION = [
+    (microversion.CONSUMER_TYPES, POST_1_38),
+    (microversion.MAPPINGS, POST_1_34),
+    (microversion.BASE, POST_1_30),
+]
 
 
 def for_version(version):
-    if version.matches((1, 38)):
-        return V1_38
-    if version.matches((1, 34)):
-        return V1_34
-    return V1_30
+    return microversion.pick(version, _BY_VERSION)

@@ -1,18 +1,22 @@
 """Parsing and validating GET /allocation_candidates query strings.
 
-The result is a ``Request``: request-wide parameters plus the request
-groups in the order their suffixes first appear in the query string (the
-order the reference evaluates them in, which decides which error wins).
+The result is a ``candidates.groups.Request``: request-wide parameters plus
+the request groups in the order their suffixes first appear in the query
+string (the order the reference evaluates them in, which decides which
+error wins). ``flags`` turns the microversion into the engine's Flags.
 """
 
-import dataclasses
 import re
 
 from allotment import exceptions
 from allotment.api import http
+from allotment.api import microversion
 from allotment.api import query
 from allotment.api.schemas import allocation_candidates as schema
 from allotment.api.schemas import common
+from allotment.candidates.groups import Flags
+from allotment.candidates.groups import Group
+from allotment.candidates.groups import Request
 
 _KEYS = "resources|required|member_of|in_tree"
 _KEY = re.compile(r"^(%s)(%s)?$" % (_KEYS, common.GROUP_SUFFIX_PATTERN))
@@ -20,32 +24,17 @@ _KEY_1_33 = re.compile(
     r"^(%s)(%s)?$" % (_KEYS, common.GROUP_SUFFIX_PATTERN_1_33))
 
 
-@dataclasses.dataclass
-class Group:
-    """One request group; ``suffix`` "" is the unsuffixed group, whose
-    resources may come from several providers of one tree."""
-
-    suffix: str
-    resources: dict = dataclasses.field(default_factory=dict)
-    required: list = dataclasses.field(default_factory=list)
-    forbidden: set = dataclasses.field(default_factory=set)
-    member_of: list = dataclasses.field(default_factory=list)
-    forbidden_aggs: set = dataclasses.field(default_factory=set)
-    in_tree: str = None
-
-    @property
-    def granular(self):
-        return self.suffix != ""
-
-
-@dataclasses.dataclass
-class Request:
-    groups: list
-    limit: int = None
-    group_policy: str = None
-    root_required: set = dataclasses.field(default_factory=set)
-    root_forbidden: set = dataclasses.field(default_factory=set)
-    same_subtrees: list = dataclasses.field(default_factory=list)
+def flags(version):
+    """The engine's Flags for a request at ``version``."""
+    return Flags(
+        one_per_tree=not version.matches(microversion.NESTED_SUMMARIES),
+        dict_form=version.matches(microversion.ALLOCATIONS_DICT),
+        mappings=version.matches(microversion.MAPPINGS),
+        traits_in_summaries=version.matches(
+            microversion.CANDIDATES_REQUIRED),
+        all_classes_in_summaries=version.matches(
+            microversion.ALL_CLASSES_IN_SUMMARIES),
+        nested_summaries=version.matches(microversion.NESTED_SUMMARIES))
 
 
 def parse(params, version):
@@ -61,11 +50,11 @@ def parse(params, version):
     _parse_root_required(request, params.get("root_required"))
     _parse_same_subtree(request, params.get("same_subtree"))
     groups = _parse_groups(params, version)
-    if version.matches((1, 36)):
+    if version.matches(microversion.SAME_SUBTREE):
         _check_resourceless(groups, request.same_subtrees)
     else:
         _check_orphans(groups)
-    if version.matches((1, 22)):
+    if version.matches(microversion.FORBIDDEN_TRAITS):
         _check_conflicts(groups)
     if not request.group_policy and sum(
             1 for g in groups.values() if g.granular) > 1:
@@ -105,7 +94,8 @@ def _parse_same_subtree(request, values):
 
 
 def _parse_groups(params, version):
-    pattern = _KEY_1_33 if version.matches((1, 33)) else _KEY
+    pattern = (_KEY_1_33 if version.matches(microversion.ANY_SUFFIX)
+               else _KEY)
     groups = {}
     for key, values in params.items():
         match = pattern.match(key)

@@ -1,0 +1,55 @@
+"""What the engine is asked: a ``Request`` of request groups, and the
+``Flags`` of the answer's form (derived once from the microversion by
+api/candidates_query.py, so the engine knows no versions)."""
+
+import dataclasses
+
+
+@dataclasses.dataclass
+class Group:
+    """One request group; ``suffix`` "" is the unsuffixed group, whose
+    resources may come from several providers of one tree."""
+
+    suffix: str
+    resources: dict = dataclasses.field(default_factory=dict)
+    required: list = dataclasses.field(default_factory=list)
+    forbidden: set = dataclasses.field(default_factory=set)
+    member_of: list = dataclasses.field(default_factory=list)
+    forbidden_aggs: set = dataclasses.field(default_factory=set)
+    in_tree: str | None = None
+
+    @property
+    def granular(self):
+        return self.suffix != ""
+
+
+@dataclasses.dataclass
+class Request:
+    """Request-wide parameters plus the groups, in the order their
+    suffixes first appear in the query string."""
+
+    groups: list
+    limit: int | None = None
+    group_policy: str | None = None
+    root_required: set = dataclasses.field(default_factory=set)
+    root_forbidden: set = dataclasses.field(default_factory=set)
+    same_subtrees: list = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass(frozen=True)
+class Flags:
+    """How to search and render, all False being the oldest form (1.10).
+
+    ``one_per_tree``: each class from one provider of a tree (before
+    1.29); ``dict_form``: allocation requests keyed by provider uuid;
+    ``mappings``: with group -> providers; ``traits_in_summaries``,
+    ``all_classes_in_summaries``, ``nested_summaries``: what provider
+    summaries show (traits; every class, not just the requested ones;
+    whole trees with parent and root uuids)."""
+
+    one_per_tree: bool = True
+    dict_form: bool = False
+    mappings: bool = False
+    traits_in_summaries: bool = False
+    all_classes_in_summaries: bool = False
+    nested_summaries: bool = False

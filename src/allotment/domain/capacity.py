@@ -1,0 +1,66 @@
+"""The capacity rule, the one place it is written down.
+
+An inventory's capacity is ``(total - reserved) * allocation_ratio``, a
+float compared as is (clients see ``int(capacity)``), as the reference
+computes it. An amount fits an inventory already holding ``used`` when
+``min_unit <= amount <= max_unit``, ``amount`` is a multiple of
+``step_size`` and ``used + amount <= capacity``.
+
+The pure functions serve Python callers (candidates/find.py over the
+snapshot, the allocation claim check in domain/allocations.py, inventory
+checks in domain/inventories.py); ``sql_fits`` is the same rule as an SQL
+condition on the inventories table, for GET /resource_providers?resources=
+(domain/providers.py). tests/functional/test_capacity_rule.py runs one
+table of edge cases through all three API paths.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from allotment.storage import tables
+
+INV = tables.inventories
+
+
+def capacity(total: int, reserved: int, allocation_ratio: float) -> float:
+    """What an inventory may hold in all."""
+    return (total - reserved) * allocation_ratio
+
+
+def within_units(
+        amount: int, min_unit: int, max_unit: int, step_size: int) -> bool:
+    """True when one allocation of ``amount`` respects the unit limits."""
+    return min_unit <= amount <= max_unit and amount % step_size == 0
+
+
+def has_room(amount: int, capacity_: float, used: int) -> bool:
+    """True when ``amount`` more still fits ``capacity_`` over ``used``."""
+    return used + amount <= capacity_
+
+
+def fits(
+        amount: int, capacity_: float, used: int, min_unit: int, max_unit: int,
+        step_size: int) -> bool:
+    """The whole rule: ``amount`` may be allocated from the inventory."""
+    return (within_units(amount, min_unit, max_unit, step_size)
+            and has_room(amount, capacity_, used))
+
+
+def sql_capacity(inv: sa.Table = INV) -> sa.ColumnElement[Any]:
+    """``capacity`` over the inventories table (or an alias of it)."""
+    return (inv.c.total - inv.c.reserved) * inv.c.allocation_ratio
+
+
+def sql_fits(
+        amount: int, used: sa.ColumnElement[Any],
+        inv: sa.Table = INV) -> sa.ColumnElement[bool]:
+    """``fits`` as an SQL condition on an inventory row; ``used`` is an
+    SQL expression of its current usage."""
+    return sa.and_(
+        inv.c.min_unit <= amount,
+        inv.c.max_unit >= amount,
+        sa.literal(amount) % inv.c.step_size == 0,
+        used + amount <= sql_capacity(inv))
