@@ -11,6 +11,7 @@ import falcon
 import jsonschema
 import orjson
 
+from allotment import exceptions
 from allotment.api import errors
 
 JSON = "application/json"
@@ -100,17 +101,33 @@ def query_lists(req):
     return result
 
 
-def validate_query(req, schema):
-    """Validate the query (last value of each key) against ``schema``.
+def reject_repeated(lists, repeatable=()):
+    """400 ``placement.query.duplicate_key`` for the first key of ``lists``
+    (name -> list of values) given more than once, unless it is one of
+    ``repeatable`` (or matched by it, when it is a callable)."""
+    allowed = repeatable if callable(repeatable) else (
+        lambda name: name in repeatable)
+    for name, values in lists.items():
+        if len(values) > 1 and not allowed(name):
+            raise exceptions.BadRequest(
+                "Query parameter '%s' may be specified only once." % name,
+                exceptions.ILLEGAL_DUPLICATE_QUERYPARAM)
+
+
+def validate_query(req, schema, repeatable=()):
+    """Validate the query (last value of each key) against ``schema``;
+    keys other than ``repeatable`` may be given once only (400).
 
     Returns the query as a name -> value dict.
     """
-    params = {name: values[-1] for name, values in query_lists(req).items()}
+    lists = query_lists(req)
+    params = {name: values[-1] for name, values in lists.items()}
     try:
         _check(params, schema)
     except jsonschema.ValidationError as exc:
         raise errors.bad_request(
             "Invalid query string parameters: %s" % exc) from None
+    reject_repeated(lists, repeatable)
     return params
 
 

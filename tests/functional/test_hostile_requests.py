@@ -1,0 +1,112 @@
+"""Hostile requests answered as the reference does, or with a clear 4xx:
+repeated query keys, empty path segments and trailing slashes, the error
+codes of conflicts, and request bodies over the size limit.
+
+Every refusal is in Placement's JSON error format and writes nothing.
+"""
+
+import pytest
+import sqlalchemy as sa
+
+from allotment.storage import tables
+
+RP = "4e8e5957-649f-477b-9e5b-f1f75b21c03c"
+CONSUMER = "0b5d0c7e-36a7-4d3b-9f7e-5a3c8d7e2f11"
+DUPLICATE_KEY = "placement.query.duplicate_key"
+
+
+def _seed(api):
+    assert api.post("/resource_providers",
+                    {"name": "cn1", "uuid": RP}).status_code == 200
+    assert api.put("/resource_providers/%s/inventories" % RP, {
+        "resource_provider_generation": 0,
+        "inventories": {"VCPU": {"total": 8}}}).status_code == 200
+
+
+def _counts(api):
+    with api.db.read() as conn:
+        return {t.name: conn.scalar(sa.select(sa.func.count()).select_from(t))
+                for t in tables.metadata.sorted_tables}
+
+
+def _error(resp, status, code=None):
+    assert resp.status_code == status, resp.text
+    assert resp.headers["content-type"] == "application/json"
+    error = resp.json["errors"][0]
+    assert error["status"] == status
+    assert error["request_id"]
+    if code is not None:
+        assert error["code"] == code, error
+    return error
+
+
+# --- repeated query keys ---------------------------------------------------
+
+@pytest.mark.parametrize("query", [
+    "limit=abc&limit=1", "limit=-1&limit=2", "limit=0&limit=2",
+    "limit=2&limit=abc", "group_policy=bad&group_policy=none",
+])
+def test_every_value_of_a_first_wins_key_is_validated(sqlite_api, query):
+    _seed(sqlite_api)
+    resp = sqlite_api.get(
+        "/allocation_candidates?resources=VCPU:1&" + query)
+    assert "Invalid query string parameters" in _error(resp, 400)["detail"]
+
+
+def test_repeated_limit_still_takes_the_first(sqlite_api):
+    # The reference's own tests send limit (and group_policy) twice.
+    _seed(sqlite_api)
+    resp = sqlite_api.get("/allocation_candidates?resources=VCPU:1"
+                          "&limit=2&limit=1")
+    assert resp.status_code == 200, resp.text
+    assert len(resp.json["allocation_requests"]) == 1
+
+
+@pytest.mark.parametrize("path", [
+    "/allocation_candidates?resources=VCPU:1&resources=VCPU:2",
+    "/allocation_candidates?resources1=VCPU:1&resources1=VCPU:2",
+    "/allocation_candidates?resources=VCPU:1&in_tree=%s&in_tree=%s"
+    % (RP, RP),
+    "/allocation_candidates?resources1=VCPU:1&in_tree1=%s&in_tree1=%s"
+    % (RP, RP),
+    "/allocation_candidates?resources=VCPU:1&root_required=A"
+    "&root_required=B",
+    "/resource_providers?in_tree=abc&in_tree=%s" % RP,
+    "/resource_providers?in_tree=%s&in_tree=%s" % (RP, RP),
+    "/resource_providers?name=x&name=cn1",
+    "/resource_providers?uuid=abc&uuid=%s" % RP,
+    "/resource_providers?resources=VCPU:1&resources=VCPU:100",
+    "/traits?name=in:X&name=startswith:HW",
+    "/traits?associated=x&associated=true",
+    "/usages?project_id=p&project_id=q",
+    "/usages?project_id=p&user_id=u&user_id=v",
+    "/usages?project_id=p&consumer_type=A&consumer_type=B",
+])
+def test_a_single_valued_key_given_twice_is_refused(sqlite_api, path):
+    _seed(sqlite_api)
+    resp = sqlite_api.get(path)
+    error = _error(resp, 400, DUPLICATE_KEY)
+    name = path.split("&")[-1].split("=")[0]
+    assert "Query parameter '%s' may be specified only once." % name in (
+        error["detail"])
+
+
+@pytest.mark.parametrize("path, version", [
+    ("/resource_providers?member_of=%s&member_of=%s" % (RP, CONSUMER),
+     "1.24"),
+    ("/resource_providers?required=CUSTOM_A&required=CUSTOM_B", "1.38"),
+    ("/resource_providers?required=CUSTOM_A&required=CUSTOM_B", "1.39"),
+    ("/allocation_candidates?resources=VCPU:1&required=CUSTOM_A"
+     "&required=CUSTOM_B", "1.38"),
+    ("/allocation_candidates?resources=VCPU:1&member_of=%s&member_of=%s"
+     % (RP, CONSUMER), "1.24"),
+    ("/allocation_candidates?resources1=VCPU:1&resources2=VCPU:1"
+     "&group_policy=none&group_policy=isolate&same_subtree=1,2"
+     "&same_subtree=1", "1.36"),
+])
+def test_keys_placement_lets_repeat_still_work(sqlite_api, path, version):
+    _seed(sqlite_api)
+    for trait in ("CUSTOM_A", "CUSTOM_B"):
+        sqlite_api.put("/traits/" + trait)
+    resp = sqlite_api.get(path, version=version)
+    assert resp.status_code == 200, resp.text
