@@ -110,3 +110,42 @@ def test_keys_placement_lets_repeat_still_work(sqlite_api, path, version):
         sqlite_api.put("/traits/" + trait)
     resp = sqlite_api.get(path, version=version)
     assert resp.status_code == 200, resp.text
+
+
+# --- empty path segments and trailing slashes ------------------------------
+
+EMPTY_SEGMENT_PATHS = [
+    "//", "//resource_providers", "/resource_classes/",
+    "/resource_classes//", "/resource_classes/VCPU/", "/resource_providers/",
+    "/resource_providers//", "/resource_providers/%s/" % RP,
+    "/resource_providers/%s//inventories" % RP,
+    "/resource_providers//inventories", "/resource_providers//traits",
+    "/resource_providers//usages", "/resource_providers//aggregates",
+    "/resource_providers//allocations",
+    "/resource_providers/%s/inventories/" % RP,
+    "/resource_providers/%s/inventories//" % RP,
+    "/resource_providers/%s/inventories/VCPU/" % RP,
+    "/resource_providers/%s/traits/" % RP, "/allocations/",
+    "/allocations//", "/allocations/%s/" % CONSUMER,
+    "/allocation_candidates/", "/traits/", "/traits//",
+    "/traits/HW_CPU_X86_AVX/", "/usages/", "/reshaper/",
+]
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "POST", "DELETE"])
+def test_an_empty_path_segment_is_not_found(sqlite_api, method):
+    _seed(sqlite_api)
+    before = _counts(sqlite_api)
+    for path in EMPTY_SEGMENT_PATHS:
+        body = {"name": "CUSTOM_X"} if method in ("PUT", "POST") else None
+        resp = sqlite_api.request(method, path, body=body)
+        error = _error(resp, 404, "placement.undefined_code")
+        # The reference's words: the explanation and no message.
+        assert error["detail"] == (
+            "The resource could not be found.\n\n   "), (path, error)
+    assert _counts(sqlite_api) == before
+
+
+def test_get_allocations_of_an_empty_consumer_is_not_found(sqlite_api):
+    assert sqlite_api.get("/allocations/").status_code == 404
+    assert sqlite_api.get("/").status_code == 200

@@ -90,6 +90,17 @@ class MicroversionMiddleware:
                 resp.append_header("Vary", microversion.HEADER)
 
 
+class EmptySegmentMiddleware:
+    """404 for a path with an empty segment (``/allocations/``,
+    ``//resource_providers``, a trailing slash): no route has one, as for
+    the reference, whose routes match non-empty segments only."""
+
+    def process_request(self, req, resp):
+        path = req.path
+        if path != "/" and (path.endswith("/") or "//" in path):
+            raise errors.not_found("")
+
+
 def _placement_error(req, resp, exc, params):
     extra = None
     if exc.status == 406 and req.context.microversion is None:
@@ -162,7 +173,8 @@ def build(conf, database=None, prepare=True):
     middleware = [RequestIdMiddleware(services)]
     if conf.api.auth_strategy == "noauth2":
         middleware.append(auth.NoAuth2Middleware())
-    middleware += [auth.ContextMiddleware(), MicroversionMiddleware()]
+    middleware += [auth.ContextMiddleware(), MicroversionMiddleware(),
+                   EmptySegmentMiddleware()]
 
     # No default media type: bodiless answers (201, 204) carry no
     # Content-Type, and every body sets its own.
