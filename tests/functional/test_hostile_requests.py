@@ -149,3 +149,34 @@ def test_an_empty_path_segment_is_not_found(sqlite_api, method):
 def test_get_allocations_of_an_empty_consumer_is_not_found(sqlite_api):
     assert sqlite_api.get("/allocations/").status_code == 404
     assert sqlite_api.get("/").status_code == 200
+
+
+# --- error codes -------------------------------------------------------------
+
+def test_conflict_codes_match_the_reference(sqlite_api):
+    api = sqlite_api
+    _seed(api)
+    assert api.post("/resource_classes",
+                    {"name": "CUSTOM_A"}).status_code == 201
+    # A duplicate class carries no specific code in the reference.
+    _error(api.post("/resource_classes", {"name": "CUSTOM_A"}), 409,
+           "placement.undefined_code")
+    _error(api.post("/resource_providers", {"name": "cn1"}), 409,
+           "placement.duplicate_name")
+    _error(api.put("/resource_providers/%s/inventories" % RP, {
+        "resource_provider_generation": 0, "inventories": {}}), 409,
+        "placement.concurrent_update")
+    assert api.put("/allocations/" + CONSUMER, {
+        "allocations": {RP: {"resources": {"VCPU": 1}}},
+        "consumer_generation": None, "consumer_type": "INSTANCE",
+        "project_id": "p", "user_id": "u"}).status_code == 204
+    _error(api.put("/resource_providers/%s/inventories" % RP, {
+        "resource_provider_generation": 2, "inventories": {}}), 409,
+        "placement.inventory.inuse")
+    _error(api.delete("/resource_providers/" + RP), 409,
+           "placement.resource_provider.inuse")
+    _error(api.put("/allocations/" + CONSUMER, {
+        "allocations": {RP: {"resources": {"VCPU": 1}}},
+        "consumer_generation": None, "consumer_type": "INSTANCE",
+        "project_id": "p", "user_id": "u"}), 409,
+        "placement.concurrent_update")
