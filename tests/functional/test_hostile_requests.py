@@ -180,3 +180,75 @@ def test_conflict_codes_match_the_reference(sqlite_api):
         "consumer_generation": None, "consumer_type": "INSTANCE",
         "project_id": "p", "user_id": "u"}), 409,
         "placement.concurrent_update")
+
+
+# --- request body size -------------------------------------------------------
+
+class _Unreadable:
+    """A wsgi.input that fails the test if anything reads it."""
+
+    def read(self, *args):
+        raise AssertionError("the body was read")
+
+    readline = read
+
+    def __iter__(self):
+        raise AssertionError("the body was read")
+
+
+def _call(app, method, path, environ_extra):
+    import falcon.testing
+
+    environ = falcon.testing.create_environ(
+        path=path, method=method, headers={
+            "x-auth-token": "admin", "accept": "application/json",
+            "openstack-api-version": "placement latest",
+            "content-type": "application/json"})
+    environ.update(environ_extra)
+    captured = {}
+
+    def start_response(status, headers, exc_info=None):
+        captured["status"] = int(status.split()[0])
+        captured["headers"] = {k.lower(): v for k, v in headers}
+
+    body = b"".join(app(environ, start_response))
+    return captured["status"], captured["headers"], body
+
+
+@pytest.mark.parametrize("method, path", [
+    ("POST", "/reshaper"), ("PUT", "/allocations/%s" % CONSUMER),
+    ("POST", "/allocations"), ("POST", "/resource_providers"),
+    ("PUT", "/resource_providers/%s/inventories" % RP),
+])
+def test_a_body_over_the_limit_is_refused_before_it_is_read(sqlite_api,
+                                                            method, path):
+    import orjson
+
+    _seed(sqlite_api)
+    before = _counts(sqlite_api)
+    status, headers, body = _call(sqlite_api.app, method, path, {
+        "CONTENT_LENGTH": str(50 * 1024 * 1024), "wsgi.input": _Unreadable()})
+    assert status == 413, body
+    assert headers["content-type"] == "application/json"
+    error = orjson.loads(body)["errors"][0]
+    assert error["status"] == 413
+    assert error["title"] == "Request Entity Too Large"
+    assert "max_request_body_size" in error["detail"]
+    assert _counts(sqlite_api) == before
+
+
+def test_the_body_limit_is_configurable_and_large_by_default(tmp_path):
+    from tests import support
+
+    default = support.make_conf("sqlite://")
+    assert default.oslo_middleware.max_request_body_size == 16 * 1024 * 1024
+    api = support.ApiClient.create(
+        "sqlite:///%s" % (tmp_path / "p.sqlite"),
+        oslo_middleware__max_request_body_size=100)
+    try:
+        resp = api.post("/resource_providers", {"name": "x" * 200})
+        _error(resp, 413)
+        resp = api.post("/resource_providers", {"name": "small"})
+        assert resp.status_code == 200, resp.text
+    finally:
+        api.close()

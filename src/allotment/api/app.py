@@ -90,6 +90,26 @@ class MicroversionMiddleware:
                 resp.append_header("Vary", microversion.HEADER)
 
 
+class BodySizeMiddleware:
+    """413 for a body declared larger than ``[oslo_middleware]
+    max_request_body_size`` (oslo.middleware's option), before any of it is
+    read. A body without Content-Length is never read (Falcon's
+    bounded_stream), so it needs no limit."""
+
+    def __init__(self, limit):
+        self.limit = limit
+
+    def process_request(self, req, resp):
+        length = req.content_length
+        if length is not None and length > self.limit:
+            LOG.info("refused a body of %d bytes (max_request_body_size %d)",
+                     length, self.limit)
+            raise errors.PlacementError(
+                "Request is too large: %d bytes, larger than "
+                "max_request_body_size (%d bytes)." % (length, self.limit),
+                status=413)
+
+
 class EmptySegmentMiddleware:
     """404 for a path with an empty segment (``/allocations/``,
     ``//resource_providers``, a trailing slash): no route has one, as for
@@ -174,6 +194,8 @@ def build(conf, database=None, prepare=True):
     if conf.api.auth_strategy == "noauth2":
         middleware.append(auth.NoAuth2Middleware())
     middleware += [auth.ContextMiddleware(), MicroversionMiddleware(),
+                   BodySizeMiddleware(
+                       conf.oslo_middleware.max_request_body_size),
                    EmptySegmentMiddleware()]
 
     # No default media type: bodiless answers (201, 204) carry no
