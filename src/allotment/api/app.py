@@ -151,6 +151,22 @@ def _unstorable_value(req, resp, exc, params):
                   "or compared by the database.")
 
 
+# Seconds a client is asked to wait when the database is unavailable.
+RETRY_AFTER = 5
+
+
+def _database_error(req, resp, exc, params):
+    if not engine.is_unavailable(exc):
+        return _unexpected_error(req, resp, exc, params)
+    # The driver's message only: SQLAlchemy's text quotes SQL and parameters.
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    LOG.warning("database unavailable in %s %s (%s): %s %s", req.method,
+                req.path, req.context.request_id, type(exc).__name__,
+                reason[0] if reason else "")
+    errors.render(req, resp, 503, "The placement database is unavailable; "
+                  "retry later.", headers={"Retry-After": str(RETRY_AFTER)})
+
+
 def _unexpected_error(req, resp, exc, params):
     # The detail names the error's type only: its text may quote SQL.
     LOG.exception("unexpected error in %s %s", req.method, req.path)
@@ -205,6 +221,8 @@ def build(conf, database=None, prepare=True):
     app.req_options.auto_parse_qs_csv = False
     app.req_options.strip_url_path_trailing_slash = False
     app.add_error_handler(Exception, _unexpected_error)
+    app.add_error_handler((sa_exc.DBAPIError, sa_exc.DisconnectionError,
+                           sa_exc.TimeoutError), _database_error)
     app.add_error_handler(sa_exc.DataError, _unstorable_value)
     app.add_error_handler(falcon.HTTPError, _falcon_error)
     app.add_error_handler(errors.PlacementError, _placement_error)
