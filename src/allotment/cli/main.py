@@ -61,6 +61,7 @@ def serve(args):
     from allotment.api import app as api_app
     from allotment.serving import GunicornServer
     from allotment.storage import engine
+    from sqlalchemy import exc as sa_exc
 
     conf, embedded = load_conf(args)
     logs.setup(conf)
@@ -78,12 +79,17 @@ def serve(args):
     else:
         LOG.info("allotment serving http://%s:%d, database %s, "
                  "auth_strategy = %s", args.host, args.port,
-                 database.url.render_as_string(hide_password=True),
+                 engine.redacted_url(database.url),
                  conf.api.auth_strategy)
     try:
         api_app.prepare_database(conf, database)
     except api_app.SchemaMissing as exc:
         LOG.error("%s", exc)
+        return 1
+    except sa_exc.OperationalError as exc:
+        # The driver's message: SQLAlchemy's text may quote SQL.
+        LOG.error("database unreachable ([placement_database] max_retries "
+                  "exhausted): %s", str(exc.orig).strip().splitlines()[0])
         return 1
     database.dispose()
 

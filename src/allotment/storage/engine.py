@@ -58,6 +58,20 @@ def normalize_url(url):
     return u
 
 
+_SECRET_WORDS = ("password", "secret", "token")
+
+
+def redacted_url(url):
+    """``url`` as text for logs: the password and any query parameter whose
+    name says it is secret (``password=``, ``sslpassword=``) masked."""
+    u = make_url(url)
+    hidden = {name: "redacted" for name in u.query
+              if any(word in name.lower() for word in _SECRET_WORDS)}
+    if hidden:
+        u = u.update_query_dict(hidden)
+    return u.render_as_string(hide_password=True)
+
+
 def is_retryable(error):
     """True when ``error`` is a deadlock or serialization failure."""
     orig = getattr(error, "orig", None)
