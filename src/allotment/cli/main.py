@@ -98,7 +98,8 @@ def serve(args):
 
     GunicornServer(make_app, host=args.host, port=args.port,
                    workers=args.workers, threads=args.threads,
-                   timeout=args.timeout).run()
+                   timeout=args.timeout,
+                   graceful_timeout=args.graceful_timeout).run()
     return 0
 
 
@@ -182,6 +183,9 @@ def build_parser():
                    help="threads per worker (gthread worker when > 1)")
     p.add_argument("--timeout", type=int, default=60,
                    help="seconds before a silent worker is restarted")
+    p.add_argument("--graceful-timeout", type=int, default=30,
+                   help="seconds requests in flight may take to finish "
+                   "after SIGTERM")
     p.add_argument("--insecure-noauth", action="store_true",
                    help="allow noauth2 on a non-loopback address")
     p.set_defaults(func=serve)
