@@ -57,10 +57,12 @@ class Served:
     def log(self):
         return self.log_path.read_text(errors="replace")
 
-    def request(self, method, path, body=None, timeout=60):
+    def request(self, method, path, body=None, timeout=60, version=None):
         """(status, parsed JSON body or None)."""
         data = None
         headers = dict(HEADERS)
+        if version:
+            headers["openstack-api-version"] = "placement " + version
         if body is not None:
             data = json.dumps(body).encode()
             headers["content-type"] = "application/json"
