@@ -99,12 +99,14 @@ def is_unavailable(error):
     if not isinstance(error, sa_exc.OperationalError):
         return False
     orig = error.orig
-    if hasattr(orig, "sqlstate"):  # psycopg: no SQLSTATE when client-side
-        state = orig.sqlstate
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int):  # PyMySQL: (code, message)
+        return args[0] in _MYSQL_UNAVAILABLE_CODES
+    if type(orig).__module__.startswith("psycopg"):
+        state = orig.sqlstate  # None for client-side (connection) errors
         return (state is None or state.startswith("08")
                 or state in _PG_UNAVAILABLE_STATES)
-    args = getattr(orig, "args", ())
-    return bool(args) and args[0] in _MYSQL_UNAVAILABLE_CODES
+    return False
 
 
 class Database:
