@@ -58,10 +58,11 @@ def load_conf(args):
 
 
 def serve(args):
+    from sqlalchemy import exc as sa_exc
+
     from allotment.api import app as api_app
     from allotment.serving import GunicornServer
     from allotment.storage import engine
-    from sqlalchemy import exc as sa_exc
 
     conf, embedded = load_conf(args)
     logs.setup(conf)
