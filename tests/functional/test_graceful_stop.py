@@ -12,6 +12,7 @@ import signal
 import threading
 import time
 
+import pytest
 import sqlalchemy as sa
 
 from tests.private_postgres import private_postgres  # noqa: F401 (fixture)
@@ -29,9 +30,11 @@ def _wait_for(predicate, timeout, what):
         time.sleep(0.05)
 
 
+@pytest.mark.parametrize("threads", [1, 2], ids=["sync", "gthread"])
 def test_sigterm_lets_the_request_in_flight_finish(private_postgres,
-                                                   tmp_path):
-    served = Served.start(write_conf(tmp_path, private_postgres.url))
+                                                   tmp_path, threads):
+    served = Served.start(write_conf(tmp_path, private_postgres.url),
+                          "--threads", str(threads))
     admin = sa.create_engine(private_postgres.url)
     try:
         assert served.request("POST", "/resource_providers", {
