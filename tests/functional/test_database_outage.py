@@ -132,3 +132,48 @@ def test_other_database_errors_stay_500(sqlite_api, monkeypatch):
     assert resp.status_code == 500
     assert "retry-after" not in resp.headers
     assert "no_such_table" not in resp.text
+
+
+def test_request_in_flight_when_the_database_stops_answers_503(
+        private_postgres):
+    import threading
+
+    import sqlalchemy as sa
+
+    api = support.ApiClient.create(private_postgres.url)
+    admin = sa.create_engine(private_postgres.url)
+    try:
+        _seed(api)
+        result = {}
+
+        def put_inventory():
+            result["answer"] = api.put(
+                "/resource_providers/%s/inventories" % RP,
+                {"resource_provider_generation": 1,
+                 "inventories": {"VCPU": {"total": 4}}})
+
+        locker = admin.connect()
+        locker.begin()
+        locker.exec_driver_sql(
+            "LOCK TABLE resource_providers IN ACCESS EXCLUSIVE MODE")
+        client = threading.Thread(target=put_inventory)
+        client.start()
+        deadline = time.monotonic() + 15
+        with admin.connect() as watcher:
+            while not watcher.scalar(sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE "
+                    "wait_event_type = 'Lock' AND pid <> pg_backend_pid()")):
+                assert time.monotonic() < deadline, "the request never blocked"
+                time.sleep(0.05)
+        private_postgres.stop("fast")  # ends every session, the lock's too
+        client.join(BOUND)
+        assert not client.is_alive()
+        resp = result["answer"]
+        assert resp.status_code == 503, resp.text
+        assert resp.headers["retry-after"].isdigit()
+        locker.invalidate()
+        private_postgres.start()
+        _assert_recovered(api)
+    finally:
+        admin.dispose()
+        api.close()
