@@ -205,6 +205,8 @@ def _call(app, method, path, environ_extra):
             "openstack-api-version": "placement latest",
             "content-type": "application/json"})
     environ.update(environ_extra)
+    if "HTTP_TRANSFER_ENCODING" in environ_extra:
+        environ.pop("CONTENT_LENGTH", None)
     captured = {}
 
     def start_response(status, headers, exc_info=None):
@@ -250,5 +252,51 @@ def test_the_body_limit_is_configurable_and_large_by_default(tmp_path):
         _error(resp, 413)
         resp = api.post("/resource_providers", {"name": "small"})
         assert resp.status_code == 200, resp.text
+    finally:
+        api.close()
+
+
+class _CountingInput:
+    """A de-chunked wsgi.input that counts what is read from it."""
+
+    def __init__(self, data):
+        import io
+
+        self._data = io.BytesIO(data)
+        self.read_bytes = 0
+
+    def read(self, size=-1):
+        chunk = self._data.read(size)
+        self.read_bytes += len(chunk)
+        return chunk
+
+
+def test_a_chunked_body_is_read_up_to_the_limit(tmp_path):
+    import orjson
+
+    from tests import support
+
+    api = support.ApiClient.create(
+        "sqlite:///%s" % (tmp_path / "p.sqlite"),
+        oslo_middleware__max_request_body_size=1000)
+    try:
+        chunked = {"HTTP_TRANSFER_ENCODING": "chunked",
+                   "wsgi.input_terminated": True}
+        # Without Content-Length, as gunicorn passes a chunked body on.
+        body = _CountingInput(orjson.dumps({"name": "chunky"}))
+        status, _headers, answer = _call(
+            api.app, "POST", "/resource_providers",
+            dict(chunked, **{"wsgi.input": body}))
+        assert status == 200, answer
+        assert orjson.loads(answer)["name"] == "chunky"
+
+        before = _counts(api)
+        body = _CountingInput(orjson.dumps({"name": "x" * 100000}))
+        status, _headers, answer = _call(
+            api.app, "POST", "/resource_providers",
+            dict(chunked, **{"wsgi.input": body}))
+        assert status == 413, answer
+        assert body.read_bytes <= 1001
+        assert _counts(api) == before
     finally:
         api.close()

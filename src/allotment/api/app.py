@@ -18,6 +18,7 @@ from oslo_middleware import http_proxy_to_wsgi
 
 from allotment.api import auth
 from allotment.api import errors
+from allotment.api import http
 from allotment.api import microversion
 from allotment.api import policy
 from allotment.api import routes
@@ -93,8 +94,7 @@ class MicroversionMiddleware:
 class BodySizeMiddleware:
     """413 for a body declared larger than ``[oslo_middleware]
     max_request_body_size`` (oslo.middleware's option), before any of it is
-    read. A body without Content-Length is never read (Falcon's
-    bounded_stream), so it needs no limit."""
+    read. A chunked body is read up to the limit (http.read_json)."""
 
     def __init__(self, limit):
         self.limit = limit
@@ -104,10 +104,7 @@ class BodySizeMiddleware:
         if length is not None and length > self.limit:
             LOG.info("refused a body of %d bytes (max_request_body_size %d)",
                      length, self.limit)
-            raise errors.PlacementError(
-                "Request is too large: %d bytes, larger than "
-                "max_request_body_size (%d bytes)." % (length, self.limit),
-                status=413)
+            raise http.body_too_large(self.limit)
 
 
 class EmptySegmentMiddleware:

@@ -61,10 +61,30 @@ def require_json_content(req):
             % (content_type or "None", JSON), status=415)
 
 
+def body_too_large(limit):
+    return errors.PlacementError(
+        "Request is too large: larger than max_request_body_size (%d bytes)."
+        % limit, status=413)
+
+
+def _read_body(req):
+    """Content-Length bytes or, when the server de-chunks a chunked body
+    (``wsgi.input_terminated``, as gunicorn does), the stream up to
+    ``[oslo_middleware] max_request_body_size`` (413 beyond it)."""
+    if req.content_length is not None or not req.env.get(
+            "wsgi.input_terminated"):
+        return req.bounded_stream.read()
+    limit = req.context.services.conf.oslo_middleware.max_request_body_size
+    raw = req.stream.read(limit + 1)
+    if len(raw) > limit:
+        raise body_too_large(limit)
+    return raw
+
+
 def read_json(req, schema):
     """The request body, parsed as JSON and validated against ``schema``."""
     require_json_content(req)
-    raw = req.bounded_stream.read()
+    raw = _read_body(req)
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
