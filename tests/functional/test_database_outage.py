@@ -2,8 +2,9 @@
 Retry-After (in Placement's JSON error format) within a bounded time while
 it is gone, write nothing, and the service recovers with no restart.
 
-Each test runs its own PostgreSQL server (tests/private_postgres.py) and
-stops it; the shared server is never touched.
+Each test runs its own PostgreSQL or MariaDB server
+(tests/private_postgres.py, tests/private_mariadb.py) and stops it; the
+shared servers are never touched.
 """
 
 import socket
@@ -13,6 +14,7 @@ import pytest
 
 from allotment.storage import engine
 from tests import support
+from tests.private_mariadb import private_mariadb  # noqa: F401 (fixture)
 from tests.private_postgres import private_postgres  # noqa: F401 (fixture)
 
 RP = "4e8e5957-649f-477b-9e5b-f1f75b21c03c"
@@ -89,6 +91,19 @@ def test_stopped_database_answers_503_then_recovers(private_postgres, mode):
         private_postgres.stop(mode)
         _assert_unavailable(api)
         private_postgres.start()
+        _assert_recovered(api)
+    finally:
+        api.close()
+
+
+@pytest.mark.parametrize("mode", ["fast", "immediate"])
+def test_stopped_mariadb_answers_503_then_recovers(private_mariadb, mode):
+    api = support.ApiClient.create(private_mariadb.url)
+    try:
+        _seed(api)
+        private_mariadb.stop(mode)
+        _assert_unavailable(api)
+        private_mariadb.start()
         _assert_recovered(api)
     finally:
         api.close()
