@@ -5,11 +5,12 @@ Client threads each own a provider and some consumers and keep writing
 (PUT and POST /allocations, DELETE /allocations, PUT inventories, POST
 /reshaper), recording for each key (a consumer's allocations, a provider's
 inventory) the last acknowledged state and the state of the request in
-flight. After SIGKILL of the server's process group the database must hold,
-for every key, one of those two states (a request touching several keys:
-all old or all new), every allocation must have its consumer, provider and
-inventory, and no provider may be over capacity. A new server on the same
-database then serves reads and writes.
+flight. After SIGKILL of the server's process group the database (SQLite,
+or a private PostgreSQL or MariaDB server) must hold, for every key, one of
+those two states (a request touching several keys: all old or all new),
+every allocation must have its consumer, provider and inventory, and no
+provider may be over capacity. A new server on the same database then
+serves reads and writes.
 """
 
 import os
@@ -22,6 +23,7 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
+from tests.private_mariadb import PrivateMariaDB
 from tests.private_postgres import PrivatePostgres
 from tests.served import Served
 from tests.served import write_conf
@@ -242,19 +244,21 @@ def _check(writers, allocations, totals):
         assert len(states) <= 1, (pending, {k: actual[k] for k in changed})
 
 
-def _private_postgres_url(request):
-    server = PrivatePostgres.start_new()
+def _private_server_url(cls, request):
+    server = cls.start_new()
     request.addfinalizer(server.destroy)
     return server.url
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql", "mariadb"])
 def test_kill_9_mid_write_leaves_every_request_all_or_nothing(
         backend, tmp_path, request):
     if backend == "sqlite":
         url = "sqlite:///%s" % (tmp_path / "placement.sqlite")
     else:
-        url = _private_postgres_url(request)
+        url = _private_server_url({"postgresql": PrivatePostgres,
+                                   "mariadb": PrivateMariaDB}[backend],
+                                  request)
     conf = write_conf(tmp_path, url)
     served = Served.start(conf, workers=2)
     counter = []
