@@ -12,9 +12,14 @@ from keystonemiddleware import opts as auth_token_opts
 from oslo_config import cfg
 from oslo_middleware import cors
 from oslo_middleware import http_proxy_to_wsgi
+from oslo_middleware import sizelimit
 from oslo_policy import opts as policy_opts
 
 DEFAULT_CONSUMER_MISSING_ID = "00000000-0000-0000-0000-000000000000"
+
+# [oslo_middleware] max_request_body_size: oslo.middleware's 112 KiB default
+# is too small for a reshaper (or POST /allocations) of a big host.
+DEFAULT_MAX_REQUEST_BODY_SIZE = 16 * 1024 * 1024
 
 API_OPTS = [
     cfg.StrOpt(
@@ -117,6 +122,9 @@ def register_opts(conf):
     conf.register_opts(ALLOTMENT_OPTS, group="allotment")
     conf.register_opts(cors.CORS_OPTS, group="cors")
     conf.register_opts(http_proxy_to_wsgi.OPTS, group="oslo_middleware")
+    conf.register_opts(sizelimit.OPTS, group="oslo_middleware")
+    conf.set_default("max_request_body_size", DEFAULT_MAX_REQUEST_BODY_SIZE,
+                     group="oslo_middleware")
     for group, opts in auth_token_opts.list_auth_token_opts():
         conf.register_opts(opts, group=group)
     policy_opts.set_defaults(conf, "policy.yaml")

@@ -68,6 +68,10 @@ class UnsupportedMediaType(PlacementError):
     status = 415
 
 
+class RequestTooLarge(PlacementError):
+    status = 413
+
+
 class ServiceUnavailable(PlacementError):
     """Not now: the request may succeed if retried (``Retry-After``)."""
 

@@ -7,7 +7,7 @@ class GunicornServer(BaseApplication):
     """gunicorn with an application factory called in each worker."""
 
     def __init__(self, app_factory, host, port, workers=1, threads=1,
-                 timeout=60):
+                 timeout=60, graceful_timeout=30):
         self._factory = app_factory
         self._options = {
             "bind": "%s:%d" % (host, port),
@@ -15,7 +15,9 @@ class GunicornServer(BaseApplication):
             "threads": threads,
             "worker_class": "gthread" if threads > 1 else "sync",
             "timeout": timeout,
-            "graceful_timeout": 5,
+            # SIGTERM: stop accepting, let requests in flight finish for
+            # up to this many seconds, then exit.
+            "graceful_timeout": graceful_timeout,
             "keepalive": 5,
             "loglevel": "warning",
             "accesslog": None,

@@ -19,6 +19,7 @@ from sqlalchemy import exc as sa_exc
 from allotment import exceptions
 from allotment.api import auth
 from allotment.api import errors
+from allotment.api import http
 from allotment.api import microversion
 from allotment.api import policy
 from allotment.api import routes
@@ -92,6 +93,33 @@ class MicroversionMiddleware:
                 resp.append_header("Vary", microversion.HEADER)
 
 
+class BodySizeMiddleware:
+    """413 for a body declared larger than ``[oslo_middleware]
+    max_request_body_size`` (oslo.middleware's option), before any of it is
+    read. A chunked body is read up to the limit (http.read_json)."""
+
+    def __init__(self, limit):
+        self.limit = limit
+
+    def process_request(self, req, resp):
+        length = req.content_length
+        if length is not None and length > self.limit:
+            LOG.info("refused a body of %d bytes (max_request_body_size %d)",
+                     length, self.limit)
+            raise http.body_too_large(self.limit)
+
+
+class EmptySegmentMiddleware:
+    """404 for a path with an empty segment (``/allocations/``,
+    ``//resource_providers``, a trailing slash): no route has one, as for
+    the reference, whose routes match non-empty segments only."""
+
+    def process_request(self, req, resp):
+        path = req.path
+        if path != "/" and (path.endswith("/") or "//" in path):
+            raise exceptions.NotFound("")
+
+
 def _placement_error(req, resp, exc, params):
     extra = None
     if exc.status == 406 and req.context.microversion is None:
@@ -120,6 +148,22 @@ def _unstorable_value(req, resp, exc, params):
              exc.orig)
     errors.render(req, resp, 400, "A value in the request cannot be stored "
                   "or compared by the database.")
+
+
+# Seconds a client is asked to wait when the database is unavailable.
+RETRY_AFTER = 5
+
+
+def _database_error(req, resp, exc, params):
+    if not engine.is_unavailable(exc):
+        return _unexpected_error(req, resp, exc, params)
+    # The driver's message only: SQLAlchemy's text quotes SQL and parameters.
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    LOG.warning("database unavailable in %s %s (%s): %s %s", req.method,
+                req.path, req.context.request_id, type(exc).__name__,
+                reason[0] if reason else "")
+    errors.render(req, resp, 503, "The placement database is unavailable; "
+                  "retry later.", headers={"Retry-After": str(RETRY_AFTER)})
 
 
 def _unexpected_error(req, resp, exc, params):
@@ -164,7 +208,10 @@ def build(conf, database=None, prepare=True):
     middleware = [RequestIdMiddleware(services)]
     if conf.api.auth_strategy == "noauth2":
         middleware.append(auth.NoAuth2Middleware())
-    middleware += [auth.ContextMiddleware(), MicroversionMiddleware()]
+    middleware += [auth.ContextMiddleware(), MicroversionMiddleware(),
+                   BodySizeMiddleware(
+                       conf.oslo_middleware.max_request_body_size),
+                   EmptySegmentMiddleware()]
 
     # No default media type: bodiless answers (201, 204) carry no
     # Content-Type, and every body sets its own.
@@ -173,6 +220,8 @@ def build(conf, database=None, prepare=True):
     app.req_options.auto_parse_qs_csv = False
     app.req_options.strip_url_path_trailing_slash = False
     app.add_error_handler(Exception, _unexpected_error)
+    app.add_error_handler((sa_exc.DBAPIError, sa_exc.DisconnectionError,
+                           sa_exc.TimeoutError), _database_error)
     app.add_error_handler(sa_exc.DataError, _unstorable_value)
     app.add_error_handler(falcon.HTTPError, _falcon_error)
     app.add_error_handler(exceptions.PlacementError, _placement_error)

@@ -37,11 +37,30 @@ def flags(version):
         nested_summaries=version.matches(microversion.NESTED_SUMMARIES))
 
 
+# Keys that may be given more than once: required and member_of (their
+# parsers apply the microversion rules), same_subtree, and limit and
+# group_policy, whose first value counts (as in the reference, whose own
+# tests send them twice).
+_FIRST_WINS = ("limit", "group_policy")
+
+
+def _repeatable(name):
+    return (name in _FIRST_WINS or name == "same_subtree"
+            or name.startswith(("required", "member_of")))
+
+
 def parse(params, version):
     """``params`` (name -> list of values) at ``version`` -> Request."""
-    http.validate({name: values[-1] for name, values in params.items()},
-                  schema.for_version(version),
+    query_schema = schema.for_version(version)
+    last = {name: values[-1] for name, values in params.items()}
+    http.validate(last, query_schema,
                   prefix="Invalid query string parameters")
+    http.reject_repeated(params, _repeatable)
+    for name in _FIRST_WINS:
+        # The first value is used: every value must be valid.
+        for value in params.get(name, ())[:-1]:
+            http.validate(dict(last, **{name: value}), query_schema,
+                          prefix="Invalid query string parameters")
     request = Request(groups=[])
     if "limit" in params:
         request.limit = int(params["limit"][0])

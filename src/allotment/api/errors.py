@@ -23,6 +23,7 @@ TITLES = {
     405: "Method Not Allowed",
     406: "Not Acceptable",
     409: "Conflict",
+    413: "Request Entity Too Large",
     415: "Unsupported Media Type",
     500: "Internal Server Error",
     503: "Service Unavailable",
@@ -40,6 +41,7 @@ _EXPLANATIONS = {
     403: "Access was denied to this resource.",
     404: "The resource could not be found.",
     409: "There was a conflict when trying to complete your request.",
+    413: "The body of your request was too large for this server.",
     500: "The server has either erred or is incapable of performing the "
          "requested operation.",
     503: "The server is currently unavailable. Please try again at a later "

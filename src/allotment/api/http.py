@@ -57,10 +57,30 @@ def require_json_content(req):
             % (content_type or "None", JSON))
 
 
+def body_too_large(limit):
+    return exceptions.RequestTooLarge(
+        "Request is too large: larger than max_request_body_size (%d bytes)."
+        % limit)
+
+
+def _read_body(req):
+    """Content-Length bytes or, when the server de-chunks a chunked body
+    (``wsgi.input_terminated``, as gunicorn does), the stream up to
+    ``[oslo_middleware] max_request_body_size`` (413 beyond it)."""
+    if req.content_length is not None or not req.env.get(
+            "wsgi.input_terminated"):
+        return req.bounded_stream.read()
+    limit = req.context.services.conf.oslo_middleware.max_request_body_size
+    raw = req.stream.read(limit + 1)
+    if len(raw) > limit:
+        raise body_too_large(limit)
+    return raw
+
+
 def read_json(req, schema):
     """The request body, parsed as JSON and validated against ``schema``."""
     require_json_content(req)
-    raw = req.bounded_stream.read()
+    raw = _read_body(req)
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -97,17 +117,33 @@ def query_lists(req):
     return result
 
 
-def validate_query(req, schema):
-    """Validate the query (last value of each key) against ``schema``.
+def reject_repeated(lists, repeatable=()):
+    """400 ``placement.query.duplicate_key`` for the first key of ``lists``
+    (name -> list of values) given more than once, unless it is one of
+    ``repeatable`` (or matched by it, when it is a callable)."""
+    allowed = repeatable if callable(repeatable) else (
+        lambda name: name in repeatable)
+    for name, values in lists.items():
+        if len(values) > 1 and not allowed(name):
+            raise exceptions.BadRequest(
+                "Query parameter '%s' may be specified only once." % name,
+                exceptions.ILLEGAL_DUPLICATE_QUERYPARAM)
+
+
+def validate_query(req, schema, repeatable=()):
+    """Validate the query (last value of each key) against ``schema``;
+    keys other than ``repeatable`` may be given once only (400).
 
     Returns the query as a name -> value dict.
     """
-    params = {name: values[-1] for name, values in query_lists(req).items()}
+    lists = query_lists(req)
+    params = {name: values[-1] for name, values in lists.items()}
     try:
         _check(params, schema)
     except jsonschema.ValidationError as exc:
         raise exceptions.BadRequest(
             "Invalid query string parameters: %s" % exc) from None
+    reject_repeated(lists, repeatable)
     return params
 
 

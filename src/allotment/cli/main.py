@@ -59,6 +59,8 @@ def load_conf(args):
 
 
 def serve(args):
+    from sqlalchemy import exc as sa_exc
+
     from allotment.api import app as api_app
     from allotment.serving import GunicornServer
     from allotment.storage import engine
@@ -79,12 +81,17 @@ def serve(args):
     else:
         LOG.info("allotment serving http://%s:%d, database %s, "
                  "auth_strategy = %s", args.host, args.port,
-                 database.url.render_as_string(hide_password=True),
+                 engine.redacted_url(database.url),
                  conf.api.auth_strategy)
     try:
         api_app.prepare_database(conf, database)
     except api_app.SchemaMissing as exc:
         LOG.error("%s", exc)
+        return 1
+    except sa_exc.OperationalError as exc:
+        # The driver's message: SQLAlchemy's text may quote SQL.
+        LOG.error("database unreachable ([placement_database] max_retries "
+                  "exhausted): %s", str(exc.orig).strip().splitlines()[0])
         return 1
     database.dispose()
 
@@ -93,7 +100,8 @@ def serve(args):
 
     GunicornServer(make_app, host=args.host, port=args.port,
                    workers=args.workers, threads=args.threads,
-                   timeout=args.timeout).run()
+                   timeout=args.timeout,
+                   graceful_timeout=args.graceful_timeout).run()
     return 0
 
 
@@ -202,6 +210,9 @@ def build_parser():
                    help="threads per worker (gthread worker when > 1)")
     p.add_argument("--timeout", type=int, default=60,
                    help="seconds before a silent worker is restarted")
+    p.add_argument("--graceful-timeout", type=int, default=30,
+                   help="seconds requests in flight may take to finish "
+                   "after SIGTERM")
     p.add_argument("--insecure-noauth", action="store_true",
                    help="allow noauth2 on a non-loopback address")
     p.set_defaults(func=serve)

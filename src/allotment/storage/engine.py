@@ -32,6 +32,19 @@ _MYSQL_RETRY_CODES = {1213, 1205}
 _PG_RETRY_STATES = {"40P01", "40001"}
 _WRITE_RETRIES = 10
 
+# Seconds a PostgreSQL connection attempt may take (libpq's connect_timeout,
+# unless the URL sets one): an unreachable server fails a request instead
+# of hanging it. PyMySQL's connect_timeout is 10 s already.
+CONNECT_TIMEOUT = 10
+
+# Errors meaning the database cannot be reached or is going away (answered
+# 503): PostgreSQL SQLSTATE class 08 (connection exception), 53300 (too
+# many connections), 57P01-57P03 (shutting down, starting up); MySQL
+# 1040 (too many connections), 1053 (shutdown), 2002/2003 (cannot connect),
+# 2006 (gone away), 2013 (lost connection), 2055 (lost, system error).
+_PG_UNAVAILABLE_STATES = {"53300", "57P01", "57P02", "57P03"}
+_MYSQL_UNAVAILABLE_CODES = {1040, 1053, 2002, 2003, 2006, 2013, 2055}
+
 
 def normalize_url(url):
     """Map a placement.conf connection URL to the drivers allotment ships.
@@ -51,6 +64,20 @@ def normalize_url(url):
     return u
 
 
+_SECRET_WORDS = ("password", "secret", "token")
+
+
+def redacted_url(url):
+    """``url`` as text for logs: the password and any query parameter whose
+    name says it is secret (``password=``, ``sslpassword=``) masked."""
+    u = make_url(url)
+    hidden = {name: "redacted" for name in u.query
+              if any(word in name.lower() for word in _SECRET_WORDS)}
+    if hidden:
+        u = u.update_query_dict(hidden)
+    return u.render_as_string(hide_password=True)
+
+
 def is_retryable(error):
     """True when ``error`` is a deadlock or serialization failure."""
     orig = getattr(error, "orig", None)
@@ -63,6 +90,29 @@ def is_retryable(error):
     if args and isinstance(args[0], int) and args[0] in _MYSQL_RETRY_CODES:
         return True
     return "database is locked" in str(orig)
+
+
+def is_unavailable(error):
+    """True when ``error`` means the database is unreachable, going away or
+    out of connections (a client should retry later), not a bad request."""
+    if isinstance(error, (sa_exc.DisconnectionError, sa_exc.TimeoutError)):
+        return True  # TimeoutError: no pooled connection came free in time
+    if not isinstance(error, sa_exc.DBAPIError):
+        return False
+    if error.connection_invalidated or isinstance(error,
+                                                  sa_exc.InterfaceError):
+        return True
+    if not isinstance(error, sa_exc.OperationalError):
+        return False
+    orig = error.orig
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int):  # PyMySQL: (code, message)
+        return args[0] in _MYSQL_UNAVAILABLE_CODES
+    if type(orig).__module__.startswith("psycopg"):
+        state = orig.sqlstate  # None for client-side (connection) errors
+        return (state is None or state.startswith("08")
+                or state in _PG_UNAVAILABLE_STATES)
+    return False
 
 
 class Database:
@@ -94,6 +144,9 @@ class Database:
             if pool_timeout is not None:
                 kwargs["pool_timeout"] = pool_timeout
             kwargs["isolation_level"] = "READ COMMITTED"
+            if (self.backend == "postgresql"
+                    and "connect_timeout" not in self.url.query):
+                kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT}
         self.engine = sa.create_engine(self.url, **kwargs)
         if self.backend == "sqlite":
             self._setup_sqlite(sqlite_synchronous)

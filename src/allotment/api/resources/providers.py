@@ -47,7 +47,10 @@ def _modified(row):
 def _filters(req):
     """The list filters of the query string (validated per microversion)."""
     version = req.context.microversion
-    params = http.validate_query(req, schema.list_query(version))
+    # member_of and required may repeat; their parsers apply the
+    # microversion rules.
+    params = http.validate_query(req, schema.list_query(version),
+                                 repeatable=("member_of", "required"))
     values = http.query_lists(req)
     filters = domain.Filters(name=params.get("name") or None,
                              uuid=params.get("uuid") or None,
