@@ -150,10 +150,6 @@ def _unstorable_value(req, resp, exc, params):
                   "or compared by the database.")
 
 
-# Seconds a client is asked to wait when the database is unavailable.
-RETRY_AFTER = 5
-
-
 def _database_error(req, resp, exc, params):
     if not engine.is_unavailable(exc):
         return _unexpected_error(req, resp, exc, params)
@@ -163,7 +159,7 @@ def _database_error(req, resp, exc, params):
                 req.path, req.context.request_id, type(exc).__name__,
                 reason[0] if reason else "")
     errors.render(req, resp, 503, "The placement database is unavailable; "
-                  "retry later.", headers={"Retry-After": str(RETRY_AFTER)})
+                  "retry later.", headers={"Retry-After": str(errors.RETRY_AFTER)})
 
 
 def _unexpected_error(req, resp, exc, params):

@@ -49,6 +49,11 @@ _EXPLANATIONS = {
 }
 
 
+# Seconds a client is asked to wait by a 503 (the database or the provider
+# snapshot unavailable).
+RETRY_AFTER = 5
+
+
 def explanation(status, req):
     """The fixed first sentence of a status's detail."""
     if status == 405:

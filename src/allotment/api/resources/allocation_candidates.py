@@ -4,6 +4,7 @@ import random
 
 from allotment import exceptions
 from allotment.api import candidates_query
+from allotment.api import errors
 from allotment.api import http
 from allotment.api import microversion
 from allotment.api.resource import Resource
@@ -11,9 +12,6 @@ from allotment.candidates import combine
 from allotment.candidates import find
 from allotment.candidates import render
 from allotment.candidates import snapshot
-
-RETRY_AFTER = 2  # seconds, while the provider snapshot cannot be refreshed
-
 
 class AllocationCandidates(Resource):
     def on_get(self, req, resp):
@@ -28,7 +26,7 @@ class AllocationCandidates(Resource):
         except snapshot.Unavailable as exc:
             raise exceptions.ServiceUnavailable(
                 "Allocation candidates are unavailable: %s; try again." % exc,
-                headers={"Retry-After": str(RETRY_AFTER)},
+                headers={"Retry-After": str(errors.RETRY_AFTER)},
             ) from None
         with self.db.read() as conn:
             plan = find.plan(conn, current, request, flags)
