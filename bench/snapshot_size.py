@@ -9,7 +9,7 @@ nodes of ../shared/bench), then, in this process:
   load), then again once every provider's summary has been rendered and
   cached, as candidates requests leave them.
 
-    .venv/bin/python bench/snapshot_size.py -n 50000 -n 100000 [--workdir /dev/shm]
+    .venv/bin/python bench/snapshot_size.py -n 50000 -n 100000
 """
 
 import argparse
@@ -30,8 +30,14 @@ from allotment.storage import migrations
 from allotment.storage import standard_rows
 from allotment.storage import tables
 
-TRAITS = ["HW_CPU_X86_AVX", "HW_CPU_X86_AVX2", "HW_CPU_X86_AVX512F",
-          "HW_CPU_X86_SSE42", "HW_CPU_X86_AESNI", "COMPUTE_STATUS_DISABLED"]
+TRAITS = [
+    "HW_CPU_X86_AVX",
+    "HW_CPU_X86_AVX2",
+    "HW_CPU_X86_AVX512F",
+    "HW_CPU_X86_SSE42",
+    "HW_CPU_X86_AESNI",
+    "COMPUTE_STATUS_DISABLED",
+]
 
 
 def build(database, n, seed=1):
@@ -39,36 +45,83 @@ def build(database, n, seed=1):
     rng = random.Random(seed)
     now = None
     with database.write() as conn:
-        trait_ids = dict(conn.execute(sa.select(
-            tables.traits.c.name, tables.traits.c.id).where(
-                tables.traits.c.name.in_(TRAITS))).all())
-        conn.execute(tables.placement_aggregates.insert(), [
-            {"id": a, "uuid": str(uuid.UUID(int=a))} for a in range(1, 9)])
+        trait_ids = dict(
+            conn.execute(
+                sa.select(tables.traits.c.name, tables.traits.c.id).where(
+                    tables.traits.c.name.in_(TRAITS)
+                )
+            ).all()
+        )
+        conn.execute(
+            tables.placement_aggregates.insert(),
+            [{"id": a, "uuid": str(uuid.UUID(int=a))} for a in range(1, 9)],
+        )
         for start in range(1, n + 1, 5000):
             ids = range(start, min(n, start + 4999) + 1)
-            conn.execute(tables.resource_providers.insert(), [
-                {"id": i, "uuid": str(uuid.UUID(int=rng.getrandbits(128))),
-                 "name": "cn%d" % i, "generation": 1, "root_provider_id": i,
-                 "created_at": now} for i in ids])
-            conn.execute(tables.inventories.insert(), [
-                {"resource_provider_id": i, "resource_class_id": rc,
-                 "total": total, "reserved": reserved, "min_unit": 1,
-                 "max_unit": total, "step_size": 1,
-                 "allocation_ratio": ratio}
-                for i in ids for rc, total, reserved, ratio in (
-                    (0, 32, 0, 4.0), (1, 65536, 512, 1.0),
-                    (2, 1000, 10, 1.0))])
-            conn.execute(tables.allocations.insert(), [
-                {"resource_provider_id": i, "consumer_id": str(uuid.UUID(
-                    int=i)), "resource_class_id": rc, "used": used}
-                for i in ids if i % 2
-                for rc, used in ((0, 4), (1, 8192), (2, 40))])
-            conn.execute(tables.resource_provider_traits.insert(), [
-                {"resource_provider_id": i, "trait_id": trait_ids[t]}
-                for i in ids for t in rng.sample(TRAITS[:5], 3)])
-            conn.execute(tables.resource_provider_aggregates.insert(), [
-                {"resource_provider_id": i, "aggregate_id": i % 8 + 1}
-                for i in ids])
+            conn.execute(
+                tables.resource_providers.insert(),
+                [
+                    {
+                        "id": i,
+                        "uuid": str(uuid.UUID(int=rng.getrandbits(128))),
+                        "name": "cn%d" % i,
+                        "generation": 1,
+                        "root_provider_id": i,
+                        "created_at": now,
+                    }
+                    for i in ids
+                ],
+            )
+            conn.execute(
+                tables.inventories.insert(),
+                [
+                    {
+                        "resource_provider_id": i,
+                        "resource_class_id": rc,
+                        "total": total,
+                        "reserved": reserved,
+                        "min_unit": 1,
+                        "max_unit": total,
+                        "step_size": 1,
+                        "allocation_ratio": ratio,
+                    }
+                    for i in ids
+                    for rc, total, reserved, ratio in (
+                        (0, 32, 0, 4.0),
+                        (1, 65536, 512, 1.0),
+                        (2, 1000, 10, 1.0),
+                    )
+                ],
+            )
+            conn.execute(
+                tables.allocations.insert(),
+                [
+                    {
+                        "resource_provider_id": i,
+                        "consumer_id": str(uuid.UUID(int=i)),
+                        "resource_class_id": rc,
+                        "used": used,
+                    }
+                    for i in ids
+                    if i % 2
+                    for rc, used in ((0, 4), (1, 8192), (2, 40))
+                ],
+            )
+            conn.execute(
+                tables.resource_provider_traits.insert(),
+                [
+                    {"resource_provider_id": i, "trait_id": trait_ids[t]}
+                    for i in ids
+                    for t in rng.sample(TRAITS[:5], 3)
+                ],
+            )
+            conn.execute(
+                tables.resource_provider_aggregates.insert(),
+                [
+                    {"resource_provider_id": i, "aggregate_id": i % 8 + 1}
+                    for i in ids
+                ],
+            )
 
 
 def load(database):
@@ -93,7 +146,7 @@ def measure(n, workdir, repeats):
     gc.collect()
     tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0]
-    snap, version = load(database)
+    _snap, version = load(database)
     held = tracemalloc.get_traced_memory()[0] - base
     key = (None, True, True, version.names_epoch)
     for provider in version.providers.values():
@@ -103,16 +156,22 @@ def measure(n, workdir, repeats):
     providers = len(version.providers)
     database.dispose()
     os.remove(path)
-    return {"providers": providers, "load_s": min(times),
-            "bytes_per_provider": held / providers,
-            "with_summaries": with_summaries / providers}
+    return {
+        "providers": providers,
+        "load_s": min(times),
+        "bytes_per_provider": held / providers,
+        "with_summaries": with_summaries / providers,
+    }
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-n", type=int, action="append",
-                        help="providers (repeatable; default 50000 and "
-                        "100000)")
+    parser.add_argument(
+        "-n",
+        type=int,
+        action="append",
+        help="providers (repeatable; default 50000 and 100000)",
+    )
     parser.add_argument("--workdir", default="/dev/shm")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
@@ -120,9 +179,15 @@ def main():
     print("| ---: | ---: | ---: | ---: |")
     for n in args.n or [50000, 100000]:
         r = measure(n, args.workdir, args.repeats)
-        print("| %d | %.2f | %.0f | %.0f |" % (
-            r["providers"], r["load_s"], r["bytes_per_provider"],
-            r["with_summaries"]))
+        print(
+            "| %d | %.2f | %.0f | %.0f |"
+            % (
+                r["providers"],
+                r["load_s"],
+                r["bytes_per_provider"],
+                r["with_summaries"],
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -17,6 +17,9 @@ from hypothesis import settings
 
 from tests import support
 
+# Private database servers started by fault tests (never the shared ones).
+pytest_plugins = ["tests.private_postgres", "tests.private_mariadb"]
+
 BACKENDS = [b.strip() for b in os.environ.get(
     "ALLOTMENT_TEST_BACKENDS", "sqlite,postgresql,mysql").split(",")
     if b.strip()]

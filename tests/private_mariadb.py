@@ -97,7 +97,7 @@ class PrivateMariaDB:
             except pymysql.err.OperationalError:
                 if self.proc.poll() is not None or (
                         time.monotonic() > deadline):
-                    raise RuntimeError("private MariaDB did not start")
+                    raise RuntimeError("private MariaDB did not start") from None
                 time.sleep(0.1)
 
     def stop(self, mode="fast"):

@@ -5,6 +5,7 @@ free port and waits until ``GET /`` answers; ``stop()`` ends the whole group
 (SIGKILL after a bounded wait) so that no worker outlives a test.
 """
 
+import contextlib
 import json
 import os
 import pathlib
@@ -51,7 +52,7 @@ class Served:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     served.stop()
                     raise RuntimeError("allotment serve did not start:\n"
-                                       + served.log())
+                                       + served.log()) from None
                 time.sleep(0.1)
 
     def log(self):
@@ -95,10 +96,8 @@ class Served:
                 self.proc.wait(timeout=wait)
             except subprocess.TimeoutExpired:
                 pass
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         if self.proc.poll() is None:
             self.proc.wait(timeout=wait)
 

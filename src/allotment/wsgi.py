@@ -52,7 +52,7 @@ class _LazyApplication:
     def _build_quietly(self):
         try:
             self.build()
-        except Exception:  # noqa: BLE001 - the first request tries again
+        except Exception:
             logging.getLogger(__name__).exception(
                 "building the application after fork failed")
 

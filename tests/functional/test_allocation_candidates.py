@@ -4,7 +4,6 @@ import uuid
 
 import pytest
 
-
 AC = "/allocation_candidates?"
 
 

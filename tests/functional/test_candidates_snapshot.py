@@ -8,7 +8,6 @@ seen by the candidates of the other on its very next request.
 import threading
 import uuid
 
-
 from tests import support
 from tests.functional.test_allocation_candidates import _provider
 

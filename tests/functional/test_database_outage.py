@@ -14,8 +14,6 @@ import pytest
 
 from allotment.storage import engine
 from tests import support
-from tests.private_mariadb import private_mariadb  # noqa: F401 (fixture)
-from tests.private_postgres import private_postgres  # noqa: F401 (fixture)
 
 RP = "4e8e5957-649f-477b-9e5b-f1f75b21c03c"
 CONSUMER = "0b5d0c7e-36a7-4d3b-9f7e-5a3c8d7e2f11"

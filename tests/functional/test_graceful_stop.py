@@ -15,7 +15,6 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from tests.private_postgres import private_postgres  # noqa: F401 (fixture)
 from tests.served import Served
 from tests.served import write_conf
 

@@ -19,7 +19,6 @@ from allotment import config
 from allotment.storage import engine
 from tests import support
 from tests.private_postgres import free_port
-from tests.private_postgres import private_postgres  # noqa: F401 (fixture)
 
 DB_PASSWORD = "DbSecretPw42"
 SSL_PASSWORD = "SslSecretPw43"

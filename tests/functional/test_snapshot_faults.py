@@ -8,6 +8,7 @@ after each fault the reader must answer exactly as a fresh load would.
 """
 
 import datetime
+import itertools
 import os
 import subprocess
 import sys
@@ -35,18 +36,23 @@ EVERYTHING_PRUNED = datetime.timedelta(seconds=-1)
 
 def _vcpus(client, query=AC):
     """{provider uuid: VCPU capacity} of every provider offered."""
-    resp = client.get(query + "&limit=1000" if "limit" not in query
-                      else query)
+    resp = client.get(query + "&limit=1000" if "limit" not in query else query)
     assert resp.status_code == 200, resp.text
-    return {rp: s["resources"]["VCPU"]["capacity"]
-            for rp, s in resp.json["provider_summaries"].items()}
+    return {
+        rp: s["resources"]["VCPU"]["capacity"]
+        for rp, s in resp.json["provider_summaries"].items()
+    }
 
 
 def _set_total(client, rp, total):
     generation = client.get("/resource_providers/" + rp).json["generation"]
-    resp = client.put("/resource_providers/%s/inventories" % rp, {
-        "resource_provider_generation": generation,
-        "inventories": {"VCPU": {"total": total}}})
+    resp = client.put(
+        "/resource_providers/%s/inventories" % rp,
+        {
+            "resource_provider_generation": generation,
+            "inventories": {"VCPU": {"total": total}},
+        },
+    )
     assert resp.status_code == 200, resp.text
 
 
@@ -56,8 +62,11 @@ def _rp_id(client, rp):
 
 
 def _lost_connection(*_args, **_kwargs):
-    raise sa_exc.OperationalError("SELECT ...", {}, Exception(
-        "server closed the connection unexpectedly"))
+    raise sa_exc.OperationalError(
+        "SELECT ...",
+        {},
+        Exception("server closed the connection unexpectedly"),
+    )
 
 
 def _exact(client):
@@ -66,6 +75,7 @@ def _exact(client):
 
 # 1 -----------------------------------------------------------------------
 
+
 def test_a_load_that_fails_leaves_nothing_behind(pair, monkeypatch):
     """A connection lost during the first load or a partial reload: the
     request answers 503, and the next one answers from a complete load
@@ -73,8 +83,7 @@ def test_a_load_that_fails_leaves_nothing_behind(pair, monkeypatch):
     the old capacity, until restart)."""
     writer, _reader = pair
     rp = _provider(writer, "cn1", inventory={"VCPU": 4})
-    late = support.ApiClient.create(writer.conf.placement_database
-                                    .connection)
+    late = support.ApiClient.create(writer.conf.placement_database.connection)
     try:
         snap = snapshot.for_database(late.db)
         snap.current = None  # as if the load at start had not run
@@ -98,6 +107,7 @@ def test_a_load_that_fails_leaves_nothing_behind(pair, monkeypatch):
 
 # 2 -----------------------------------------------------------------------
 
+
 def test_pruning_is_noticed_after_rolled_back_writes(pair):
     """A rolled-back write (here a reshaper answering 409) left a hole in
     the numbers, and with any hole the prune check was skipped: a worker
@@ -105,11 +115,20 @@ def test_pruning_is_noticed_after_rolled_back_writes(pair):
     writer, reader = pair
     rp = _provider(writer, "cn1", inventory={"VCPU": 4})
     assert _vcpus(reader) == {rp: 4}
-    resp = writer.post("/reshaper", {
-        "inventories": {rp: {"resource_provider_generation": 99,
-                             "inventories": {"VCPU": {"total": 1}}}},
-        "allocations": {}}, version="1.30",
-        headers={"x-roles": "admin,service"})
+    resp = writer.post(
+        "/reshaper",
+        {
+            "inventories": {
+                rp: {
+                    "resource_provider_generation": 99,
+                    "inventories": {"VCPU": {"total": 1}},
+                }
+            },
+            "allocations": {},
+        },
+        version="1.30",
+        headers={"x-roles": "admin,service"},
+    )
     assert resp.status_code == 409, resp.text
     _set_total(writer, rp, 6)
     with writer.db.write() as conn:
@@ -120,14 +139,18 @@ def test_pruning_is_noticed_after_rolled_back_writes(pair):
 
 # 3 -----------------------------------------------------------------------
 
+
 def test_a_write_that_commits_long_after_it_began_is_seen(
-        pair, backend, monkeypatch):
+    pair, backend, monkeypatch
+):
     """A write paused between taking its number and committing (a slow
     commit, a paused process) was given up as rolled back after
     GAP_SECONDS and never seen. Numbers are now taken at commit."""
     if backend == "sqlite":
-        pytest.skip("SQLite writers take turns: one cannot commit while "
-                    "another is open")
+        pytest.skip(
+            "SQLite writers take turns: one cannot commit while "
+            "another is open"
+        )
     # Where the old design gave a missing number up after GAP_SECONDS,
     # a long enough pause is simulated by making that time zero.
     monkeypatch.setattr(changes, "GAP_SECONDS", 0, raising=False)
@@ -137,8 +160,11 @@ def test_a_write_that_commits_long_after_it_began_is_seen(
     assert _vcpus(reader) == {slow: 4, fast: 4}
     slow_id = _rp_id(writer, slow)
     with writer.db.write() as conn:
-        conn.execute(INV.update().where(
-            INV.c.resource_provider_id == slow_id).values(total=16))
+        conn.execute(
+            INV.update()
+            .where(INV.c.resource_provider_id == slow_id)
+            .values(total=16)
+        )
         changes.record(conn, [slow_id])
         _set_total(writer, fast, 8)  # through another connection
         assert _vcpus(reader) == {slow: 4, fast: 8}
@@ -148,24 +174,30 @@ def test_a_write_that_commits_long_after_it_began_is_seen(
 
 # 4 -----------------------------------------------------------------------
 
+
 def test_a_worker_starting_during_a_write_sees_it(database_url, backend):
     """A worker whose first load ran while a write was open, followed by
     more than 200 other changes, never saw that write."""
     if backend == "sqlite":
-        pytest.skip("SQLite writers take turns: one cannot commit while "
-                    "another is open")
+        pytest.skip(
+            "SQLite writers take turns: one cannot commit while "
+            "another is open"
+        )
     writer = support.ApiClient.create(database_url)
     try:
         rp = _provider(writer, "cn1", inventory={"VCPU": 4})
         rp_id = _rp_id(writer, rp)
         with writer.db.write() as conn:
-            conn.execute(INV.update().where(
-                INV.c.resource_provider_id == rp_id).values(total=32))
+            conn.execute(
+                INV.update()
+                .where(INV.c.resource_provider_id == rp_id)
+                .values(total=32)
+            )
             changes.record(conn, [rp_id])
             reader = support.ApiClient.create(database_url)
             for n in range(201):
                 with writer.db.write() as other:
-                    changes.record(other, [10 ** 6 + n])
+                    changes.record(other, [10**6 + n])
             assert _vcpus(reader) == {rp: 4}
         assert _vcpus(reader) == {rp: 32}
         _exact(reader)
@@ -176,8 +208,8 @@ def test_a_worker_starting_during_a_write_sees_it(database_url, backend):
 
 # 5 -----------------------------------------------------------------------
 
-def test_a_worker_far_behind_a_pruned_log_reloads_without_a_huge_query(
-        pair):
+
+def test_a_worker_far_behind_a_pruned_log_reloads_without_a_huge_query(pair):
     """A worker that fell 70,000 changes behind a pruned log kept one hole
     per pruned number and sent them all in an IN list (past 65,535 every
     candidates request of that worker answered 500 on PostgreSQL)."""
@@ -188,9 +220,13 @@ def test_a_worker_far_behind_a_pruned_log_reloads_without_a_huge_query(
     now = datetime.datetime(2000, 1, 1)
     with writer.db.write() as conn:
         start = changes.head(conn)
-        conn.execute(changes.LOG.insert(), [
-            {"seq": start + n, "provider_id": 10 ** 6, "created_at": now}
-            for n in range(1, behind + 1)])
+        conn.execute(
+            changes.LOG.insert(),
+            [
+                {"seq": start + n, "provider_id": 10**6, "created_at": now}
+                for n in range(1, behind + 1)
+            ],
+        )
         conn.execute(changes.HEAD.update().values(seq=start + behind))
     _set_total(writer, rp, 12)
     with writer.db.write() as conn:
@@ -212,20 +248,22 @@ def test_a_worker_far_behind_a_pruned_log_reloads_without_a_huge_query(
 
 # 6 -----------------------------------------------------------------------
 
+
 def test_a_client_that_stops_reading_blocks_nobody(sqlite_api):
     """The answer used to stream under the snapshot's lock: one client that
     stopped reading a large answer blocked every other candidates request
     of its worker (and, once they took its threads, every request)."""
     root = _provider(sqlite_api, "root")
     for n in range(60):
-        _provider(sqlite_api, "numa%d" % n, parent=root,
-                  inventory={"VCPU": 4})
+        _provider(sqlite_api, "numa%d" % n, parent=root, inventory={"VCPU": 4})
     environ = falcon.testing.create_environ(
         path="/allocation_candidates",
-        query_string="resources1=VCPU:1&resources2=VCPU:1"
-                     "&group_policy=none",
-        headers={"x-auth-token": "admin",
-                 "openstack-api-version": "placement 1.39"})
+        query_string="resources1=VCPU:1&resources2=VCPU:1&group_policy=none",
+        headers={
+            "x-auth-token": "admin",
+            "openstack-api-version": "placement 1.39",
+        },
+    )
     body = sqlite_api.app(environ, lambda status, headers, exc=None: None)
     first = next(iter(body))  # the client reads one chunk, then stalls
     assert first.startswith(b'{"allocation_requests":[')
@@ -253,24 +291,31 @@ def test_a_client_that_stops_reading_blocks_nobody(sqlite_api):
 
 # 7 -----------------------------------------------------------------------
 
+
 def test_a_write_made_with_sql_is_found_by_the_drift_check(pair, caplog):
     """Writes outside the service (an operator's SQL, the reference during
     a switch) were never picked up."""
     writer, reader = pair
-    rp = _provider(writer, "cn1", inventory={"VCPU": 4},
-                   traits=["HW_CPU_X86_AVX2"])
+    rp = _provider(
+        writer, "cn1", inventory={"VCPU": 4}, traits=["HW_CPU_X86_AVX2"]
+    )
     assert _vcpus(reader) == {rp: 4}
     rp_id = _rp_id(writer, rp)
     with writer.db.engine.begin() as conn:  # bypasses the change log
-        conn.execute(INV.update().where(
-            INV.c.resource_provider_id == rp_id).values(total=10))
+        conn.execute(
+            INV.update()
+            .where(INV.c.resource_provider_id == rp_id)
+            .values(total=10)
+        )
         conn.execute(tables.resource_provider_traits.delete())
     snap = snapshot.for_database(reader.db)
     assert _vcpus(reader) == {rp: 4}  # not visible through the log
     with caplog.at_level("WARNING"):
         differences = snap.check()
     assert sorted(d.split(":")[0] for d in differences) == [
-        "inventories", "traits"]
+        "inventories",
+        "traits",
+    ]
     assert "provider snapshot differed" in caplog.text
     assert snap.counters()["drift_repairs"] == 1
     assert _vcpus(reader) == {rp: 10}
@@ -285,20 +330,24 @@ def test_snapshot_reload_makes_every_worker_reload(pair, tmp_path, capsys):
     with writer.db.engine.begin() as conn:
         conn.execute(INV.update().values(total=20))
     conf = tmp_path / "placement.conf"
-    conf.write_text("[placement_database]\nconnection = %s\n"
-                    % writer.conf.placement_database.connection)
+    conf.write_text(
+        "[placement_database]\nconnection = %s\n"
+        % writer.conf.placement_database.connection
+    )
     before = snapshot.for_database(reader.db).counters()["full_loads"]
     assert cli.main(["snapshot", "reload", "--config-file", str(conf)]) == 0
     assert "reload" in capsys.readouterr().out
     assert _vcpus(reader) == {rp: 20}
     assert _vcpus(writer) == {rp: 20}
-    assert snapshot.for_database(reader.db).counters()[
-        "full_loads"] == before + 1
+    assert (
+        snapshot.for_database(reader.db).counters()["full_loads"] == before + 1
+    )
 
 
 def test_the_drift_check_runs_in_the_background(database_url):
     client = support.ApiClient.create(
-        database_url, allotment__snapshot_check_interval=1)
+        database_url, allotment__snapshot_check_interval=1
+    )
     try:
         rp = _provider(client, "cn1", inventory={"VCPU": 4})
         assert _vcpus(client) == {rp: 4}
@@ -306,8 +355,10 @@ def test_the_drift_check_runs_in_the_background(database_url):
             conn.execute(INV.update().values(total=5))
         snap = snapshot.for_database(client.db)
         deadline = time.monotonic() + 30
-        while (snap.counters()["drift_repairs"] == 0
-               and time.monotonic() < deadline):
+        while (
+            snap.counters()["drift_repairs"] == 0
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.05)
         assert snap.counters()["drift_repairs"] == 1
         assert _vcpus(client) == {rp: 5}
@@ -317,6 +368,7 @@ def test_the_drift_check_runs_in_the_background(database_url):
 
 # 8 -----------------------------------------------------------------------
 
+
 def test_change_numbers_go_past_32_bits(pair):
     """The log's number was a 32-bit integer: after 2^31 changes every
     write failed."""
@@ -324,14 +376,15 @@ def test_change_numbers_go_past_32_bits(pair):
     rp = _provider(writer, "cn1", inventory={"VCPU": 4})
     assert _vcpus(reader) == {rp: 4}
     with writer.db.write() as conn:
-        conn.execute(changes.HEAD.update().values(seq=2 ** 31 + 5))
+        conn.execute(changes.HEAD.update().values(seq=2**31 + 5))
     _set_total(writer, rp, 7)
     assert _vcpus(reader) == {rp: 7}
     with reader.db.read() as conn:
-        assert changes.head(conn) > 2 ** 31
+        assert changes.head(conn) > 2**31
 
 
 # 9 -----------------------------------------------------------------------
+
 
 def test_stamp_to_the_reference_and_back(pair, tmp_path, capsys):
     """After ``db stamp a082b8bb98d0`` (the way back to the reference) a
@@ -341,8 +394,10 @@ def test_stamp_to_the_reference_and_back(pair, tmp_path, capsys):
     rp = _provider(writer, "cn1", inventory={"VCPU": 4})
     assert _vcpus(reader) == {rp: 4}
     conf = tmp_path / "placement.conf"
-    conf.write_text("[placement_database]\nconnection = %s\n"
-                    % writer.conf.placement_database.connection)
+    conf.write_text(
+        "[placement_database]\nconnection = %s\n"
+        % writer.conf.placement_database.connection
+    )
     args = ["--config-file", str(conf)]
     assert cli.main(["db", "stamp", "a082b8bb98d0", *args]) == 0
     with writer.db.engine.begin() as conn:  # the reference writes no log
@@ -358,6 +413,7 @@ def test_stamp_to_the_reference_and_back(pair, tmp_path, capsys):
 
 
 # 10 ----------------------------------------------------------------------
+
 
 def test_the_snapshot_loads_when_the_worker_starts(database_url):
     """The first full load was paid inside a worker's first candidates
@@ -375,7 +431,8 @@ def test_the_snapshot_loads_when_the_worker_starts(database_url):
 
 
 def test_a_worker_that_cannot_load_at_start_answers_503_then_loads(
-        database_url, monkeypatch):
+    database_url, monkeypatch
+):
     writer = support.ApiClient.create(database_url)
     monkeypatch.setattr(snapshot, "RETRY_SECONDS", 0.05)
     attempts = []
@@ -411,6 +468,7 @@ def test_a_worker_that_cannot_load_at_start_answers_503_then_loads(
 
 # Galera ------------------------------------------------------------------
 
+
 def test_galera_auto_increment_steps_do_not_matter(database_url, backend):
     """On Galera every node steps auto-increment values by the cluster
     size; the log's own key may jump, its change numbers never do."""
@@ -422,8 +480,10 @@ def test_galera_auto_increment_steps_do_not_matter(database_url, backend):
     @sa.event.listens_for(node.engine, "connect")
     def _like_galera(dbapi_conn, _record):
         with dbapi_conn.cursor() as cur:
-            cur.execute("SET SESSION auto_increment_increment = 3, "
-                        "auto_increment_offset = 2")
+            cur.execute(
+                "SET SESSION auto_increment_increment = 3, "
+                "auto_increment_offset = 2"
+            )
 
     reader = support.ApiClient(writer.conf, node)
     try:
@@ -433,9 +493,12 @@ def test_galera_auto_increment_steps_do_not_matter(database_url, backend):
             assert _vcpus(writer) == {rp: total}
             assert _vcpus(reader) == {rp: total}
         with node.read() as conn:
-            ids = list(conn.scalars(sa.select(changes.LOG.c.id).order_by(
-                changes.LOG.c.id)))
-        assert any(b - a == 3 for a, b in zip(ids, ids[1:]))
+            ids = list(
+                conn.scalars(
+                    sa.select(changes.LOG.c.id).order_by(changes.LOG.c.id)
+                )
+            )
+        assert any(b - a == 3 for a, b in itertools.pairwise(ids))
         _exact(writer)
         _exact(reader)
     finally:
@@ -450,7 +513,8 @@ def test_a_forked_wsgi_worker_loads_before_its_first_request(tmp_path):
     (tmp_path / "placement.conf").write_text(
         "[api]\nauth_strategy = noauth2\n[placement_database]\n"
         "connection = sqlite:///%s\nsync_on_startup = True\n"
-        % (tmp_path / "placement.sqlite"))
+        % (tmp_path / "placement.sqlite")
+    )
     probe = (
         "import os, sys, time\n"
         "from allotment import wsgi\n"
@@ -465,8 +529,12 @@ def test_a_forked_wsgi_worker_loads_before_its_first_request(tmp_path):
         "    snaps = list(snapshot._SNAPSHOTS.values())\n"
         "    os._exit(0 if snaps and snaps[0].counters()['loaded'] else 3)\n"
         "_, status = os.waitpid(pid, 0)\n"
-        "sys.exit(os.waitstatus_to_exitcode(status))\n")
+        "sys.exit(os.waitstatus_to_exitcode(status))\n"
+    )
     result = subprocess.run(
-        [sys.executable, "-c", probe], timeout=60, capture_output=True,
-        env={**os.environ, "OS_PLACEMENT_CONFIG_DIR": str(tmp_path)})
+        [sys.executable, "-c", probe],
+        timeout=60,
+        capture_output=True,
+        env={**os.environ, "OS_PLACEMENT_CONFIG_DIR": str(tmp_path)},
+    )
     assert result.returncode == 0, result.stderr.decode()

@@ -44,8 +44,9 @@ INV = tables.inventories
 
 
 def _lost(*_args, **_kwargs):
-    raise sa_exc.OperationalError("SELECT ...", {}, Exception(
-        "connection lost (injected)"))
+    raise sa_exc.OperationalError(
+        "SELECT ...", {}, Exception("connection lost (injected)")
+    )
 
 
 class _Rollback(Exception):
@@ -55,11 +56,15 @@ class _Rollback(Exception):
 def _writer_database(url, backend):
     database = engine.Database(url)
     if backend == "mysql":
+
         @sa.event.listens_for(database.engine, "connect")
         def _like_galera(dbapi_conn, _record):
             with dbapi_conn.cursor() as cur:
-                cur.execute("SET SESSION auto_increment_increment = 3, "
-                            "auto_increment_offset = 2")
+                cur.execute(
+                    "SET SESSION auto_increment_increment = 3, "
+                    "auto_increment_offset = 2"
+                )
+
     return database
 
 
@@ -68,9 +73,13 @@ def _empty(database):
     changed, so long-lived snapshots follow)."""
     rp = tables.resource_providers
     with database.write() as conn:
-        for table in (tables.allocations, tables.consumers, INV,
-                      tables.resource_provider_traits,
-                      tables.resource_provider_aggregates):
+        for table in (
+            tables.allocations,
+            tables.consumers,
+            INV,
+            tables.resource_provider_traits,
+            tables.resource_provider_aggregates,
+        ):
             conn.execute(table.delete())
         mysql = conn.dialect.name == "mysql"
         if mysql:  # it checks the tree's foreign keys row by row
@@ -85,8 +94,10 @@ def _empty(database):
 def _machine(url, backend):
     conf = support.make_conf(url, allotment__snapshot_check_interval=0)
     writer = support.ApiClient(conf, _writer_database(url, backend))
-    clients = {"writer": writer, "reader": support.ApiClient(
-        conf, engine.Database(url))}
+    clients = {
+        "writer": writer,
+        "reader": support.ApiClient(conf, engine.Database(url)),
+    }
     writer.put("/traits/CUSTOM_FAST", version="1.6")
 
     class SnapshotMachine(RuleBasedStateMachine):
@@ -114,62 +125,100 @@ def _machine(url, backend):
             rp = str(uuid.uuid4())
             body = {"name": rp, "uuid": rp}
             if nested and self.providers:
-                body["parent_provider_uuid"] = self._pick(self.providers,
-                                                          parent)
+                body["parent_provider_uuid"] = self._pick(
+                    self.providers, parent
+                )
             resp = self.w.post("/resource_providers", body, version="1.14")
             assert resp.status_code == 201, resp.text
             self.providers.append(rp)
 
         @precondition(lambda self: self.providers)
-        @rule(n=st.integers(0, 50),
-              inventory=st.dictionaries(st.sampled_from(CLASSES), st.tuples(
-                  st.integers(1, 64), st.integers(0, 4),
-                  st.sampled_from([1.0, 1.5, 16.0, 0.7]),
-                  st.integers(1, 64), st.sampled_from([1, 2])),
-                  max_size=3))
+        @rule(
+            n=st.integers(0, 50),
+            inventory=st.dictionaries(
+                st.sampled_from(CLASSES),
+                st.tuples(
+                    st.integers(1, 64),
+                    st.integers(0, 4),
+                    st.sampled_from([1.0, 1.5, 16.0, 0.7]),
+                    st.integers(1, 64),
+                    st.sampled_from([1, 2]),
+                ),
+                max_size=3,
+            ),
+        )
         def set_inventory(self, n, inventory):
             rp = self._pick(self.providers, n)
-            body = {"resource_provider_generation": self._generation(rp),
-                    "inventories": {
-                        rc: {"total": total, "reserved": min(reserved, total),
-                             "allocation_ratio": ratio,
-                             "max_unit": max_unit, "step_size": step}
-                        for rc, (total, reserved, ratio, max_unit, step)
-                        in inventory.items()}}
+            body = {
+                "resource_provider_generation": self._generation(rp),
+                "inventories": {
+                    rc: {
+                        "total": total,
+                        "reserved": min(reserved, total),
+                        "allocation_ratio": ratio,
+                        "max_unit": max_unit,
+                        "step_size": step,
+                    }
+                    for rc, (
+                        total,
+                        reserved,
+                        ratio,
+                        max_unit,
+                        step,
+                    ) in inventory.items()
+                },
+            }
             resp = self.w.put("/resource_providers/%s/inventories" % rp, body)
             assert resp.status_code in (200, 409), resp.text
 
         @precondition(lambda self: self.providers)
-        @rule(n=st.integers(0, 50),
-              names=st.sets(st.sampled_from(TRAITS)))
+        @rule(n=st.integers(0, 50), names=st.sets(st.sampled_from(TRAITS)))
         def set_traits(self, n, names):
             rp = self._pick(self.providers, n)
-            resp = self.w.put("/resource_providers/%s/traits" % rp, {
-                "resource_provider_generation": self._generation(rp),
-                "traits": sorted(names)}, version="1.6")
+            resp = self.w.put(
+                "/resource_providers/%s/traits" % rp,
+                {
+                    "resource_provider_generation": self._generation(rp),
+                    "traits": sorted(names),
+                },
+                version="1.6",
+            )
             assert resp.status_code == 200, resp.text
 
         @precondition(lambda self: self.providers)
-        @rule(n=st.integers(0, 50),
-              aggs=st.sets(st.sampled_from(AGGREGATES)))
+        @rule(n=st.integers(0, 50), aggs=st.sets(st.sampled_from(AGGREGATES)))
         def set_aggregates(self, n, aggs):
             rp = self._pick(self.providers, n)
-            resp = self.w.put("/resource_providers/%s/aggregates" % rp, {
-                "resource_provider_generation": self._generation(rp),
-                "aggregates": sorted(aggs)}, version="1.19")
+            resp = self.w.put(
+                "/resource_providers/%s/aggregates" % rp,
+                {
+                    "resource_provider_generation": self._generation(rp),
+                    "aggregates": sorted(aggs),
+                },
+                version="1.19",
+            )
             assert resp.status_code == 200, resp.text
 
         @precondition(lambda self: self.providers)
-        @rule(n=st.integers(0, 50), rc=st.sampled_from(CLASSES),
-              amount=st.integers(1, 80))
+        @rule(
+            n=st.integers(0, 50),
+            rc=st.sampled_from(CLASSES),
+            amount=st.integers(1, 80),
+        )
         def allocate(self, n, rc, amount):
             """A claim; too large ones are refused (409, nothing written)."""
             rp = self._pick(self.providers, n)
             consumer = str(uuid.uuid4())
-            resp = self.w.put("/allocations/" + consumer, {
-                "allocations": {rp: {"resources": {rc: amount}}},
-                "project_id": PROJECT, "user_id": USER,
-                "consumer_generation": None}, version="1.28")
+            resp = self.w.put(
+                "/allocations/" + consumer,
+                {
+                    "allocations": {rp: {"resources": {rc: amount}}},
+                    "project_id": PROJECT,
+                    "user_id": USER,
+                    "consumer_generation": None,
+                },
+                version="1.28",
+            )
             assert resp.status_code in (204, 400, 409), resp.text
             if resp.status_code == 204:
                 self.consumers.append(consumer)
@@ -178,8 +227,7 @@ def _machine(url, backend):
         @rule(n=st.integers(0, 50))
         def delete_allocations(self, n):
             consumer = self.consumers.pop(n % len(self.consumers))
-            assert self.w.delete("/allocations/" + consumer
-                                 ).status_code == 204
+            assert self.w.delete("/allocations/" + consumer).status_code == 204
 
         @precondition(lambda self: self.providers)
         @rule(n=st.integers(0, 50))
@@ -198,9 +246,11 @@ def _machine(url, backend):
             rp_id = self._id(self._pick(self.providers, n))
             try:
                 with self.w.db.write() as conn:
-                    conn.execute(INV.update().where(
-                        INV.c.resource_provider_id == rp_id).values(
-                            total=total))
+                    conn.execute(
+                        INV.update()
+                        .where(INV.c.resource_provider_id == rp_id)
+                        .values(total=total)
+                    )
                     changes.record(conn, [rp_id])
                     raise _Rollback()
             except _Rollback:
@@ -209,15 +259,18 @@ def _machine(url, backend):
         @rule(where=st.sampled_from(["since", "load", "names"]))
         def refresh_fails(self, where):
             """A lost connection at some point of the reader's refresh."""
-            target = {"since": (changes, "since"),
-                      "load": (snapshot, "_load"),
-                      "names": (snapshot.resource_classes, "names_for")}
+            target = {
+                "since": (changes, "since"),
+                "load": (snapshot, "_load"),
+                "names": (snapshot.resource_classes, "names_for"),
+            }
             module, name = target[where]
             real = getattr(module, name)
             setattr(module, name, _lost)
             try:
                 resp = self.reader.get(
-                    "/allocation_candidates?resources=VCPU:1")
+                    "/allocation_candidates?resources=VCPU:1"
+                )
             finally:
                 setattr(module, name, real)
             assert resp.status_code in (200, 503), resp.text
@@ -236,8 +289,11 @@ def _machine(url, backend):
             """SQL that bypasses the log; the drift check repairs it."""
             rp_id = self._id(self._pick(self.providers, n))
             with self.w.db.engine.begin() as conn:
-                conn.execute(INV.update().where(
-                    INV.c.resource_provider_id == rp_id).values(total=total))
+                conn.execute(
+                    INV.update()
+                    .where(INV.c.resource_provider_id == rp_id)
+                    .values(total=total)
+                )
             snapshot.for_database(self.reader.db).check()
             snapshot.for_database(self.w.db).check()
 
@@ -249,9 +305,11 @@ def _machine(url, backend):
 
         def _id(self, rp):
             with self.w.db.read() as conn:
-                return conn.scalar(sa.select(tables.resource_providers.c.id)
-                                   .where(tables.resource_providers.c.uuid
-                                          == rp))
+                return conn.scalar(
+                    sa.select(tables.resource_providers.c.id).where(
+                        tables.resource_providers.c.uuid == rp
+                    )
+                )
 
         # -- the rule ---------------------------------------------------
 
@@ -260,21 +318,26 @@ def _machine(url, backend):
             for client in (self.reader, self.w):
                 kept = snapshot.for_database(client.db).version()
                 fresh = snapshot.Snapshot(client.db).version()
-                assert support.snapshot_state(kept) == \
-                    support.snapshot_state(fresh)
+                assert support.snapshot_state(kept) == support.snapshot_state(
+                    fresh
+                )
                 with client.db.read(consistent=True) as conn:
                     assert changes.head(conn) == kept.seq
-                    assert fingerprint.of_version(kept) == \
-                        fingerprint.of_database(conn)
+                    assert fingerprint.of_version(
+                        kept
+                    ) == fingerprint.of_database(conn)
             kept = snapshot.for_database(self.reader.db).version()
             names = kept.rc_names
             for rp in self.providers[-5:]:
                 usages = self.reader.get(
-                    "/resource_providers/%s/usages" % rp).json["usages"]
+                    "/resource_providers/%s/usages" % rp
+                ).json["usages"]
                 rp_id = kept.id_of[rp]
-                held = {names[rc]: rooms[rp_id].used
-                        for rc, rooms in kept.by_class.items()
-                        if rp_id in rooms}
+                held = {
+                    names[rc]: rooms[rp_id].used
+                    for rc, rooms in kept.by_class.items()
+                    if rp_id in rooms
+                }
                 assert held == usages
 
     def close():

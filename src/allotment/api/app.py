@@ -159,7 +159,8 @@ def _database_error(req, resp, exc, params):
                 req.path, req.context.request_id, type(exc).__name__,
                 reason[0] if reason else "")
     errors.render(req, resp, 503, "The placement database is unavailable; "
-                  "retry later.", headers={"Retry-After": str(errors.RETRY_AFTER)})
+                  "retry later.",
+                  headers={"Retry-After": str(errors.RETRY_AFTER)})
 
 
 def _unexpected_error(req, resp, exc, params):

@@ -35,8 +35,15 @@ def _pair(a, b):
 
 
 def _inventory(rp, rc, total, reserved, min_unit, max_unit, step):
-    return (rp * 7 + rc * 11 + total * 13 + reserved * 17 + min_unit * 19
-            + max_unit * 23 + step * 29) % _P
+    return (
+        rp * 7
+        + rc * 11
+        + total * 13
+        + reserved * 17
+        + min_unit * 19
+        + max_unit * 23
+        + step * 29
+    ) % _P
 
 
 def of_version(version):
@@ -44,16 +51,22 @@ def of_version(version):
     providers = [0, 0]
     for rp_id, p in version.providers.items():
         providers[0] += 1
-        providers[1] += (rp_id * 7 + p.root * 11
-                         + (p.parent or 0) * 13) % _P
-    inventories = {}
+        providers[1] += (rp_id * 7 + p.root * 11 + (p.parent or 0) * 13) % _P
+    inventories: dict[float, list[int]] = {}
     usage = [0, 0]
     for rc_id, rooms in version.by_class.items():
         for rp_id, r in rooms.items():
             entry = inventories.setdefault(r.ratio, [0, 0])
             entry[0] += 1
-            entry[1] += _inventory(rp_id, rc_id, r.total, r.reserved,
-                                   r.min_unit, r.max_unit, r.step)
+            entry[1] += _inventory(
+                rp_id,
+                rc_id,
+                r.total,
+                r.reserved,
+                r.min_unit,
+                r.max_unit,
+                r.step,
+            )
             usage[0] += r.used
             usage[1] += r.used * ((rp_id * 7 + rc_id * 11) % _W)
     traits = [0, 0]
@@ -80,9 +93,11 @@ def _big(column):
 
 
 def _count_and_sum(conn, table, expr):
-    count, total = conn.execute(sa.select(
-        sa.func.count(), sa.func.coalesce(sa.func.sum(expr), 0)
-    ).select_from(table)).one()
+    count, total = conn.execute(
+        sa.select(
+            sa.func.count(), sa.func.coalesce(sa.func.sum(expr), 0)
+        ).select_from(table)
+    ).one()
     return int(count), int(total)
 
 
@@ -92,35 +107,71 @@ def of_database(conn):
     c = INV.c
     inventories = {
         ratio: (int(count), int(total))
-        for ratio, count, total in conn.execute(sa.select(
-            c.allocation_ratio, sa.func.count(),
-            sa.func.sum((_big(c.resource_provider_id) * 7
-                         + _big(c.resource_class_id) * 11
-                         + _big(c.total) * 13 + _big(c.reserved) * 17
-                         + _big(c.min_unit) * 19 + _big(c.max_unit) * 23
-                         + _big(c.step_size) * 29) % _P))
-            .group_by(c.allocation_ratio))}
+        for ratio, count, total in conn.execute(
+            sa.select(
+                c.allocation_ratio,
+                sa.func.count(),
+                sa.func.sum(
+                    (
+                        _big(c.resource_provider_id) * 7
+                        + _big(c.resource_class_id) * 11
+                        + _big(c.total) * 13
+                        + _big(c.reserved) * 17
+                        + _big(c.min_unit) * 19
+                        + _big(c.max_unit) * 23
+                        + _big(c.step_size) * 29
+                    )
+                    % _P
+                ),
+            ).group_by(c.allocation_ratio)
+        )
+    }
     a = ALLOC.c
-    held = ALLOC.join(INV, sa.and_(
-        c.resource_provider_id == a.resource_provider_id,
-        c.resource_class_id == a.resource_class_id))
-    used, weighted = conn.execute(sa.select(
-        sa.func.coalesce(sa.func.sum(_big(a.used)), 0),
-        sa.func.coalesce(sa.func.sum(
-            _big(a.used) * ((a.resource_provider_id * 7
-                             + a.resource_class_id * 11) % _W)), 0),
-    ).select_from(held)).one()
+    held = ALLOC.join(
+        INV,
+        sa.and_(
+            c.resource_provider_id == a.resource_provider_id,
+            c.resource_class_id == a.resource_class_id,
+        ),
+    )
+    used, weighted = conn.execute(
+        sa.select(
+            sa.func.coalesce(sa.func.sum(_big(a.used)), 0),
+            sa.func.coalesce(
+                sa.func.sum(
+                    _big(a.used)
+                    * (
+                        (a.resource_provider_id * 7 + a.resource_class_id * 11)
+                        % _W
+                    )
+                ),
+                0,
+            ),
+        ).select_from(held)
+    ).one()
     return {
-        "providers": _count_and_sum(conn, RP, (
-            _big(RP.c.id) * 7 + _big(RP.c.root_provider_id) * 11
-            + _big(sa.func.coalesce(RP.c.parent_provider_id, 0)) * 13)
-            % _P),
+        "providers": _count_and_sum(
+            conn,
+            RP,
+            (
+                _big(RP.c.id) * 7
+                + _big(RP.c.root_provider_id) * 11
+                + _big(sa.func.coalesce(RP.c.parent_provider_id, 0)) * 13
+            )
+            % _P,
+        ),
         "inventories": inventories,
         "usage": (int(used), int(weighted)),
-        "traits": _count_and_sum(conn, RPT, (
-            RPT.c.resource_provider_id * 7 + RPT.c.trait_id * 11) % _P),
-        "aggregates": _count_and_sum(conn, RPA, (
-            RPA.c.resource_provider_id * 7 + RPA.c.aggregate_id * 11) % _P),
+        "traits": _count_and_sum(
+            conn,
+            RPT,
+            (RPT.c.resource_provider_id * 7 + RPT.c.trait_id * 11) % _P,
+        ),
+        "aggregates": _count_and_sum(
+            conn,
+            RPA,
+            (RPA.c.resource_provider_id * 7 + RPA.c.aggregate_id * 11) % _P,
+        ),
     }
 
 
@@ -133,20 +184,29 @@ def compare(held, stored):
         if mine == theirs:
             continue
         if part == "inventories":
-            mine = (sum(n for n, _h in mine.values()),
-                    sum(h for _n, h in mine.values()))
-            theirs = (sum(n for n, _h in theirs.values()),
-                      sum(h for _n, h in theirs.values()))
+            mine = (
+                sum(n for n, _h in mine.values()),
+                sum(h for _n, h in mine.values()),
+            )
+            theirs = (
+                sum(n for n, _h in theirs.values()),
+                sum(h for _n, h in theirs.values()),
+            )
             if mine == theirs:
                 lines.append("inventories: allocation ratios differ")
                 continue
         if part == "usage":
-            lines.append("usage: %d used in the snapshot, %d in the database"
-                         % (mine[0], theirs[0]))
+            lines.append(
+                "usage: %d used in the snapshot, %d in the database"
+                % (mine[0], theirs[0])
+            )
         elif mine[0] != theirs[0]:
-            lines.append("%s: %d rows in the snapshot, %d in the database"
-                         % (part, mine[0], theirs[0]))
+            lines.append(
+                "%s: %d rows in the snapshot, %d in the database"
+                % (part, mine[0], theirs[0])
+            )
         else:
-            lines.append("%s: %d rows each, with different values"
-                         % (part, mine[0]))
+            lines.append(
+                "%s: %d rows each, with different values" % (part, mine[0])
+            )
     return lines

@@ -28,6 +28,7 @@ past it, or a head below it after the log was re-created).
 
 import datetime
 import random
+from collections.abc import Iterable
 
 import sqlalchemy as sa
 
@@ -45,7 +46,7 @@ EVERYTHING = None
 _PENDING = "allotment.changed_providers"
 
 
-def record(conn, provider_ids):
+def record(conn: sa.Connection, provider_ids: Iterable[int | None]) -> None:
     """Note that the providers ``provider_ids`` changed (logged when the
     transaction of ``conn`` publishes)."""
     ids = {int(i) for i in provider_ids if i is not None}
@@ -53,17 +54,17 @@ def record(conn, provider_ids):
         conn.info.setdefault(_PENDING, set()).update(ids)
 
 
-def record_everything(conn):
+def record_everything(conn: sa.Connection) -> None:
     """Note that any provider may have changed."""
     conn.info.setdefault(_PENDING, set()).add(EVERYTHING)
 
 
-def discard(conn):
+def discard(conn: sa.Connection) -> None:
     """Forget what ``conn``'s transaction recorded (it rolled back)."""
     conn.info.pop(_PENDING, None)
 
 
-def publish(conn):
+def publish(conn: sa.Connection) -> int | None:
     """Log what the transaction of ``conn`` recorded under the next change
     number; the caller commits right after. Answers the number (None when
     nothing was recorded)."""
@@ -74,25 +75,29 @@ def publish(conn):
     seq = conn.scalar(sa.select(HEAD.c.seq))
     now = utcnow()
     ids = [EVERYTHING] if EVERYTHING in pending else sorted(pending)
-    conn.execute(LOG.insert(), [
-        {"seq": seq, "provider_id": i, "created_at": now} for i in ids])
+    conn.execute(
+        LOG.insert(),
+        [{"seq": seq, "provider_id": i, "created_at": now} for i in ids],
+    )
     if random.randrange(PRUNE_EVERY) == 0:
         prune(conn)
     return seq
 
 
-def prune(conn, keep=KEEP):
+def prune(conn: sa.Connection, keep: datetime.timedelta = KEEP) -> None:
     """Drop entries older than ``keep`` (readers that far behind reload)."""
     conn.execute(LOG.delete().where(LOG.c.created_at < utcnow() - keep))
 
 
-def head(conn):
+def head(conn: sa.Connection) -> int:
     """The last change number handed out (and committed, as seen by
     ``conn``)."""
     return conn.scalar(sa.select(HEAD.c.seq)) or 0
 
 
-def since(conn, last):
+def since(
+    conn: sa.Connection, last: int | None
+) -> tuple[int, set[int] | None]:
     """``(head, changed)``: the current head, and the ids of the providers
     changed after change number ``last``, or EVERYTHING when the reader
     must reload all (``last`` None, an entry for everything, entries pruned
@@ -102,8 +107,11 @@ def since(conn, last):
         return now, EVERYTHING
     if now == last:
         return now, set()
-    rows = conn.execute(sa.select(LOG.c.seq, LOG.c.provider_id).where(
-        LOG.c.seq > last, LOG.c.seq <= now)).all()
+    rows = conn.execute(
+        sa.select(LOG.c.seq, LOG.c.provider_id).where(
+            LOG.c.seq > last, LOG.c.seq <= now
+        )
+    ).all()
     if len({seq for seq, _rp in rows}) != now - last:
         return now, EVERYTHING  # pruned past ``last``
     changed = {rp for _seq, rp in rows}

@@ -13,6 +13,7 @@ from allotment.candidates import find
 from allotment.candidates import render
 from allotment.candidates import snapshot
 
+
 class AllocationCandidates(Resource):
     def on_get(self, req, resp):
         microversion.require(req, microversion.ALLOCATION_CANDIDATES)

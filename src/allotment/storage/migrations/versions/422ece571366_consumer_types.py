@@ -4,8 +4,8 @@ Revision ID: 422ece571366
 Revises: b5c396305c25
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "422ece571366"
 down_revision = "b5c396305c25"
@@ -13,7 +13,7 @@ branch_labels = None
 depends_on = None
 
 
-def upgrade():
+def upgrade() -> None:
     op.create_table(
         "consumer_types",
         sa.Column("created_at", sa.DateTime(), nullable=True),
@@ -24,10 +24,16 @@ def upgrade():
         sa.UniqueConstraint("name", name="uniq_consumer_types0name"),
     )
     with op.batch_alter_table("consumers") as batch:
-        batch.add_column(sa.Column(
-            "consumer_type_id", sa.Integer(),
-            sa.ForeignKey("consumer_types.id",
-                          name="consumers_consumer_type_id_fkey"),
-            nullable=True))
-    op.create_index("consumers_consumer_type_id_idx", "consumers",
-                    ["consumer_type_id"])
+        batch.add_column(
+            sa.Column(
+                "consumer_type_id",
+                sa.Integer(),
+                sa.ForeignKey(
+                    "consumer_types.id", name="consumers_consumer_type_id_fkey"
+                ),
+                nullable=True,
+            )
+        )
+    op.create_index(
+        "consumers_consumer_type_id_idx", "consumers", ["consumer_type_id"]
+    )

@@ -12,8 +12,8 @@ Revision ID: 5f1e3c2a7d10
 Revises: a082b8bb98d0
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "5f1e3c2a7d10"
 down_revision = "a082b8bb98d0"
@@ -21,7 +21,7 @@ branch_labels = None
 depends_on = None
 
 
-def upgrade():
+def upgrade() -> None:
     if sa.inspect(op.get_bind()).has_table("allotment_provider_changes"):
         return
     op.create_table(
@@ -31,5 +31,8 @@ def upgrade():
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("seq"),
     )
-    op.create_index("allotment_provider_changes_created_at_idx",
-                    "allotment_provider_changes", ["created_at"])
+    op.create_index(
+        "allotment_provider_changes_created_at_idx",
+        "allotment_provider_changes",
+        ["created_at"],
+    )

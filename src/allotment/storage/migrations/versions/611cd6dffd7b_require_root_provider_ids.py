@@ -4,8 +4,8 @@ Revision ID: 611cd6dffd7b
 Revises: b4ed3a175331
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "611cd6dffd7b"
 down_revision = "b4ed3a175331"
@@ -13,11 +13,15 @@ branch_labels = None
 depends_on = None
 
 
-def upgrade():
-    count = op.get_bind().scalar(sa.text(
-        "SELECT COUNT(*) FROM resource_providers "
-        "WHERE root_provider_id IS NULL"))
+def upgrade() -> None:
+    count = op.get_bind().scalar(
+        sa.text(
+            "SELECT COUNT(*) FROM resource_providers "
+            "WHERE root_provider_id IS NULL"
+        )
+    )
     if count:
         raise RuntimeError(
             "%d resource providers have no root provider id. Run "
-            "'placement-manage db online_data_migrations' first." % count)
+            "'placement-manage db online_data_migrations' first." % count
+        )

@@ -4,8 +4,8 @@ Revision ID: b5c396305c25
 Revises: 611cd6dffd7b
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "b5c396305c25"
 down_revision = "611cd6dffd7b"
@@ -13,11 +13,15 @@ branch_labels = None
 depends_on = None
 
 
-def upgrade():
-    count = op.get_bind().scalar(sa.text(
-        "SELECT COUNT(*) FROM allocations a LEFT JOIN consumers c "
-        "ON a.consumer_id = c.uuid WHERE c.id IS NULL"))
+def upgrade() -> None:
+    count = op.get_bind().scalar(
+        sa.text(
+            "SELECT COUNT(*) FROM allocations a LEFT JOIN consumers c "
+            "ON a.consumer_id = c.uuid WHERE c.id IS NULL"
+        )
+    )
     if count:
         raise RuntimeError(
             "%d allocations have no consumer record. Run "
-            "'placement-manage db online_data_migrations' first." % count)
+            "'placement-manage db online_data_migrations' first." % count
+        )
