@@ -14,6 +14,7 @@ MySQL, whose default here is READ COMMITTED).
 import contextlib
 import logging
 import os
+import random
 import time
 
 import sqlalchemy as sa
@@ -22,7 +23,9 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy import pool
 
+from allotment import exceptions
 from allotment.storage import changes
+from allotment.storage import unavailable
 
 LOG = logging.getLogger(__name__)
 
@@ -99,6 +102,8 @@ class Database:
             self._setup_sqlite(sqlite_synchronous)
         elif self.backend == "mysql":
             self._setup_mysql(mysql_sql_mode)
+        if self.backend != "sqlite":
+            unavailable.install(self.engine)
 
     @classmethod
     def from_conf(cls, conf):
@@ -197,18 +202,24 @@ class Database:
     def run_write(self, work, *args, **kwargs):
         """Run ``work(conn, *args, **kwargs)`` in a write transaction.
 
-        Deadlocks and serialization failures roll back and retry the whole
-        unit of work.
+        Deadlocks and serialization failures (on Galera also certification
+        failures, reported as deadlocks) roll back and retry the whole unit
+        of work, after a short random pause; when they persist the write
+        fails with 409 ``placement.concurrent_update``, never a 500.
         """
         for attempt in range(_WRITE_RETRIES):
             try:
                 with self.write() as conn:
                     return work(conn, *args, **kwargs)
             except sa_exc.DBAPIError as error:
-                if not is_retryable(error) or attempt == _WRITE_RETRIES - 1:
+                if not is_retryable(error):
                     raise
+                if attempt == _WRITE_RETRIES - 1:
+                    LOG.warning("write still conflicting after %d attempts: "
+                                "%s", _WRITE_RETRIES, error.orig)
+                    raise exceptions.ConcurrentUpdate() from error
                 LOG.debug("retrying write after %s", error.orig)
-                time.sleep(0.01 * (attempt + 1))
+                time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
 
     def dispose(self):
         self.engine.dispose()
