@@ -52,7 +52,7 @@ SOAK = os.environ.get("ALLOTMENT_SOAK") == "1"
 # Seconds of load per backend: short in CI, long in the soak mode; either
 # can be overridden with ALLOTMENT_STRESS_SECONDS.
 DURATION = float(os.environ.get("ALLOTMENT_STRESS_SECONDS",
-                                 600 if SOAK else 20))
+                                 600 if SOAK else 15))
 CLIENTS = 16 if SOAK else 8
 SERVERS = 3 if SOAK else 2
 PAIRS = 3
@@ -246,6 +246,10 @@ class Http:
             self.conn = None
 
 
+Error = collections.namedtuple(
+    "Error", "client server started answered status detail")
+
+
 class Stats:
     """Counts shared by every client of a run (under a lock)."""
 
@@ -254,8 +258,9 @@ class Stats:
         self.requests = 0
         self.statuses = collections.Counter()
         self.writes_ok = 0
+        self.ok_log = []  # (server name, monotonic time) of each 204 write
         self.conflicts = 0
-        self.errors = []  # (client, server, monotonic time, status, detail)
+        self.errors = []  # Error: every 5xx and connection error
         self.violations = []
         self.samples = 0
 
@@ -302,15 +307,17 @@ class Client(threading.Thread):
 
     def call(self, method, path, body=None, headers=None):
         stats = self.stress.stats
+        started = time.monotonic()
         answer = self.http.call(method, path, body, headers)
         with stats.lock:
             stats.requests += 1
             stats.statuses[answer.status] += 1
         if answer.status is None or answer.status >= 500:
             with stats.lock:
-                stats.errors.append((self.index, self.server.name,
-                                     time.monotonic(), answer.status,
-                                     json.dumps(answer.body)[:300]))
+                stats.errors.append(Error(self.index, self.server.name,
+                                          started, time.monotonic(),
+                                          answer.status,
+                                          json.dumps(answer.body)[:300]))
             if answer.status is not None and answer.status != 503:
                 stats.violation("%s %s on %s answered %s: %s" % (
                     method, path, self.server.name, answer.status,
@@ -377,6 +384,8 @@ class Client(threading.Thread):
             self.ok_writes += 1
             with self.stress.stats.lock:
                 self.stress.stats.writes_ok += 1
+                self.stress.stats.ok_log.append((self.server.name,
+                                                 time.monotonic()))
             self.read_back(consumer, new_pairs)
         elif answer.status is None or answer.status >= 500:
             consumer.certain = False

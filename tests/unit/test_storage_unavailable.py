@@ -51,8 +51,11 @@ def test_unreachable_server_is_database_unavailable(backend):
     (1062, "Duplicate entry", False),
 ])
 def test_mysql_codes(code, message, expected):
-    assert unavailable.is_unavailable(
-        pymysql.err.OperationalError(code, message)) is expected
+    # PyMySQL gives its errors the server's SQLSTATE too (HY000 for 1180).
+    for sqlstate in (None, "HY000", "08S01", "40001"):
+        error = pymysql.err.OperationalError(code, message)
+        error.sqlstate = sqlstate
+        assert unavailable.is_unavailable(error) is expected
 
 
 def test_api_answers_503_in_placement_format(tmp_path):

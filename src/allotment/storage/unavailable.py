@@ -53,8 +53,8 @@ class DatabaseUnavailable(exceptions.PlacementError, sa_exc.OperationalError):
 def is_unavailable(error):
     """True when the DB-API error ``error`` (an OperationalError or
     InterfaceError of the driver) means "try again later"."""
-    sqlstate = getattr(error, "sqlstate", None)
-    if sqlstate is not None or type(error).__module__.startswith("psycopg"):
+    if type(error).__module__.startswith("psycopg"):
+        sqlstate = getattr(error, "sqlstate", None)  # None: client side
         return (sqlstate is None or sqlstate.startswith("08")
                 or sqlstate in PG_STATES)
     args = getattr(error, "args", ())
