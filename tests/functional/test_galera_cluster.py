@@ -38,6 +38,7 @@ DATABASE = "allotment_galera"
 SCALE = 10 if scaleout.SOAK else 1
 PHASE = 10 * SCALE  # seconds of load per phase
 RECOVERY_TIMEOUT = 90
+CAUSAL_READS = "init_command=SET%20SESSION%20wsrep_sync_wait%3D1"
 
 
 @pytest.fixture(scope="module")
@@ -93,10 +94,14 @@ def test_galera_stress_with_failing_nodes(galera, tmp_path):
 
         # Node 3 stops: its server answers 503 until it is back.
         start = time.monotonic()
+        before = node3.transfers()
         node3.stop()
         stress.stop.wait(PHASE)
         node3.start()  # rejoins by IST
         node3.wait_synced(size=3)
+        after = node3.transfers()
+        rejoin = "IST" if after["IST"] > before["IST"] else (
+            "SST" if after["SST"] > before["SST"] else "unknown transfer")
         windows["stop"] = (start, _wait_serving(servers[2]))
         stress.stop.wait(PHASE / 2)
 
@@ -137,11 +142,11 @@ def test_galera_stress_with_failing_nodes(galera, tmp_path):
                  for name in windows}
     line = stress.summary(
         "; node 3 stopped: %d answers 503 on its server, %d writes ok on "
-        "the others; node 2 isolated: %d answers 503 on its server, %d "
-        "writes ok on the others; converged at seqno %d" % (
+        "the others, rejoined by %s; node 2 isolated: %d answers 503 on "
+        "its server, %d writes ok on the others; converged at seqno %d" % (
             len(by_window["stop"]),
             sum(_writes(stats, s.name, *windows["stop"])
-                for s in servers if s is not servers[2]),
+                for s in servers if s is not servers[2]), rejoin,
             len(by_window["isolate"]),
             sum(_writes(stats, s.name, *windows["isolate"])
                 for s in servers if s is not servers[1]),
@@ -222,3 +227,17 @@ def test_certification_failure_is_retried(galera, tmp_path, monkeypatch):
     finally:
         node1.dispose()
         node2.dispose()
+
+
+def test_causal_reads_through_connection_parameters(galera):
+    """docs/operations.md: ``[placement_database] connection_parameters``
+    can make every session wait for the cluster before reading."""
+    database = storage_engine.Database(
+        galera.nodes[1].url,
+        connection_parameters=CAUSAL_READS)
+    try:
+        with database.read() as conn:
+            assert conn.scalar(sa.text(
+                "SELECT @@session.wsrep_sync_wait")) == 1
+    finally:
+        database.dispose()
