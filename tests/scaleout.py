@@ -55,7 +55,7 @@ DURATION = float(os.environ.get("ALLOTMENT_STRESS_SECONDS",
                                  600 if SOAK else 15))
 CLIENTS = 16 if SOAK else 8
 SERVERS = 3 if SOAK else 2
-PAIRS = 3
+PAIRS = 6 if SOAK else 3
 TOTAL = 8  # VCPU per pair
 MAX_UNIT = 4
 VERSION = "1.39"
@@ -260,6 +260,7 @@ class Stats:
         self.writes_ok = 0
         self.ok_log = []  # (server name, monotonic time) of each 204 write
         self.conflicts = 0
+        self.conflict_kinds = collections.Counter()
         self.errors = []  # Error: every 5xx and connection error
         self.violations = []
         self.samples = 0
@@ -277,6 +278,23 @@ class Consumer:
         self.pairs = {}  # pair index -> VCPU held in that pair
         self.generation = None
         self.certain = True
+
+
+def conflict_kind(answer):
+    """Why a 409: a generation race (placement.concurrent_update), no room,
+    no inventory where the client claimed, or something else."""
+    try:
+        error = answer.body["errors"][0]
+    except (TypeError, KeyError, IndexError):
+        return "other"
+    if error.get("code") == "placement.concurrent_update":
+        return "race"
+    detail = error.get("detail", "")
+    if "exceed the capacity" in detail:
+        return "capacity"
+    if "Inventory for" in detail and "invalid" in detail:
+        return "no inventory"
+    return "other"
 
 
 def valid_error(answer):
@@ -330,8 +348,10 @@ class Client(threading.Thread):
             # What a client does with a 503: wait a little, try again.
             time.sleep(0.2)
         elif answer.status == 409:
+            kind = conflict_kind(answer)
             with stats.lock:
                 stats.conflicts += 1
+                stats.conflict_kinds[kind] += 1
         return answer
 
     def saw_provider(self, provider_uuid, generation):
@@ -572,10 +592,14 @@ class Client(threading.Thread):
                 for consumer in list(self.consumers.values()):
                     if not consumer.certain:
                         self.read_back(consumer, None)
+                # Near capacity, with churn: a client holding a few
+                # consumers mostly moves and deletes, one holding few
+                # mostly claims.
                 roll = self.rng.random()
-                if roll < 0.3 or len(self.consumers) < 2:
+                full = len(self.consumers) >= 3
+                if roll < (0.1 if full else 0.45):
                     self.op_claim()
-                elif roll < 0.55:
+                elif roll < (0.35 if full else 0.65):
                     self.op_move()
                 elif roll < 0.75:
                     self.op_delete()
@@ -799,13 +823,15 @@ class Stress:
         stats = self.stats
         fivexx = sum(count for status, count in stats.statuses.items()
                      if status is not None and status >= 500)
+        kinds = ", ".join("%s %d" % (kind, count) for kind, count in
+                          sorted(stats.conflict_kinds.items()))
         line = ("%s: %d clients, %d servers, %.0f s: %d requests, %d writes "
-                "ok (%d reshapes), %d conflicts (409), %d server retries, "
-                "%d 5xx, %d connection errors, %d capacity samples, "
+                "ok (%d reshapes), %d conflicts (409: %s), %d server "
+                "retries, %d 5xx, %d connection errors, %d capacity samples, "
                 "%d violations%s" % (
                     self.label, len(self.clients), len(self.servers),
                     time.monotonic() - self.started, stats.requests,
-                    stats.writes_ok, self.reshapes, stats.conflicts,
+                    stats.writes_ok, self.reshapes, stats.conflicts, kinds,
                     self.server_retries(), fivexx,
                     stats.statuses.get(None, 0), stats.samples,
                     len(stats.violations), extra))
