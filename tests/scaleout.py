@@ -261,6 +261,7 @@ class Stats:
         self.ok_log = []  # (server name, monotonic time) of each 204 write
         self.conflicts = 0
         self.conflict_kinds = collections.Counter()
+        self.other_conflicts = []  # a few examples, for diagnosis
         self.errors = []  # Error: every 5xx and connection error
         self.violations = []
         self.samples = 0
@@ -282,13 +283,16 @@ class Consumer:
 
 def conflict_kind(answer):
     """Why a 409: a generation race (placement.concurrent_update), no room,
-    no inventory where the client claimed, or something else."""
+    no inventory where the client claimed, inventory in use (a reshape), or
+    something else."""
     try:
         error = answer.body["errors"][0]
     except (TypeError, KeyError, IndexError):
         return "other"
     if error.get("code") == "placement.concurrent_update":
         return "race"
+    if error.get("code") == "placement.inventory.inuse":
+        return "inventory in use"  # a reshape racing a claim
     detail = error.get("detail", "")
     if "exceed the capacity" in detail:
         return "capacity"
@@ -352,6 +356,9 @@ class Client(threading.Thread):
             with stats.lock:
                 stats.conflicts += 1
                 stats.conflict_kinds[kind] += 1
+                if kind == "other" and len(stats.other_conflicts) < 5:
+                    stats.other_conflicts.append("%s %s: %s" % (
+                        method, path, answer.body))
         return answer
 
     def saw_provider(self, provider_uuid, generation):
@@ -837,4 +844,6 @@ class Stress:
                     len(stats.violations), extra))
         SUMMARY.append(line)
         print(line)
+        for example in stats.other_conflicts:
+            print("  a 409 of another kind: %s" % example[:400])
         return line
