@@ -103,3 +103,17 @@ def test_persistent_deadlock_is_409(monkeypatch):
     assert len(calls) == engine._WRITE_RETRIES
     assert caught.value.status == 409
     assert caught.value.code == exceptions.CONCURRENT_UPDATE
+
+
+def test_unavailable_is_logged_without_sql(caplog):
+    database = engine.Database(_dead_url("mysql"))
+    try:
+        with pytest.raises(unavailable.DatabaseUnavailable):
+            with database.read() as conn:
+                conn.execute(sa.text("SELECT 1"))
+    finally:
+        database.dispose()
+    messages = [r.getMessage() for r in caplog.records
+                if r.name == unavailable.LOG.name]
+    assert messages and "2003" in messages[0], messages
+    assert "SELECT" not in messages[0]

@@ -12,10 +12,14 @@ the snapshot's refresh, sees no difference) and also a ``PlacementError``
 with status 503, which the API renders in Placement's error format.
 """
 
+import logging
+
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 
 from allotment import exceptions
+
+LOG = logging.getLogger(__name__)
 
 RETRY_AFTER = 5  # seconds a client is asked to wait
 
@@ -77,5 +81,8 @@ def install(engine):
             return None
         if context.is_disconnect or is_unavailable(
                 context.original_exception):
+            # The driver's message only: SQLAlchemy's quotes parameters.
+            LOG.warning("database unavailable, answering 503: %s",
+                        context.original_exception)
             return DatabaseUnavailable(error)
         return None
