@@ -119,6 +119,24 @@ def db_sync(config_path):
                            % (result.stdout, result.stderr))
 
 
+def keep_logs(*sources):
+    """Copy the logs (``*.log``) under ``sources`` to a new folder that
+    outlives the test; its path, for a failure message."""
+    import shutil
+    import tempfile
+    kept = tempfile.mkdtemp(prefix="allotment-stress-logs-")
+    for source in sources:
+        for folder, _dirs, files in os.walk(source):
+            for name in files:
+                if name.endswith(".log"):
+                    relative = os.path.relpath(folder, source)
+                    target = os.path.join(kept, os.path.basename(source),
+                                          relative)
+                    os.makedirs(target, exist_ok=True)
+                    shutil.copy(os.path.join(folder, name), target)
+    return kept
+
+
 class Server:
     """One ``allotment serve`` process (gunicorn, 2 workers)."""
 

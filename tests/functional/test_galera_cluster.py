@@ -126,6 +126,10 @@ def test_galera_stress_with_failing_nodes(galera, tmp_path):
             finally:
                 database.dispose()
         usages = stress.final_check(servers)
+    except BaseException:
+        print("logs kept in", scaleout.keep_logs(str(tmp_path),
+                                                 galera.folder))
+        raise
     finally:
         stress.stop.set()
         for server in servers:
@@ -151,16 +155,19 @@ def test_galera_stress_with_failing_nodes(galera, tmp_path):
             sum(_writes(stats, s.name, *windows["isolate"])
                 for s in servers if s is not servers[1]),
             last_committed))
-    assert not stats.violations, "\n".join(stats.violations[:20])
-    # Every node holds the same usages, and so does every server.
-    first = per_node[node1.name]
-    assert all(found == first for found in per_node.values()), per_node
-    assert {uuid: used for uuid, used in usages.items() if used} == first
     # Only the failed node's server answered 5xx, only 503, only while
     # its node was away.
     allowed = set(id(e) for errors in by_window.values() for e in errors)
     unexpected = [e for e in stats.errors if id(e) not in allowed]
+    if stats.violations or unexpected:
+        print("logs kept in", scaleout.keep_logs(str(tmp_path),
+                                                 galera.folder))
+    assert not stats.violations, "\n".join(stats.violations[:20])
     assert not unexpected, unexpected[:10]
+    # Every node holds the same usages, and so does every server.
+    first = per_node[node1.name]
+    assert all(found == first for found in per_node.values()), per_node
+    assert {uuid: used for uuid, used in usages.items() if used} == first
     assert all(e.status == 503 for errors in by_window.values()
                for e in errors)
     assert by_window["stop"] and by_window["isolate"], line

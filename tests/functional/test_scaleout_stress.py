@@ -39,6 +39,8 @@ def test_stress_across_processes(backend, make_database_url, tmp_path):
             server.stop()
     stress.summary()
     stats = stress.stats
+    if stats.violations or stats.errors:
+        print("server logs kept in", scaleout.keep_logs(str(tmp_path)))
     assert not stats.violations, "\n".join(stats.violations[:20])
     assert not stats.errors, stats.errors[:10]  # no 5xx, no lost connection
     assert stats.writes_ok > 0
