@@ -156,6 +156,12 @@ def delete_for_consumer(conn: sa.Connection, consumer_uuid: str) -> None:
     """Remove all allocations of a consumer, and the consumer; 404 when it
     holds none. The providers' generations stay, as in the reference, but
     their usage dropped: they go in the change log."""
+    # Wait for a writer moving this consumer (every writer updates its
+    # row) to commit first: under READ COMMITTED a DELETE that waited for
+    # the rows the writer replaced skips them and, on PostgreSQL, misses
+    # the ones it inserted (404 while they stay allocated).
+    conn.execute(sa.select(CONSUMERS.c.id).where(
+        CONSUMERS.c.uuid == consumer_uuid).with_for_update())
     held = _delete(conn, [consumer_uuid])
     if not held:
         raise exceptions.NotFound(

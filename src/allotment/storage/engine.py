@@ -14,6 +14,7 @@ MySQL, whose default here is READ COMMITTED).
 import contextlib
 import logging
 import os
+import random
 import time
 
 import sqlalchemy as sa
@@ -22,6 +23,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy import pool
 
+from allotment import exceptions
 from allotment.storage import changes
 
 LOG = logging.getLogger(__name__)
@@ -43,7 +45,13 @@ CONNECT_TIMEOUT = 10
 # 1040 (too many connections), 1053 (shutdown), 2002/2003 (cannot connect),
 # 2006 (gone away), 2013 (lost connection), 2055 (lost, system error).
 _PG_UNAVAILABLE_STATES = {"53300", "57P01", "57P02", "57P03"}
-_MYSQL_UNAVAILABLE_CODES = {1040, 1053, 2002, 2003, 2006, 2013, 2055}
+# MySQL/MariaDB: 1040 too many connections, 1047 Galera node not ready
+# (non-primary, joining, donor), 1053 server shutdown, 1180 error during
+# commit (Galera: not connected to the primary component), 1927 connection
+# killed, 2002/2003 cannot connect, 2006 gone away, 2013/2055 connection
+# lost, 4031 disconnected by the server.
+_MYSQL_UNAVAILABLE_CODES = {1040, 1047, 1053, 1180, 1927, 2002, 2003, 2006,
+                            2013, 2055, 4031}
 
 
 def normalize_url(url):
@@ -250,18 +258,24 @@ class Database:
     def run_write(self, work, *args, **kwargs):
         """Run ``work(conn, *args, **kwargs)`` in a write transaction.
 
-        Deadlocks and serialization failures roll back and retry the whole
-        unit of work.
+        Deadlocks and serialization failures (on Galera also certification
+        failures, reported as deadlocks) roll back and retry the whole unit
+        of work, after a short random pause; when they persist the write
+        fails with 409 ``placement.concurrent_update``, never a 500.
         """
         for attempt in range(_WRITE_RETRIES):
             try:
                 with self.write() as conn:
                     return work(conn, *args, **kwargs)
             except sa_exc.DBAPIError as error:
-                if not is_retryable(error) or attempt == _WRITE_RETRIES - 1:
+                if not is_retryable(error):
                     raise
+                if attempt == _WRITE_RETRIES - 1:
+                    LOG.warning("write still conflicting after %d attempts: "
+                                "%s", _WRITE_RETRIES, error.orig)
+                    raise exceptions.ConcurrentUpdate() from error
                 LOG.debug("retrying write after %s", error.orig)
-                time.sleep(0.01 * (attempt + 1))
+                time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
 
     def dispose(self):
         self.engine.dispose()
