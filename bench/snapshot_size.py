@@ -23,6 +23,7 @@ import uuid
 
 import sqlalchemy as sa
 
+from allotment.api import microversion
 from allotment.candidates import render
 from allotment.candidates import snapshot
 from allotment.storage import engine
@@ -32,6 +33,7 @@ from allotment.storage import tables
 
 TRAITS = ["HW_CPU_X86_AVX", "HW_CPU_X86_AVX2", "HW_CPU_X86_AVX512F",
           "HW_CPU_X86_SSE42", "HW_CPU_X86_AESNI", "COMPUTE_STATUS_DISABLED"]
+LATEST = microversion.parse({"openstack-api-version": "placement 1.39"})
 
 
 def build(database, n, seed=1):
@@ -95,12 +97,10 @@ def measure(n, workdir, repeats):
     base = tracemalloc.get_traced_memory()[0]
     snap, version = load(database)
     held = tracemalloc.get_traced_memory()[0] - base
-    key = (None, True, True, version.names_epoch)
-    for provider in version.providers.values():
-        provider.fragments[key] = render._summary(provider, key, version)
+    render._summaries(None, version.rows(), LATEST, version)
     with_summaries = tracemalloc.get_traced_memory()[0] - base
     tracemalloc.stop()
-    providers = len(version.providers)
+    providers = version.live
     database.dispose()
     os.remove(path)
     return {"providers": providers, "load_s": min(times),

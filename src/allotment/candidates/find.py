@@ -100,7 +100,7 @@ class _Planner:
         return self._build(slots, slot_options, required_ids, rc_ids)
 
     def _traits(self, rp):
-        return self.snap.traits_of.get(rp, frozenset())
+        return self.snap.traits_of[rp]
 
     def _anchor_filter(self, trait_ids):
         """A predicate on roots for root_required (None: any root)."""
@@ -156,12 +156,7 @@ class _Planner:
         scope = self._scope(group, in_aggs, tree)
         with_room = {}
         for name, amount in group.resources.items():
-            rooms = snap.by_class.get(rc_ids[name], {})
-            if scope is not None:
-                rooms = {rp: rooms[rp] for rp in scope if rp in rooms}
-            fit = {rp for rp, r in rooms.items()
-                   if amount <= r.limit and r.min_unit <= amount
-                   and amount % r.step == 0}
+            fit = snap.fitting(rc_ids[name], amount, scope)
             if not fit:
                 raise NoCandidates()
             with_room[name] = fit
@@ -181,13 +176,13 @@ class _Planner:
         """The only providers that may serve ``group`` given its in_tree
         and member_of (None: any): the tree; the members of the aggregates,
         and for the unsuffixed group the trees whose root is a member."""
-        members = self.snap.members
-        scope = None if tree is None else members[tree]
+        snap = self.snap
+        scope = None if tree is None else snap.tree(tree)
         if in_aggs is not None:
             found = set(in_aggs)
             if not group.granular:
                 for rp in in_aggs:
-                    found.update(members.get(rp, ()))
+                    found.update(snap.tree(rp))
             scope = found if scope is None else found & scope
         return scope
 
