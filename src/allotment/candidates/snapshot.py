@@ -174,7 +174,7 @@ _INDEXES = ("by_class", "at_class", "by_trait", "by_agg", "trees")
 def _empty_columns(version):
     version.ids = array("q")
     version.uuid_of = []
-    version.root_of = array("q")
+    version.root_of = []
     version.parent_of = []
     version.traits_of = []
     version.aggregates_of = []
@@ -799,12 +799,12 @@ def assemble(loaded, facts=None, shared=None, layouts=None):
     providers = loaded.providers
     count = len(providers)
     version.ids = ids = array("q", [p[0] for p in providers])
-    row_of = dict(zip(ids, range(count)))
+    row_of = dict(zip(ids, range(count)))  # one int object per row, shared
     version.uuid_of = uuids = [p[1] for p in providers]
-    version.id_of = dict(zip(uuids, range(count)))
+    version.id_of = dict(zip(uuids, row_of.values()))
     version.parent_of = parent_of = [
         None if p[2] is None else row_of[p[2]] for p in providers]
-    version.root_of = root_of = array("q", [row_of[p[3]] for p in providers])
+    version.root_of = root_of = [row_of[p[3]] for p in providers]
     version.live = count
     version.nested = count - parent_of.count(None)
     trees = {}
@@ -965,11 +965,13 @@ def _placement_of(root, aggregates):
     return (root, aggregates) if aggregates else None
 
 
-def _query(conn, sel):
-    """The rows of ``sel`` (its parameters, ids, written into the text),
-    as the driver returns them: plain tuples, no per-row processing."""
-    sql = str(sel.compile(dialect=conn.dialect,
-                          compile_kwargs={"literal_binds": True}))
+def _query(conn, sel, ids):
+    """The rows of ``sel``, a query about the providers ``ids``; about all
+    of them (None), as the driver returns them: plain tuples, no per-row
+    processing."""
+    if ids is not None:
+        return conn.execute(sel).all()
+    sql = str(sel.compile(dialect=conn.dialect))
     result = conn.exec_driver_sql(sql)
     dbapi = conn.dialect.loaded_dbapi
     try:
@@ -1029,7 +1031,7 @@ def _load(conn, ids):
 
     def rows(column, sel):
         return _query(conn, sel if ids is None else sel.where(
-            column.in_(ids)))
+            column.in_(ids)), ids)
 
     providers = rows(RP.c.id, sa.select(
         RP.c.id, RP.c.uuid, RP.c.parent_provider_id,
@@ -1054,7 +1056,7 @@ def _load(conn, ids):
     if ids is not None:
         named = named.where(held.resource_provider_id.in_(ids))
     trait_names = dict(_query(conn, sa.select(TRAITS.c.id, TRAITS.c.name)
-                              .where(TRAITS.c.id.in_(named))))
+                              .where(TRAITS.c.id.in_(named)), ids))
     agg_pairs = rows(RPA.c.resource_provider_id, sa.select(
         RPA.c.resource_provider_id, RPA.c.aggregate_id)
         .order_by(RPA.c.resource_provider_id, RPA.c.aggregate_id))
