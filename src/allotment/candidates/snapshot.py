@@ -43,9 +43,11 @@ search and the rendering name providers by row), and each column is an
   columns ``total``, ``reserved``, ``ratio``, ``min_unit``, ``max_unit``,
   ``step``, ``used`` and ``limit`` (the most one request may take; see
   ``Room``, which ``inventory`` builds on demand);
-- indexes of rows: ``by_class`` (with ``at_class``, the inventory
-  positions), ``by_trait``, ``by_agg``, and ``trees`` (root -> rows, only
-  for trees of more than one provider); ``id_of``: uuid -> row;
+- indexes of rows (lists, as cheap as arrays since a row's int is one
+  object shared by all, and quicker to walk): ``by_class`` (with
+  ``at_class``, an array of the inventory positions), ``by_trait``,
+  ``by_agg``, and ``trees`` (root -> rows, only for trees of more than one
+  provider); ``id_of``: uuid -> row;
 - the roots each sharing provider is anchored to through its aggregates,
   computed on demand and dropped when aggregate membership or trees change;
 - the rendered provider summaries (``summaries``), filled in by requests;
@@ -543,8 +545,7 @@ class _Next:
                     and base.uuid_of[key] is not None
                     and base.root_of[key] == key):
                 held = (key,)  # a one-provider tree, held implicitly
-            members = array("q", [r for r in held or () if r not in left]
-                            if left else held or ())
+            members = [r for r in held or () if r not in left]
             members.extend(joined)
             if len(members) > (1 if index == "trees" else 0):
                 entries[key] = members
@@ -582,10 +583,10 @@ class _Next:
         at = version.at_class.get(rc_id, ())
         if left:
             kept = [(r, a) for r, a in zip(rows, at) if r not in left]
-            rows = array("q", [r for r, _a in kept])
+            rows = [r for r, _a in kept]
             at = array("q", [a for _r, a in kept])
         else:
-            rows, at = array("q", rows), array("q", at)
+            rows, at = list(rows), array("q", at)
         rows.extend([r for r, _a in joined])
         at.extend([a for _r, a in joined])
         if rows:
@@ -811,7 +812,7 @@ def assemble(loaded, facts=None, shared=None, layouts=None):
     for row, root in enumerate(root_of):
         if root != row:
             trees.setdefault(root, [root]).append(row)
-    version.trees = {root: array("q", rows) for root, rows in trees.items()}
+    version.trees = trees
     _assemble_inventory(version, loaded, row_of, layouts)
     version.trait_names = dict(loaded.trait_names)
     version.traits_of, version.by_trait = _assemble_sets(
@@ -862,7 +863,7 @@ def _assemble_inventory(version, loaded, row_of, layouts):
     for classes, (rows, firsts) in by_layout.items():
         for offset, rc_id in enumerate(classes):
             if rc_id not in by_class:
-                by_class[rc_id] = array("q")
+                by_class[rc_id] = []
                 at_class[rc_id] = array("q")
             by_class[rc_id].extend(rows)
             at_class[rc_id].extend([start + offset for start in firsts])
@@ -888,7 +889,7 @@ def _assemble_sets(pairs, row_of, count, same):
         for key in held:
             found = index.get(key)
             if found is None:
-                index[key] = array("q", rows)
+                index[key] = list(rows)
             else:
                 found.extend(rows)
     return sets, index
@@ -1027,7 +1028,8 @@ class Loaded:
 
 
 def _load(conn, ids):
-    """A ``Loaded`` of the providers ``ids`` (None: all); six queries."""
+    """A ``Loaded`` of the providers ``ids`` (None: all); five queries,
+    six for all."""
 
     def rows(column, sel):
         return _query(conn, sel if ids is None else sel.where(
@@ -1049,14 +1051,20 @@ def _load(conn, ids):
         i.allocation_ratio, i.min_unit, i.max_unit, i.step_size)
         .order_by(i.resource_provider_id, i.resource_class_id))
     held = RPT.c
-    trait_pairs = rows(held.resource_provider_id, sa.select(
-        held.resource_provider_id, held.trait_id)
-        .order_by(held.resource_provider_id, held.trait_id))
-    named = sa.select(held.trait_id).distinct()
-    if ids is not None:
-        named = named.where(held.resource_provider_id.in_(ids))
-    trait_names = dict(_query(conn, sa.select(TRAITS.c.id, TRAITS.c.name)
-                              .where(TRAITS.c.id.in_(named)), ids))
+    if ids is None:  # names apart: a few traits, held by many providers
+        trait_pairs = rows(held.resource_provider_id, sa.select(
+            held.resource_provider_id, held.trait_id)
+            .order_by(held.resource_provider_id, held.trait_id))
+        trait_names = dict(_query(conn, sa.select(
+            TRAITS.c.id, TRAITS.c.name).where(TRAITS.c.id.in_(
+                sa.select(held.trait_id).distinct())), None))
+    else:
+        named = rows(held.resource_provider_id, sa.select(
+            held.resource_provider_id, held.trait_id, TRAITS.c.name)
+            .select_from(RPT.join(TRAITS, TRAITS.c.id == held.trait_id))
+            .order_by(held.resource_provider_id, held.trait_id))
+        trait_pairs = [(rp_id, trait_id) for rp_id, trait_id, _n in named]
+        trait_names = {trait_id: name for _rp, trait_id, name in named}
     agg_pairs = rows(RPA.c.resource_provider_id, sa.select(
         RPA.c.resource_provider_id, RPA.c.aggregate_id)
         .order_by(RPA.c.resource_provider_id, RPA.c.aggregate_id))
