@@ -262,14 +262,14 @@ class Version:
             return set()
         limit, min_unit, step = self.limit, self.min_unit, self.step
         if scope is None:
-            pairs = zip(rows, self.at_class[rc_id])
-        else:
-            inv_at, layout_of = self.inv_at, self.layout_of
-            pairs = ((row, inv_at[row] + layout_of[row][rc_id])
-                     for row in scope if rc_id in layout_of[row])
-        return {row for row, at in pairs
-                if amount <= limit[at] and min_unit[at] <= amount
-                and amount % step[at] == 0}
+            return {row for row, at in zip(rows, self.at_class[rc_id])
+                    if amount <= limit[at] and min_unit[at] <= amount
+                    and amount % step[at] == 0}
+        inv_at, layout_of = self.inv_at, self.layout_of
+        return {row for row in scope
+                if (offset := layout_of[row].get(rc_id)) is not None
+                and amount <= limit[at := inv_at[row] + offset]
+                and min_unit[at] <= amount and amount % step[at] == 0}
 
     def limits(self):
         """(row, class) -> ``Room.limit``, looked up as needed."""
