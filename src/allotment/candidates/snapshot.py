@@ -326,10 +326,10 @@ class _Next:
     and each index entry a changed provider leaves or joins, rebuilt once
     in ``finish``. A provider keeps its row for life (a deleted one leaves
     its row empty) and its inventory positions while its classes stay the
-    same; new providers take new rows at the end. Without ``base``
-    everything starts empty and is owned."""
+    same; new providers take new rows at the end (``assemble`` builds a
+    version from nothing)."""
 
-    def __init__(self, facts, base=None):
+    def __init__(self, facts, base):
         self.version = version = Version(facts)
         self.base = base
         self._owned = set()
@@ -337,15 +337,10 @@ class _Next:
         self._new_rows = {}  # provider id -> row, for rows added here
         self._changed = []  # rows whose cached summaries are stale
         self.placement_changed = False
-        if base is None:
-            self._owned.update(_ROW_COLUMNS + _INVENTORY_COLUMNS
-                               + ("id_of", "trait_names"))
-        else:
-            for name in (_ROW_COLUMNS + _INVENTORY_COLUMNS + _INDEXES
-                         + ("id_of", "trait_names", "live", "nested",
-                            "waste", "rc_names", "names_epoch",
-                            "_anchors")):
-                setattr(version, name, getattr(base, name))
+        for name in (_ROW_COLUMNS + _INVENTORY_COLUMNS + _INDEXES
+                     + ("id_of", "trait_names", "live", "nested", "waste",
+                        "rc_names", "names_epoch", "_anchors")):
+            setattr(version, name, getattr(base, name))
 
     def _own(self, name):
         """The column (or dict) ``name`` of the next version, ready to
@@ -409,6 +404,8 @@ class _Next:
         else:
             old = None
             version.live += 1
+            if p.id not in self._new_rows:
+                version.waste -= 1  # an empty row taken again
         self._changed.append(row)
         parent = None if p.parent is None else self._row(p.parent)
         root = self._row(p.root)
@@ -540,7 +537,7 @@ class _Next:
                 setattr(version, index, entries)
                 owned.add(index)
             held = entries.get(key)
-            if held is None and index == "trees" and base is not None and (
+            if held is None and index == "trees" and (
                     key < len(base.uuid_of)
                     and base.uuid_of[key] is not None
                     and base.root_of[key] == key):
@@ -551,10 +548,9 @@ class _Next:
                 entries[key] = members
             else:
                 entries.pop(key, None)
-        if base is not None:
-            version._summaries = self._summaries(base._summaries)
-            if self.placement_changed:
-                version._anchors = {}
+        version._summaries = self._summaries(base._summaries)
+        if self.placement_changed:
+            version._anchors = {}
         return version
 
     def _summaries(self, cached):
@@ -600,8 +596,8 @@ class _Next:
         """Whether more than half the rows and positions are unused (then
         a full load packs them)."""
         version = self.version
-        used = version.live + len(version.total)
-        return version.waste > used // 2 + _WASTE_SLACK
+        slots = len(version.ids) + len(version.total)
+        return version.waste > slots // 2 + _WASTE_SLACK
 
 
 class _Held:
