@@ -173,33 +173,17 @@ _INVENTORY_COLUMNS = ("total", "reserved", "ratio", "min_unit", "max_unit",
 _INDEXES = ("by_class", "at_class", "by_trait", "by_agg", "trees")
 
 
-def _empty_columns(version):
-    version.ids = array("q")
-    version.uuid_of = []
-    version.root_of = []
-    version.parent_of = []
-    version.traits_of = []
-    version.aggregates_of = []
-    version.layout_of = []
-    version.inv_at = array("q")
-    for name in _INVENTORY_COLUMNS:
-        setattr(version, name, array("d" if name == "ratio" else "q"))
-    for name in _INDEXES:
-        setattr(version, name, {})
-
-
 class Version:
     """Every provider of one database as of change number ``seq``, in the
     columns and indexes described above. Never modified once published
     (only the anchors and summaries caches fill in).
 
     A provider is named by its row everywhere but in ``ids``: the planner,
-    the search and the rendering work on rows."""
+    the search and the rendering work on rows. The columns, the indexes,
+    ``id_of`` and ``trait_names`` (trait id -> name, for the traits held)
+    are set by who builds it: ``assemble`` or ``_Next``."""
 
     def __init__(self, facts):
-        _empty_columns(self)
-        self.id_of = {}  # uuid -> row
-        self.trait_names = {}  # trait id -> name, for the traits held
         self.live = 0  # providers held
         self.nested = 0  # providers with a parent
         self.waste = 0  # rows and inventory positions no longer used
