@@ -23,6 +23,8 @@ import uuid
 
 import sqlalchemy as sa
 
+from allotment.api import candidates_query
+from allotment.api import microversion
 from allotment.candidates import render
 from allotment.candidates import snapshot
 from allotment.storage import engine
@@ -38,6 +40,9 @@ TRAITS = [
     "HW_CPU_X86_AESNI",
     "COMPUTE_STATUS_DISABLED",
 ]
+LATEST = candidates_query.flags(
+    microversion.parse({"openstack-api-version": "placement 1.39"})
+)
 
 
 def build(database, n, seed=1):
@@ -148,12 +153,10 @@ def measure(n, workdir, repeats):
     base = tracemalloc.get_traced_memory()[0]
     _snap, version = load(database)
     held = tracemalloc.get_traced_memory()[0] - base
-    key = (None, True, True, version.names_epoch)
-    for provider in version.providers.values():
-        provider.fragments[key] = render._summary(provider, key, version)
+    render._summaries(None, version.rows(), LATEST, version)
     with_summaries = tracemalloc.get_traced_memory()[0] - base
     tracemalloc.stop()
-    providers = len(version.providers)
+    providers = version.live
     database.dispose()
     os.remove(path)
     return {

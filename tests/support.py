@@ -103,24 +103,49 @@ class ApiClient:
 
 
 def snapshot_state(version):
-    """Everything a snapshot version holds, as plain comparable data."""
-    rooms = {rc: {rp: (r.total, r.reserved, r.ratio, r.capacity, r.used,
-                       r.min_unit, r.max_unit, r.step, r.limit)
-                  for rp, r in by_rp.items()}
-             for rc, by_rp in version.by_class.items()}
-    state = {"rooms": rooms, "nested": version.nested,
-             "rc_names": version.rc_names}
-    for index in ("by_trait", "by_agg", "members", "uuid_of", "id_of",
-                  "root_of", "parent_of", "traits_of"):
-        state[index] = getattr(version, index)
-    state["providers"] = {
-        rp: (p.uuid, p.parent, p.root, p.traits, p.trait_names,
-             p.aggregates, sorted(p.inventory))
-        for rp, p in version.providers.items()}
-    state["anchors"] = {rp: version.anchors_of(rp)
-                        for rp, p in version.providers.items()
-                        if p.aggregates}
-    return state
+    """Everything a snapshot version holds, as plain comparable data named
+    by provider ids (rows differ between a kept and a fresh version)."""
+    ids = version.ids
+
+    def id_of(row):
+        return None if row is None else ids[row]
+
+    def id_set(rows):
+        return sorted(ids[row] for row in rows)
+
+    def room(r):
+        return (r.total, r.reserved, r.ratio, r.capacity, r.used,
+                r.min_unit, r.max_unit, r.step, r.limit)
+
+    rows = version.rows()
+    providers = {
+        ids[row]: (version.uuid_of[row], id_of(version.parent_of[row]),
+                   ids[version.root_of[row]], version.traits_of[row],
+                   version.trait_names_of(row), version.aggregates_of[row],
+                   {rc: room(r) for rc, r in version.inventory(row).items()})
+        for row in rows}
+    by_class = {}
+    for rc, members in version.by_class.items():
+        for row, at in zip(members, version.at_class[rc]):
+            assert at == version.inv_at[row] + version.layout_of[row][rc]
+            by_class.setdefault(rc, {})[ids[row]] = version.limit[at]
+    return {
+        "providers": providers,
+        "by_class": by_class,
+        "limits": {rc: {ids[row]: version.limits().get((row, rc))
+                        for row in rows if rc in version.layout_of[row]}
+                   for rc in version.by_class},
+        "by_trait": {t: id_set(m) for t, m in version.by_trait.items()},
+        "by_agg": {a: id_set(m) for a, m in version.by_agg.items()},
+        "trees": {ids[row]: id_set(version.tree(row)) for row in rows
+                  if version.root_of[row] == row},
+        "id_of": {uuid: ids[row] for uuid, row in version.id_of.items()},
+        "anchors": {ids[row]: id_set(version.anchors_of(row)) for row in rows
+                    if version.aggregates_of[row]},
+        "live": version.live,
+        "nested": version.nested,
+        "rc_names": version.rc_names,
+    }
 
 
 def assert_snapshot_exact(database):

@@ -330,14 +330,10 @@ def _machine(url, backend):
             names = kept.rc_names
             for rp in self.providers[-5:]:
                 usages = self.reader.get(
-                    "/resource_providers/%s/usages" % rp
-                ).json["usages"]
-                rp_id = kept.id_of[rp]
-                held = {
-                    names[rc]: rooms[rp_id].used
-                    for rc, rooms in kept.by_class.items()
-                    if rp_id in rooms
-                }
+                    "/resource_providers/%s/usages" % rp).json["usages"]
+                row = kept.id_of[rp]
+                held = {names[rc]: room.used
+                        for rc, room in kept.inventory(row).items()}
                 assert held == usages
 
     def close():

@@ -160,7 +160,8 @@ def test_single_choice_shortcut_agrees_with_the_walk():
     rng = random.Random(7)
     rps = [1, 2, 3, 4]
     parents = {1: None, 2: 1, 3: 1, 4: 2}
-    traits = {1: frozenset({10}), 2: frozenset({11}), 3: frozenset({10, 12})}
+    traits = {1: frozenset({10}), 2: frozenset({11}), 3: frozenset({10, 12}),
+              4: frozenset()}
     checked = 0
     for _ in range(3000):
         slots = []
@@ -199,7 +200,7 @@ def test_unsuffixed_product_agrees_with_the_walk():
     the same order."""
     rng = random.Random(11)
     traits = {1: frozenset({10}), 2: frozenset({11}), 3: frozenset({10, 12}),
-              5: frozenset({12})}
+              4: frozenset(), 5: frozenset({12}), 6: frozenset()}
     for _ in range(1000):
         classes = rng.sample([VCPU, MEM, DISK, VF], rng.randint(1, 4))
         slots = [Slot("", False, ((rc, rng.randint(1, 3)),))

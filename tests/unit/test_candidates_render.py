@@ -56,12 +56,12 @@ def test_unsuffixed_and_granular_amounts_are_summed():
 
 
 def _snapshot():
-    root = snapshot.Provider(1, UUIDS[1], None, 1)
-    root.inventory[1] = snapshot.Room(4, 0, 1.0, 1, 1, 4, 1)
-    root.inventory[0] = snapshot.Room(8, 0, 1.0, 0, 1, 8, 1)
-    root.trait_names = ("CUSTOM_X",)
-    child = snapshot.Provider(2, UUIDS[2], 1, 1)
-    snap = snapshot.assemble([root, child]).version
+    """A root with two inventories and a trait, and its child."""
+    snap = snapshot.assemble(snapshot.Loaded(
+        providers=[(1, UUIDS[1], None, 1), (2, UUIDS[2], 1, 1)],
+        inventories=[(1, 0, 8, 0, 1.0, 1, 8, 1), (1, 1, 4, 0, 1.0, 1, 4, 1)],
+        used={(1, 1): 1}, traits=[(1, 1000)],
+        trait_names={1000: "CUSTOM_X"}, aggregates=[]))
     snap.rc_names = {0: "VCPU", 1: "CUSTOM_DEV"}
     return snap
 
@@ -90,8 +90,8 @@ def test_answer_is_valid_json_with_summaries_of_whole_trees():
 def test_old_summaries_show_used_providers_and_requested_classes():
     plan = _plan([Slot("", False, ((1, 1),))])
     plan.requested_rc_ids = {1}
-    body = orjson.loads(b"".join(render.answer(
-        plan, iter([(1,)]), _version("1.17"), _snapshot())))
+    body = orjson.loads(b"".join(render.answer(  # row 0: the root
+        plan, iter([(0,)]), _version("1.17"), _snapshot())))
     assert body["provider_summaries"] == {UUIDS[1]: {
         "resources": {"CUSTOM_DEV": {"capacity": 4, "used": 1}},
         "traits": ["CUSTOM_X"]}}

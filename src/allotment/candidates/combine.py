@@ -53,9 +53,10 @@ class Problem:
     (provider, class) to the largest total the candidate may take from it
     (capacity left, capped by max_unit). ``same_subtrees`` lists tuples of
     slot indexes whose providers must all sit under one of them;
-    ``parents`` maps provider -> parent for that check. ``required`` are
-    the unsuffixed group's any-of trait sets, checked against the union of
-    ``traits`` of its providers. ``one_per_tree`` (old microversions) lets
+    ``parents`` maps every provider to its parent (None for a root) for
+    that check. ``required`` are the unsuffixed group's any-of trait sets,
+    checked against the union of ``traits`` (every provider's set) of its
+    providers. ``one_per_tree`` (old microversions) lets
     a candidate use at most one provider of each tree (``roots``).
     ``shared`` are the providers that may appear under several anchors.
     """
@@ -165,10 +166,10 @@ class _Searcher:
         found = self._ancestors.get(rp)
         if found is None:
             found = {rp}
-            parent = self.p.parents.get(rp)
+            parent = self.p.parents[rp]
             while parent is not None:
                 found.add(parent)
-                parent = self.p.parents.get(parent)
+                parent = self.p.parents[parent]
             self._ancestors[rp] = found
         return found
 
@@ -195,7 +196,7 @@ class _Searcher:
         traits = self.p.traits
         have = set()
         for rp in rps:
-            have |= traits.get(rp, frozenset())
+            have |= traits[rp]
         return all(any_of & have for any_of in self.p.required)
 
     def _feasible(self, opts):

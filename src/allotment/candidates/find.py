@@ -29,7 +29,6 @@ from allotment import exceptions
 from allotment.candidates import combine
 from allotment.domain import resource_classes
 from allotment.domain import traits
-from allotment.domain.capacity import fits
 
 if TYPE_CHECKING:
     from allotment.candidates.groups import Flags
@@ -114,7 +113,7 @@ class _Planner:
         return self._build(slots, slot_options, required_ids, rc_ids)
 
     def _traits(self, rp):
-        return self.snap.traits_of.get(rp, frozenset())
+        return self.snap.traits_of[rp]
 
     def _anchor_filter(self, trait_ids):
         """A predicate on roots for root_required (None: any root)."""
@@ -170,12 +169,7 @@ class _Planner:
         scope = self._scope(group, in_aggs, tree)
         with_room = {}
         for name, amount in group.resources.items():
-            rooms = snap.by_class.get(rc_ids[name], {})
-            if scope is not None:
-                rooms = {rp: rooms[rp] for rp in scope if rp in rooms}
-            fit = {rp for rp, r in rooms.items()
-                   if fits(amount, r.capacity, r.used, r.min_unit,
-                           r.max_unit, r.step)}
+            fit = snap.fitting(rc_ids[name], amount, scope)
             if not fit:
                 raise NoCandidates()
             with_room[name] = fit
@@ -195,13 +189,13 @@ class _Planner:
         """The only providers that may serve ``group`` given its in_tree
         and member_of (None: any): the tree; the members of the aggregates,
         and for the unsuffixed group the trees whose root is a member."""
-        members = self.snap.members
-        scope = None if tree is None else members[tree]
+        snap = self.snap
+        scope = None if tree is None else snap.tree(tree)
         if in_aggs is not None:
             found = set(in_aggs)
             if not group.granular:
                 for rp in in_aggs:
-                    found.update(members.get(rp, ()))
+                    found.update(snap.tree(rp))
             scope = found if scope is None else found & scope
         return scope
 

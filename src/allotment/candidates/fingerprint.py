@@ -48,14 +48,18 @@ def _inventory(rp, rc, total, reserved, min_unit, max_unit, step):
 
 def of_version(version):
     """The fingerprint of a snapshot ``Version``."""
+    ids = version.ids
     providers = [0, 0]
-    for rp_id, p in version.providers.items():
-        providers[0] += 1
-        providers[1] += (rp_id * 7 + p.root * 11 + (p.parent or 0) * 13) % _P
     inventories: dict[float, list[int]] = {}
     usage = [0, 0]
-    for rc_id, rooms in version.by_class.items():
-        for rp_id, r in rooms.items():
+    traits = [0, 0]
+    for row in version.rows():
+        rp_id = ids[row]
+        parent = version.parent_of[row]
+        providers[0] += 1
+        providers[1] += (rp_id * 7 + ids[version.root_of[row]] * 11
+                         + (0 if parent is None else ids[parent]) * 13) % _P
+        for rc_id, r in version.inventory(row).items():
             entry = inventories.setdefault(r.ratio, [0, 0])
             entry[0] += 1
             entry[1] += _inventory(
@@ -69,14 +73,13 @@ def of_version(version):
             )
             usage[0] += r.used
             usage[1] += r.used * ((rp_id * 7 + rc_id * 11) % _W)
-    traits = [0, 0]
-    for rp_id, held in version.traits_of.items():
+        held = version.traits_of[row]
         traits[0] += len(held)
         traits[1] += sum(_pair(rp_id, t) for t in held)
     aggregates = [0, 0]
     for agg_id, members in version.by_agg.items():
         aggregates[0] += len(members)
-        aggregates[1] += sum(_pair(rp_id, agg_id) for rp_id in members)
+        aggregates[1] += sum(_pair(ids[row], agg_id) for row in members)
     return {
         "providers": tuple(providers),
         "inventories": {k: tuple(v) for k, v in inventories.items()},

@@ -8,10 +8,10 @@ through the general code with placeholder uuids and every candidate of that
 shape is a single ``%`` substitution. Provider summaries follow, for the
 trees the candidates used (only the used providers below 1.29): capacity
 and usage of the requested classes (all classes from 1.27), traits from
-1.17, parent and root uuids from 1.29; each provider's summary is cached on
-its snapshot entry, which is replaced whenever the provider changes (the
-key names the snapshot's class-name epoch, which moves when a custom class
-is renamed).
+1.17, parent and root uuids from 1.29; each provider's summary is cached in
+the snapshot version (``Version.summaries``), which drops it whenever the
+provider changes (the key names the snapshot's class-name epoch, which
+moves when a custom class is renamed).
 """
 
 from __future__ import annotations
@@ -136,40 +136,39 @@ def _summaries(plan, used, flags, snap):
     if not used:
         return b""
     if flags.nested_summaries:
-        members, root_of = snap.members, snap.root_of
+        root_of = snap.root_of
         shown = set()
         for root in {root_of[rp] for rp in used}:
-            shown |= members[root]
+            shown |= snap.tree(root)
     else:
         shown = used
     key = (None if flags.all_classes_in_summaries
            else frozenset(plan.requested_rc_ids),
            flags.traits_in_summaries, flags.nested_summaries,
            snap.names_epoch)
-    providers = snap.providers
+    cached = snap.summaries(key)
     fragments = []
     for rp in shown:
-        provider = providers[rp]
-        fragment = provider.fragments.get(key)
+        fragment = cached[rp]
         if fragment is None:
-            fragment = provider.fragments[key] = _summary(provider, key, snap)
+            fragment = cached[rp] = _summary(rp, key, snap)
         fragments.append(fragment)
     return b",".join(fragments)
 
 
-def _summary(provider, key, snap):
-    """``"uuid":{...}`` for one provider."""
+def _summary(rp, key, snap):
+    """``"uuid":{...}`` for the provider at row ``rp``."""
     classes, traits, nested, _epoch = key
     names = snap.rc_names
     body: dict[str, object] = {"resources": {
         names[rc_id]: {"capacity": int(room.capacity), "used": room.used}
-        for rc_id, room in provider.inventory.items()
+        for rc_id, room in snap.inventory(rp).items()
         if classes is None or rc_id in classes}}
     if traits:
-        body["traits"] = list(provider.trait_names)
+        body["traits"] = snap.trait_names_of(rp)
     if nested:
+        parent = snap.parent_of[rp]
         body["parent_provider_uuid"] = (
-            None if provider.parent is None
-            else snap.uuid_of[provider.parent])
-        body["root_provider_uuid"] = snap.uuid_of[provider.root]
-    return orjson.dumps({provider.uuid: body})[1:-1]
+            None if parent is None else snap.uuid_of[parent])
+        body["root_provider_uuid"] = snap.uuid_of[snap.root_of[rp]]
+    return orjson.dumps({snap.uuid_of[rp]: body})[1:-1]

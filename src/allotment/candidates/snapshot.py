@@ -12,9 +12,11 @@ and swaps it in.
 - A refresh reads the log's head and the providers changed since the
   current version in one consistent read, reloads only those providers
   (a few ``IN (...)`` queries) and builds the next version by copying just
-  the indexes they touch (``_Next``); or it loads everything, on first use
-  and whenever the log says so (an "everything" entry, pruned entries, a
-  re-created log). Only one thread refreshes at a time; the others wait
+  the columns and index entries they touch (``_Next``); or it loads
+  everything (``assemble``, column by column from six queries), on first
+  use and whenever the log says so (an "everything" entry, pruned entries, a
+  re-created log), or when rows no longer follow ids or half of them are
+  unused (see below). Only one thread refreshes at a time; the others wait
   for it, never for a reader.
 - A load either completes or leaves nothing behind: the next version is
   published only once fully built, together with its change number. After
@@ -28,29 +30,52 @@ and swaps it in.
 - ``counters()`` reports the version's age, providers held, loads and
   drift repairs for the metrics.
 
-A version's indexes:
+A version is columns, not an object per provider: a provider is a *row*
+(rows follow provider ids, so sorting rows sorts ids; the planner, the
+search and the rendering name providers by row), and each column is an
+``array`` or a list indexed by row:
 
-- ``by_class``: class id -> {provider id -> ``Room``} for providers with an
-  inventory of that class;
-- ``by_trait`` and ``by_agg``: trait / aggregate id -> provider ids;
-- ``members``: root id -> provider ids of the tree; ``uuid_of``,
-  ``root_of``, ``parent_of``, ``traits_of`` and ``id_of`` (uuid -> id);
+- ``ids``, ``uuid_of`` (None: a deleted provider, whose row stays empty
+  until the next full load), ``root_of`` and ``parent_of`` (rows),
+  ``traits_of`` and ``aggregates_of`` (frozensets, one shared object per
+  distinct set), ``layout_of`` (an interned {class id: offset}) and
+  ``inv_at``: where the provider's inventories start in the inventory
+  columns ``total``, ``reserved``, ``ratio``, ``min_unit``, ``max_unit``,
+  ``step``, ``used`` and ``limit`` (the most one request may take; see
+  ``Room``, which ``inventory`` builds on demand);
+- indexes of rows (lists, as cheap as arrays since a row's int is one
+  object shared by all, and quicker to walk): ``by_class`` (with
+  ``at_class``, an array of the inventory positions), ``by_trait``,
+  ``by_agg``, and ``trees`` (root -> rows, only for trees of more than one
+  provider); ``id_of``: uuid -> row;
 - the roots each sharing provider is anchored to through its aggregates,
   computed on demand and dropped when aggregate membership or trees change;
+- the rendered provider summaries (``summaries``), filled in by requests;
+  a refresh drops those of the providers it changed;
 - ``rc_names``: the name of every class held; a renamed custom class moves
   ``names_epoch``, which keys the cached summaries.
+
+A changed provider keeps its row, and its inventory positions while its
+classes stay the same (a claim rewrites ``used`` and ``limit`` in copies of
+those two columns); otherwise its inventories move to the end. Deleted rows
+and moved positions are wasted until a full load, which comes once more
+than half are wasted, or when a new provider's id is below one held.
 """
 
-import gc
+import bisect
+import itertools
 import logging
+import operator
 import threading
 import time
 import weakref
+from array import array
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from allotment.candidates import fingerprint
+from allotment.domain import capacity
 from allotment.domain import resource_classes
 from allotment.domain import traits
 from allotment.storage import changes
@@ -70,8 +95,8 @@ SHARING_TRAIT = "MISC_SHARES_VIA_AGGREGATE"
 
 _CHUNK = 500
 _RELOAD_ALL_ABOVE = 5000  # changed providers beyond which a full load is cheaper
-_FREEZE_FROM = 1000  # providers from which a full load is frozen out of GC
 _SHARED_SLACK = 1000
+_WASTE_SLACK = 1000
 RETRY_SECONDS = 2.0  # between load attempts while the database is away
 
 
@@ -81,10 +106,11 @@ class Unavailable(Exception):
 
 
 class Room:
-    """One inventory of a provider with its usage. ``capacity`` is
-    (total - reserved) * allocation_ratio; ``limit`` is the most one request
-    may still take (capacity left, capped by max_unit): an amount fits when
-    min_unit <= amount <= limit and amount is a multiple of step."""
+    """One inventory of a provider with its usage, as ``Version.inventory``
+    gives it. ``capacity`` is (total - reserved) * allocation_ratio;
+    ``limit`` is the most one request may still take (capacity left, capped
+    by max_unit): an amount fits when min_unit <= amount <= limit and amount
+    is a multiple of step."""
 
     __slots__ = ("total", "reserved", "ratio", "capacity", "used",
                  "min_unit", "max_unit", "step", "limit")
@@ -94,31 +120,36 @@ class Room:
         self.total = total
         self.reserved = reserved
         self.ratio = ratio
-        self.capacity = (total - reserved) * ratio
+        self.capacity = capacity.capacity(total, reserved, ratio)
         self.used = used
         self.min_unit = min_unit
         self.max_unit = max_unit
         self.step = step
-        self.limit = min(int(self.capacity) - used, max_unit)
+        self.limit = capacity.headroom(self.capacity, used, max_unit)
 
 
 class Provider:
-    """One provider as last loaded; replaced, never modified, on change
-    (``fragments`` caches its rendered summaries)."""
+    """One provider as ``_load`` read it, before ``_Next`` files it into a
+    version's columns. ``inventory`` holds (class id, total, reserved,
+    allocation ratio, used, min_unit, max_unit, step) tuples by class id;
+    ``trait_names`` the names of ``traits`` in id order."""
 
     __slots__ = ("id", "uuid", "parent", "root", "inventory", "traits",
-                 "trait_names", "aggregates", "fragments")
+                 "trait_names", "aggregates")
 
     def __init__(self, rp_id, uuid, parent, root):
         self.id = rp_id
         self.uuid = uuid
         self.parent = parent
         self.root = root
-        self.inventory = {}
-        self.traits = frozenset()
+        self.inventory = []
+        self.traits = _NONE
         self.trait_names = ()
-        self.aggregates = frozenset()
-        self.fragments = {}
+        self.aggregates = _NONE
+
+
+_NONE = frozenset()
+_NO_LAYOUT = {}
 
 
 class _Facts:
@@ -131,36 +162,126 @@ class _Facts:
         self.sharing_trait = None
 
 
-_INDEXES = ("providers", "by_class", "by_trait", "by_agg", "members",
-            "uuid_of", "id_of", "root_of", "parent_of", "traits_of")
+# Per row: the provider's id, uuid (None once it is deleted), root and
+# parent rows, interned trait and aggregate sets, the interned layout of its
+# inventories ({class id: offset}) and where they start.
+_ROW_COLUMNS = ("ids", "uuid_of", "root_of", "parent_of", "traits_of",
+                "aggregates_of", "layout_of", "inv_at")
+# Per inventory position.
+_INVENTORY_COLUMNS = ("total", "reserved", "ratio", "min_unit", "max_unit",
+                      "step", "used", "limit")
+# Key -> rows (by_class also has the rows' inventory positions in at_class).
+_INDEXES = ("by_class", "at_class", "by_trait", "by_agg", "trees")
 
 
 class Version:
-    """Every provider of one database as of change number ``seq``, with the
-    indexes described above. Never modified once published (only the
-    anchors cache fills in)."""
+    """Every provider of one database as of change number ``seq``, in the
+    columns and indexes described above. Never modified once published
+    (only the anchors and summaries caches fill in).
+
+    A provider is named by its row everywhere but in ``ids``: the planner,
+    the search and the rendering work on rows. The columns, the indexes,
+    ``id_of`` and ``trait_names`` (trait id -> name, for the traits held)
+    are set by who builds it: ``assemble`` or ``_Next``."""
 
     def __init__(self, facts):
-        for name in _INDEXES:
-            setattr(self, name, {})
+        self.live = 0  # providers held
         self.nested = 0  # providers with a parent
+        self.waste = 0  # rows and inventory positions no longer used
         self.rc_names = {}
         self.names_epoch = 0
         self.seq = None
         self.built_at = time.monotonic()
         self._facts = facts
         self._anchors = {}
+        self._summaries = {}
 
-    def anchors_of(self, rp_id):
+    # -- providers -----------------------------------------------------
+
+    def rows(self):
+        """The rows of the providers held, in id order."""
+        uuid_of = self.uuid_of
+        return [row for row in range(len(uuid_of))
+                if uuid_of[row] is not None]
+
+    def inventory(self, row):
+        """class id -> ``Room`` of the provider at ``row``."""
+        start = self.inv_at[row]
+        return {rc_id: Room(self.total[at], self.reserved[at],
+                            self.ratio[at], self.used[at],
+                            self.min_unit[at], self.max_unit[at],
+                            self.step[at])
+                for rc_id, at in ((rc_id, start + offset) for rc_id, offset
+                                  in self.layout_of[row].items())}
+
+    def trait_names_of(self, row):
+        """The names of the provider's traits, in trait id order."""
+        names = self.trait_names
+        return [names[t] for t in sorted(self.traits_of[row])]
+
+    def tree(self, row):
+        """The rows of the tree rooted at ``row`` (empty when it is no
+        root)."""
+        found = self.trees.get(row)
+        if found is not None:
+            return set(found)
+        if self.root_of[row] == row:
+            return {row}
+        return set()
+
+    def summaries(self, key):
+        """The cache of rendered summaries of the kind ``key``: row ->
+        bytes or None; filled in by ``render``."""
+        found = self._summaries.get(key)
+        if found is None:
+            found = self._summaries.setdefault(key, [None] * len(self.ids))
+        return found
+
+    # -- the search ----------------------------------------------------
+
+    def fitting(self, rc_id, amount, scope=None):
+        """The rows with room for ``amount`` of the class ``rc_id`` (among
+        ``scope``, rows, when given): the capacity rule of
+        ``domain/capacity.py`` (min_unit, step_size, and at most the stored
+        ``capacity.headroom``), inlined over the columns."""
+        rows = self.by_class.get(rc_id)
+        if rows is None:
+            return set()
+        limit, min_unit, step = self.limit, self.min_unit, self.step
+        if scope is None:
+            return {row for row, at in zip(rows, self.at_class[rc_id])
+                    if amount <= limit[at] and min_unit[at] <= amount
+                    and amount % step[at] == 0}
+        inv_at, layout_of = self.inv_at, self.layout_of
+        return {row for row in scope
+                if (offset := layout_of[row].get(rc_id)) is not None
+                and amount <= limit[at := inv_at[row] + offset]
+                and min_unit[at] <= amount and amount % step[at] == 0}
+
+    def limits(self):
+        """(row, class) -> ``Room.limit``, looked up as needed."""
+        return _Limits(self)
+
+    def with_trait(self, trait_id):
+        return set(self.by_trait.get(trait_id, ()))
+
+    def in_aggregates(self, agg_ids):
+        """Providers in any of ``agg_ids``."""
+        found = set()
+        for agg_id in agg_ids:
+            found.update(self.by_agg.get(agg_id, ()))
+        return found
+
+    def anchors_of(self, row):
         """The roots a sharing provider serves: its own and those of every
         provider sharing one of its aggregates."""
-        found = self._anchors.get(rp_id)
+        found = self._anchors.get(row)
         if found is None:
             root_of = self.root_of
-            found = {root_of[rp_id]}
-            for agg_id in self.providers[rp_id].aggregates:
+            found = {root_of[row]}
+            for agg_id in self.aggregates_of[row]:
                 found.update(root_of[m] for m in self.by_agg[agg_id])
-            self._anchors[rp_id] = found
+            self._anchors[row] = found
         return found
 
     def aggregate_ids(self, conn, uuids):
@@ -172,10 +293,6 @@ class Version:
                 AGG.c.uuid.in_(missing))).all())
         return {u: known[u] for u in uuids if u in known}
 
-    def limits(self):
-        """(provider, class) -> ``Room.limit``, looked up as needed."""
-        return _Limits(self.by_class)
-
     def sharing_trait(self, conn):
         """The id of MISC_SHARES_VIA_AGGREGATE (None while it is unknown)."""
         facts = self._facts
@@ -184,110 +301,305 @@ class Version:
                 conn, [SHARING_TRAIT]).get(SHARING_TRAIT)
         return facts.sharing_trait
 
-    def with_trait(self, trait_id):
-        return self.by_trait.get(trait_id, set())
 
-    def in_aggregates(self, agg_ids):
-        """Providers in any of ``agg_ids``."""
-        found = set()
-        for agg_id in agg_ids:
-            found |= self.by_agg.get(agg_id, set())
-        return found
+class _Renumber(Exception):
+    """A new provider's id is below that of a provider held: rows follow
+    ids, so everything is loaded again."""
 
 
 class _Next:
     """The next version, built from ``base`` by copying on first write:
-    each index dict, and each set or dict inside one, is copied once, the
-    first time a changed provider touches it. Without ``base`` everything
-    starts empty and is owned."""
+    each column (an ``array`` or a list: one copy of pointers, no object),
+    and each index entry a changed provider leaves or joins, rebuilt once
+    in ``finish``. A provider keeps its row for life (a deleted one leaves
+    its row empty) and its inventory positions while its classes stay the
+    same; new providers take new rows at the end (``assemble`` builds a
+    version from nothing)."""
 
-    def __init__(self, facts, base=None):
+    def __init__(self, facts, base):
         self.version = version = Version(facts)
-        self._owned = None if base is None else set()
-        if base is not None:
-            for name in _INDEXES:
-                setattr(version, name, getattr(base, name))
-            version.nested = base.nested
-            version.rc_names = base.rc_names
-            version.names_epoch = base.names_epoch
-            version._anchors = base._anchors
+        self.base = base
+        self._owned = set()
+        self._edits = {}  # (index, key) -> [rows left, rows joined]
+        self._new_rows = {}  # provider id -> row, for rows added here
+        self._changed = []  # rows whose cached summaries are stale
+        self.placement_changed = False
+        for name in (_ROW_COLUMNS + _INVENTORY_COLUMNS + _INDEXES
+                     + ("id_of", "trait_names", "live", "nested", "waste",
+                        "rc_names", "names_epoch", "_anchors")):
+            setattr(version, name, getattr(base, name))
 
-    def index(self, name):
-        """The index ``name`` of the next version, ready to change."""
+    def _own(self, name):
+        """The column (or dict) ``name`` of the next version, ready to
+        change."""
         found = getattr(self.version, name)
-        owned = self._owned
-        if owned is not None and name not in owned:
-            found = dict(found)
+        if name not in self._owned:
+            found = found.copy() if isinstance(found, dict) else found[:]
             setattr(self.version, name, found)
-            owned.add(name)
+            self._owned.add(name)
         return found
 
-    def entry(self, name, key, factory):
-        """``index(name)[key]`` ready to change (created when missing)."""
-        outer = self.index(name)
-        found = outer.get(key)
-        owned = self._owned
-        if found is None:
-            found = outer[key] = factory()
-            if owned is not None:
-                owned.add((name, key))
-        elif owned is not None and (name, key) not in owned:
-            found = outer[key] = found.copy()
-            owned.add((name, key))
-        return found
+    def _row(self, rp_id):
+        """The row of the provider ``rp_id`` (None: it has none)."""
+        row = self._new_rows.get(rp_id)
+        if row is None:
+            ids = self.version.ids
+            row = bisect.bisect_left(ids, rp_id)
+            if row == len(ids) or ids[row] != rp_id:
+                return None
+        return row
 
-    def drop(self, name, key, rp_id):
-        """Remove ``rp_id`` from ``index(name)[key]`` (and the entry when
-        it empties)."""
-        members = self.entry(name, key, set)
-        if isinstance(members, dict):
-            del members[rp_id]
+    def _edit(self, index, key, row, joins):
+        edit = self._edits.get((index, key))
+        if edit is None:
+            edit = self._edits[(index, key)] = [set(), []]
+        if joins:
+            edit[1].append(row)
         else:
-            members.discard(rp_id)
-        if not members:
-            del self.index(name)[key]
+            edit[0].add(row)
 
-    def add(self, p):
-        rp_id = p.id
-        self.index("providers")[rp_id] = p
-        self.index("uuid_of")[rp_id] = p.uuid
-        self.index("id_of")[p.uuid] = rp_id
-        self.index("root_of")[rp_id] = p.root
-        self.index("parent_of")[rp_id] = p.parent
-        if p.parent is not None:
-            self.version.nested += 1
-        self.entry("members", p.root, set).add(rp_id)
-        for rc_id, room in p.inventory.items():
-            self.entry("by_class", rc_id, dict)[rp_id] = room
-        if p.traits:
-            self.index("traits_of")[rp_id] = p.traits
+    def allocate(self, rp_ids):
+        """Give the providers ``rp_ids`` (ascending) that have none a row."""
+        version = self.version
+        ids = version.ids
+        last = ids[-1] if ids else None
+        new = [rp_id for rp_id in rp_ids if self._row(rp_id) is None]
+        if not new:
+            return
+        if last is not None and new[0] < last:
+            raise _Renumber()
+        start = len(ids)
+        count = len(new)
+        self._own("ids").extend(new)
+        self._own("uuid_of").extend([None] * count)
+        self._own("root_of").extend([-1] * count)
+        self._own("parent_of").extend([None] * count)
+        self._own("traits_of").extend([_NONE] * count)
+        self._own("aggregates_of").extend([_NONE] * count)
+        self._own("layout_of").extend([_NO_LAYOUT] * count)
+        self._own("inv_at").extend([0] * count)
+        self._new_rows.update(zip(new, range(start, start + count)))
+
+    def put(self, p, layouts):
+        """File the provider ``p`` (its row allocated) in place of what its
+        row held. ``layouts`` interns inventory layouts."""
+        version = self.version
+        row = self._row(p.id)
+        if version.uuid_of[row] is not None:
+            old = _Held(version, row)
+            self._take_out(row, old, p)
+        else:
+            old = None
+            version.live += 1
+            if p.id not in self._new_rows:
+                version.waste -= 1  # an empty row taken again
+        self._changed.append(row)
+        parent = None if p.parent is None else self._row(p.parent)
+        root = self._row(p.root)
+        if old is None or old.uuid != p.uuid:
+            self._own("uuid_of")[row] = p.uuid
+            self._own("id_of")[p.uuid] = row
+        if old is None or old.parent != parent:
+            self._own("parent_of")[row] = parent
+            if parent is not None:
+                version.nested += 1
+        if old is None or old.root != root:
+            self._own("root_of")[row] = root
+            self._edit("trees", root, row, True)
+        if old is None or old.traits != p.traits:
+            self._own("traits_of")[row] = p.traits
             for trait_id in p.traits:
-                self.entry("by_trait", trait_id, set).add(rp_id)
-        for agg_id in p.aggregates:
-            self.entry("by_agg", agg_id, set).add(rp_id)
+                self._edit("by_trait", trait_id, row, True)
+            names = version.trait_names
+            for trait_id, name in zip(sorted(p.traits), p.trait_names):
+                if names.get(trait_id) != name:
+                    self._own("trait_names")[trait_id] = name
+        if old is None or old.aggregates != p.aggregates:
+            self._own("aggregates_of")[row] = p.aggregates
+            for agg_id in p.aggregates:
+                self._edit("by_agg", agg_id, row, True)
+        if _placement(old) != (_placement_of(root, p.aggregates)):
+            self.placement_changed = True
+        self._file_inventory(row, old, p.inventory, layouts)
 
-    def remove(self, p):
-        rp_id = p.id
-        del self.index("providers")[rp_id]
-        del self.index("uuid_of")[rp_id]
-        id_of = self.index("id_of")
-        if id_of.get(p.uuid) == rp_id:
-            del id_of[p.uuid]
-        del self.index("root_of")[rp_id]
-        del self.index("parent_of")[rp_id]
-        if p.parent is not None:
-            self.version.nested -= 1
-        self.drop("members", p.root, rp_id)
-        for rc_id in p.inventory:
-            self.drop("by_class", rc_id, rp_id)
-        if p.traits:
-            del self.index("traits_of")[rp_id]
-            for trait_id in p.traits:
-                self.drop("by_trait", trait_id, rp_id)
-        for agg_id in p.aggregates:
-            self.drop("by_agg", agg_id, rp_id)
+    def _file_inventory(self, row, old, inventory, layouts):
+        version = self.version
+        layout = _layout(layouts, tuple(rc_id for rc_id, *_rest in inventory))
+        if old is not None and old.layout is layout:
+            start = version.inv_at[row]
+            for at, (_rc, total, reserved, ratio, used, min_unit, max_unit,
+                     step) in enumerate(inventory, start):
+                self._store(at, total, reserved, ratio, used, min_unit,
+                            max_unit, step)
+            return
+        if old is not None:
+            version.waste += len(old.layout)
+        start = len(version.total)
+        self._own("layout_of")[row] = layout
+        self._own("inv_at")[row] = start
+        columns = [self._own(name) for name in _INVENTORY_COLUMNS]
+        (totals, reserveds, ratios, min_units, max_units, steps, useds,
+         limits) = columns
+        for at, (rc_id, total, reserved, ratio, used, min_unit, max_unit,
+                 step) in enumerate(inventory, start):
+            totals.append(total)
+            reserveds.append(reserved)
+            ratios.append(ratio)
+            min_units.append(min_unit)
+            max_units.append(max_unit)
+            steps.append(step)
+            useds.append(used)
+            limits.append(capacity.headroom(
+                capacity.capacity(total, reserved, ratio), used, max_unit))
+            self._edit("by_class", rc_id, (row, at), True)
+
+    def _store(self, at, total, reserved, ratio, used, min_unit, max_unit,
+               step):
+        version = self.version
+        values = (total, reserved, ratio, min_unit, max_unit, step, used,
+                  capacity.headroom(capacity.capacity(total, reserved, ratio),
+                                    used, max_unit))
+        for name, value in zip(_INVENTORY_COLUMNS, values):
+            if getattr(version, name)[at] != value:
+                self._own(name)[at] = value
+
+    def _take_out(self, row, old, new):
+        """Leave the index entries that ``new`` (None: nothing) no longer
+        shares with ``old``, what the row held."""
+        version = self.version
+        root = None if new is None else self._row(new.root)
+        parent = None if new is None or new.parent is None else self._row(
+            new.parent)
+        if new is None or old.uuid != new.uuid:
+            id_of = self._own("id_of")
+            if id_of.get(old.uuid) == row:
+                del id_of[old.uuid]
+        if (new is None or old.parent != parent) and old.parent is not None:
+            version.nested -= 1
+        if new is None or old.root != root:
+            self._edit("trees", old.root, row, False)
+        if new is None or old.traits != new.traits:
+            for trait_id in old.traits:
+                self._edit("by_trait", trait_id, row, False)
+        if new is None or old.aggregates != new.aggregates:
+            for agg_id in old.aggregates:
+                self._edit("by_agg", agg_id, row, False)
+        classes = None if new is None else tuple(
+            rc_id for rc_id, *_rest in new.inventory)
+        if classes is None or tuple(old.layout) != classes:
+            for rc_id in old.layout:
+                self._edit("by_class", rc_id, row, False)
+
+    def drop(self, rp_id):
+        """Take the provider ``rp_id`` out, if held: its row stays, empty."""
+        version = self.version
+        row = self._row(rp_id)
+        if row is None or version.uuid_of[row] is None:
+            return
+        old = _Held(version, row)
+        self._take_out(row, old, None)
+        if _placement(old) is not None:
+            self.placement_changed = True
+        self._changed.append(row)
+        version.live -= 1
+        version.waste += 1 + len(old.layout)
+        self._own("uuid_of")[row] = None
+        self._own("root_of")[row] = -1
+        self._own("parent_of")[row] = None
+        self._own("traits_of")[row] = _NONE
+        self._own("aggregates_of")[row] = _NONE
+        self._own("layout_of")[row] = _NO_LAYOUT
+
+    def finish(self):
+        """The next version, its indexes brought up to date."""
+        version = self.version
+        base = self.base
+        owned = set()
+        for (index, key), (left, joined) in self._edits.items():
+            if index == "by_class":
+                self._finish_class(key, left, joined, owned)
+                continue
+            entries = getattr(version, index)
+            if index not in owned:
+                entries = dict(entries)
+                setattr(version, index, entries)
+                owned.add(index)
+            held = entries.get(key)
+            if held is None and index == "trees" and (
+                    key < len(base.uuid_of)
+                    and base.uuid_of[key] is not None
+                    and base.root_of[key] == key):
+                held = (key,)  # a one-provider tree, held implicitly
+            members = [r for r in held or () if r not in left]
+            members.extend(joined)
+            if len(members) > (1 if index == "trees" else 0):
+                entries[key] = members
+            else:
+                entries.pop(key, None)
+        version._summaries = self._summaries(base._summaries)
+        if self.placement_changed:
+            version._anchors = {}
+        return version
+
+    def _summaries(self, cached):
+        """The base's summaries cache without the changed rows' (shared
+        while no row changed)."""
+        stale = self._changed
+        count = len(self.version.ids)
+        if not stale and count == len(self.base.ids):
+            return cached
+        summaries = {}
+        for key, fragments in cached.items():
+            fragments = fragments[:]
+            fragments.extend([None] * (count - len(fragments)))
+            for row in stale:
+                fragments[row] = None
+            summaries[key] = fragments
+        return summaries
+
+    def _finish_class(self, rc_id, left, joined, owned):
+        version = self.version
+        for index in ("by_class", "at_class"):
+            if index not in owned:
+                setattr(version, index, dict(getattr(version, index)))
+                owned.add(index)
+        rows = version.by_class.get(rc_id, ())
+        at = version.at_class.get(rc_id, ())
+        if left:
+            kept = [(r, a) for r, a in zip(rows, at) if r not in left]
+            rows = [r for r, _a in kept]
+            at = array("q", [a for _r, a in kept])
+        else:
+            rows, at = list(rows), array("q", at)
+        rows.extend([r for r, _a in joined])
+        at.extend([a for _r, a in joined])
+        if rows:
+            version.by_class[rc_id] = rows
+            version.at_class[rc_id] = at
+        else:
+            version.by_class.pop(rc_id, None)
+            version.at_class.pop(rc_id, None)
+
+    def wasteful(self):
+        """Whether more than half the rows and positions are unused (then
+        a full load packs them)."""
+        version = self.version
+        slots = len(version.ids) + len(version.total)
+        return version.waste > slots // 2 + _WASTE_SLACK
 
 
+class _Held:
+    """What a row of a version holds (the provider being replaced)."""
+
+    __slots__ = ("uuid", "parent", "root", "traits", "aggregates", "layout")
+
+    def __init__(self, version, row):
+        self.uuid = version.uuid_of[row]
+        self.parent = version.parent_of[row]
+        self.root = version.root_of[row]
+        self.traits = version.traits_of[row]
+        self.aggregates = version.aggregates_of[row]
+        self.layout = version.layout_of[row]
 class Snapshot:
     """The current version of one database's providers, and how it is
     brought up to date (see the module docstring)."""
@@ -297,6 +609,7 @@ class Snapshot:
         self.current = None
         self._facts = _Facts()
         self._shared = {}
+        self._layouts = {}
         self._refresh_lock = threading.Lock()
         self._full = True  # the next refresh loads everything
         self._loading = False  # the maintenance thread is still loading
@@ -336,59 +649,57 @@ class Snapshot:
         try:
             seq, changed = changes.since(
                 conn, None if self._full or base is None else base.seq)
-            if (changed is changes.EVERYTHING
-                    or len(changed) > _RELOAD_ALL_ABOVE):
-                nxt = self._load_all(conn)
+            version = None
+            if (changed is not changes.EVERYTHING
+                    and len(changed) <= _RELOAD_ALL_ABOVE):
+                version = self._reload(conn, base, changed)
+            if version is None:
+                version = self._load_all(conn)
                 self.loads["full"] += 1
             elif changed:
-                nxt = self._reload(conn, base, changed)
                 self.loads["partial"] += 1
-            else:
-                nxt = _Next(self._facts, base)
-            self._name_classes(conn, nxt.version, base)
+            self._name_classes(conn, version, base)
         except BaseException:
             self._full = True
             self.failures += 1
             raise
-        nxt.version.seq = seq
-        self.current = nxt.version
+        version.seq = seq
+        self.current = version
         self._full = False
-        return nxt.version
+        return version
 
     def _load_all(self, conn):
         self._shared = {}
-        nxt = assemble(_load(conn, None, self._shared).values(), self._facts)
-        if len(nxt.version.providers) >= _FREEZE_FROM:
-            # Full collections would walk every object of the snapshot
-            # (tens of ms at thousands of providers): collect, then
-            # keep what is alive out of them. The snapshot holds no
-            # reference cycles, so refcounting still frees it.
-            gc.collect()
-            gc.freeze()
-        return nxt
+        self._layouts = {}
+        return assemble(_load(conn, None), self._facts, self._shared,
+                        self._layouts)
 
     def _reload(self, conn, base, changed):
-        if len(self._shared) > 2 * len(base.providers) + _SHARED_SLACK:
-            self._shared = {}  # mostly ids of deleted providers by now
-        ids = sorted(changed)
-        loaded = {}
-        for start in range(0, len(ids), _CHUNK):
-            loaded.update(_load(conn, ids[start:start + _CHUNK],
-                                self._shared))
+        """The next version with the providers ``changed`` reloaded, or
+        None when a full load is due instead (rows out of id order, or
+        more than half of them wasted)."""
         nxt = _Next(self._facts, base)
-        placement_changed = False
-        for rp_id in ids:
-            old = base.providers.get(rp_id)
-            new = loaded.get(rp_id)
-            if _placement(old) != _placement(new):
-                placement_changed = True
-            if old is not None:
-                nxt.remove(old)
-            if new is not None:
-                nxt.add(new)
-        if placement_changed:
-            nxt.version._anchors = {}
-        return nxt
+        if changed:
+            if len(self._shared) > 2 * base.live + _SHARED_SLACK:
+                self._shared = {}  # mostly sets no provider holds by now
+            ids = sorted(changed)
+            loaded = {}
+            for start in range(0, len(ids), _CHUNK):
+                loaded.update(_load(conn, ids[start:start + _CHUNK])
+                              .providers_by_id(self._shared))
+            try:
+                nxt.allocate(sorted(loaded))
+            except _Renumber:
+                return None
+            for rp_id in ids:
+                new = loaded.get(rp_id)
+                if new is None:
+                    nxt.drop(rp_id)
+                else:
+                    nxt.put(new, self._layouts)
+            if nxt.wasteful():
+                return None
+        return nxt.finish()
 
     def _name_classes(self, conn, version, base):
         names = resource_classes.names_for(conn, version.by_class)
@@ -398,6 +709,7 @@ class Snapshot:
         else:
             version.rc_names = names
             version.names_epoch = 0 if base is None else base.names_epoch + 1
+            version._summaries = {}  # keyed by the old epoch
 
     # -- maintenance ---------------------------------------------------
 
@@ -453,7 +765,7 @@ class Snapshot:
             "loaded": version is not None,
             "age_seconds": (None if version is None
                             else time.monotonic() - version.built_at),
-            "providers": 0 if version is None else len(version.providers),
+            "providers": 0 if version is None else version.live,
             "seq": None if version is None else version.seq,
             "full_loads": self.loads["full"],
             "partial_loads": self.loads["partial"],
@@ -462,12 +774,120 @@ class Snapshot:
         }
 
 
-def assemble(providers, facts=None):
-    """The next version (a ``_Next``) holding just ``providers``."""
-    nxt = _Next(facts or _Facts())
-    for provider in providers:
-        nxt.add(provider)
-    return nxt
+def assemble(loaded, facts=None, shared=None, layouts=None):
+    """A version holding just what ``loaded`` (``Loaded``, everything)
+    read, built column by column. ``shared`` and ``layouts`` intern trait
+    and aggregate sets and inventory layouts."""
+    same = ({} if shared is None else shared).setdefault
+    layouts = {} if layouts is None else layouts
+    version = Version(facts or _Facts())
+    providers = loaded.providers
+    count = len(providers)
+    version.ids = ids = array("q", [p[0] for p in providers])
+    row_of = dict(zip(ids, range(count)))  # one int object per row, shared
+    version.uuid_of = uuids = [p[1] for p in providers]
+    version.id_of = dict(zip(uuids, row_of.values()))
+    version.parent_of = parent_of = [
+        None if p[2] is None else row_of[p[2]] for p in providers]
+    version.root_of = root_of = [row_of[p[3]] for p in providers]
+    version.live = count
+    version.nested = count - parent_of.count(None)
+    trees = {}
+    for row, root in enumerate(root_of):
+        if root != row:
+            trees.setdefault(root, [root]).append(row)
+    version.trees = trees
+    _assemble_inventory(version, loaded, row_of, layouts)
+    version.trait_names = dict(loaded.trait_names)
+    version.traits_of, version.by_trait = _assemble_sets(
+        loaded.traits, row_of, count, same)
+    version.aggregates_of, version.by_agg = _assemble_sets(
+        loaded.aggregates, row_of, count, same)
+    return version
+
+
+def _assemble_inventory(version, loaded, row_of, layouts):
+    inventories = loaded.inventories
+    rps, rcs, totals, reserveds, ratios, min_units, max_units, steps = (
+        [r[i] for r in inventories] for i in range(8))
+    rcs = tuple(rcs)
+    used = loaded.used
+    version.total = array("q", totals)
+    version.reserved = array("q", reserveds)
+    version.ratio = array("d", ratios)
+    version.min_unit = array("q", min_units)
+    version.max_unit = array("q", max_units)
+    version.step = array("q", steps)
+    version.used = useds = array("q", [
+        used.get(key, 0) for key in zip(rps, rcs)])
+    capacity_of, headroom = capacity.capacity, capacity.headroom
+    version.limit = array("q", [
+        headroom(capacity_of(total, reserved, ratio), u, max_unit)
+        for total, reserved, ratio, max_unit, u in zip(
+            totals, reserveds, ratios, max_units, useds)])
+    count = len(version.ids)
+    version.inv_at = inv_at = array("q", [0]) * count
+    version.layout_of = layout_of = [_NO_LAYOUT] * count
+    # Each provider's inventories are consecutive: one step per provider.
+    starts = [0] if rps else []
+    starts.extend(at for at, before, rp_id in zip(
+        itertools.count(1), rps, rps[1:]) if rp_id != before)
+    by_layout = {}  # classes -> (rows, starts)
+    for start, end in zip(starts, starts[1:] + [len(rps)]):
+        row = row_of[rps[start]]
+        inv_at[row] = start
+        classes = rcs[start:end]
+        found = by_layout.get(classes)
+        if found is None:
+            found = by_layout[classes] = ([], [])
+        layout_of[row] = _layout(layouts, classes)
+        found[0].append(row)
+        found[1].append(start)
+    version.by_class = by_class = {}
+    version.at_class = at_class = {}
+    for classes, (rows, firsts) in by_layout.items():
+        for offset, rc_id in enumerate(classes):
+            if rc_id not in by_class:
+                by_class[rc_id] = []
+                at_class[rc_id] = array("q")
+            by_class[rc_id].extend(rows)
+            at_class[rc_id].extend([start + offset for start in firsts])
+
+
+def _assemble_sets(pairs, row_of, count, same):
+    """(row -> interned frozenset, key -> rows) from (provider id, key)
+    pairs ordered by provider."""
+    sets = [_NONE] * count
+    rows_of_set = {}  # keys -> (interned frozenset, rows)
+    second = operator.itemgetter(1)
+    for rp_id, group in itertools.groupby(pairs, operator.itemgetter(0)):
+        keys = tuple(map(second, group))
+        found = rows_of_set.get(keys)
+        if found is None:
+            held = frozenset(keys)
+            found = rows_of_set[keys] = (same(held, held), [])
+        row = row_of[rp_id]
+        sets[row] = found[0]
+        found[1].append(row)
+    index = {}
+    for held, rows in rows_of_set.values():
+        for key in held:
+            found = index.get(key)
+            if found is None:
+                index[key] = list(rows)
+            else:
+                found.extend(rows)
+    return sets, index
+
+
+def _layout(layouts, classes):
+    """The interned layout of inventories of ``classes``: class id ->
+    offset."""
+    found = layouts.get(classes)
+    if found is None:
+        found = layouts[classes] = {
+            rc_id: offset for offset, rc_id in enumerate(classes)}
+    return found
 
 
 def _maintain(ref, stop):
@@ -503,88 +923,138 @@ def _maintain(ref, stop):
 
 
 class _Limits:
-    """The ``limits`` mapping of a search problem, read from the rooms."""
+    """The ``limits`` mapping of a search problem, read from the columns."""
 
-    __slots__ = ("by_class",)
+    __slots__ = ("layout_of", "inv_at", "limit")
 
-    def __init__(self, by_class):
-        self.by_class = by_class
+    def __init__(self, version):
+        self.layout_of = version.layout_of
+        self.inv_at = version.inv_at
+        self.limit = version.limit
 
     def get(self, key, default=None):
-        rp_id, rc_id = key
-        room = self.by_class.get(rc_id, {}).get(rp_id)
-        return default if room is None else room.limit
+        row, rc_id = key
+        offset = self.layout_of[row].get(rc_id)
+        if offset is None:
+            return default
+        return self.limit[self.inv_at[row] + offset]
 
 
-def _placement(provider):
+def _placement(held):
     """What the anchors of sharing providers depend on."""
-    if provider is None or not provider.aggregates:
+    if held is None:
         return None
-    return provider.root, provider.aggregates
+    return _placement_of(held.root, held.aggregates)
 
 
-def _load(conn, ids, shared):
-    """id -> Provider for the providers ``ids`` (None: all), five queries.
+def _placement_of(root, aggregates):
+    return (root, aggregates) if aggregates else None
 
-    Equal tree ids, trait and aggregate sets are stored once (``shared``
-    maps each value to its first copy): most providers have the same few.
-    """
-    same = shared.setdefault
 
-    def where(column, sel):
-        return sel if ids is None else sel.where(column.in_(ids))
+def _query(conn, sel, ids):
+    """The rows of ``sel``, a query about the providers ``ids``; about all
+    of them (None), as the driver returns them: plain tuples, no per-row
+    processing."""
+    if ids is not None:
+        return conn.execute(sel).all()
+    sql = str(sel.compile(dialect=conn.dialect))
+    result = conn.exec_driver_sql(sql)
+    dbapi = conn.dialect.loaded_dbapi
+    try:
+        return result.cursor.fetchall()
+    except dbapi.Error as exc:
+        raise sa_exc.DBAPIError.instance(sql, None, exc,
+                                         dbapi.Error) from exc
+    finally:
+        result.close()
 
-    providers = {
-        rp_id: Provider(same(rp_id, rp_id), uuid,
-                        None if parent is None else same(parent, parent),
-                        same(root, root))
-        for rp_id, uuid, parent, root in conn.execute(where(RP.c.id, sa.select(
-            RP.c.id, RP.c.uuid, RP.c.parent_provider_id,
-            RP.c.root_provider_id)))}
+
+class Loaded:
+    """What ``_load`` read, each as the driver's rows: ``providers`` (id,
+    uuid, parent id, root id) by id; ``inventories`` (provider, class,
+    total, reserved, allocation ratio, min_unit, max_unit, step_size) by
+    provider and class; ``used``: (provider, class) -> used; ``traits``
+    and ``aggregates``: (provider, id) by provider; ``trait_names``: trait
+    id -> name."""
+
+    def __init__(self, providers, inventories, used, traits, trait_names,
+                 aggregates):
+        self.providers = providers
+        self.inventories = inventories
+        self.used = used
+        self.traits = traits
+        self.trait_names = trait_names
+        self.aggregates = aggregates
+
+    def providers_by_id(self, shared):
+        """id -> ``Provider`` record (equal sets stored once: ``shared``
+        maps each value to its first copy)."""
+        same = shared.setdefault
+        found = {p[0]: Provider(*p) for p in self.providers}
+        used = self.used
+        for rp_id, rc_id, *rest in self.inventories:
+            total, reserved, ratio, min_unit, max_unit, step = rest
+            found[rp_id].inventory.append((
+                rc_id, total, reserved, ratio, used.get((rp_id, rc_id), 0),
+                min_unit, max_unit, step))
+        names = self.trait_names
+        for rp_id, group in itertools.groupby(self.traits,
+                                              operator.itemgetter(0)):
+            held = tuple(t for _rp, t in group)
+            provider = found[rp_id]
+            traits_held = frozenset(held)
+            provider.traits = same(traits_held, traits_held)
+            provider.trait_names = tuple(names[t] for t in held)
+        for rp_id, group in itertools.groupby(self.aggregates,
+                                              operator.itemgetter(0)):
+            held = frozenset(a for _rp, a in group)
+            found[rp_id].aggregates = same(held, held)
+        return found
+
+
+def _load(conn, ids):
+    """A ``Loaded`` of the providers ``ids`` (None: all); five queries,
+    six for all."""
+
+    def rows(column, sel):
+        return _query(conn, sel if ids is None else sel.where(
+            column.in_(ids)), ids)
+
+    providers = rows(RP.c.id, sa.select(
+        RP.c.id, RP.c.uuid, RP.c.parent_provider_id,
+        RP.c.root_provider_id).order_by(RP.c.id))
     if not providers:
-        return providers
-    used = {(rp_id, rc_id): int(total or 0)
-            for rp_id, rc_id, total in conn.execute(where(
-                ALLOC.c.resource_provider_id, sa.select(
-                    ALLOC.c.resource_provider_id, ALLOC.c.resource_class_id,
-                    sa.func.sum(ALLOC.c.used))
-                .group_by(ALLOC.c.resource_provider_id,
-                          ALLOC.c.resource_class_id)))}
-    for (rp_id, rc_id, total, reserved, ratio, min_unit, max_unit,
-         step) in conn.execute(where(INV.c.resource_provider_id, sa.select(
-             INV.c.resource_provider_id, INV.c.resource_class_id,
-             INV.c.total, INV.c.reserved, INV.c.allocation_ratio,
-             INV.c.min_unit, INV.c.max_unit, INV.c.step_size))):
-        provider = providers.get(rp_id)
-        if provider is not None:
-            provider.inventory[rc_id] = Room(
-                total, reserved, ratio, used.get((rp_id, rc_id), 0),
-                min_unit, max_unit, step)
-    trait_rows = {}
-    for rp_id, trait_id, name in conn.execute(where(
-            RPT.c.resource_provider_id, sa.select(
-                RPT.c.resource_provider_id, RPT.c.trait_id, TRAITS.c.name)
-            .select_from(RPT.join(TRAITS, TRAITS.c.id == RPT.c.trait_id))
-            .order_by(RPT.c.trait_id))):
-        trait_rows.setdefault(rp_id, []).append((trait_id, name))
-    for rp_id, pairs in trait_rows.items():
-        provider = providers.get(rp_id)
-        if provider is not None:
-            held = frozenset(t for t, _n in pairs)
-            names = tuple(n for _t, n in pairs)
-            provider.traits = same(held, held)
-            provider.trait_names = same(names, names)
-    aggregates = {}
-    for rp_id, agg_id in conn.execute(where(
-            RPA.c.resource_provider_id, sa.select(
-                RPA.c.resource_provider_id, RPA.c.aggregate_id))):
-        aggregates.setdefault(rp_id, set()).add(agg_id)
-    for rp_id, agg_ids in aggregates.items():
-        provider = providers.get(rp_id)
-        if provider is not None:
-            agg_ids = frozenset(agg_ids)
-            provider.aggregates = same(agg_ids, agg_ids)
-    return providers
+        return Loaded([], [], {}, [], {}, [])
+    a, i = ALLOC.c, INV.c
+    sums = rows(a.resource_provider_id, sa.select(
+        a.resource_provider_id, a.resource_class_id, sa.func.sum(a.used))
+        .group_by(a.resource_provider_id, a.resource_class_id))
+    used = dict(zip(map(operator.itemgetter(0, 1), sums),
+                    map(int, map(operator.itemgetter(2), sums))))
+    inventories = rows(i.resource_provider_id, sa.select(
+        i.resource_provider_id, i.resource_class_id, i.total, i.reserved,
+        i.allocation_ratio, i.min_unit, i.max_unit, i.step_size)
+        .order_by(i.resource_provider_id, i.resource_class_id))
+    held = RPT.c
+    if ids is None:  # names apart: a few traits, held by many providers
+        trait_pairs = rows(held.resource_provider_id, sa.select(
+            held.resource_provider_id, held.trait_id)
+            .order_by(held.resource_provider_id, held.trait_id))
+        trait_names = dict(_query(conn, sa.select(
+            TRAITS.c.id, TRAITS.c.name).where(TRAITS.c.id.in_(
+                sa.select(held.trait_id).distinct())), None))
+    else:
+        named = rows(held.resource_provider_id, sa.select(
+            held.resource_provider_id, held.trait_id, TRAITS.c.name)
+            .select_from(RPT.join(TRAITS, TRAITS.c.id == held.trait_id))
+            .order_by(held.resource_provider_id, held.trait_id))
+        trait_pairs = [(rp_id, trait_id) for rp_id, trait_id, _n in named]
+        trait_names = {trait_id: name for _rp, trait_id, name in named}
+    agg_pairs = rows(RPA.c.resource_provider_id, sa.select(
+        RPA.c.resource_provider_id, RPA.c.aggregate_id)
+        .order_by(RPA.c.resource_provider_id, RPA.c.aggregate_id))
+    return Loaded(providers, inventories, used, trait_pairs, trait_names,
+                   agg_pairs)
 
 
 _SNAPSHOTS = weakref.WeakKeyDictionary()

@@ -6,9 +6,9 @@ computes it. An amount fits an inventory already holding ``used`` when
 ``min_unit <= amount <= max_unit``, ``amount`` is a multiple of
 ``step_size`` and ``used + amount <= capacity``.
 
-The pure functions serve Python callers (candidates/find.py over the
-snapshot, the allocation claim check in domain/allocations.py, inventory
-checks in domain/inventories.py); ``sql_fits`` is the same rule as an SQL
+The pure functions serve Python callers (the provider snapshot of the
+candidates engine, through ``headroom``; the allocation claim check in
+domain/allocations.py, inventory checks in domain/inventories.py); ``sql_fits`` is the same rule as an SQL
 condition on the inventories table, for GET /resource_providers?resources=
 (domain/providers.py). tests/functional/test_capacity_rule.py runs one
 table of edge cases through all three API paths.
@@ -47,6 +47,15 @@ def fits(
     """The whole rule: ``amount`` may be allocated from the inventory."""
     return (within_units(amount, min_unit, max_unit, step_size)
             and has_room(amount, capacity_, used))
+
+
+def headroom(capacity_: float, used: int, max_unit: int) -> int:
+    """The most one allocation may still take from the inventory: an
+    amount fits exactly when ``within_units`` holds and it is at most this
+    (``used + amount <= capacity`` for whole amounts is ``amount <=
+    int(capacity) - used``). The provider snapshot stores it per inventory
+    and compares against it (``candidates/snapshot.py``)."""
+    return min(int(capacity_) - used, max_unit)
 
 
 def sql_capacity(inv: sa.Table = INV) -> sa.ColumnElement[Any]:
