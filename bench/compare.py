@@ -1,6 +1,6 @@
 """Print a markdown table comparing two placement-bench JSON results.
 
-    python bench/compare.py OURS.json REFERENCE.json
+python bench/compare.py OURS.json REFERENCE.json
 """
 
 import json
@@ -16,8 +16,11 @@ def _load(path):
 
 
 def _reads(result):
-    return {q["name"]: q for q in (result or {}).get("read", [])
-            if not q.get("skipped")}
+    return {
+        q["name"]: q
+        for q in (result or {}).get("read", [])
+        if not q.get("skipped")
+    }
 
 
 def _count(query):
@@ -29,40 +32,67 @@ def _count(query):
 
 
 def _fmt(value):
-    return "-" if value is None else ("%.1f" % value
-                                      if isinstance(value, float) else
-                                      str(value))
+    return (
+        "-"
+        if value is None
+        else ("%.1f" % value if isinstance(value, float) else str(value))
+    )
 
 
 def main(ours_path, ref_path):
     ours, ref = _load(ours_path), _load(ref_path)
     base = ours or ref
     topo = base["topology"]
-    print("N=%s %s, %s providers, fill %s" % (
-        topo["compute_nodes"], topo["shape"], topo["providers_total"],
-        ", ".join("%s %.0f%%" % (k, v * 100)
-                  for k, v in topo["fill"].items())))
+    print(
+        "N=%s %s, %s providers, fill %s"
+        % (
+            topo["compute_nodes"],
+            topo["shape"],
+            topo["providers_total"],
+            ", ".join(
+                "%s %.0f%%" % (k, v * 100) for k, v in topo["fill"].items()
+            ),
+        )
+    )
     print()
-    print("| query | allotment p50 ms | reference p50 ms | ratio | "
-          "count (ours / ref) |")
+    print(
+        "| query | allotment p50 ms | reference p50 ms | ratio | "
+        "count (ours / ref) |"
+    )
     print("| --- | ---: | ---: | ---: | --- |")
     mine, theirs = _reads(ours), _reads(ref)
     for name in dict.fromkeys(list(mine) + list(theirs)):
         a, b = mine.get(name, {}), theirs.get(name, {})
         pa, pb = a.get("p50_ms"), b.get("p50_ms")
         ratio = "%.1fx" % (pb / pa) if pa and pb else "-"
-        print("| %s | %s | %s | %s | %s / %s |" % (
-            name, _fmt(pa), _fmt(pb), ratio, _fmt(_count(a)),
-            _fmt(_count(b))))
+        print(
+            "| %s | %s | %s | %s | %s / %s |"
+            % (
+                name,
+                _fmt(pa),
+                _fmt(pb),
+                ratio,
+                _fmt(_count(a)),
+                _fmt(_count(b)),
+            )
+        )
     print()
     print("| claims | workers | ok | 409 | errors | claims/s | violations |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for label, result in (("allotment", ours), ("reference", ref)):
         for c in (result or {}).get("claims", []):
-            print("| %s | %s | %s | %s | %s | %s | %s |" % (
-                label, c.get("server_workers"), c["successes"],
-                c["conflicts"], c["errors"], _fmt(c["claims_per_s"]),
-                c.get("verify", {}).get("violations")))
+            print(
+                "| %s | %s | %s | %s | %s | %s | %s |"
+                % (
+                    label,
+                    c.get("server_workers"),
+                    c["successes"],
+                    c["conflicts"],
+                    c["errors"],
+                    _fmt(c["claims_per_s"]),
+                    c.get("verify", {}).get("violations"),
+                )
+            )
 
 
 if __name__ == "__main__":

@@ -35,8 +35,7 @@ class Client:
     def raw(self, method, path, body=None, version="1.39"):
         """The answer's bytes (not decoded, so timings exclude parsing)."""
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.url + path, data=data,
-                                     method=method)
+        req = urllib.request.Request(self.url + path, data=data, method=method)
         req.add_header("x-auth-token", "admin")
         req.add_header("accept", "application/json")
         req.add_header("openstack-api-version", "placement " + version)
@@ -49,16 +48,30 @@ class Client:
 def build_tree(client, children):
     client.call("PUT", "/resource_classes/" + RC)
     root = str(uuid.uuid4())
-    client.call("POST", "/resource_providers",
-                {"name": "wide-root-" + root[:8], "uuid": root})
+    client.call(
+        "POST",
+        "/resource_providers",
+        {"name": "wide-root-" + root[:8], "uuid": root},
+    )
     for n in range(children):
         child = str(uuid.uuid4())
-        provider = client.call("POST", "/resource_providers", {
-            "name": "wide-child-%d-%s" % (n, child[:8]), "uuid": child,
-            "parent_provider_uuid": root})
-        client.call("PUT", "/resource_providers/%s/inventories" % child, {
-            "resource_provider_generation": provider["generation"],
-            "inventories": {RC: {"total": 1}}})
+        provider = client.call(
+            "POST",
+            "/resource_providers",
+            {
+                "name": "wide-child-%d-%s" % (n, child[:8]),
+                "uuid": child,
+                "parent_provider_uuid": root,
+            },
+        )
+        client.call(
+            "PUT",
+            "/resource_providers/%s/inventories" % child,
+            {
+                "resource_provider_generation": provider["generation"],
+                "inventories": {RC: {"total": 1}},
+            },
+        )
     return root
 
 
@@ -105,19 +118,30 @@ def main():
         expected *= n
     for label, limit in (("limit=1000", 1000), ("no limit", None)):
         try:
-            times, body = timed(client, query(args.children, limit),
-                                args.repeat)
+            times, body = timed(
+                client, query(args.children, limit), args.repeat
+            )
         except OSError as exc:
             print("%-10s failed: %s" % (label, exc))
             continue
         requests = body["allocation_requests"]
-        distinct = {json.dumps(r["mappings"], sort_keys=True)
-                    for r in requests}
+        distinct = {
+            json.dumps(r["mappings"], sort_keys=True) for r in requests
+        }
         want = min(expected, limit or expected)
-        print("%-10s %6d candidates (%d distinct mappings, want %d): "
-              "median %.3f s, min %.3f s, max %.3f s"
-              % (label, len(requests), len(distinct), want,
-                 statistics.median(times), min(times), max(times)))
+        print(
+            "%-10s %6d candidates (%d distinct mappings, want %d): "
+            "median %.3f s, min %.3f s, max %.3f s"
+            % (
+                label,
+                len(requests),
+                len(distinct),
+                want,
+                statistics.median(times),
+                min(times),
+                max(times),
+            )
+        )
     if args.pid:
         print("server memory: %s" % rss(args.pid))
 

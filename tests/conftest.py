@@ -20,29 +20,47 @@ from tests import support
 # Private database servers started by fault tests (never the shared ones).
 pytest_plugins = ["tests.private_postgres", "tests.private_mariadb"]
 
-BACKENDS = [b.strip() for b in os.environ.get(
-    "ALLOTMENT_TEST_BACKENDS", "sqlite,postgresql,mysql").split(",")
-    if b.strip()]
+BACKENDS = [
+    b.strip()
+    for b in os.environ.get(
+        "ALLOTMENT_TEST_BACKENDS", "sqlite,postgresql,mysql"
+    ).split(",")
+    if b.strip()
+]
 REQUIRED = os.environ.get("ALLOTMENT_REQUIRE_BACKENDS") == "1"
 
 SERVER_URLS = {
     "postgresql": os.environ.get(
         "ALLOTMENT_TEST_POSTGRESQL_URL",
-        "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"),
+        "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+    ),
     "mysql": os.environ.get(
-        "ALLOTMENT_TEST_MYSQL_URL",
-        "mysql+pymysql://root@127.0.0.1:3306/mysql"),
+        "ALLOTMENT_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/mysql"
+    ),
 }
 
 
 # Property tests: a short run by default (CI); the long one is documented in
 # docs/operations.md (ALLOTMENT_HYPOTHESIS_PROFILE=long).
-_SLOW_OK = [HealthCheck.too_slow, HealthCheck.filter_too_much,
-            HealthCheck.data_too_large]
-settings.register_profile("ci", max_examples=12, stateful_step_count=20,
-                          deadline=None, suppress_health_check=_SLOW_OK)
-settings.register_profile("long", max_examples=400, stateful_step_count=60,
-                          deadline=None, suppress_health_check=_SLOW_OK)
+_SLOW_OK = [
+    HealthCheck.too_slow,
+    HealthCheck.filter_too_much,
+    HealthCheck.data_too_large,
+]
+settings.register_profile(
+    "ci",
+    max_examples=12,
+    stateful_step_count=20,
+    deadline=None,
+    suppress_health_check=_SLOW_OK,
+)
+settings.register_profile(
+    "long",
+    max_examples=400,
+    stateful_step_count=60,
+    deadline=None,
+    suppress_health_check=_SLOW_OK,
+)
 settings.load_profile(os.environ.get("ALLOTMENT_HYPOTHESIS_PROFILE", "ci"))
 
 
@@ -59,12 +77,14 @@ def _create_server_database(backend):
         with admin.connect() as conn:
             if backend == "mysql":
                 conn.exec_driver_sql(
-                    "CREATE DATABASE %s CHARACTER SET utf8mb4" % name)
+                    "CREATE DATABASE %s CHARACTER SET utf8mb4" % name
+                )
             else:
                 conn.exec_driver_sql("CREATE DATABASE %s" % name)
     except sa.exc.OperationalError as exc:
         raise BackendUnavailable(
-            "%s unreachable: %s" % (backend, exc)) from None
+            "%s unreachable: %s" % (backend, exc)
+        ) from None
     finally:
         # No idle admin connection per test database: hundreds of them
         # would exhaust the server's max_connections.
@@ -76,14 +96,16 @@ def _create_server_database(backend):
             if backend == "postgresql":
                 conn.exec_driver_sql(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = '%s' AND pid <> pg_backend_pid()" % name)
+                    "WHERE datname = '%s' AND pid <> pg_backend_pid()" % name
+                )
                 conn.exec_driver_sql("DROP DATABASE IF EXISTS %s" % name)
             else:
                 conn.exec_driver_sql("DROP DATABASE IF EXISTS %s" % name)
         admin.dispose()
 
     return admin_url.set(database=name).render_as_string(
-        hide_password=False), drop
+        hide_password=False
+    ), drop
 
 
 @pytest.fixture(scope="session")
@@ -142,6 +164,7 @@ def pair(database_url):
 def sqlite_api(tmp_path):
     """An API client on a fresh SQLite database only (fast tests)."""
     client = support.ApiClient.create(
-        "sqlite:///%s" % (tmp_path / "placement.sqlite"))
+        "sqlite:///%s" % (tmp_path / "placement.sqlite")
+    )
     yield client
     client.close()

@@ -13,6 +13,7 @@ leaves no server behind.
 """
 
 import atexit
+import contextlib
 import os
 import pwd
 import shutil
@@ -28,8 +29,9 @@ import sqlalchemy as sa
 
 REQUIRED = os.environ.get("ALLOTMENT_REQUIRE_BACKENDS") == "1"
 MARIADBD = "/usr/sbin/mariadbd"
-INSTALL_DB = (shutil.which("mariadb-install-db")
-              or "/usr/bin/mariadb-install-db")
+INSTALL_DB = (
+    shutil.which("mariadb-install-db") or "/usr/bin/mariadb-install-db"
+)
 GALERA = "/usr/lib/galera/libgalera_smm.so"
 NODES = 3
 START_TIMEOUT = 90  # seconds for one node to be synced and accept SQL
@@ -39,8 +41,10 @@ def missing():
     """Why a Galera cluster cannot run here (None when it can)."""
     for path in (MARIADBD, INSTALL_DB, GALERA):
         if not os.path.exists(path):
-            return "%s is not installed (apt-get install galera-4 " \
-                   "mariadb-server)" % path
+            return (
+                "%s is not installed (apt-get install galera-4 "
+                "mariadb-server)" % path
+            )
     if not shutil.which("rsync"):
         return "rsync (Galera's state transfer) is not installed"
     if not (shutil.which("ss") or shutil.which("lsof")):
@@ -49,8 +53,10 @@ def missing():
         pwd.getpwnam("mysql")
     except KeyError:
         if os.geteuid() == 0:
-            return "no mysql user to run mariadbd as (apt-get install " \
-                   "mariadb-server)"
+            return (
+                "no mysql user to run mariadbd as (apt-get install "
+                "mariadb-server)"
+            )
     return None
 
 
@@ -79,8 +85,9 @@ class Node:
         self.data = os.path.join(self.folder, "data")
         self.log = os.path.join(self.folder, "error.log")
         self.config = os.path.join(self.folder, "my.cnf")
-        (self.port, self.gcomm_port, self.ist_port,
-         self.sst_port) = free_ports(4)
+        (self.port, self.gcomm_port, self.ist_port, self.sst_port) = (
+            free_ports(4)
+        )
         self.process = None
 
     @property
@@ -91,19 +98,22 @@ class Node:
         return "mysql+pymysql://root@127.0.0.1:%d/%s" % (self.port, name)
 
     def write_config(self):
-        peers = ",".join("127.0.0.1:%d" % node.gcomm_port
-                         for node in self.cluster.nodes)
-        provider_options = ";".join([
-            "gmcast.listen_addr=tcp://127.0.0.1:%d" % self.gcomm_port,
-            "ist.recv_addr=127.0.0.1:%d" % self.ist_port,
-            "gcache.size=64M",
-            # Notice a stopped or isolated peer within seconds.
-            "evs.keepalive_period=PT0.5S",
-            "evs.inactive_check_period=PT0.5S",
-            "evs.suspect_timeout=PT3S",
-            "evs.inactive_timeout=PT6S",
-            "evs.install_timeout=PT6S",
-        ])
+        peers = ",".join(
+            "127.0.0.1:%d" % node.gcomm_port for node in self.cluster.nodes
+        )
+        provider_options = ";".join(
+            [
+                "gmcast.listen_addr=tcp://127.0.0.1:%d" % self.gcomm_port,
+                "ist.recv_addr=127.0.0.1:%d" % self.ist_port,
+                "gcache.size=64M",
+                # Notice a stopped or isolated peer within seconds.
+                "evs.keepalive_period=PT0.5S",
+                "evs.inactive_check_period=PT0.5S",
+                "evs.suspect_timeout=PT3S",
+                "evs.inactive_timeout=PT6S",
+                "evs.install_timeout=PT6S",
+            ]
+        )
         lines = [
             "[mariadbd]",
             "datadir=%s" % self.data,
@@ -128,7 +138,7 @@ class Node:
             "wsrep_node_name=%s" % self.name,
             "wsrep_node_address=127.0.0.1:%d" % self.gcomm_port,
             "wsrep_node_incoming_address=127.0.0.1:%d" % self.port,
-            "wsrep_provider_options=\"%s\"" % provider_options,
+            'wsrep_provider_options="%s"' % provider_options,
             "wsrep_sst_method=rsync",
             "wsrep_sst_receive_address=127.0.0.1:%d" % self.sst_port,
             "wsrep_slave_threads=2",
@@ -146,22 +156,30 @@ class Node:
         if bootstrap:
             command.append("--wsrep-new-cluster")
         self.process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, cwd=self.folder,
-            start_new_session=True)
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=self.folder,
+            start_new_session=True,
+        )
         if wait:
             self.wait_synced()
 
     def status(self, conn, name):
         row = conn.exec_driver_sql(
-            "SHOW GLOBAL STATUS LIKE '%s'" % name).first()
+            "SHOW GLOBAL STATUS LIKE '%s'" % name
+        ).first()
         return row[1] if row else None
 
     def query_status(self, *names):
         """The named wsrep status values (a dict), or None when the node
         does not answer."""
-        engine = sa.create_engine(self.url, poolclass=sa.pool.NullPool,
-                                  connect_args={"connect_timeout": 3})
+        engine = sa.create_engine(
+            self.url,
+            poolclass=sa.pool.NullPool,
+            connect_args={"connect_timeout": 3},
+        )
         try:
             with engine.connect() as conn:
                 return {name: self.status(conn, name) for name in names}
@@ -177,20 +195,29 @@ class Node:
         last = None
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError("%s exited (%s):\n%s" % (
-                    self.name, self.process.returncode, self.tail_log()))
-            last = self.query_status("wsrep_local_state_comment",
-                                     "wsrep_cluster_status",
-                                     "wsrep_cluster_size", "wsrep_ready")
-            if (last and last["wsrep_local_state_comment"] == "Synced"
-                    and last["wsrep_cluster_status"] == "Primary"
-                    and last["wsrep_ready"] == "ON"
-                    and (size is None
-                         or int(last["wsrep_cluster_size"]) == size)):
+                raise RuntimeError(
+                    "%s exited (%s):\n%s"
+                    % (self.name, self.process.returncode, self.tail_log())
+                )
+            last = self.query_status(
+                "wsrep_local_state_comment",
+                "wsrep_cluster_status",
+                "wsrep_cluster_size",
+                "wsrep_ready",
+            )
+            if (
+                last
+                and last["wsrep_local_state_comment"] == "Synced"
+                and last["wsrep_cluster_status"] == "Primary"
+                and last["wsrep_ready"] == "ON"
+                and (size is None or int(last["wsrep_cluster_size"]) == size)
+            ):
                 return last
             time.sleep(0.5)
-        raise RuntimeError("%s not synced after %s s (last status %s):\n%s"
-                           % (self.name, timeout, last, self.tail_log()))
+        raise RuntimeError(
+            "%s not synced after %s s (last status %s):\n%s"
+            % (self.name, timeout, last, self.tail_log())
+        )
 
     def tail_log(self, lines=40):
         try:
@@ -216,10 +243,8 @@ class Node:
         if self.process is None:
             return
         if self.process.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             self.process.wait(30)
         self.process = None
 
@@ -229,9 +254,15 @@ class Node:
     def sql(self, statement):
         """Run one statement on a fresh autocommit connection (SET and SHOW
         work even while the node is not primary); the rows."""
-        conn = pymysql.connect(host="127.0.0.1", port=self.port, user="root",
-                               autocommit=True, connect_timeout=5,
-                               read_timeout=30, write_timeout=30)
+        conn = pymysql.connect(
+            host="127.0.0.1",
+            port=self.port,
+            user="root",
+            autocommit=True,
+            connect_timeout=5,
+            read_timeout=30,
+            write_timeout=30,
+        )
         try:
             with conn.cursor() as cur:
                 cur.execute(statement)
@@ -242,23 +273,27 @@ class Node:
     def isolate(self, on=True):
         """Cut the node off its peers (``gmcast.isolate``) without
         stopping it: it loses the primary component and answers 1047."""
-        self.sql("SET GLOBAL wsrep_provider_options = 'gmcast.isolate=%d'"
-                 % (1 if on else 0))
+        self.sql(
+            "SET GLOBAL wsrep_provider_options = 'gmcast.isolate=%d'"
+            % (1 if on else 0)
+        )
 
     def wait_not_primary(self, timeout=60):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                rows = self.sql("SHOW GLOBAL STATUS LIKE "
-                                "'wsrep_cluster_status'")
+                rows = self.sql(
+                    "SHOW GLOBAL STATUS LIKE 'wsrep_cluster_status'"
+                )
                 if rows and rows[0][1] != "Primary":
                     return
             except pymysql.err.OperationalError as exc:
                 if exc.args and exc.args[0] == 1047:
                     return
             time.sleep(0.3)
-        raise RuntimeError("%s still primary after %s s" % (self.name,
-                                                            timeout))
+        raise RuntimeError(
+            "%s still primary after %s s" % (self.name, timeout)
+        )
 
     def transfers(self):
         """How the node received state, from its log: counts of
@@ -268,8 +303,10 @@ class Node:
                 text = handle.read()
         except OSError:
             return {"IST": 0, "SST": 0}
-        return {"IST": text.count("WSREP: IST received:"),
-                "SST": text.count("SST completed on joiner")}
+        return {
+            "IST": text.count("WSREP: IST received:"),
+            "SST": text.count("SST completed on joiner"),
+        }
 
     def last_committed(self):
         rows = self.sql("SHOW GLOBAL STATUS LIKE 'wsrep_last_committed'")
@@ -323,26 +360,41 @@ class GaleraCluster:
         # Node 1 gets a fresh system database; the others receive theirs
         # by state transfer when they join.
         first = self.nodes[0]
-        command = [INSTALL_DB, "--no-defaults", "--datadir=%s" % first.data,
-                   "--auth-root-authentication-method=normal",
-                   "--skip-test-db", "--skip-name-resolve"]
+        command = [
+            INSTALL_DB,
+            "--no-defaults",
+            "--datadir=%s" % first.data,
+            "--auth-root-authentication-method=normal",
+            "--skip-test-db",
+            "--skip-name-resolve",
+        ]
         if owner:
             command.append("--user=mysql")
-        result = subprocess.run(command, capture_output=True, text=True,
-                                timeout=120, cwd=first.folder)
+        result = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=first.folder,
+        )
         if result.returncode != 0:
-            raise RuntimeError("mariadb-install-db failed:\n%s\n%s"
-                               % (result.stdout, result.stderr))
+            raise RuntimeError(
+                "mariadb-install-db failed:\n%s\n%s"
+                % (result.stdout, result.stderr)
+            )
 
     def create_database(self, name):
         """A database (created through node 1, replicated to all)."""
-        engine = sa.create_engine(self.nodes[0].url,
-                                  isolation_level="AUTOCOMMIT",
-                                  poolclass=sa.pool.NullPool)
+        engine = sa.create_engine(
+            self.nodes[0].url,
+            isolation_level="AUTOCOMMIT",
+            poolclass=sa.pool.NullPool,
+        )
         try:
             with engine.connect() as conn:
                 conn.exec_driver_sql(
-                    "CREATE DATABASE %s CHARACTER SET utf8mb4" % name)
+                    "CREATE DATABASE %s CHARACTER SET utf8mb4" % name
+                )
         finally:
             engine.dispose()
 
@@ -358,13 +410,10 @@ class GaleraCluster:
             if len(set(seen)) == 1:
                 return seen[0]
             time.sleep(0.3)
-        raise RuntimeError("nodes did not converge: last committed %s"
-                           % seen)
+        raise RuntimeError("nodes did not converge: last committed %s" % seen)
 
     def destroy(self):
         for node in self.nodes:
-            try:
+            with contextlib.suppress(Exception):
                 node.kill()
-            except Exception:  # noqa: BLE001 - best effort clean-up
-                pass
         shutil.rmtree(self.folder, ignore_errors=True)

@@ -59,15 +59,20 @@ class PrivateMariaDB:
             os.chown(folder, entry.pw_uid, entry.pw_gid)
         server = cls(folder, binary, user)
         try:
-            cmd = [install, "--no-defaults", "--datadir=" + server.data,
-                   "--auth-root-authentication-method=normal",
-                   "--skip-test-db"]
+            cmd = [
+                install,
+                "--no-defaults",
+                "--datadir=" + server.data,
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+            ]
             if user:
                 cmd.append("--user=" + user)
             subprocess.run(cmd, check=True, capture_output=True, timeout=60)
             server.start()
-            conn = pymysql.connect(host="127.0.0.1", port=server.port,
-                                   user="root")
+            conn = pymysql.connect(
+                host="127.0.0.1", port=server.port, user="root"
+            )
             with conn.cursor() as cur:
                 cur.execute("CREATE DATABASE placement CHARACTER SET utf8mb4")
             conn.close()
@@ -77,35 +82,51 @@ class PrivateMariaDB:
         return server
 
     def start(self, timeout=30):
-        cmd = [self.binary, "--no-defaults", "--datadir=" + self.data,
-               "--port=%d" % self.port, "--bind-address=127.0.0.1",
-               "--socket=" + os.path.join(self.folder, "mysqld.sock"),
-               "--pid-file=" + os.path.join(self.folder, "mysqld.pid"),
-               "--log-error=" + os.path.join(self.folder, "error.log"),
-               "--skip-log-bin", "--skip-name-resolve",
-               "--innodb-buffer-pool-size=16M", "--max-connections=40"]
+        cmd = [
+            self.binary,
+            "--no-defaults",
+            "--datadir=" + self.data,
+            "--port=%d" % self.port,
+            "--bind-address=127.0.0.1",
+            "--socket=" + os.path.join(self.folder, "mysqld.sock"),
+            "--pid-file=" + os.path.join(self.folder, "mysqld.pid"),
+            "--log-error=" + os.path.join(self.folder, "error.log"),
+            "--skip-log-bin",
+            "--skip-name-resolve",
+            "--innodb-buffer-pool-size=16M",
+            "--max-connections=40",
+        ]
         if self.user:
             cmd.append("--user=" + self.user)
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         deadline = time.monotonic() + timeout
         while True:
             try:
-                pymysql.connect(host="127.0.0.1", port=self.port,
-                                user="root", connect_timeout=2).close()
+                pymysql.connect(
+                    host="127.0.0.1",
+                    port=self.port,
+                    user="root",
+                    connect_timeout=2,
+                ).close()
                 return
             except pymysql.err.OperationalError:
                 if self.proc.poll() is not None or (
-                        time.monotonic() > deadline):
-                    raise RuntimeError("private MariaDB did not start") from None
+                    time.monotonic() > deadline
+                ):
+                    raise RuntimeError(
+                        "private MariaDB did not start"
+                    ) from None
                 time.sleep(0.1)
 
     def stop(self, mode="fast"):
         """``fast``: a clean shutdown (SIGTERM); ``immediate``: SIGKILL."""
         if self.proc is None or self.proc.poll() is not None:
             return
-        self.proc.send_signal(signal.SIGKILL if mode == "immediate"
-                              else signal.SIGTERM)
+        self.proc.send_signal(
+            signal.SIGKILL if mode == "immediate" else signal.SIGTERM
+        )
         try:
             self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:

@@ -42,8 +42,9 @@ class PrivatePostgres:
         self.data = os.path.join(folder, "data")
         self.log = os.path.join(folder, "postgres.log")
         self.port = free_port()
-        self.url = ("postgresql+psycopg://postgres@127.0.0.1:%d/postgres"
-                    % self.port)
+        self.url = (
+            "postgresql+psycopg://postgres@127.0.0.1:%d/postgres" % self.port
+        )
 
     @classmethod
     def start_new(cls):
@@ -62,8 +63,17 @@ class PrivatePostgres:
             os.chown(folder, entry.pw_uid, entry.pw_gid)
         server = cls(folder, bin_dir, user)
         try:
-            server._run("initdb", "-D", server.data, "-U", "postgres",
-                        "--auth=trust", "-E", "UTF8", "--no-sync")
+            server._run(
+                "initdb",
+                "-D",
+                server.data,
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            )
             server.start()
         except BaseException:
             server.destroy()
@@ -74,19 +84,38 @@ class PrivatePostgres:
         cmd = [os.path.join(self.bin_dir, tool), *args]
         if self.user:
             cmd = ["runuser", "-u", self.user, "--", *cmd]
-        return subprocess.run(cmd, check=True, capture_output=True,
-                              timeout=timeout, cwd=self.folder)
+        return subprocess.run(
+            cmd,
+            check=True,
+            capture_output=True,
+            timeout=timeout,
+            cwd=self.folder,
+        )
 
     def start(self):
-        options = ("-p %d -c listen_addresses=127.0.0.1 -k %s -c fsync=off "
-                   "-c full_page_writes=off -c max_connections=40"
-                   % (self.port, self.folder))
-        self._run("pg_ctl", "start", "-w", "-t", "30", "-D", self.data,
-                  "-l", self.log, "-o", options)
+        options = (
+            "-p %d -c listen_addresses=127.0.0.1 -k %s -c fsync=off "
+            "-c full_page_writes=off -c max_connections=40"
+            % (self.port, self.folder)
+        )
+        self._run(
+            "pg_ctl",
+            "start",
+            "-w",
+            "-t",
+            "30",
+            "-D",
+            self.data,
+            "-l",
+            self.log,
+            "-o",
+            options,
+        )
 
     def stop(self, mode="fast"):
-        self._run("pg_ctl", "stop", "-w", "-t", "30", "-D", self.data,
-                  "-m", mode)
+        self._run(
+            "pg_ctl", "stop", "-w", "-t", "30", "-D", self.data, "-m", mode
+        )
 
     def running(self):
         return os.path.exists(os.path.join(self.data, "postmaster.pid"))

@@ -32,6 +32,7 @@ the sum of its allocations and with the models, and usage with capacity.
 
 import atexit
 import collections
+import contextlib
 import http.client
 import json
 import os
@@ -51,8 +52,9 @@ from allotment.storage import tables
 SOAK = os.environ.get("ALLOTMENT_SOAK") == "1"
 # Seconds of load per backend: short in CI, long in the soak mode; either
 # can be overridden with ALLOTMENT_STRESS_SECONDS.
-DURATION = float(os.environ.get("ALLOTMENT_STRESS_SECONDS",
-                                 600 if SOAK else 15))
+DURATION = float(
+    os.environ.get("ALLOTMENT_STRESS_SECONDS", 600 if SOAK else 15)
+)
 CLIENTS = 16 if SOAK else 8
 SERVERS = 3 if SOAK else 2
 PAIRS = 6 if SOAK else 3
@@ -86,6 +88,7 @@ def allotment_command():
 
 def free_port():
     import socket
+
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -105,7 +108,8 @@ def write_config(path, database_url, retries=10):
             "[placement]\n"
             "allocation_conflict_retry_count = %d\n"
             "[allotment]\n"
-            "snapshot_check_interval = 0\n" % (database_url, retries))
+            "snapshot_check_interval = 0\n" % (database_url, retries)
+        )
     return path
 
 
@@ -113,10 +117,15 @@ def db_sync(config_path):
     """``allotment db sync`` once for the database of ``config_path``."""
     result = subprocess.run(
         [allotment_command(), "db", "sync", "--config-file", config_path],
-        capture_output=True, text=True, timeout=300)
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if result.returncode != 0:
-        raise RuntimeError("allotment db sync failed:\n%s\n%s"
-                           % (result.stdout, result.stderr))
+        raise RuntimeError(
+            "allotment db sync failed:\n%s\n%s"
+            % (result.stdout, result.stderr)
+        )
 
 
 def keep_logs(*sources):
@@ -124,14 +133,16 @@ def keep_logs(*sources):
     outlives the test; its path, for a failure message."""
     import shutil
     import tempfile
+
     kept = tempfile.mkdtemp(prefix="allotment-stress-logs-")
     for source in sources:
         for folder, _dirs, files in os.walk(source):
             for name in files:
                 if name.endswith(".log"):
                     relative = os.path.relpath(folder, source)
-                    target = os.path.join(kept, os.path.basename(source),
-                                          relative)
+                    target = os.path.join(
+                        kept, os.path.basename(source), relative
+                    )
                     os.makedirs(target, exist_ok=True)
                     shutil.copy(os.path.join(folder, name), target)
     return kept
@@ -149,25 +160,39 @@ class Server:
         self.process = None
 
     def start(self):
-        log = open(self.log_path, "ab")
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the server holds it
         try:
             self.process = subprocess.Popen(
-                [allotment_command(), "serve", "--config-file",
-                 self.config_path, "--host", "127.0.0.1", "--port",
-                 str(self.port), "--workers", str(self.workers)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                start_new_session=True)
+                [
+                    allotment_command(),
+                    "serve",
+                    "--config-file",
+                    self.config_path,
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--workers",
+                    str(self.workers),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
         finally:
             log.close()
         _LIVE.add(self)
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError("server %s exited:\n%s"
-                                   % (self.name, self.log_tail()))
+                raise RuntimeError(
+                    "server %s exited:\n%s" % (self.name, self.log_tail())
+                )
             try:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port,
-                                                  timeout=5)
+                conn = http.client.HTTPConnection(
+                    "127.0.0.1", self.port, timeout=5
+                )
                 conn.request("GET", "/")
                 if conn.getresponse().status == 200:
                     conn.close()
@@ -176,8 +201,10 @@ class Server:
             except OSError:
                 pass
             time.sleep(0.2)
-        raise RuntimeError("server %s not ready after %s s:\n%s"
-                           % (self.name, READY_TIMEOUT, self.log_tail()))
+        raise RuntimeError(
+            "server %s not ready after %s s:\n%s"
+            % (self.name, READY_TIMEOUT, self.log_tail())
+        )
 
     def log_tail(self, lines=30):
         try:
@@ -215,7 +242,7 @@ class Server:
 
 
 class Answer:
-    __slots__ = ("status", "body", "headers")
+    __slots__ = ("body", "headers", "status")
 
     def __init__(self, status, body, headers):
         self.status = status  # None: no HTTP answer (connection error)
@@ -231,9 +258,11 @@ class Http:
         self.conn = None
 
     def call(self, method, path, body=None, headers=None):
-        all_headers = {"x-auth-token": "admin",
-                       "openstack-api-version": "placement " + VERSION,
-                       "accept": "application/json"}
+        all_headers = {
+            "x-auth-token": "admin",
+            "openstack-api-version": "placement " + VERSION,
+            "accept": "application/json",
+        }
         data = None
         if body is not None:
             data = json.dumps(body).encode()
@@ -242,7 +271,8 @@ class Http:
         try:
             if self.conn is None:
                 self.conn = http.client.HTTPConnection(
-                    "127.0.0.1", self.port, timeout=REQUEST_TIMEOUT)
+                    "127.0.0.1", self.port, timeout=REQUEST_TIMEOUT
+                )
             self.conn.request(method, path, body=data, headers=all_headers)
             resp = self.conn.getresponse()
             raw = resp.read()
@@ -254,7 +284,8 @@ class Http:
             return Answer(None, None, {})
         parsed = None
         if raw and headers.get("content-type", "").startswith(
-                "application/json"):
+            "application/json"
+        ):
             parsed = json.loads(raw)
         return Answer(resp.status, parsed, headers)
 
@@ -265,7 +296,8 @@ class Http:
 
 
 Error = collections.namedtuple(
-    "Error", "client server started answered status detail")
+    "Error", "client server started answered status detail"
+)
 
 
 class Stats:
@@ -290,7 +322,7 @@ class Stats:
 
 
 class Consumer:
-    __slots__ = ("uuid", "pairs", "generation", "certain")
+    __slots__ = ("certain", "generation", "pairs", "uuid")
 
     def __init__(self, consumer_uuid):
         self.uuid = consumer_uuid
@@ -322,9 +354,12 @@ def conflict_kind(answer):
 def valid_error(answer):
     """A Placement JSON error body with the answer's status."""
     body = answer.body
-    return (isinstance(body, dict) and isinstance(body.get("errors"), list)
-            and body["errors"] and body["errors"][0].get("status")
-            == answer.status)
+    return (
+        isinstance(body, dict)
+        and isinstance(body.get("errors"), list)
+        and body["errors"]
+        and body["errors"][0].get("status") == answer.status
+    )
 
 
 class Client(threading.Thread):
@@ -354,19 +389,34 @@ class Client(threading.Thread):
             stats.statuses[answer.status] += 1
         if answer.status is None or answer.status >= 500:
             with stats.lock:
-                stats.errors.append(Error(self.index, self.server.name,
-                                          started, time.monotonic(),
-                                          answer.status,
-                                          json.dumps(answer.body)[:300]))
+                stats.errors.append(
+                    Error(
+                        self.index,
+                        self.server.name,
+                        started,
+                        time.monotonic(),
+                        answer.status,
+                        json.dumps(answer.body)[:300],
+                    )
+                )
             if answer.status is not None and answer.status != 503:
-                stats.violation("%s %s on %s answered %s: %s" % (
-                    method, path, self.server.name, answer.status,
-                    answer.body))
+                stats.violation(
+                    "%s %s on %s answered %s: %s"
+                    % (
+                        method,
+                        path,
+                        self.server.name,
+                        answer.status,
+                        answer.body,
+                    )
+                )
             elif answer.status == 503 and not (
-                    valid_error(answer) and "retry-after" in answer.headers):
-                stats.violation("a 503 without Placement's error format or "
-                                "Retry-After: %r %r" % (answer.body,
-                                                        answer.headers))
+                valid_error(answer) and "retry-after" in answer.headers
+            ):
+                stats.violation(
+                    "a 503 without Placement's error format or "
+                    "Retry-After: %r %r" % (answer.body, answer.headers)
+                )
             # What a client does with a 503: wait a little, try again.
             time.sleep(0.2)
         elif answer.status == 409:
@@ -375,8 +425,9 @@ class Client(threading.Thread):
                 stats.conflicts += 1
                 stats.conflict_kinds[kind] += 1
                 if kind == "other" and len(stats.other_conflicts) < 5:
-                    stats.other_conflicts.append("%s %s: %s" % (
-                        method, path, answer.body))
+                    stats.other_conflicts.append(
+                        "%s %s: %s" % (method, path, answer.body)
+                    )
         return answer
 
     def saw_provider(self, provider_uuid, generation):
@@ -384,9 +435,11 @@ class Client(threading.Thread):
         if last is not None and generation < last:
             self.stress.stats.violation(
                 "client %d saw provider %s generation go back from %d to %d"
-                % (self.index, provider_uuid, last, generation))
-        self.provider_generations[provider_uuid] = max(generation,
-                                                       last or generation)
+                % (self.index, provider_uuid, last, generation)
+            )
+        self.provider_generations[provider_uuid] = max(
+            generation, last or generation
+        )
 
     # -- the model --------------------------------------------------------
 
@@ -402,20 +455,26 @@ class Client(threading.Thread):
         held = collections.Counter()
         for provider_uuid, entry in allocations.items():
             self.saw_provider(provider_uuid, entry["generation"])
-            held[self.stress.pair_of[provider_uuid]] += entry[
-                "resources"].get("VCPU", 0)
+            held[self.stress.pair_of[provider_uuid]] += entry["resources"].get(
+                "VCPU", 0
+            )
         held = {pair: amount for pair, amount in held.items() if amount}
         generation = answer.body.get("consumer_generation")
         if consumer.certain and held != expect_pairs:
             self.stress.stats.violation(
-                "client %d consumer %s holds %s, expected %s" % (
-                    self.index, consumer.uuid, held, expect_pairs))
-        if (consumer.certain and generation is not None
-                and consumer.generation is not None
-                and generation < consumer.generation):
+                "client %d consumer %s holds %s, expected %s"
+                % (self.index, consumer.uuid, held, expect_pairs)
+            )
+        if (
+            consumer.certain
+            and generation is not None
+            and consumer.generation is not None
+            and generation < consumer.generation
+        ):
             self.stress.stats.violation(
-                "consumer %s generation went back from %s to %s" % (
-                    consumer.uuid, consumer.generation, generation))
+                "consumer %s generation went back from %s to %s"
+                % (consumer.uuid, consumer.generation, generation)
+            )
         consumer.pairs = held
         consumer.generation = generation
         consumer.certain = True
@@ -429,8 +488,9 @@ class Client(threading.Thread):
             self.ok_writes += 1
             with self.stress.stats.lock:
                 self.stress.stats.writes_ok += 1
-                self.stress.stats.ok_log.append((self.server.name,
-                                                 time.monotonic()))
+                self.stress.stats.ok_log.append(
+                    (self.server.name, time.monotonic())
+                )
             self.read_back(consumer, new_pairs)
         elif answer.status is None or answer.status >= 500:
             consumer.certain = False
@@ -438,24 +498,30 @@ class Client(threading.Thread):
         else:
             if answer.status != 409:
                 self.stress.stats.violation(
-                    "write for %s answered %s: %s" % (
-                        consumer.uuid, answer.status, answer.body))
+                    "write for %s answered %s: %s"
+                    % (consumer.uuid, answer.status, answer.body)
+                )
             self.read_back(consumer, old_pairs)
 
     def body_for(self, consumer, placement):
-        return {"allocations": {
-                    provider: {"resources": {"VCPU": amount}}
-                    for provider, amount in placement.items()},
-                "project_id": PROJECT, "user_id": USER,
-                "consumer_generation": consumer.generation,
-                "consumer_type": "INSTANCE"}
+        return {
+            "allocations": {
+                provider: {"resources": {"VCPU": amount}}
+                for provider, amount in placement.items()
+            },
+            "project_id": PROJECT,
+            "user_id": USER,
+            "consumer_generation": consumer.generation,
+            "consumer_type": "INSTANCE",
+        }
 
     def pick_placement(self):
         """{provider uuid: amount} on one or two pairs: mostly the provider
         of the pair this client last saw holding the inventory, sometimes
         the other (which answers 409 unless a reshape moved it)."""
-        pairs = self.rng.sample(range(PAIRS), 2 if self.rng.random() < 0.2
-                                else 1)
+        pairs = self.rng.sample(
+            range(PAIRS), 2 if self.rng.random() < 0.2 else 1
+        )
         placement = {}
         for pair in pairs:
             providers = self.stress.pairs[pair]
@@ -469,11 +535,15 @@ class Client(threading.Thread):
         """A claim refused for want of inventory: the reshape moved it."""
         detail = json.dumps(answer.body or "")
         for provider in placement:
-            if "Inventory for 'VCPU' on resource provider '%s' invalid" % (
-                    provider) in detail:
+            if (
+                "Inventory for 'VCPU' on resource provider '%s' invalid"
+                % (provider)
+                in detail
+            ):
                 pair = self.stress.pair_of[provider]
                 self.inventory_at[pair] = 1 - self.stress.pairs[pair].index(
-                    provider)
+                    provider
+                )
 
     def pairs_of(self, placement):
         held = collections.Counter()
@@ -487,8 +557,11 @@ class Client(threading.Thread):
         consumer = Consumer(str(uuid.uuid4()))
         self.consumers[consumer.uuid] = consumer
         placement = self.pick_placement()
-        answer = self.call("PUT", "/allocations/%s" % consumer.uuid,
-                           self.body_for(consumer, placement))
+        answer = self.call(
+            "PUT",
+            "/allocations/%s" % consumer.uuid,
+            self.body_for(consumer, placement),
+        )
         if answer.status == 409:
             self.note_refusal(answer, placement)
         self.settle(consumer, answer, self.pairs_of(placement), {})
@@ -539,8 +612,8 @@ class Client(threading.Thread):
             return
         if answer.status == 404:
             self.stress.stats.violation(
-                "DELETE of %s (holding %s) answered 404" % (consumer.uuid,
-                                                           old))
+                "DELETE of %s (holding %s) answered 404" % (consumer.uuid, old)
+            )
         self.settle(consumer, answer, {}, old)
 
     def op_observe(self):
@@ -556,23 +629,30 @@ class Client(threading.Thread):
         first, second = self.stress.pairs[pair]
         inventories = {}
         for provider in (first, second):
-            answer = self.call("GET", "/resource_providers/%s/inventories"
-                               % provider)
+            answer = self.call(
+                "GET", "/resource_providers/%s/inventories" % provider
+            )
             if answer.status != 200:
                 return
-            self.saw_provider(provider,
-                              answer.body["resource_provider_generation"])
+            self.saw_provider(
+                provider, answer.body["resource_provider_generation"]
+            )
             inventories[provider] = answer.body
-        source, target = ((first, second)
-                          if inventories[first]["inventories"]
-                          else (second, first))
+        source, target = (
+            (first, second)
+            if inventories[first]["inventories"]
+            else (second, first)
+        )
         self.inventory_at[pair] = 0 if source == first else 1
-        answer = self.call("GET", "/resource_providers/%s/allocations"
-                           % source)
+        answer = self.call(
+            "GET", "/resource_providers/%s/allocations" % source
+        )
         if answer.status != 200:
             return
-        if answer.body["resource_provider_generation"] != inventories[
-                source]["resource_provider_generation"]:
+        if (
+            answer.body["resource_provider_generation"]
+            != inventories[source]["resource_provider_generation"]
+        ):
             return  # changed in between: try another time
         moved = {}
         for consumer_uuid in answer.body["allocations"]:
@@ -582,33 +662,49 @@ class Client(threading.Thread):
             placement = {}
             for provider, entry in got.body["allocations"].items():
                 placement[target if provider == source else provider] = (
-                    placement.get(target if provider == source
-                                  else provider, 0)
-                    + entry["resources"]["VCPU"])
+                    placement.get(
+                        target if provider == source else provider, 0
+                    )
+                    + entry["resources"]["VCPU"]
+                )
             moved[consumer_uuid] = {
-                "allocations": {p: {"resources": {"VCPU": amount}}
-                                for p, amount in placement.items()},
+                "allocations": {
+                    p: {"resources": {"VCPU": amount}}
+                    for p, amount in placement.items()
+                },
                 "project_id": got.body["project_id"],
                 "user_id": got.body["user_id"],
                 "consumer_generation": got.body["consumer_generation"],
-                "consumer_type": got.body["consumer_type"]}
-        body = {"inventories": {
-                    source: {"resource_provider_generation": inventories[
-                        source]["resource_provider_generation"],
-                        "inventories": {}},
-                    target: {"resource_provider_generation": inventories[
-                        target]["resource_provider_generation"],
-                        "inventories": {"VCPU": {"total": TOTAL,
-                                                 "max_unit": MAX_UNIT}}}},
-                "allocations": moved}
+                "consumer_type": got.body["consumer_type"],
+            }
+        body = {
+            "inventories": {
+                source: {
+                    "resource_provider_generation": inventories[source][
+                        "resource_provider_generation"
+                    ],
+                    "inventories": {},
+                },
+                target: {
+                    "resource_provider_generation": inventories[target][
+                        "resource_provider_generation"
+                    ],
+                    "inventories": {
+                        "VCPU": {"total": TOTAL, "max_unit": MAX_UNIT}
+                    },
+                },
+            },
+            "allocations": moved,
+        }
         answer = self.call("POST", "/reshaper", body, SERVICE_HEADERS)
         if answer.status == 204:
             with self.stress.stats.lock:
                 self.stress.stats.writes_ok += 1
                 self.stress.reshapes += 1
         elif answer.status is not None and answer.status not in (409, 503):
-            self.stress.stats.violation("reshape answered %s: %s" % (
-                answer.status, answer.body))
+            self.stress.stats.violation(
+                "reshape answered %s: %s" % (answer.status, answer.body)
+            )
 
     def pick_consumer(self):
         if not self.consumers:
@@ -637,7 +733,7 @@ class Client(threading.Thread):
                     self.op_reshape()
                 else:
                     self.op_observe()
-        except Exception as exc:  # noqa: BLE001 - reported by the test
+        except Exception as exc:
             self.failure = exc
             raise
         finally:
@@ -668,17 +764,39 @@ class Stress:
             for index in range(PAIRS):
                 root = str(uuid.uuid4())
                 child = str(uuid.uuid4())
-                self._expect(http_.call("POST", "/resource_providers", {
-                    "name": "stress-%d" % index, "uuid": root}), 200)
-                self._expect(http_.call("POST", "/resource_providers", {
-                    "name": "stress-%d-child" % index, "uuid": child,
-                    "parent_provider_uuid": root}), 200)
-                self._expect(http_.call(
-                    "PUT", "/resource_providers/%s/inventories" % root, {
-                        "resource_provider_generation": 0,
-                        "inventories": {"VCPU": {"total": TOTAL,
-                                                 "max_unit": MAX_UNIT}}}),
-                    200)
+                self._expect(
+                    http_.call(
+                        "POST",
+                        "/resource_providers",
+                        {"name": "stress-%d" % index, "uuid": root},
+                    ),
+                    200,
+                )
+                self._expect(
+                    http_.call(
+                        "POST",
+                        "/resource_providers",
+                        {
+                            "name": "stress-%d-child" % index,
+                            "uuid": child,
+                            "parent_provider_uuid": root,
+                        },
+                    ),
+                    200,
+                )
+                self._expect(
+                    http_.call(
+                        "PUT",
+                        "/resource_providers/%s/inventories" % root,
+                        {
+                            "resource_provider_generation": 0,
+                            "inventories": {
+                                "VCPU": {"total": TOTAL, "max_unit": MAX_UNIT}
+                            },
+                        },
+                    ),
+                    200,
+                )
                 self.pairs.append((root, child))
                 self.pair_of[root] = self.pair_of[child] = index
                 self.providers += [root, child]
@@ -688,16 +806,19 @@ class Stress:
     @staticmethod
     def _expect(answer, status):
         if answer.status != status:
-            raise AssertionError("set-up request answered %s: %s"
-                                 % (answer.status, answer.body))
+            raise AssertionError(
+                "set-up request answered %s: %s" % (answer.status, answer.body)
+            )
 
     def start(self):
         self.setup()
-        self.clients = [Client(self, index,
-                               self.servers[index % len(self.servers)])
-                        for index in range(self.client_count)]
-        self.sampler = threading.Thread(target=self._sample, daemon=True,
-                                        name="sampler")
+        self.clients = [
+            Client(self, index, self.servers[index % len(self.servers)])
+            for index in range(self.client_count)
+        ]
+        self.sampler = threading.Thread(
+            target=self._sample, daemon=True, name="sampler"
+        )
         self.started = time.monotonic()
         self.sampler.start()
         for client in self.clients:
@@ -714,8 +835,9 @@ class Stress:
             self.stats.violation("clients still running: %s" % stuck)
         for client in self.clients:
             if client.failure is not None:
-                self.stats.violation("%s failed: %r" % (client.name,
-                                                        client.failure))
+                self.stats.violation(
+                    "%s failed: %r" % (client.name, client.failure)
+                )
 
     # -- capacity, from the database ---------------------------------------
 
@@ -723,10 +845,9 @@ class Stress:
         database = storage_engine.Database(self.sample_url)
         try:
             while not self.stop.is_set():
-                try:
+                # The sampled node may be away: try again.
+                with contextlib.suppress(sa.exc.DBAPIError):
                     self.check_capacity_in_database(database)
-                except sa.exc.DBAPIError:
-                    pass  # the sampled node may be away; try again
                 self.stop.wait(0.25)
         finally:
             database.dispose()
@@ -735,20 +856,35 @@ class Stress:
         """One consistent read: every (provider, class) with allocations
         must have inventory and fit its capacity. Returns
         {provider uuid: used VCPU}."""
-        inv, alloc, rp = (tables.inventories, tables.allocations,
-                          tables.resource_providers)
-        used = sa.select(alloc.c.resource_provider_id,
-                         alloc.c.resource_class_id,
-                         sa.func.sum(alloc.c.used).label("used")).group_by(
-            alloc.c.resource_provider_id,
-            alloc.c.resource_class_id).subquery()
+        inv, alloc, rp = (
+            tables.inventories,
+            tables.allocations,
+            tables.resource_providers,
+        )
+        used = (
+            sa.select(
+                alloc.c.resource_provider_id,
+                alloc.c.resource_class_id,
+                sa.func.sum(alloc.c.used).label("used"),
+            )
+            .group_by(alloc.c.resource_provider_id, alloc.c.resource_class_id)
+            .subquery()
+        )
         query = sa.select(
-            rp.c.uuid, used.c.used, inv.c.total, inv.c.reserved,
-            inv.c.allocation_ratio).select_from(
-            used.join(rp, rp.c.id == used.c.resource_provider_id)
-            .outerjoin(inv, sa.and_(
-                inv.c.resource_provider_id == used.c.resource_provider_id,
-                inv.c.resource_class_id == used.c.resource_class_id)))
+            rp.c.uuid,
+            used.c.used,
+            inv.c.total,
+            inv.c.reserved,
+            inv.c.allocation_ratio,
+        ).select_from(
+            used.join(rp, rp.c.id == used.c.resource_provider_id).outerjoin(
+                inv,
+                sa.and_(
+                    inv.c.resource_provider_id == used.c.resource_provider_id,
+                    inv.c.resource_class_id == used.c.resource_class_id,
+                ),
+            )
+        )
         with database.read(consistent=True) as conn:
             rows = conn.execute(query).all()
         with self.stats.lock:
@@ -757,12 +893,15 @@ class Stress:
         for row in rows:
             result[row.uuid] = int(row.used)
             if row.total is None:
-                self.stats.violation("provider %s holds %s without inventory"
-                                     % (row.uuid, row.used))
+                self.stats.violation(
+                    "provider %s holds %s without inventory"
+                    % (row.uuid, row.used)
+                )
             elif row.used > (row.total - row.reserved) * row.allocation_ratio:
                 self.stats.violation(
-                    "provider %s usage %s above capacity %s" % (
-                        row.uuid, row.used, row.total))
+                    "provider %s usage %s above capacity %s"
+                    % (row.uuid, row.used, row.total)
+                )
         return result
 
     # -- at the end ----------------------------------------------------------
@@ -782,8 +921,10 @@ class Stress:
             if first_usages is None:
                 first_usages = usages
             elif usages != first_usages:
-                self.stats.violation("usages through %s %s differ from %s"
-                                     % (server.name, usages, first_usages))
+                self.stats.violation(
+                    "usages through %s %s differ from %s"
+                    % (server.name, usages, first_usages)
+                )
         return first_usages
 
     def _check_through(self, http_, server):
@@ -794,8 +935,10 @@ class Stress:
             for consumer in list(client.consumers.values()):
                 answer = http_.call("GET", "/allocations/%s" % consumer.uuid)
                 if answer.status != 200:
-                    violation("final GET of %s through %s: %s" % (
-                        consumer.uuid, server.name, answer.status))
+                    violation(
+                        "final GET of %s through %s: %s"
+                        % (consumer.uuid, server.name, answer.status)
+                    )
                     continue
                 held = collections.Counter()
                 for provider, entry in answer.body["allocations"].items():
@@ -803,68 +946,115 @@ class Stress:
                     held[self.pair_of[provider]] += amount
                     held_by_consumers[provider] += amount
                 if consumer.certain and dict(held) != consumer.pairs:
-                    violation("final: consumer %s holds %s, its owner "
-                              "expects %s" % (consumer.uuid, dict(held),
-                                              consumer.pairs))
+                    violation(
+                        "final: consumer %s holds %s, its owner "
+                        "expects %s"
+                        % (consumer.uuid, dict(held), consumer.pairs)
+                    )
                 if not consumer.certain:
                     consumer.pairs = dict(held)
                 expected_pairs.update(consumer.pairs)
         usages = {}
         pair_usage = collections.Counter()
         for provider in self.providers:
-            answer = http_.call("GET", "/resource_providers/%s/usages"
-                                % provider)
+            answer = http_.call(
+                "GET", "/resource_providers/%s/usages" % provider
+            )
             used = answer.body["usages"].get("VCPU", 0)
             usages[provider] = used
             pair_usage[self.pair_of[provider]] += used
-            listed = http_.call("GET", "/resource_providers/%s/allocations"
-                                % provider).body
-            total = sum(entry["resources"].get("VCPU", 0)
-                        for entry in listed["allocations"].values())
+            listed = http_.call(
+                "GET", "/resource_providers/%s/allocations" % provider
+            ).body
+            total = sum(
+                entry["resources"].get("VCPU", 0)
+                for entry in listed["allocations"].values()
+            )
             if total != used:
-                violation("%s: provider %s usage %s but its allocations sum "
-                          "to %s" % (server.name, provider, used, total))
+                violation(
+                    "%s: provider %s usage %s but its allocations sum "
+                    "to %s" % (server.name, provider, used, total)
+                )
             if held_by_consumers[provider] != used:
-                violation("%s: provider %s usage %s but the consumers hold "
-                          "%s there" % (server.name, provider, used,
-                                        held_by_consumers[provider]))
-            inventory = http_.call("GET", "/resource_providers/%s/inventories"
-                                   % provider).body["inventories"]
+                violation(
+                    "%s: provider %s usage %s but the consumers hold "
+                    "%s there"
+                    % (
+                        server.name,
+                        provider,
+                        used,
+                        held_by_consumers[provider],
+                    )
+                )
+            inventory = http_.call(
+                "GET", "/resource_providers/%s/inventories" % provider
+            ).body["inventories"]
             capacity = inventory.get("VCPU", {}).get("total", 0)
             if used > capacity:
-                violation("%s: provider %s usage %s above capacity %s" % (
-                    server.name, provider, used, capacity))
+                violation(
+                    "%s: provider %s usage %s above capacity %s"
+                    % (server.name, provider, used, capacity)
+                )
         for pair in range(PAIRS):
             if pair_usage[pair] != expected_pairs[pair]:
-                violation("%s: pair %d usage %s but the clients' models say "
-                          "%s" % (server.name, pair, pair_usage[pair],
-                                  expected_pairs[pair]))
+                violation(
+                    "%s: pair %d usage %s but the clients' models say "
+                    "%s"
+                    % (
+                        server.name,
+                        pair,
+                        pair_usage[pair],
+                        expected_pairs[pair],
+                    )
+                )
         return usages
 
     def server_retries(self):
         """Retries the servers logged (deadlocks, serialization and
         certification failures, lost provider races)."""
-        return sum(server.log_count("retrying write after",
-                                    "lost a provider race",
-                                    "collided on insert")
-                   for server in self.servers)
+        return sum(
+            server.log_count(
+                "retrying write after",
+                "lost a provider race",
+                "collided on insert",
+            )
+            for server in self.servers
+        )
 
     def summary(self, extra=""):
         stats = self.stats
-        fivexx = sum(count for status, count in stats.statuses.items()
-                     if status is not None and status >= 500)
-        kinds = ", ".join("%s %d" % (kind, count) for kind, count in
-                          sorted(stats.conflict_kinds.items()))
-        line = ("%s: %d clients, %d servers, %.0f s: %d requests, %d writes "
-                "ok (%d reshapes), %d conflicts (409: %s), %d server "
-                "retries, %d 5xx, %d connection errors, %d capacity samples, "
-                "%d violations%s" % (
-                    self.label, len(self.clients), len(self.servers),
-                    time.monotonic() - self.started, stats.requests,
-                    stats.writes_ok, self.reshapes, stats.conflicts, kinds,
-                    self.server_retries(), fivexx,
-                    stats.statuses.get(None, 0), stats.samples,
-                    len(stats.violations), extra))
+        fivexx = sum(
+            count
+            for status, count in stats.statuses.items()
+            if status is not None and status >= 500
+        )
+        kinds = ", ".join(
+            "%s %d" % (kind, count)
+            for kind, count in sorted(stats.conflict_kinds.items())
+        )
+        line = (
+            "%s: %d clients, %d servers, %.0f s: %d requests, %d writes "
+            "ok (%d reshapes), %d conflicts (409: %s), %d server "
+            "retries, %d 5xx, %d connection errors, %d capacity samples, "
+            "%d violations%s"
+            % (
+                self.label,
+                len(self.clients),
+                len(self.servers),
+                time.monotonic() - self.started,
+                stats.requests,
+                stats.writes_ok,
+                self.reshapes,
+                stats.conflicts,
+                kinds,
+                self.server_retries(),
+                fivexx,
+                stats.statuses.get(None, 0),
+                stats.samples,
+                len(stats.violations),
+                extra,
+            )
+        )
         SUMMARY.append(line)
         print(line)
         for example in stats.other_conflicts:

@@ -20,8 +20,11 @@ import urllib.request
 from tests.private_postgres import free_port
 
 BIN = pathlib.Path(sys.executable).parent
-HEADERS = {"x-auth-token": "admin", "accept": "application/json",
-           "openstack-api-version": "placement 1.39"}
+HEADERS = {
+    "x-auth-token": "admin",
+    "accept": "application/json",
+    "openstack-api-version": "placement 1.39",
+}
 
 
 class Served:
@@ -37,11 +40,22 @@ class Served:
         log_path = pathlib.Path(conf_path).with_suffix(".log")
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(
-                [str(BIN / "allotment"), "serve", "--config-file",
-                 str(conf_path), "--port", str(port), "--workers",
-                 str(workers), *extra_args],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                cwd=pathlib.Path(conf_path).parent)
+                [
+                    str(BIN / "allotment"),
+                    "serve",
+                    "--config-file",
+                    str(conf_path),
+                    "--port",
+                    str(port),
+                    "--workers",
+                    str(workers),
+                    *extra_args,
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd=pathlib.Path(conf_path).parent,
+            )
         served = cls(proc, port, log_path)
         deadline = time.monotonic() + timeout
         while True:
@@ -51,8 +65,9 @@ class Served:
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     served.stop()
-                    raise RuntimeError("allotment serve did not start:\n"
-                                       + served.log()) from None
+                    raise RuntimeError(
+                        "allotment serve did not start:\n" + served.log()
+                    ) from None
                 time.sleep(0.1)
 
     def log(self):
@@ -67,8 +82,9 @@ class Served:
         if body is not None:
             data = json.dumps(body).encode()
             headers["content-type"] = "application/json"
-        req = urllib.request.Request(self.base + path, data=data,
-                                     method=method, headers=headers)
+        req = urllib.request.Request(
+            self.base + path, data=data, method=method, headers=headers
+        )
         try:
             with urllib.request.urlopen(req, timeout=timeout) as resp:
                 raw = resp.read()
@@ -79,8 +95,7 @@ class Served:
 
     def accepting(self):
         try:
-            with socket.create_connection(("127.0.0.1", self.port),
-                                          timeout=2):
+            with socket.create_connection(("127.0.0.1", self.port), timeout=2):
                 return True
         except OSError:
             return False
@@ -104,8 +119,13 @@ class Served:
 
 def write_conf(folder, database_url, **sections):
     """A placement.conf in ``folder`` for noauth2 and ``database_url``."""
-    lines = ["[api]", "auth_strategy = noauth2", "[placement_database]",
-             "connection = %s" % database_url, "sync_on_startup = True"]
+    lines = [
+        "[api]",
+        "auth_strategy = noauth2",
+        "[placement_database]",
+        "connection = %s" % database_url,
+        "sync_on_startup = True",
+    ]
     for section, options in sections.items():
         lines.append("[%s]" % section)
         lines += ["%s = %s" % item for item in options.items()]

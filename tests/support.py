@@ -54,8 +54,17 @@ class ApiClient:
         conf = make_conf(database_url, **overrides)
         return cls(conf, engine.Database.from_conf(conf))
 
-    def request(self, method, path, version="latest", body=None,
-                headers=None, token="admin", raw=None, content_type=None):
+    def request(
+        self,
+        method,
+        path,
+        version="latest",
+        body=None,
+        headers=None,
+        token="admin",
+        raw=None,
+        content_type=None,
+    ):
         """Send a request. ``body`` is sent as JSON; ``raw`` as bytes."""
         path, _sep, query = path.partition("?")
         hdrs = {"accept": "application/json"}
@@ -71,8 +80,12 @@ class ApiClient:
         if headers:
             hdrs.update(headers)
         environ = falcon.testing.create_environ(
-            path=path, query_string=query, method=method, headers=hdrs,
-            body=raw or b"")
+            path=path,
+            query_string=query,
+            method=method,
+            headers=hdrs,
+            body=raw or b"",
+        )
         captured = {}
 
         def start_response(status, response_headers, exc_info=None):
@@ -114,34 +127,60 @@ def snapshot_state(version):
         return sorted(ids[row] for row in rows)
 
     def room(r):
-        return (r.total, r.reserved, r.ratio, r.capacity, r.used,
-                r.min_unit, r.max_unit, r.step, r.limit)
+        return (
+            r.total,
+            r.reserved,
+            r.ratio,
+            r.capacity,
+            r.used,
+            r.min_unit,
+            r.max_unit,
+            r.step,
+            r.limit,
+        )
 
     rows = version.rows()
     providers = {
-        ids[row]: (version.uuid_of[row], id_of(version.parent_of[row]),
-                   ids[version.root_of[row]], version.traits_of[row],
-                   version.trait_names_of(row), version.aggregates_of[row],
-                   {rc: room(r) for rc, r in version.inventory(row).items()})
-        for row in rows}
+        ids[row]: (
+            version.uuid_of[row],
+            id_of(version.parent_of[row]),
+            ids[version.root_of[row]],
+            version.traits_of[row],
+            version.trait_names_of(row),
+            version.aggregates_of[row],
+            {rc: room(r) for rc, r in version.inventory(row).items()},
+        )
+        for row in rows
+    }
     by_class = {}
     for rc, members in version.by_class.items():
-        for row, at in zip(members, version.at_class[rc]):
+        for row, at in zip(members, version.at_class[rc], strict=False):
             assert at == version.inv_at[row] + version.layout_of[row][rc]
             by_class.setdefault(rc, {})[ids[row]] = version.limit[at]
     return {
         "providers": providers,
         "by_class": by_class,
-        "limits": {rc: {ids[row]: version.limits().get((row, rc))
-                        for row in rows if rc in version.layout_of[row]}
-                   for rc in version.by_class},
+        "limits": {
+            rc: {
+                ids[row]: version.limits().get((row, rc))
+                for row in rows
+                if rc in version.layout_of[row]
+            }
+            for rc in version.by_class
+        },
         "by_trait": {t: id_set(m) for t, m in version.by_trait.items()},
         "by_agg": {a: id_set(m) for a, m in version.by_agg.items()},
-        "trees": {ids[row]: id_set(version.tree(row)) for row in rows
-                  if version.root_of[row] == row},
+        "trees": {
+            ids[row]: id_set(version.tree(row))
+            for row in rows
+            if version.root_of[row] == row
+        },
         "id_of": {uuid: ids[row] for uuid, row in version.id_of.items()},
-        "anchors": {ids[row]: id_set(version.anchors_of(row)) for row in rows
-                    if version.aggregates_of[row]},
+        "anchors": {
+            ids[row]: id_set(version.anchors_of(row))
+            for row in rows
+            if version.aggregates_of[row]
+        },
         "live": version.live,
         "nested": version.nested,
         "rc_names": version.rc_names,

@@ -33,82 +33,140 @@ API_OPTS = [
 ]
 
 DATABASE_OPTS = [
-    cfg.StrOpt("connection", secret=True,
-               help="SQLAlchemy URL of the placement database."),
-    cfg.StrOpt("connection_parameters", default="",
-               help="Extra query parameters appended to the connection URL."),
-    cfg.BoolOpt("sqlite_synchronous", default=True,
-                help="If False, SQLite runs with synchronous=OFF."),
-    cfg.StrOpt("slave_connection", secret=True,
-               help="Accepted for compatibility; reads use the main "
-               "connection."),
-    cfg.StrOpt("mysql_sql_mode", default="TRADITIONAL",
-               help="SQL mode set on every MySQL connection."),
-    cfg.IntOpt("connection_recycle_time", default=3600,
-               help="Seconds after which a pooled connection is recycled."),
+    cfg.StrOpt(
+        "connection",
+        secret=True,
+        help="SQLAlchemy URL of the placement database.",
+    ),
+    cfg.StrOpt(
+        "connection_parameters",
+        default="",
+        help="Extra query parameters appended to the connection URL.",
+    ),
+    cfg.BoolOpt(
+        "sqlite_synchronous",
+        default=True,
+        help="If False, SQLite runs with synchronous=OFF.",
+    ),
+    cfg.StrOpt(
+        "slave_connection",
+        secret=True,
+        help="Accepted for compatibility; reads use the main connection.",
+    ),
+    cfg.StrOpt(
+        "mysql_sql_mode",
+        default="TRADITIONAL",
+        help="SQL mode set on every MySQL connection.",
+    ),
+    cfg.IntOpt(
+        "connection_recycle_time",
+        default=3600,
+        help="Seconds after which a pooled connection is recycled.",
+    ),
     cfg.IntOpt("max_pool_size", help="Connections kept open in the pool."),
-    cfg.IntOpt("max_retries", default=10,
-               help="Connection attempts at start up (-1: forever)."),
-    cfg.IntOpt("retry_interval", default=10,
-               help="Seconds between connection attempts at start up."),
+    cfg.IntOpt(
+        "max_retries",
+        default=10,
+        help="Connection attempts at start up (-1: forever).",
+    ),
+    cfg.IntOpt(
+        "retry_interval",
+        default=10,
+        help="Seconds between connection attempts at start up.",
+    ),
     cfg.IntOpt("max_overflow", help="Connections allowed above the pool."),
-    cfg.IntOpt("connection_debug", default=0, min=0, max=100,
-               help="SQL logging: 0 none, 50 statements, 100 and rows."),
-    cfg.BoolOpt("connection_trace", default=False,
-                help="Accepted for compatibility."),
-    cfg.IntOpt("pool_timeout", help="Seconds to wait for a pooled "
-               "connection."),
-    cfg.BoolOpt("sync_on_startup", default=False,
-                help="Bring the schema to the latest revision when the API "
-                "starts."),
+    cfg.IntOpt(
+        "connection_debug",
+        default=0,
+        min=0,
+        max=100,
+        help="SQL logging: 0 none, 50 statements, 100 and rows.",
+    ),
+    cfg.BoolOpt(
+        "connection_trace", default=False, help="Accepted for compatibility."
+    ),
+    cfg.IntOpt(
+        "pool_timeout", help="Seconds to wait for a pooled connection."
+    ),
+    cfg.BoolOpt(
+        "sync_on_startup",
+        default=False,
+        help="Bring the schema to the latest revision when the API starts.",
+    ),
 ]
 
 PLACEMENT_OPTS = [
-    cfg.BoolOpt("randomize_allocation_candidates", default=False,
-                help="Shuffle allocation candidates before applying limit."),
-    cfg.StrOpt("incomplete_consumer_project_id",
-               default=DEFAULT_CONSUMER_MISSING_ID,
-               help="Project id given to consumers created before 1.8."),
-    cfg.StrOpt("incomplete_consumer_user_id",
-               default=DEFAULT_CONSUMER_MISSING_ID,
-               help="User id given to consumers created before 1.8."),
-    cfg.IntOpt("allocation_conflict_retry_count", default=10,
-               help="Internal retries of an allocation write that lost a "
-               "provider generation race."),
-    cfg.IntOpt("max_allocation_candidates", default=-1,
-               help="Upper bound of candidates generated per request "
-               "(-1: no bound)."),
-    cfg.StrOpt("allocation_candidates_generation_strategy",
-               default="depth-first",
-               choices=("depth-first", "breadth-first"),
-               help="Order in which candidates are generated across roots "
-               "when max_allocation_candidates bounds them."),
+    cfg.BoolOpt(
+        "randomize_allocation_candidates",
+        default=False,
+        help="Shuffle allocation candidates before applying limit.",
+    ),
+    cfg.StrOpt(
+        "incomplete_consumer_project_id",
+        default=DEFAULT_CONSUMER_MISSING_ID,
+        help="Project id given to consumers created before 1.8.",
+    ),
+    cfg.StrOpt(
+        "incomplete_consumer_user_id",
+        default=DEFAULT_CONSUMER_MISSING_ID,
+        help="User id given to consumers created before 1.8.",
+    ),
+    cfg.IntOpt(
+        "allocation_conflict_retry_count",
+        default=10,
+        help="Internal retries of an allocation write that lost a "
+        "provider generation race.",
+    ),
+    cfg.IntOpt(
+        "max_allocation_candidates",
+        default=-1,
+        help="Upper bound of candidates generated per request (-1: no bound).",
+    ),
+    cfg.StrOpt(
+        "allocation_candidates_generation_strategy",
+        default="depth-first",
+        choices=("depth-first", "breadth-first"),
+        help="Order in which candidates are generated across roots "
+        "when max_allocation_candidates bounds them.",
+    ),
 ]
 
 WORKAROUND_OPTS = [
-    cfg.BoolOpt("optimize_for_wide_provider_trees", default=False,
-                help="Accepted for compatibility; the candidates engine "
-                "prunes wide trees without it."),
+    cfg.BoolOpt(
+        "optimize_for_wide_provider_trees",
+        default=False,
+        help="Accepted for compatibility; the candidates engine "
+        "prunes wide trees without it.",
+    ),
 ]
 
 DEFAULT_OPTS = [
     cfg.StrOpt("tempdir", help="Temporary working directory."),
-    cfg.StrOpt("pybasedir",
-               default=os.path.abspath(os.path.dirname(__file__)),
-               help="Directory of the python package."),
-    cfg.StrOpt("state_path", default="$pybasedir",
-               help="Top-level directory for state."),
+    cfg.StrOpt(
+        "pybasedir",
+        default=os.path.abspath(os.path.dirname(__file__)),
+        help="Directory of the python package.",
+    ),
+    cfg.StrOpt(
+        "state_path",
+        default="$pybasedir",
+        help="Top-level directory for state.",
+    ),
     cfg.BoolOpt("debug", default=False, help="Log at DEBUG level."),
 ]
 
 # allotment's own options (no reference counterpart).
 ALLOTMENT_OPTS = [
-    cfg.IntOpt("snapshot_check_interval", default=300, min=0,
-               help="Seconds between each API worker's comparisons of its "
-                    "in-memory provider snapshot with the database (a "
-                    "fingerprint; the snapshot reloads when they differ, "
-                    "for example after SQL written by hand). 0 disables "
-                    "the check."),
+    cfg.IntOpt(
+        "snapshot_check_interval",
+        default=300,
+        min=0,
+        help="Seconds between each API worker's comparisons of its "
+        "in-memory provider snapshot with the database (a "
+        "fingerprint; the snapshot reloads when they differ, "
+        "for example after SQL written by hand). 0 disables "
+        "the check.",
+    ),
 ]
 
 
@@ -123,8 +181,11 @@ def register_opts(conf):
     conf.register_opts(cors.CORS_OPTS, group="cors")
     conf.register_opts(http_proxy_to_wsgi.OPTS, group="oslo_middleware")
     conf.register_opts(sizelimit.OPTS, group="oslo_middleware")
-    conf.set_default("max_request_body_size", DEFAULT_MAX_REQUEST_BODY_SIZE,
-                     group="oslo_middleware")
+    conf.set_default(
+        "max_request_body_size",
+        DEFAULT_MAX_REQUEST_BODY_SIZE,
+        group="oslo_middleware",
+    )
     for group, opts in auth_token_opts.list_auth_token_opts():
         conf.register_opts(opts, group=group)
     policy_opts.set_defaults(conf, "policy.yaml")
@@ -137,7 +198,10 @@ def load(args=(), default_config_files=None, default_config_dirs=None):
     """
     conf = cfg.ConfigOpts()
     register_opts(conf)
-    conf(list(args), project="placement",
-         default_config_files=default_config_files,
-         default_config_dirs=default_config_dirs)
+    conf(
+        list(args),
+        project="placement",
+        default_config_files=default_config_files,
+        default_config_dirs=default_config_dirs,
+    )
     return conf

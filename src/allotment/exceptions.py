@@ -17,7 +17,8 @@ CONCURRENT_UPDATE = "placement.concurrent_update"
 DUPLICATE_NAME = "placement.duplicate_name"
 PROVIDER_IN_USE = "placement.resource_provider.inuse"
 PROVIDER_CANNOT_DELETE_PARENT = (
-    "placement.resource_provider.cannot_delete_parent")
+    "placement.resource_provider.cannot_delete_parent"
+)
 RESOURCE_PROVIDER_NOT_FOUND = "placement.resource_provider.not_found"
 ILLEGAL_DUPLICATE_QUERYPARAM = "placement.query.duplicate_key"
 QUERYPARAM_BAD_VALUE = "placement.query.bad_value"
@@ -83,5 +84,8 @@ class ConcurrentUpdate(Conflict):
 
     def __init__(self, detail=None):
         super().__init__(
-            detail or "Another thread concurrently updated the data. "
-            "Please retry your update", CONCURRENT_UPDATE)
+            detail
+            or "Another thread concurrently updated the data. "
+            "Please retry your update",
+            CONCURRENT_UPDATE,
+        )

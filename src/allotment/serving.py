@@ -6,8 +6,16 @@ from gunicorn.app.base import BaseApplication
 class GunicornServer(BaseApplication):
     """gunicorn with an application factory called in each worker."""
 
-    def __init__(self, app_factory, host, port, workers=1, threads=1,
-                 timeout=60, graceful_timeout=30):
+    def __init__(
+        self,
+        app_factory,
+        host,
+        port,
+        workers=1,
+        threads=1,
+        timeout=60,
+        graceful_timeout=30,
+    ):
         self._factory = app_factory
         self._options = {
             "bind": "%s:%d" % (host, port),

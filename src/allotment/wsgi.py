@@ -54,7 +54,8 @@ class _LazyApplication:
             self.build()
         except Exception:
             logging.getLogger(__name__).exception(
-                "building the application after fork failed")
+                "building the application after fork failed"
+            )
 
     def __call__(self, environ, start_response):
         app = self._app or self.build()

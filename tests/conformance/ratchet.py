@@ -42,14 +42,23 @@ def run(only=None, jobs=2):
     runner's stdout."""
     with tempfile.TemporaryDirectory() as folder:
         report = pathlib.Path(folder) / "report.json"
-        cmd = [str(runner_path()), "--server-cmd", server_command(),
-               "--json", str(report), "-j", str(jobs)]
+        cmd = [
+            str(runner_path()),
+            "--server-cmd",
+            server_command(),
+            "--json",
+            str(report),
+            "-j",
+            str(jobs),
+        ]
         if only:
             cmd += ["--only", ",".join(name + ".yaml" for name in only)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if not report.exists():
-            raise RuntimeError("conformance runner produced no report:\n%s\n%s"
-                               % (proc.stdout[-3000:], proc.stderr[-3000:]))
+            raise RuntimeError(
+                "conformance runner produced no report:\n%s\n%s"
+                % (proc.stdout[-3000:], proc.stderr[-3000:])
+            )
         data = json.loads(report.read_text())
     results = {}
     for entry in data["files"]:
@@ -58,8 +67,11 @@ def run(only=None, jobs=2):
         failed = totals.get("failed", 0) + totals.get("errored", 0)
         if entry.get("error"):
             failed = failed or 1
-        results[stem] = (totals.get("passed", 0), failed,
-                         totals.get("skipped", 0))
+        results[stem] = (
+            totals.get("passed", 0),
+            failed,
+            totals.get("skipped", 0),
+        )
     return results, proc.stdout
 
 
@@ -69,16 +81,26 @@ def update():
     listed = listed_files()
     new = [n for n in passing if n not in listed]
     if new:
-        header = [line for line in RATCHET.read_text().splitlines()
-                  if line.startswith("#")]
-        RATCHET.write_text("\n".join(header + sorted(set(listed + new)))
-                           + "\n")
-    print("passing fully: %d of %d files; added: %s"
-          % (len(passing), len(results), ", ".join(new) or "none"))
+        header = [
+            line
+            for line in RATCHET.read_text().splitlines()
+            if line.startswith("#")
+        ]
+        RATCHET.write_text(
+            "\n".join(header + sorted(set(listed + new))) + "\n"
+        )
+    print(
+        "passing fully: %d of %d files; added: %s"
+        % (len(passing), len(results), ", ".join(new) or "none")
+    )
     failing = sorted(n for n, (p, f, _s) in results.items() if f)
-    print("not yet passing: %s" % ", ".join(
-        "%s (%d/%d)" % (n, results[n][0], results[n][0] + results[n][1])
-        for n in failing))
+    print(
+        "not yet passing: %s"
+        % ", ".join(
+            "%s (%d/%d)" % (n, results[n][0], results[n][0] + results[n][1])
+            for n in failing
+        )
+    )
 
 
 def main():

@@ -11,8 +11,10 @@ from tests.conformance import ratchet
 def test_listed_conformance_files_pass():
     if not ratchet.runner_path().exists():
         message = "no conformance runner at %s" % ratchet.runner_path()
-        if os.environ.get("CI") or os.environ.get(
-                "ALLOTMENT_REQUIRE_BACKENDS") == "1":
+        if (
+            os.environ.get("CI")
+            or os.environ.get("ALLOTMENT_REQUIRE_BACKENDS") == "1"
+        ):
             pytest.fail(message)
         pytest.skip(message)
     listed = ratchet.listed_files()
@@ -21,4 +23,6 @@ def test_listed_conformance_files_pass():
     failing = {name: r for name, r in results.items() if r[1]}
     assert not missing, "files not run: %s" % missing
     assert not failing, "regressed conformance files: %s\n%s" % (
-        failing, output[-20000:])
+        failing,
+        output[-20000:],
+    )

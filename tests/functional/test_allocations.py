@@ -14,11 +14,14 @@ def make_provider(api, name, inventories, parent=None):
     body = {"name": name, "uuid": rp_uuid}
     if parent:
         body["parent_provider_uuid"] = parent
-    assert api.post("/resource_providers", body,
-                    version="1.14").status_code in (200, 201)
+    assert api.post(
+        "/resource_providers", body, version="1.14"
+    ).status_code in (200, 201)
     if inventories:
-        resp = api.put("/resource_providers/%s/inventories" % rp_uuid, {
-            "resource_provider_generation": 0, "inventories": inventories})
+        resp = api.put(
+            "/resource_providers/%s/inventories" % rp_uuid,
+            {"resource_provider_generation": 0, "inventories": inventories},
+        )
         assert resp.status_code == 200, resp.text
     return rp_uuid
 
@@ -31,24 +34,38 @@ def usages(api, rp_uuid):
     return api.get("/resource_providers/%s/usages" % rp_uuid).json["usages"]
 
 
-def claim(api, consumer, allocations, generation_=None, version="1.28",
-          **extra):
-    body = {"allocations": {rp: {"resources": res}
-                            for rp, res in allocations.items()},
-            "project_id": PROJECT, "user_id": USER,
-            "consumer_generation": generation_}
+def claim(
+    api, consumer, allocations, generation_=None, version="1.28", **extra
+):
+    body = {
+        "allocations": {
+            rp: {"resources": res} for rp, res in allocations.items()
+        },
+        "project_id": PROJECT,
+        "user_id": USER,
+        "consumer_generation": generation_,
+    }
     body.update(extra)
     return api.put("/allocations/%s" % consumer, body, version=version)
 
 
 @pytest.fixture
 def compute(api):
-    return make_provider(api, "cn1", {
-        "VCPU": {"total": 8, "allocation_ratio": 2.0, "max_unit": 8},
-        "MEMORY_MB": {"total": 4096, "reserved": 512, "step_size": 256,
-                      "min_unit": 256, "max_unit": 4096},
-        "DISK_GB": {"total": 100},
-    })
+    return make_provider(
+        api,
+        "cn1",
+        {
+            "VCPU": {"total": 8, "allocation_ratio": 2.0, "max_unit": 8},
+            "MEMORY_MB": {
+                "total": 4096,
+                "reserved": 512,
+                "step_size": 256,
+                "min_unit": 256,
+                "max_unit": 4096,
+            },
+            "DISK_GB": {"total": 100},
+        },
+    )
 
 
 def test_claim_read_and_delete(api, compute):
@@ -60,19 +77,36 @@ def test_claim_read_and_delete(api, compute):
 
     body = api.get("/allocations/%s" % consumer, version="1.38").json
     assert body == {
-        "allocations": {compute: {"generation": gen + 1, "resources": {
-            "VCPU": 2, "MEMORY_MB": 512}}},
-        "project_id": PROJECT, "user_id": USER, "consumer_generation": 1,
-        "consumer_type": "unknown"}
+        "allocations": {
+            compute: {
+                "generation": gen + 1,
+                "resources": {"VCPU": 2, "MEMORY_MB": 512},
+            }
+        },
+        "project_id": PROJECT,
+        "user_id": USER,
+        "consumer_generation": 1,
+        "consumer_type": "unknown",
+    }
     old = api.get("/allocations/%s" % consumer, version="1.0").json
-    assert old == {"allocations": {compute: {
-        "generation": gen + 1, "resources": {"VCPU": 2, "MEMORY_MB": 512}}}}
+    assert old == {
+        "allocations": {
+            compute: {
+                "generation": gen + 1,
+                "resources": {"VCPU": 2, "MEMORY_MB": 512},
+            }
+        }
+    }
 
-    by_rp = api.get("/resource_providers/%s/allocations" % compute,
-                    version="1.28").json
-    assert by_rp["allocations"] == {consumer: {
-        "resources": {"VCPU": 2, "MEMORY_MB": 512},
-        "consumer_generation": 1}}
+    by_rp = api.get(
+        "/resource_providers/%s/allocations" % compute, version="1.28"
+    ).json
+    assert by_rp["allocations"] == {
+        consumer: {
+            "resources": {"VCPU": 2, "MEMORY_MB": 512},
+            "consumer_generation": 1,
+        }
+    }
     assert by_rp["resource_provider_generation"] == gen + 1
 
     assert api.delete("/allocations/%s" % consumer).status_code == 204
@@ -85,18 +119,37 @@ def test_claim_read_and_delete(api, compute):
 
 def test_list_form_and_incomplete_consumer(api, compute):
     consumer = str(uuid.uuid4())
-    resp = api.put("/allocations/%s" % consumer, {"allocations": [
-        {"resource_provider": {"uuid": compute},
-         "resources": {"DISK_GB": 10}}]}, version="1.0")
+    resp = api.put(
+        "/allocations/%s" % consumer,
+        {
+            "allocations": [
+                {
+                    "resource_provider": {"uuid": compute},
+                    "resources": {"DISK_GB": 10},
+                }
+            ]
+        },
+        version="1.0",
+    )
     assert resp.status_code == 204, resp.text
     body = api.get("/allocations/%s" % consumer, version="1.12").json
     assert body["project_id"] == INCOMPLETE
     assert body["user_id"] == INCOMPLETE
     # 1.8 to 1.11: the list form with an owner.
-    resp = api.put("/allocations/%s" % consumer, {"allocations": [
-        {"resource_provider": {"uuid": compute},
-         "resources": {"DISK_GB": 20}}],
-        "project_id": PROJECT, "user_id": USER}, version="1.8")
+    resp = api.put(
+        "/allocations/%s" % consumer,
+        {
+            "allocations": [
+                {
+                    "resource_provider": {"uuid": compute},
+                    "resources": {"DISK_GB": 20},
+                }
+            ],
+            "project_id": PROJECT,
+            "user_id": USER,
+        },
+        version="1.8",
+    )
     assert resp.status_code == 204, resp.text
     body = api.get("/allocations/%s" % consumer, version="1.12").json
     assert body["project_id"] == PROJECT
@@ -115,8 +168,10 @@ def test_consumer_generations(api, compute):
     resp = claim(api, consumer, {compute: {"VCPU": 2}})
     assert resp.status_code == 409
     assert "expected 1 but got None" in resp.json["errors"][0]["detail"]
-    assert claim(api, consumer, {compute: {"VCPU": 2}},
-                 generation_=1).status_code == 204
+    assert (
+        claim(api, consumer, {compute: {"VCPU": 2}}, generation_=1).status_code
+        == 204
+    )
     body = api.get("/allocations/%s" % consumer, version="1.28").json
     assert body["consumer_generation"] == 2
     # 1.28: empty allocations remove them (and the consumer).
@@ -149,46 +204,75 @@ def test_capacity_rules(api, compute):
     assert generation(api, compute) == gen
     assert usages(api, compute)["VCPU"] == 16
     # Shrinking one's own claim on a full provider is fine.
-    assert claim(api, first, {compute: {"VCPU": 4}},
-                 generation_=1).status_code == 204
+    assert (
+        claim(api, first, {compute: {"VCPU": 4}}, generation_=1).status_code
+        == 204
+    )
 
 
 def test_over_capacity_allowed_when_not_worse(api, compute):
     consumer = str(uuid.uuid4())
     assert claim(api, consumer, {compute: {"DISK_GB": 80}}).status_code == 204
-    resp = api.put("/resource_providers/%s/inventories/DISK_GB" % compute,
-                   {"resource_provider_generation": generation(api, compute),
-                    "total": 50})
+    resp = api.put(
+        "/resource_providers/%s/inventories/DISK_GB" % compute,
+        {
+            "resource_provider_generation": generation(api, compute),
+            "total": 50,
+        },
+    )
     assert resp.status_code == 200, resp.text
-    assert claim(api, consumer, {compute: {"DISK_GB": 60}},
-                 generation_=1).status_code == 204
-    assert claim(api, consumer, {compute: {"DISK_GB": 70}},
-                 generation_=2).status_code == 409
+    assert (
+        claim(
+            api, consumer, {compute: {"DISK_GB": 60}}, generation_=1
+        ).status_code
+        == 204
+    )
+    assert (
+        claim(
+            api, consumer, {compute: {"DISK_GB": 70}}, generation_=2
+        ).status_code
+        == 409
+    )
 
 
-@pytest.mark.parametrize("body, version, message", [
-    ({"allocations": {"X": {"resources": {"VCPU": 0}}}}, "1.12",
-     "JSON does not validate"),
-    (None, "1.12", "less than the minimum of 1"),
-    ("negative", "1.28", "less than the minimum of 1"),
-    ("no-owner", "1.8", "'project_id' is a required property"),
-    ("extra", "1.28", "Additional properties are not allowed"),
-    ("gen-type", "1.28", "is not of type"),
-    ("no-type", "1.38", "'consumer_type' is a required property"),
-    ("mappings-early", "1.33", "Additional properties are not allowed"),
-])
+@pytest.mark.parametrize(
+    "body, version, message",
+    [
+        (
+            {"allocations": {"X": {"resources": {"VCPU": 0}}}},
+            "1.12",
+            "JSON does not validate",
+        ),
+        (None, "1.12", "less than the minimum of 1"),
+        ("negative", "1.28", "less than the minimum of 1"),
+        ("no-owner", "1.8", "'project_id' is a required property"),
+        ("extra", "1.28", "Additional properties are not allowed"),
+        ("gen-type", "1.28", "is not of type"),
+        ("no-type", "1.38", "'consumer_type' is a required property"),
+        ("mappings-early", "1.33", "Additional properties are not allowed"),
+    ],
+)
 def test_bad_bodies_change_nothing(api, compute, body, version, message):
-    good = {"allocations": {compute: {"resources": {"VCPU": 1}}},
-            "project_id": PROJECT, "user_id": USER,
-            "consumer_generation": None}
+    good = {
+        "allocations": {compute: {"resources": {"VCPU": 1}}},
+        "project_id": PROJECT,
+        "user_id": USER,
+        "consumer_generation": None,
+    }
     if body is None:
         body = dict(good, allocations={compute: {"resources": {"VCPU": 0}}})
         del body["consumer_generation"]
     elif body == "negative":
         body = dict(good, allocations={compute: {"resources": {"VCPU": -1}}})
     elif body == "no-owner":
-        body = {"allocations": [{"resource_provider": {"uuid": compute},
-                                 "resources": {"VCPU": 1}}]}
+        body = {
+            "allocations": [
+                {
+                    "resource_provider": {"uuid": compute},
+                    "resources": {"VCPU": 1},
+                }
+            ]
+        }
     elif body == "extra":
         body = dict(good, colour="blue")
     elif body == "gen-type":
@@ -212,8 +296,9 @@ def test_unknown_provider_and_class(api, compute):
     missing = str(uuid.uuid4())
     resp = claim(api, consumer, {compute: {"VCPU": 1}, missing: {"VCPU": 1}})
     assert resp.status_code == 400
-    assert ("Allocation for resource provider '%s' that does not exist."
-            % missing) in resp.json["errors"][0]["detail"]
+    assert (
+        "Allocation for resource provider '%s' that does not exist." % missing
+    ) in resp.json["errors"][0]["detail"]
     resp = claim(api, consumer, {compute: {"VCPU": 1, "CUSTOM_NOPE": 1}})
     assert resp.status_code == 400
     detail = resp.json["errors"][0]["detail"]
@@ -226,20 +311,28 @@ def test_unknown_provider_and_class(api, compute):
     assert usages(api, compute)["VCPU"] == 0
     # No project or user row was left behind by the failed writes.
     with api.db.read() as conn:
-        assert conn.exec_driver_sql(
-            "SELECT COUNT(*) FROM consumers").scalar() == 0
+        assert (
+            conn.exec_driver_sql("SELECT COUNT(*) FROM consumers").scalar()
+            == 0
+        )
 
 
 def test_post_is_atomic(api, compute):
     other = make_provider(api, "cn2", {"VCPU": {"total": 2}})
     a, b = str(uuid.uuid4()), str(uuid.uuid4())
     body = {
-        a: {"allocations": {compute: {"resources": {"VCPU": 2}}},
-            "project_id": PROJECT, "user_id": USER,
-            "consumer_generation": None},
-        b: {"allocations": {other: {"resources": {"VCPU": 3}}},
-            "project_id": PROJECT, "user_id": USER,
-            "consumer_generation": None},
+        a: {
+            "allocations": {compute: {"resources": {"VCPU": 2}}},
+            "project_id": PROJECT,
+            "user_id": USER,
+            "consumer_generation": None,
+        },
+        b: {
+            "allocations": {other: {"resources": {"VCPU": 3}}},
+            "project_id": PROJECT,
+            "user_id": USER,
+            "consumer_generation": None,
+        },
     }
     resp = api.post("/allocations", body, version="1.28")
     assert resp.status_code == 409
@@ -249,11 +342,18 @@ def test_post_is_atomic(api, compute):
     assert api.post("/allocations", body, version="1.28").status_code == 204
     # Move a onto other and drop b, atomically.
     body = {
-        a: {"allocations": {other: {"resources": {"VCPU": 2}}},
-            "project_id": PROJECT, "user_id": USER,
-            "consumer_generation": 1},
-        b: {"allocations": {}, "project_id": PROJECT, "user_id": USER,
-            "consumer_generation": 1},
+        a: {
+            "allocations": {other: {"resources": {"VCPU": 2}}},
+            "project_id": PROJECT,
+            "user_id": USER,
+            "consumer_generation": 1,
+        },
+        b: {
+            "allocations": {},
+            "project_id": PROJECT,
+            "user_id": USER,
+            "consumer_generation": 1,
+        },
     }
     resp = api.post("/allocations", body, version="1.28")
     assert resp.status_code == 204, resp.text
@@ -264,18 +364,29 @@ def test_post_is_atomic(api, compute):
 
 def test_consumer_types_and_usages(api, compute):
     for consumer_type, amount in (("INSTANCE", 1), ("MIGRATION", 2)):
-        resp = claim(api, str(uuid.uuid4()), {compute: {"VCPU": amount}},
-                     version="1.38", consumer_type=consumer_type)
+        resp = claim(
+            api,
+            str(uuid.uuid4()),
+            {compute: {"VCPU": amount}},
+            version="1.38",
+            consumer_type=consumer_type,
+        )
         assert resp.status_code == 204, resp.text
-    assert claim(api, str(uuid.uuid4()), {compute: {"VCPU": 4}},
-                 version="1.37").status_code == 204
+    assert (
+        claim(
+            api, str(uuid.uuid4()), {compute: {"VCPU": 4}}, version="1.37"
+        ).status_code
+        == 204
+    )
     resp = api.get("/usages?project_id=%s" % PROJECT, version="1.38")
     assert resp.json["usages"] == {
         "INSTANCE": {"consumer_count": 1, "VCPU": 1},
         "MIGRATION": {"consumer_count": 1, "VCPU": 2},
-        "unknown": {"consumer_count": 1, "VCPU": 4}}
-    resp = api.get("/usages?project_id=%s&user_id=%s" % (PROJECT, USER),
-                   version="1.9")
+        "unknown": {"consumer_count": 1, "VCPU": 4},
+    }
+    resp = api.get(
+        "/usages?project_id=%s&user_id=%s" % (PROJECT, USER), version="1.9"
+    )
     assert resp.json["usages"] == {"VCPU": 7}
 
 
@@ -287,6 +398,7 @@ def test_in_use_inventory_and_provider(api, compute):
     resp = api.delete("/resource_providers/%s" % compute)
     assert resp.status_code == 409
     assert resp.json["errors"][0]["code"] == (
-        "placement.resource_provider.inuse")
+        "placement.resource_provider.inuse"
+    )
     assert api.delete("/allocations/%s" % consumer).status_code == 204
     assert api.delete("/resource_providers/%s" % compute).status_code == 204

@@ -51,21 +51,31 @@ def test_error_code_only_from_1_23(api):
 
 
 def test_malformed_json_400(api):
-    resp = api.request("POST", "/resource_classes", raw=b"{not json",
-                       content_type="application/json")
+    resp = api.request(
+        "POST",
+        "/resource_classes",
+        raw=b"{not json",
+        content_type="application/json",
+    )
     assert resp.status_code == 400
     assert "Malformed JSON" in resp.json["errors"][0]["detail"]
 
 
 def test_wrong_content_type_415(api):
-    resp = api.request("POST", "/resource_classes", raw=b"name=CUSTOM_X",
-                       content_type="text/plain")
+    resp = api.request(
+        "POST",
+        "/resource_classes",
+        raw=b"name=CUSTOM_X",
+        content_type="text/plain",
+    )
     assert resp.status_code == 415
 
 
 def test_cache_headers_from_1_15(api):
-    assert "last-modified" not in api.get("/resource_classes",
-                                          version="1.14").headers
+    assert (
+        "last-modified"
+        not in api.get("/resource_classes", version="1.14").headers
+    )
     resp = api.get("/resource_classes", version="1.15")
     assert resp.headers["cache-control"] == "no-cache"
     assert "last-modified" in resp.headers

@@ -25,9 +25,13 @@ def _seen(reader, query, version="1.39"):
     resp = reader.get(AC + query, version=version)
     assert resp.status_code == 200, resp.text
     body = resp.json
-    return ([{rp: a["resources"] for rp, a in ar["allocations"].items()}
-             for ar in body["allocation_requests"]],
-            body["provider_summaries"])
+    return (
+        [
+            {rp: a["resources"] for rp, a in ar["allocations"].items()}
+            for ar in body["allocation_requests"]
+        ],
+        body["provider_summaries"],
+    )
 
 
 def _assert_exact(client):
@@ -47,24 +51,32 @@ def test_writes_through_one_instance_are_seen_by_the_other(pair):
     assert summaries[cn1]["resources"]["VCPU"] == {"capacity": 8, "used": 0}
 
     # Inventory change.
-    resp = writer.put("/resource_providers/%s/inventories/VCPU" % cn1, {
-        "resource_provider_generation": _generation(writer, cn1),
-        "total": 1})
+    resp = writer.put(
+        "/resource_providers/%s/inventories/VCPU" % cn1,
+        {"resource_provider_generation": _generation(writer, cn1), "total": 1},
+    )
     assert resp.status_code == 200, resp.text
     assert _seen(reader, query)[0] == []
-    resp = writer.put("/resource_providers/%s/inventories/VCPU" % cn1, {
-        "resource_provider_generation": _generation(writer, cn1),
-        "total": 4})
+    resp = writer.put(
+        "/resource_providers/%s/inventories/VCPU" % cn1,
+        {"resource_provider_generation": _generation(writer, cn1), "total": 4},
+    )
     assert resp.status_code == 200, resp.text
 
     _assert_exact(reader)
 
     # Allocation, then its removal.
     consumer = str(uuid.uuid4())
-    resp = writer.put("/allocations/" + consumer, {
-        "allocations": {cn1: {"resources": {"VCPU": 3}}},
-        "project_id": str(uuid.uuid4()), "user_id": str(uuid.uuid4()),
-        "consumer_generation": None}, version="1.28")
+    resp = writer.put(
+        "/allocations/" + consumer,
+        {
+            "allocations": {cn1: {"resources": {"VCPU": 3}}},
+            "project_id": str(uuid.uuid4()),
+            "user_id": str(uuid.uuid4()),
+            "consumer_generation": None,
+        },
+        version="1.28",
+    )
     assert resp.status_code == 204, resp.text
     candidates, summaries = _seen(reader, "resources=VCPU:1")
     assert summaries[cn1]["resources"]["VCPU"] == {"capacity": 4, "used": 3}
@@ -75,9 +87,13 @@ def test_writes_through_one_instance_are_seen_by_the_other(pair):
     _assert_exact(reader)
 
     # Traits.
-    resp = writer.put("/resource_providers/%s/traits" % cn1, {
-        "resource_provider_generation": _generation(writer, cn1),
-        "traits": ["HW_CPU_X86_AVX2"]})
+    resp = writer.put(
+        "/resource_providers/%s/traits" % cn1,
+        {
+            "resource_provider_generation": _generation(writer, cn1),
+            "traits": ["HW_CPU_X86_AVX2"],
+        },
+    )
     assert resp.status_code == 200, resp.text
     candidates, summaries = _seen(reader, query + "&required=HW_CPU_X86_AVX2")
     assert candidates == [{cn1: {"VCPU": 2}}]
@@ -88,19 +104,34 @@ def test_writes_through_one_instance_are_seen_by_the_other(pair):
 
     # Aggregates, and a sharing provider joining the tree through one.
     agg = str(uuid.uuid4())
-    resp = writer.put("/resource_providers/%s/aggregates" % cn1, {
-        "resource_provider_generation": _generation(writer, cn1),
-        "aggregates": [agg]})
+    resp = writer.put(
+        "/resource_providers/%s/aggregates" % cn1,
+        {
+            "resource_provider_generation": _generation(writer, cn1),
+            "aggregates": [agg],
+        },
+    )
     assert resp.status_code == 200, resp.text
     assert _seen(reader, query + "&member_of=" + agg)[0] == [
-        {cn1: {"VCPU": 2}}]
-    ss = _provider(writer, "ss", inventory={"DISK_GB": 100},
-                   traits=["MISC_SHARES_VIA_AGGREGATE"], aggregates=[agg])
+        {cn1: {"VCPU": 2}}
+    ]
+    ss = _provider(
+        writer,
+        "ss",
+        inventory={"DISK_GB": 100},
+        traits=["MISC_SHARES_VIA_AGGREGATE"],
+        aggregates=[agg],
+    )
     assert _seen(reader, query + ",DISK_GB:10")[0] == [
-        {cn1: {"VCPU": 2}, ss: {"DISK_GB": 10}}]
-    resp = writer.put("/resource_providers/%s/aggregates" % cn1, {
-        "resource_provider_generation": _generation(writer, cn1),
-        "aggregates": []})
+        {cn1: {"VCPU": 2}, ss: {"DISK_GB": 10}}
+    ]
+    resp = writer.put(
+        "/resource_providers/%s/aggregates" % cn1,
+        {
+            "resource_provider_generation": _generation(writer, cn1),
+            "aggregates": [],
+        },
+    )
     assert resp.status_code == 200, resp.text
     assert _seen(reader, query + ",DISK_GB:10")[0] == []
     assert _seen(reader, query + "&member_of=" + agg)[0] == []
@@ -109,8 +140,11 @@ def test_writes_through_one_instance_are_seen_by_the_other(pair):
 
     # Re-parent: a new root takes cn1 (and its inventory) into its tree.
     root = _provider(writer, "root", inventory={"MEMORY_MB": 1024})
-    resp = writer.put("/resource_providers/" + cn1, {
-        "name": "cn1", "parent_provider_uuid": root}, version="1.37")
+    resp = writer.put(
+        "/resource_providers/" + cn1,
+        {"name": "cn1", "parent_provider_uuid": root},
+        version="1.37",
+    )
     assert resp.status_code == 200, resp.text
     candidates, summaries = _seen(reader, query + "&in_tree=" + root)
     assert candidates == [{cn1: {"VCPU": 2}}]
@@ -126,22 +160,32 @@ def test_writes_through_one_instance_are_seen_by_the_other(pair):
     assert writer.delete("/resource_providers/" + cn1).status_code == 204
     assert _seen(reader, query)[0] == []
     assert _seen(reader, "resources=MEMORY_MB:1")[0] == [
-        {root: {"MEMORY_MB": 1}}]
+        {root: {"MEMORY_MB": 1}}
+    ]
     _assert_exact(reader)
 
 
 def test_renamed_custom_class_is_shown_by_its_new_name(sqlite_api):
     rp = _provider(sqlite_api, "cn", inventory={"VCPU": 2})
-    assert sqlite_api.put("/resource_classes/CUSTOM_OLD",
-                          version="1.7").status_code == 201
-    resp = sqlite_api.put("/resource_providers/%s/inventories" % rp, {
-        "resource_provider_generation": _generation(sqlite_api, rp),
-        "inventories": {"VCPU": {"total": 2}, "CUSTOM_OLD": {"total": 5}}})
+    assert (
+        sqlite_api.put(
+            "/resource_classes/CUSTOM_OLD", version="1.7"
+        ).status_code
+        == 201
+    )
+    resp = sqlite_api.put(
+        "/resource_providers/%s/inventories" % rp,
+        {
+            "resource_provider_generation": _generation(sqlite_api, rp),
+            "inventories": {"VCPU": {"total": 2}, "CUSTOM_OLD": {"total": 5}},
+        },
+    )
     assert resp.status_code == 200, resp.text
     summaries = _seen(sqlite_api, "resources=VCPU:1")[1]
     assert set(summaries[rp]["resources"]) == {"VCPU", "CUSTOM_OLD"}
-    resp = sqlite_api.put("/resource_classes/CUSTOM_OLD",
-                          {"name": "CUSTOM_NEW"}, version="1.2")
+    resp = sqlite_api.put(
+        "/resource_classes/CUSTOM_OLD", {"name": "CUSTOM_NEW"}, version="1.2"
+    )
     assert resp.status_code == 200, resp.text
     summaries = _seen(sqlite_api, "resources=VCPU:1")[1]
     assert set(summaries[rp]["resources"]) == {"VCPU", "CUSTOM_NEW"}
@@ -152,8 +196,9 @@ def test_threads_share_one_snapshot_while_writes_happen(tmp_path):
     url = "sqlite:///%s" % (tmp_path / "placement.sqlite")
     writer = support.ApiClient.create(url)
     reader = support.ApiClient.create(url)
-    providers = [_provider(writer, "cn%d" % n, inventory={"VCPU": 64})
-                 for n in range(4)]
+    providers = [
+        _provider(writer, "cn%d" % n, inventory={"VCPU": 64}) for n in range(4)
+    ]
     errors = []
     stop = threading.Event()
 
@@ -168,11 +213,18 @@ def test_threads_share_one_snapshot_while_writes_happen(tmp_path):
         thread.start()
     try:
         for n in range(20):
-            resp = writer.put("/allocations/" + str(uuid.uuid4()), {
-                "allocations": {providers[n % 4]: {"resources": {"VCPU": 1}}},
-                "project_id": str(uuid.uuid4()),
-                "user_id": str(uuid.uuid4()),
-                "consumer_generation": None}, version="1.28")
+            resp = writer.put(
+                "/allocations/" + str(uuid.uuid4()),
+                {
+                    "allocations": {
+                        providers[n % 4]: {"resources": {"VCPU": 1}}
+                    },
+                    "project_id": str(uuid.uuid4()),
+                    "user_id": str(uuid.uuid4()),
+                    "consumer_generation": None,
+                },
+                version="1.28",
+            )
             assert resp.status_code == 204, resp.text
     finally:
         stop.set()
@@ -180,8 +232,9 @@ def test_threads_share_one_snapshot_while_writes_happen(tmp_path):
             thread.join()
     assert errors == []
     summaries = _seen(reader, "resources=VCPU:1")[1]
-    assert [summaries[rp]["resources"]["VCPU"]["used"]
-            for rp in providers] == [5, 5, 5, 5]
+    assert [
+        summaries[rp]["resources"]["VCPU"]["used"] for rp in providers
+    ] == [5, 5, 5, 5]
     _assert_exact(reader)
     reader.close()
     writer.close()
@@ -191,21 +244,25 @@ def _full_loads(client):
     return snapshot.for_database(client.db).counters()["full_loads"]
 
 
-def test_rows_left_empty_or_moved_are_packed_by_a_full_load(
-        pair, monkeypatch):
+def test_rows_left_empty_or_moved_are_packed_by_a_full_load(pair, monkeypatch):
     """Deleted providers leave their rows empty and providers whose classes
     change move their inventories: a full load packs them once more than
     half are wasted, and meanwhile every answer is exact."""
     monkeypatch.setattr(snapshot, "_WASTE_SLACK", 0)
     writer, reader = pair
-    rps = [_provider(writer, "cn%d" % n, inventory={"VCPU": 4})
-           for n in range(4)]
+    rps = [
+        _provider(writer, "cn%d" % n, inventory={"VCPU": 4}) for n in range(4)
+    ]
     assert len(_seen(reader, "resources=VCPU:1")[0]) == 4
     loads = _full_loads(reader)
     gen = _generation(writer, rps[0])
-    resp = writer.put("/resource_providers/%s/inventories" % rps[0], {
-        "resource_provider_generation": gen,
-        "inventories": {"VCPU": {"total": 4}, "MEMORY_MB": {"total": 64}}})
+    resp = writer.put(
+        "/resource_providers/%s/inventories" % rps[0],
+        {
+            "resource_provider_generation": gen,
+            "inventories": {"VCPU": {"total": 4}, "MEMORY_MB": {"total": 64}},
+        },
+    )
     assert resp.status_code == 200, resp.text
     candidates, summaries = _seen(reader, "resources=VCPU:1,MEMORY_MB:8")
     assert candidates == [{rps[0]: {"VCPU": 1, "MEMORY_MB": 8}}]
@@ -222,12 +279,12 @@ def test_rows_left_empty_or_moved_are_packed_by_a_full_load(
 def test_a_new_provider_below_an_id_held_brings_a_full_load(pair):
     """Rows follow ids: a provider whose id is below one held (ids handed
     out out of order) cannot be appended, the snapshot loads everything."""
-    writer, reader = pair
-    rps = [_provider(writer, "cn%d" % n, inventory={"VCPU": 4})
-           for n in range(3)]
+    writer, _reader = pair
+    rps = [
+        _provider(writer, "cn%d" % n, inventory={"VCPU": 4}) for n in range(3)
+    ]
     assert writer.delete("/resource_providers/" + rps[1]).status_code == 204
-    late = support.ApiClient.create(writer.conf.placement_database
-                                    .connection)
+    late = support.ApiClient.create(writer.conf.placement_database.connection)
     try:
         assert len(_seen(late, "resources=VCPU:1")[0]) == 2
         loads = _full_loads(late)
@@ -235,9 +292,15 @@ def test_a_new_provider_below_an_id_held_brings_a_full_load(pair):
             gone = conn.scalar(sa.select(sa.func.max(RP.c.id))) - 1
         new = str(uuid.uuid4())
         with writer.db.write() as conn:
-            conn.execute(RP.insert().values(
-                id=gone, uuid=new, name="late", generation=0,
-                root_provider_id=gone))
+            conn.execute(
+                RP.insert().values(
+                    id=gone,
+                    uuid=new,
+                    name="late",
+                    generation=0,
+                    root_provider_id=gone,
+                )
+            )
             changes.record(conn, [gone])
         assert _seen(late, "resources=VCPU:1")[1].keys() == {rps[0], rps[2]}
         assert _full_loads(late) == loads + 1

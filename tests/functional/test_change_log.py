@@ -69,22 +69,34 @@ def _generation(api, rp_uuid):
 
 
 def _inventory(api, rp_uuid, **totals):
-    _ok(api.put("/resource_providers/%s/inventories" % rp_uuid, {
-        "resource_provider_generation": _generation(api, rp_uuid),
-        "inventories": {rc: {"total": total}
-                        for rc, total in totals.items()}}))
+    _ok(
+        api.put(
+            "/resource_providers/%s/inventories" % rp_uuid,
+            {
+                "resource_provider_generation": _generation(api, rp_uuid),
+                "inventories": {
+                    rc: {"total": total} for rc, total in totals.items()
+                },
+            },
+        )
+    )
 
 
 def _allocation(rp_resources, generation=None):
-    return {"allocations": {rp: {"resources": res}
-                            for rp, res in rp_resources.items()},
-            "project_id": PROJECT, "user_id": USER,
-            "consumer_generation": generation}
+    return {
+        "allocations": {
+            rp: {"resources": res} for rp, res in rp_resources.items()
+        },
+        "project_id": PROJECT,
+        "user_id": USER,
+        "consumer_generation": generation,
+    }
 
 
 def _consumer_generation(api, consumer):
-    return api.get("/allocations/%s" % consumer,
-                   version="1.28").json.get("consumer_generation")
+    return api.get("/allocations/%s" % consumer, version="1.28").json.get(
+        "consumer_generation"
+    )
 
 
 def test_provider_create_rename_move_delete(api):
@@ -100,20 +112,32 @@ def test_provider_create_rename_move_delete(api):
     assert _changed(api, cursor) == {ids[root]}
 
     # Moving a subtree to another tree changes the root of all of it.
-    _ok(api.put("/resource_providers/%s" % child,
-                {"name": "child", "parent_provider_uuid": other},
-                version="1.37"))
+    _ok(
+        api.put(
+            "/resource_providers/%s" % child,
+            {"name": "child", "parent_provider_uuid": other},
+            version="1.37",
+        )
+    )
     assert _changed(api, cursor) == {ids[child], ids[grandchild]}
 
     # Within one tree only the moved provider's parent changes.
-    _ok(api.put("/resource_providers/%s" % grandchild,
-                {"name": "grandchild", "parent_provider_uuid": other},
-                version="1.37"))
+    _ok(
+        api.put(
+            "/resource_providers/%s" % grandchild,
+            {"name": "grandchild", "parent_provider_uuid": other},
+            version="1.37",
+        )
+    )
     assert _changed(api, cursor) == {ids[grandchild]}
 
-    _ok(api.put("/resource_providers/%s" % child,
-                {"name": "child", "parent_provider_uuid": None},
-                version="1.37"))
+    _ok(
+        api.put(
+            "/resource_providers/%s" % child,
+            {"name": "child", "parent_provider_uuid": None},
+            version="1.37",
+        )
+    )
     assert _changed(api, cursor) == {ids[child]}
 
     _ok(api.delete("/resource_providers/%s" % grandchild))
@@ -122,8 +146,12 @@ def test_provider_create_rename_move_delete(api):
     # Refused writes leave nothing behind.
     assert api.delete("/resource_providers/%s" % other).status_code == 204
     assert _changed(api, cursor) == {ids[other]}
-    assert api.put("/resource_providers/%s" % child,
-                   {"name": "renamed"}).status_code == 409
+    assert (
+        api.put(
+            "/resource_providers/%s" % child, {"name": "renamed"}
+        ).status_code
+        == 409
+    )
     assert _changed(api, cursor) == set()
 
 
@@ -133,12 +161,23 @@ def test_inventory_writes(api):
     cursor = _cursor(api)
     path = "/resource_providers/%s/inventories" % rp
 
-    _ok(api.post(path, {"resource_class": "VCPU", "total": 8,
-                        "resource_provider_generation": 0}))
+    _ok(
+        api.post(
+            path,
+            {
+                "resource_class": "VCPU",
+                "total": 8,
+                "resource_provider_generation": 0,
+            },
+        )
+    )
     assert _changed(api, cursor) == {rp_id}
 
-    _ok(api.put(path + "/VCPU", {"total": 16,
-                                 "resource_provider_generation": 1}))
+    _ok(
+        api.put(
+            path + "/VCPU", {"total": 16, "resource_provider_generation": 1}
+        )
+    )
     assert _changed(api, cursor) == {rp_id}
 
     _inventory(api, rp, VCPU=16, MEMORY_MB=2048)
@@ -151,8 +190,12 @@ def test_inventory_writes(api):
     assert _changed(api, cursor) == {rp_id}
 
     # A stale generation changes nothing.
-    assert api.put(path + "/VCPU", {
-        "total": 4, "resource_provider_generation": 0}).status_code == 409
+    assert (
+        api.put(
+            path + "/VCPU", {"total": 4, "resource_provider_generation": 0}
+        ).status_code
+        == 409
+    )
     assert _changed(api, cursor) == set()
 
 
@@ -162,8 +205,13 @@ def test_traits_and_aggregates(api):
     cursor = _cursor(api)
 
     traits = "/resource_providers/%s/traits" % rp
-    _ok(api.put(traits, {"traits": ["HW_CPU_X86_AVX2"],
-                         "resource_provider_generation": 0}, version="1.6"))
+    _ok(
+        api.put(
+            traits,
+            {"traits": ["HW_CPU_X86_AVX2"], "resource_provider_generation": 0},
+            version="1.6",
+        )
+    )
     assert _changed(api, cursor) == {rp_id}
     _ok(api.delete(traits, version="1.6"))
     assert _changed(api, cursor) == {rp_id}
@@ -175,14 +223,19 @@ def test_traits_and_aggregates(api):
     _ok(api.put(aggregates, [agg], version="1.1"))
     assert _generation(api, rp) == before
     assert _changed(api, cursor) == {rp_id}
-    _ok(api.put(aggregates, {"aggregates": [],
-                             "resource_provider_generation": before},
-                version="1.19"))
+    _ok(
+        api.put(
+            aggregates,
+            {"aggregates": [], "resource_provider_generation": before},
+            version="1.19",
+        )
+    )
     assert _changed(api, cursor) == {rp_id}
 
 
-@pytest.mark.parametrize("returning", [True, False],
-                         ids=["delete-returning", "select-then-delete"])
+@pytest.mark.parametrize(
+    "returning", [True, False], ids=["delete-returning", "select-then-delete"]
+)
 def test_allocation_writes(api, returning, monkeypatch):
     # Databases without DELETE ... RETURNING (MySQL) read the providers a
     # consumer leaves before deleting its allocations.
@@ -197,25 +250,41 @@ def test_allocation_writes(api, returning, monkeypatch):
     server, other = str(uuid.uuid4()), str(uuid.uuid4())
     cursor = _cursor(api)
 
-    _ok(api.put("/allocations/%s" % server,
-                _allocation({first: {"VCPU": 1}}), version="1.28"))
+    _ok(
+        api.put(
+            "/allocations/%s" % server,
+            _allocation({first: {"VCPU": 1}}),
+            version="1.28",
+        )
+    )
     assert _changed(api, cursor) == {ids[first]}
 
     # Moving the consumer changes the usage of the provider it left too,
     # though that provider keeps its generation.
     left = _generation(api, first)
-    _ok(api.put("/allocations/%s" % server,
-                _allocation({second: {"VCPU": 1}},
-                            _consumer_generation(api, server)),
-                version="1.28"))
+    _ok(
+        api.put(
+            "/allocations/%s" % server,
+            _allocation(
+                {second: {"VCPU": 1}}, _consumer_generation(api, server)
+            ),
+            version="1.28",
+        )
+    )
     assert _generation(api, first) == left
     assert _changed(api, cursor) == {ids[first], ids[second]}
 
     # Several consumers at once: one removed, one new.
-    _ok(api.post("/allocations", {
-        server: _allocation({}, _consumer_generation(api, server)),
-        other: _allocation({third: {"VCPU": 2}}),
-    }, version="1.28"))
+    _ok(
+        api.post(
+            "/allocations",
+            {
+                server: _allocation({}, _consumer_generation(api, server)),
+                other: _allocation({third: {"VCPU": 2}}),
+            },
+            version="1.28",
+        )
+    )
     assert _changed(api, cursor) == {ids[second], ids[third]}
 
     # DELETE drops the usage without bumping the generation.
@@ -226,9 +295,14 @@ def test_allocation_writes(api, returning, monkeypatch):
 
     # Refused writes record nothing.
     assert api.delete("/allocations/%s" % other).status_code == 404
-    assert api.put("/allocations/%s" % server,
-                   _allocation({first: {"VCPU": 99}}),
-                   version="1.28").status_code == 409
+    assert (
+        api.put(
+            "/allocations/%s" % server,
+            _allocation({first: {"VCPU": 99}}),
+            version="1.28",
+        ).status_code
+        == 409
+    )
     assert _changed(api, cursor) == set()
 
 
@@ -237,22 +311,39 @@ def test_reshaper(api):
     gpu = _provider(api, "gpu", parent=root)
     _inventory(api, root, VGPU=2)
     server = str(uuid.uuid4())
-    _ok(api.put("/allocations/%s" % server,
-                _allocation({root: {"VGPU": 1}}), version="1.28"))
+    _ok(
+        api.put(
+            "/allocations/%s" % server,
+            _allocation({root: {"VGPU": 1}}),
+            version="1.28",
+        )
+    )
     cursor = _cursor(api)
 
-    _ok(api.post("/reshaper", {
-        "inventories": {
-            root: {"resource_provider_generation": _generation(api, root),
-                   "inventories": {}},
-            gpu: {"resource_provider_generation": _generation(api, gpu),
-                  "inventories": {"VGPU": {"total": 2}}},
-        },
-        "allocations": {
-            server: _allocation({gpu: {"VGPU": 1}},
-                                _consumer_generation(api, server)),
-        },
-    }, version="1.30", headers=SERVICE))
+    _ok(
+        api.post(
+            "/reshaper",
+            {
+                "inventories": {
+                    root: {
+                        "resource_provider_generation": _generation(api, root),
+                        "inventories": {},
+                    },
+                    gpu: {
+                        "resource_provider_generation": _generation(api, gpu),
+                        "inventories": {"VGPU": {"total": 2}},
+                    },
+                },
+                "allocations": {
+                    server: _allocation(
+                        {gpu: {"VGPU": 1}}, _consumer_generation(api, server)
+                    ),
+                },
+            },
+            version="1.30",
+            headers=SERVICE,
+        )
+    )
     assert _changed(api, cursor) == {_id(api, root), _id(api, gpu)}
 
 
@@ -260,27 +351,37 @@ def test_set_root_provider_ids(api):
     rp = _provider(api, "legacy")
     rp_id = _id(api, rp)
     with api.db.write() as conn:
-        conn.execute(RP.update().where(RP.c.id == rp_id).values(
-            root_provider_id=None))
+        conn.execute(
+            RP.update().where(RP.c.id == rp_id).values(root_provider_id=None)
+        )
     cursor = _cursor(api)
     assert api.db.run_write(
-        online_migrations.set_root_provider_ids, api.conf, 10) == (1, 1)
+        online_migrations.set_root_provider_ids, api.conf, 10
+    ) == (1, 1)
     assert _changed(api, cursor) == {rp_id}
     assert api.db.run_write(
-        online_migrations.create_incomplete_consumers, api.conf, 10) == (0, 0)
+        online_migrations.create_incomplete_consumers, api.conf, 10
+    ) == (0, 0)
     assert _changed(api, cursor) == set()
 
 
-def test_nova_import_records_everything(api, make_database_url, tmp_path,
-                                        capsys):
+def test_nova_import_records_everything(
+    api, make_database_url, tmp_path, capsys
+):
     source_url = make_database_url("sqlite")
     nova_api.build(source_url)
     conf = tmp_path / "placement.conf"
-    conf.write_text("[api]\nauth_strategy = noauth2\n"
-                    "[placement_database]\nconnection = %s\n"
-                    % api.conf.placement_database.connection)
+    conf.write_text(
+        "[api]\nauth_strategy = noauth2\n"
+        "[placement_database]\nconnection = %s\n"
+        % api.conf.placement_database.connection
+    )
     cursor = _cursor(api)
-    assert cli.main(["import-nova", "--from", source_url,
-                     "--config-file", str(conf)]) == 0
+    assert (
+        cli.main(
+            ["import-nova", "--from", source_url, "--config-file", str(conf)]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert _changed(api, cursor) is changes.EVERYTHING

@@ -26,24 +26,44 @@ def _requests():
         ("GET", "/resource_providers", None),
         ("GET", "/resource_providers/" + RP, None),
         ("GET", "/resource_providers/%s/inventories" % RP, None),
-        ("PUT", "/resource_providers/%s/inventories" % RP,
-         {"resource_provider_generation": 1,
-          "inventories": {"VCPU": {"total": 4}}}),
+        (
+            "PUT",
+            "/resource_providers/%s/inventories" % RP,
+            {
+                "resource_provider_generation": 1,
+                "inventories": {"VCPU": {"total": 4}},
+            },
+        ),
         ("POST", "/resource_providers", {"name": "new"}),
-        ("PUT", "/allocations/" + CONSUMER,
-         {"allocations": {RP: {"resources": {"VCPU": 1}}},
-          "consumer_generation": None, "consumer_type": "INSTANCE",
-          "project_id": "p", "user_id": "u"}),
+        (
+            "PUT",
+            "/allocations/" + CONSUMER,
+            {
+                "allocations": {RP: {"resources": {"VCPU": 1}}},
+                "consumer_generation": None,
+                "consumer_type": "INSTANCE",
+                "project_id": "p",
+                "user_id": "u",
+            },
+        ),
         ("GET", "/usages?project_id=p", None),
     ]
 
 
 def _seed(api):
-    assert api.post("/resource_providers",
-                    {"name": "cn1", "uuid": RP}).status_code == 200
-    resp = api.put("/resource_providers/%s/inventories" % RP, {
-        "resource_provider_generation": 0,
-        "inventories": {"VCPU": {"total": 8}}})
+    assert (
+        api.post(
+            "/resource_providers", {"name": "cn1", "uuid": RP}
+        ).status_code
+        == 200
+    )
+    resp = api.put(
+        "/resource_providers/%s/inventories" % RP,
+        {
+            "resource_provider_generation": 0,
+            "inventories": {"VCPU": {"total": 8}},
+        },
+    )
     assert resp.status_code == 200, resp.text
 
 
@@ -52,8 +72,12 @@ def _assert_unavailable(api):
         started = time.monotonic()
         resp = api.request(method, path, body=body)
         elapsed = time.monotonic() - started
-        where = "%s %s -> %s %s" % (method, path, resp.status_code,
-                                    resp.text[:300])
+        where = "%s %s -> %s %s" % (
+            method,
+            path,
+            resp.status_code,
+            resp.text[:300],
+        )
         assert resp.status_code == 503, where
         assert elapsed < BOUND, where
         assert resp.headers["retry-after"].isdigit(), where
@@ -74,8 +98,10 @@ def _assert_recovered(api):
     assert resp.json["resource_provider_generation"] == 1
     assert resp.json["inventories"]["VCPU"]["total"] == 8
     assert api.get("/allocations/" + CONSUMER).json["allocations"] == {}
-    assert api.get("/resource_providers?name=new").json[
-        "resource_providers"] == []
+    assert (
+        api.get("/resource_providers?name=new").json["resource_providers"]
+        == []
+    )
     for method, path, body in _requests():
         resp = api.request(method, path, body=body)
         assert resp.status_code < 300, (method, path, resp.text)
@@ -108,7 +134,8 @@ def test_stopped_mariadb_answers_503_then_recovers(private_mariadb, mode):
 
 
 def test_unresponsive_database_answers_503_in_bounded_time(
-        private_postgres, monkeypatch):
+    private_postgres, monkeypatch
+):
     # A server that accepts TCP connections and never answers: without a
     # connect timeout every request would hang.
     monkeypatch.setattr(engine, "CONNECT_TIMEOUT", 2)
@@ -148,7 +175,8 @@ def test_other_database_errors_stay_500(sqlite_api, monkeypatch):
 
 
 def test_request_in_flight_when_the_database_stops_answers_503(
-        private_postgres):
+    private_postgres,
+):
     import threading
 
     import sqlalchemy as sa
@@ -162,20 +190,27 @@ def test_request_in_flight_when_the_database_stops_answers_503(
         def put_inventory():
             result["answer"] = api.put(
                 "/resource_providers/%s/inventories" % RP,
-                {"resource_provider_generation": 1,
-                 "inventories": {"VCPU": {"total": 4}}})
+                {
+                    "resource_provider_generation": 1,
+                    "inventories": {"VCPU": {"total": 4}},
+                },
+            )
 
         locker = admin.connect()
         locker.begin()
         locker.exec_driver_sql(
-            "LOCK TABLE resource_providers IN ACCESS EXCLUSIVE MODE")
+            "LOCK TABLE resource_providers IN ACCESS EXCLUSIVE MODE"
+        )
         client = threading.Thread(target=put_inventory)
         client.start()
         deadline = time.monotonic() + 15
         with admin.connect() as watcher:
-            while not watcher.scalar(sa.text(
+            while not watcher.scalar(
+                sa.text(
                     "SELECT count(*) FROM pg_stat_activity WHERE "
-                    "wait_event_type = 'Lock' AND pid <> pg_backend_pid()")):
+                    "wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+                )
+            ):
                 assert time.monotonic() < deadline, "the request never blocked"
                 time.sleep(0.05)
         private_postgres.stop("fast")  # ends every session, the lock's too

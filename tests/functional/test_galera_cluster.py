@@ -63,28 +63,42 @@ def _wait_serving(server, timeout=RECOVERY_TIMEOUT):
         if last.status == 200:
             return time.monotonic()
         time.sleep(0.3)
-    raise AssertionError("%s did not recover within %s s (last answer %s %s)"
-                         % (server.name, timeout, last.status, last.body))
+    raise AssertionError(
+        "%s did not recover within %s s (last answer %s %s)"
+        % (server.name, timeout, last.status, last.body)
+    )
 
 
 def _writes(stats, server_name, start, end):
-    return sum(1 for name, when in stats.ok_log
-               if name == server_name and start <= when <= end)
+    return sum(
+        1
+        for name, when in stats.ok_log
+        if name == server_name and start <= when <= end
+    )
 
 
 def test_galera_stress_with_failing_nodes(galera, tmp_path):
     galera.create_database(DATABASE)
-    configs = [scaleout.write_config(
-        str(tmp_path / ("node%d.conf" % node.index)),
-        node.database_url(DATABASE)) for node in galera.nodes]
+    configs = [
+        scaleout.write_config(
+            str(tmp_path / ("node%d.conf" % node.index)),
+            node.database_url(DATABASE),
+        )
+        for node in galera.nodes
+    ]
     scaleout.db_sync(configs[0])  # once, through node 1
-    servers = [scaleout.Server("server%d(node%d)" % (i + 1, node.index),
-                               configs[i],
-                               str(tmp_path / ("server%d.log" % (i + 1))))
-               for i, node in enumerate(galera.nodes)]
+    servers = [
+        scaleout.Server(
+            "server%d(node%d)" % (i + 1, node.index),
+            configs[i],
+            str(tmp_path / ("server%d.log" % (i + 1))),
+        )
+        for i, node in enumerate(galera.nodes)
+    ]
     node1, node2, node3 = galera.nodes
-    stress = scaleout.Stress(servers, node1.database_url(DATABASE),
-                             "galera", clients=9)
+    stress = scaleout.Stress(
+        servers, node1.database_url(DATABASE), "galera", clients=9
+    )
     windows = {}
     try:
         for server in servers:
@@ -100,8 +114,13 @@ def test_galera_stress_with_failing_nodes(galera, tmp_path):
         node3.start()  # rejoins by IST
         node3.wait_synced(size=3)
         after = node3.transfers()
-        rejoin = "IST" if after["IST"] > before["IST"] else (
-            "SST" if after["SST"] > before["SST"] else "unknown transfer")
+        rejoin = (
+            "IST"
+            if after["IST"] > before["IST"]
+            else (
+                "SST" if after["SST"] > before["SST"] else "unknown transfer"
+            )
+        )
         windows["stop"] = (start, _wait_serving(servers[2]))
         stress.stop.wait(PHASE / 2)
 
@@ -122,13 +141,13 @@ def test_galera_stress_with_failing_nodes(galera, tmp_path):
             database = storage_engine.Database(node.database_url(DATABASE))
             try:
                 per_node[node.name] = stress.check_capacity_in_database(
-                    database)
+                    database
+                )
             finally:
                 database.dispose()
         usages = stress.final_check(servers)
     except BaseException:
-        print("logs kept in", scaleout.keep_logs(str(tmp_path),
-                                                 galera.folder))
+        print("logs kept in", scaleout.keep_logs(str(tmp_path), galera.folder))
         raise
     finally:
         stress.stop.set()
@@ -139,47 +158,69 @@ def test_galera_stress_with_failing_nodes(galera, tmp_path):
     affected = {"stop": servers[2].name, "isolate": servers[1].name}
     # A 503 belongs to an outage when its request was answered after the
     # node went away and sent before its server answered again.
-    by_window = {name: [e for e in stats.errors
-                        if e.server == affected[name]
-                        and e.answered >= windows[name][0]
-                        and e.started <= windows[name][1]]
-                 for name in windows}
+    by_window = {
+        name: [
+            e
+            for e in stats.errors
+            if e.server == affected[name]
+            and e.answered >= windows[name][0]
+            and e.started <= windows[name][1]
+        ]
+        for name in windows
+    }
     line = stress.summary(
         "; node 3 stopped: %d answers 503 on its server, %d writes ok on "
         "the others, rejoined by %s; node 2 isolated: %d answers 503 on "
-        "its server, %d writes ok on the others; converged at seqno %d" % (
+        "its server, %d writes ok on the others; converged at seqno %d"
+        % (
             len(by_window["stop"]),
-            sum(_writes(stats, s.name, *windows["stop"])
-                for s in servers if s is not servers[2]), rejoin,
+            sum(
+                _writes(stats, s.name, *windows["stop"])
+                for s in servers
+                if s is not servers[2]
+            ),
+            rejoin,
             len(by_window["isolate"]),
-            sum(_writes(stats, s.name, *windows["isolate"])
-                for s in servers if s is not servers[1]),
-            last_committed))
+            sum(
+                _writes(stats, s.name, *windows["isolate"])
+                for s in servers
+                if s is not servers[1]
+            ),
+            last_committed,
+        )
+    )
     # Only the failed node's server answered 5xx, only 503, only while
     # its node was away.
-    allowed = set(id(e) for errors in by_window.values() for e in errors)
+    allowed = {id(e) for errors in by_window.values() for e in errors}
     unexpected = [e for e in stats.errors if id(e) not in allowed]
     if stats.violations or unexpected:
-        print("logs kept in", scaleout.keep_logs(str(tmp_path),
-                                                 galera.folder))
+        print("logs kept in", scaleout.keep_logs(str(tmp_path), galera.folder))
     assert not stats.violations, "\n".join(stats.violations[:20])
     assert not unexpected, unexpected[:10]
     # Every node holds the same usages, and so does every server.
     first = per_node[node1.name]
     assert all(found == first for found in per_node.values()), per_node
     assert {uuid: used for uuid, used in usages.items() if used} == first
-    assert all(e.status == 503 for errors in by_window.values()
-               for e in errors)
+    assert all(
+        e.status == 503 for errors in by_window.values() for e in errors
+    )
     assert by_window["stop"] and by_window["isolate"], line
     # The other nodes' clients carried on meanwhile.
     for name, failed in (("stop", servers[2]), ("isolate", servers[1])):
-        assert sum(_writes(stats, s.name, *windows[name])
-                   for s in servers if s is not failed) > 0, line
+        assert (
+            sum(
+                _writes(stats, s.name, *windows[name])
+                for s in servers
+                if s is not failed
+            )
+            > 0
+        ), line
     # And the failed nodes' clients wrote again once they were back.
     for name, failed in (("stop", servers[2]), ("isolate", servers[1])):
-        assert any(n == failed.name and when > windows[name][1]
-                   for n, when in stats.ok_log), line
-
+        assert any(
+            n == failed.name and when > windows[name][1]
+            for n, when in stats.ok_log
+        ), line
 
 
 def test_certification_failure_is_retried(galera, tmp_path, monkeypatch):
@@ -188,11 +229,16 @@ def test_certification_failure_is_retried(galera, tmp_path, monkeypatch):
     time it would answer 409 placement.concurrent_update."""
     name = "allotment_certification"
     galera.create_database(name)
-    scaleout.db_sync(scaleout.write_config(
-        str(tmp_path / "placement.conf"),
-        galera.nodes[0].database_url(name)))
-    node1, node2 = (storage_engine.Database(node.database_url(name))
-                    for node in galera.nodes[:2])
+    scaleout.db_sync(
+        scaleout.write_config(
+            str(tmp_path / "placement.conf"),
+            galera.nodes[0].database_url(name),
+        )
+    )
+    node1, node2 = (
+        storage_engine.Database(node.database_url(name))
+        for node in galera.nodes[:2]
+    )
     monkeypatch.setattr(storage_engine.time, "sleep", lambda _s: None)
     take_number = changes.HEAD.update().values(seq=changes.HEAD.c.seq + 1)
     attempts = []
@@ -240,11 +286,12 @@ def test_causal_reads_through_connection_parameters(galera):
     """docs/operations.md: ``[placement_database] connection_parameters``
     can make every session wait for the cluster before reading."""
     database = storage_engine.Database(
-        galera.nodes[1].url,
-        connection_parameters=CAUSAL_READS)
+        galera.nodes[1].url, connection_parameters=CAUSAL_READS
+    )
     try:
         with database.read() as conn:
-            assert conn.scalar(sa.text(
-                "SELECT @@session.wsrep_sync_wait")) == 1
+            assert (
+                conn.scalar(sa.text("SELECT @@session.wsrep_sync_wait")) == 1
+            )
     finally:
         database.dispose()

@@ -30,34 +30,51 @@ def _wait_for(predicate, timeout, what):
 
 
 @pytest.mark.parametrize("threads", [1, 2], ids=["sync", "gthread"])
-def test_sigterm_lets_the_request_in_flight_finish(private_postgres,
-                                                   tmp_path, threads):
-    served = Served.start(write_conf(tmp_path, private_postgres.url),
-                          "--threads", str(threads))
+def test_sigterm_lets_the_request_in_flight_finish(
+    private_postgres, tmp_path, threads
+):
+    served = Served.start(
+        write_conf(tmp_path, private_postgres.url), "--threads", str(threads)
+    )
     admin = sa.create_engine(private_postgres.url)
     try:
-        assert served.request("POST", "/resource_providers", {
-            "name": "cn1", "uuid": RP})[0] == 200
+        assert (
+            served.request(
+                "POST", "/resource_providers", {"name": "cn1", "uuid": RP}
+            )[0]
+            == 200
+        )
         result = {}
 
         def put_inventory():
             result["answer"] = served.request(
-                "PUT", "/resource_providers/%s/inventories" % RP,
-                {"resource_provider_generation": 0,
-                 "inventories": {"VCPU": {"total": 8}}})
+                "PUT",
+                "/resource_providers/%s/inventories" % RP,
+                {
+                    "resource_provider_generation": 0,
+                    "inventories": {"VCPU": {"total": 8}},
+                },
+            )
 
         with admin.connect() as locker, admin.connect() as watcher:
             locker.begin()
             locker.exec_driver_sql(
-                "LOCK TABLE resource_providers IN ACCESS EXCLUSIVE MODE")
+                "LOCK TABLE resource_providers IN ACCESS EXCLUSIVE MODE"
+            )
             client = threading.Thread(target=put_inventory)
             client.start()
 
             def request_waits_on_the_lock():
-                return watcher.scalar(sa.text(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE wait_event_type = 'Lock' AND pid <> "
-                    "pg_backend_pid()")) > 0
+                return (
+                    watcher.scalar(
+                        sa.text(
+                            "SELECT count(*) FROM pg_stat_activity "
+                            "WHERE wait_event_type = 'Lock' AND pid <> "
+                            "pg_backend_pid()"
+                        )
+                    )
+                    > 0
+                )
 
             _wait_for(request_waits_on_the_lock, 15, "the request to block")
             served.signal(signal.SIGTERM)
@@ -74,8 +91,7 @@ def test_sigterm_lets_the_request_in_flight_finish(private_postgres,
         assert served.proc.wait(timeout=30) == 0, served.log()
         assert not served.accepting()
         with admin.connect() as conn:
-            assert conn.scalar(sa.text(
-                "SELECT total FROM inventories")) == 8
+            assert conn.scalar(sa.text("SELECT total FROM inventories")) == 8
     finally:
         admin.dispose()
         served.stop()

@@ -22,8 +22,10 @@ BIN = pathlib.Path(sys.executable).parent
 
 def write_conf(folder, url, extra=""):
     path = folder / "placement.conf"
-    path.write_text("[api]\nauth_strategy = noauth2\n"
-                    "[placement_database]\nconnection = %s\n%s" % (url, extra))
+    path.write_text(
+        "[api]\nauth_strategy = noauth2\n"
+        "[placement_database]\nconnection = %s\n%s" % (url, extra)
+    )
     return str(path)
 
 
@@ -42,18 +44,35 @@ def add_stale_rows(url, providers, consumers):
     database = engine.Database(url)
     with database.write() as conn:
         if providers:
-            conn.execute(tables.resource_providers.insert(), [
-                {"uuid": str(uuid.uuid4()), "name": "old-%d" % n,
-                 "generation": 0} for n in range(providers)])
+            conn.execute(
+                tables.resource_providers.insert(),
+                [
+                    {
+                        "uuid": str(uuid.uuid4()),
+                        "name": "old-%d" % n,
+                        "generation": 0,
+                    }
+                    for n in range(providers)
+                ],
+            )
         # allocations.resource_provider_id has no foreign key
-        rp_id = conn.scalar(sa.select(sa.func.min(
-            tables.resource_providers.c.id))) or 1
+        rp_id = (
+            conn.scalar(sa.select(sa.func.min(tables.resource_providers.c.id)))
+            or 1
+        )
         rows = []
         for _ in range(consumers):
             consumer = str(uuid.uuid4())
             # two allocations per consumer: still one consumer to create
-            rows += [{"resource_provider_id": rp_id, "consumer_id": consumer,
-                      "resource_class_id": rc, "used": 1} for rc in (0, 1)]
+            rows += [
+                {
+                    "resource_provider_id": rp_id,
+                    "consumer_id": consumer,
+                    "resource_class_id": rc,
+                    "used": 1,
+                }
+                for rc in (0, 1)
+            ]
         if rows:
             conn.execute(tables.allocations.insert(), rows)
     database.dispose()
@@ -62,15 +81,25 @@ def add_stale_rows(url, providers, consumers):
 def pending(url):
     database = engine.Database(url)
     with database.read() as conn:
-        roots = conn.scalar(sa.select(sa.func.count()).where(
-            tables.resource_providers.c.root_provider_id.is_(None)))
+        roots = conn.scalar(
+            sa.select(sa.func.count()).where(
+                tables.resource_providers.c.root_provider_id.is_(None)
+            )
+        )
         consumers = conn.execute(
-            sa.select(tables.consumers.c.uuid, tables.projects.c.external_id,
-                      tables.users.c.external_id)
-            .join(tables.projects,
-                  tables.projects.c.id == tables.consumers.c.project_id)
-            .join(tables.users,
-                  tables.users.c.id == tables.consumers.c.user_id)).all()
+            sa.select(
+                tables.consumers.c.uuid,
+                tables.projects.c.external_id,
+                tables.users.c.external_id,
+            )
+            .join(
+                tables.projects,
+                tables.projects.c.id == tables.consumers.c.project_id,
+            )
+            .join(
+                tables.users, tables.users.c.id == tables.consumers.c.user_id
+            )
+        ).all()
     database.dispose()
     return roots, consumers
 
@@ -89,7 +118,8 @@ def test_sync_version_stamp(conf, capsys):
     assert manage_cmd(conf, "db", "stamp", "head") == 0
     assert manage_cmd(conf, "db", "stamp", "nonsense") == 1
     assert "Can't locate revision identified by 'nonsense'" in (
-        capsys.readouterr().err)
+        capsys.readouterr().err
+    )
 
 
 def test_online_migrations_batch_by_batch(conf, database_url, capsys):
@@ -97,37 +127,50 @@ def test_online_migrations_batch_by_batch(conf, database_url, capsys):
     add_stale_rows(database_url, providers=3, consumers=4)
     capsys.readouterr()
 
-    assert manage_cmd(conf, "db", "online_data_migrations",
-                      "--max-count", "2") == manage.MORE_TO_DO
+    assert (
+        manage_cmd(conf, "db", "online_data_migrations", "--max-count", "2")
+        == manage.MORE_TO_DO
+    )
     out = capsys.readouterr().out
     assert "2 rows matched query set_root_provider_ids, 2 migrated" in out
     assert "create_incomplete_consumers" not in out
     assert pending(database_url) == (1, [])
 
-    assert manage_cmd(conf, "db", "online_data_migrations",
-                      "--max-count", "3") == manage.MORE_TO_DO
+    assert (
+        manage_cmd(conf, "db", "online_data_migrations", "--max-count", "3")
+        == manage.MORE_TO_DO
+    )
     out = capsys.readouterr().out
     assert "1 rows matched query set_root_provider_ids, 1 migrated" in out
     assert "2 rows matched query create_incomplete_consumers, 2 migrated" in (
-        out)
+        out
+    )
     roots, consumers = pending(database_url)
     assert roots == 0 and len(consumers) == 2
     assert {(p, u) for _c, p, u in consumers} == {(INCOMPLETE, INCOMPLETE)}
 
-    assert manage_cmd(conf, "db", "online_data_migrations",
-                      "--max-count", "5") == manage.MORE_TO_DO
-    assert manage_cmd(conf, "db", "online_data_migrations",
-                      "--max-count", "5") == manage.DONE
+    assert (
+        manage_cmd(conf, "db", "online_data_migrations", "--max-count", "5")
+        == manage.MORE_TO_DO
+    )
+    assert (
+        manage_cmd(conf, "db", "online_data_migrations", "--max-count", "5")
+        == manage.DONE
+    )
     out = capsys.readouterr().out
     assert "|    set_root_provider_ids    |      0      |     0     |" in out
     assert len(pending(database_url)[1]) == 4
 
 
-def test_online_migrations_until_complete(conf, database_url, capsys,
-                                          tmp_path):
-    conf = write_conf(tmp_path, database_url,
-                      "[placement]\nincomplete_consumer_project_id = p-old\n"
-                      "incomplete_consumer_user_id = u-old\n")
+def test_online_migrations_until_complete(
+    conf, database_url, capsys, tmp_path
+):
+    conf = write_conf(
+        tmp_path,
+        database_url,
+        "[placement]\nincomplete_consumer_project_id = p-old\n"
+        "incomplete_consumer_user_id = u-old\n",
+    )
     assert manage_cmd(conf, "db", "sync") == 0
     add_stale_rows(database_url, providers=1, consumers=60)
     capsys.readouterr()
@@ -144,10 +187,15 @@ def test_online_migrations_until_complete(conf, database_url, capsys,
 
 @pytest.mark.parametrize("count", ["0", "-3", "many"])
 def test_bad_max_count(sqlite_conf, count, capsys):
-    assert manage_cmd(sqlite_conf, "db", "online_data_migrations",
-                      "--max-count", count) == manage.BAD_INPUT
+    assert (
+        manage_cmd(
+            sqlite_conf, "db", "online_data_migrations", "--max-count", count
+        )
+        == manage.BAD_INPUT
+    )
     assert capsys.readouterr().out == (
-        "Must supply a positive value for max_count\n")
+        "Must supply a positive value for max_count\n"
+    )
 
 
 @pytest.fixture
@@ -163,9 +211,11 @@ def test_failing_migration_exit_code(sqlite_conf, capsys, monkeypatch):
 
     monkeypatch.setattr(
         "allotment.domain.online_migrations.MIGRATIONS",
-        (("set_root_provider_ids", broken),))
+        (("set_root_provider_ids", broken),),
+    )
     assert manage_cmd(sqlite_conf, "db", "online_data_migrations") == (
-        manage.ERRORS)
+        manage.ERRORS
+    )
     out = capsys.readouterr().out
     assert "Error attempting to run set_root_provider_ids" in out
     assert "Some migrations failed unexpectedly. Check log for details." in out
@@ -182,14 +232,25 @@ def test_allotment_db_subcommands(sqlite_conf, capsys):
     assert run(["db", "sync", "--config-file", sqlite_conf]) == 0
     assert run(["db", "version", "--config-file", sqlite_conf]) == 0
     assert capsys.readouterr().out == HEAD + "\n"
-    assert run(["db", "online-data-migrations", "--max-count", "10",
-                "--config-file", sqlite_conf]) == 0
-    assert run(["db", "stamp", "b5c396305c25",
-                "--config-file", sqlite_conf]) == 0
+    assert (
+        run(
+            [
+                "db",
+                "online-data-migrations",
+                "--max-count",
+                "10",
+                "--config-file",
+                sqlite_conf,
+            ]
+        )
+        == 0
+    )
+    assert (
+        run(["db", "stamp", "b5c396305c25", "--config-file", sqlite_conf]) == 0
+    )
 
 
-def test_sync_refuses_when_data_needs_migrating(sqlite_conf, tmp_path,
-                                                capsys):
+def test_sync_refuses_when_data_needs_migrating(sqlite_conf, tmp_path, capsys):
     """A database left at a reference revision from before the blockers,
     with providers missing their root, is not upgraded past them."""
     url = "sqlite:///%s" % (tmp_path / "p.sqlite")
@@ -209,8 +270,11 @@ def test_placement_api_script(tmp_path):
     and uwsgi."""
     folder = tmp_path / "etc"
     folder.mkdir()
-    write_conf(folder, "sqlite:///%s" % (tmp_path / "p.sqlite"),
-               "[placement_database]\nsync_on_startup = True\n")
+    write_conf(
+        folder,
+        "sqlite:///%s" % (tmp_path / "p.sqlite"),
+        "[placement_database]\nsync_on_startup = True\n",
+    )
     probe = (
         "import runpy, falcon.testing as t\n"
         "ns = runpy.run_path(%r, run_name='_mod_wsgi_probe')\n"
@@ -218,8 +282,12 @@ def test_placement_api_script(tmp_path):
         "    '/resource_classes', headers={'x-auth-token': 'admin',\n"
         "    'openstack-api-version': 'placement 1.2'})\n"
         "print(r.status_code, len(r.json['resource_classes']) > 10)\n"
-        % str(BIN / "placement-api"))
+        % str(BIN / "placement-api")
+    )
     done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True,
-        env=dict(os.environ, OS_PLACEMENT_CONFIG_DIR=str(folder)))
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, OS_PLACEMENT_CONFIG_DIR=str(folder)),
+    )
     assert done.stdout == "200 True\n", done.stderr

@@ -12,10 +12,13 @@ def test_custom_class_lifecycle(api):
     resp = api.post("/resource_classes", {"name": "CUSTOM_GOLD"})
     assert resp.status_code == 201
     assert resp.headers["location"].endswith("/resource_classes/CUSTOM_GOLD")
-    assert api.post("/resource_classes",
-                    {"name": "CUSTOM_GOLD"}).status_code == 409
+    assert (
+        api.post("/resource_classes", {"name": "CUSTOM_GOLD"}).status_code
+        == 409
+    )
     assert api.get("/resource_classes/CUSTOM_GOLD").json["name"] == (
-        "CUSTOM_GOLD")
+        "CUSTOM_GOLD"
+    )
     assert api.put("/resource_classes/CUSTOM_GOLD").status_code == 204
     assert api.put("/resource_classes/CUSTOM_SILVER").status_code == 201
     assert api.delete("/resource_classes/CUSTOM_GOLD").status_code == 204
@@ -28,8 +31,13 @@ def test_standard_class_cannot_be_deleted(api):
 
 
 def test_bad_names_rejected_and_nothing_written(api):
-    for body in ({"name": "GOLD"}, {"name": "CUSTOM_" + "X" * 300},
-                 {"name": 5}, {"name": "CUSTOM_A", "extra": 1}, {}):
+    for body in (
+        {"name": "GOLD"},
+        {"name": "CUSTOM_" + "X" * 300},
+        {"name": 5},
+        {"name": "CUSTOM_A", "extra": 1},
+        {},
+    ):
         resp = api.post("/resource_classes", body)
         assert resp.status_code == 400, body
         assert "JSON does not validate" in resp.json["errors"][0]["detail"]

@@ -17,9 +17,14 @@ def test_stress_across_processes(backend, make_database_url, tmp_path):
     url = make_database_url(backend)
     config = scaleout.write_config(str(tmp_path / "placement.conf"), url)
     scaleout.db_sync(config)
-    servers = [scaleout.Server("server%d" % index, config,
-                               str(tmp_path / ("server%d.log" % index)))
-               for index in range(scaleout.SERVERS)]
+    servers = [
+        scaleout.Server(
+            "server%d" % index,
+            config,
+            str(tmp_path / ("server%d.log" % index)),
+        )
+        for index in range(scaleout.SERVERS)
+    ]
     stress = scaleout.Stress(servers, url, backend)
     try:
         for server in servers:

@@ -25,8 +25,13 @@ SSL_PASSWORD = "SslSecretPw43"
 USER_TOKEN = "gAAAAABuserSECRETtoken44"
 SERVICE_TOKEN = "gAAAAABserviceSECRETtoken45"
 KEYSTONE_PASSWORD = "KeystoneSecretPw46"
-SECRETS = [DB_PASSWORD, SSL_PASSWORD, USER_TOKEN, SERVICE_TOKEN,
-           KEYSTONE_PASSWORD]
+SECRETS = [
+    DB_PASSWORD,
+    SSL_PASSWORD,
+    USER_TOKEN,
+    SERVICE_TOKEN,
+    KEYSTONE_PASSWORD,
+]
 BIN = pathlib.Path(sys.executable).parent
 
 
@@ -42,7 +47,9 @@ def _write_conf(path, body):
 
 def test_database_passwords_stay_out_of_command_output(tmp_path):
     port = free_port()  # nothing listens there
-    conf = _write_conf(tmp_path / "placement.conf", """
+    conf = _write_conf(
+        tmp_path / "placement.conf",
+        """
 [DEFAULT]
 debug = True
 [api]
@@ -51,22 +58,35 @@ auth_strategy = noauth2
 connection = postgresql://placement:%s@127.0.0.1:%d/placement
 connection_parameters = sslpassword=%s&password=%s
 max_retries = 0
-""" % (DB_PASSWORD, port, SSL_PASSWORD, DB_PASSWORD))
+"""
+        % (DB_PASSWORD, port, SSL_PASSWORD, DB_PASSWORD),
+    )
     commands = [
-        [BIN / "allotment", "serve", "--config-file", conf, "--port",
-         str(free_port())],
+        [
+            BIN / "allotment",
+            "serve",
+            "--config-file",
+            conf,
+            "--port",
+            str(free_port()),
+        ],
         [BIN / "allotment", "db", "sync", "--config-file", conf],
         [BIN / "allotment", "db", "version", "--config-file", conf],
         [BIN / "allotment", "upgrade-check", "--config-file", conf],
         [BIN / "placement-manage", "--config-file", conf, "db", "sync"],
-        [BIN / "placement-status", "--config-file", conf, "upgrade",
-         "check"],
+        [BIN / "placement-status", "--config-file", conf, "upgrade", "check"],
     ]
     env = dict(os.environ, OS_PLACEMENT_CONFIG_DIR=str(tmp_path))
     outputs = []
     for cmd in commands:
-        done = subprocess.run([str(c) for c in cmd], capture_output=True,
-                              text=True, timeout=60, cwd=tmp_path, env=env)
+        done = subprocess.run(
+            [str(c) for c in cmd],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+            env=env,
+        )
         output = done.stdout + done.stderr
         where = " ".join(str(c) for c in cmd[:3])
         assert done.returncode != 0, (where, output)
@@ -81,7 +101,8 @@ max_retries = 0
 def test_redacted_url_masks_passwords_in_the_query():
     text = engine.redacted_url(
         "postgresql+psycopg://u:%s@h/db?sslpassword=%s&sslmode=require"
-        % (DB_PASSWORD, SSL_PASSWORD))
+        % (DB_PASSWORD, SSL_PASSWORD)
+    )
     _assert_no_secret(text, text)
     assert "sslmode=require" in text
 
@@ -90,17 +111,20 @@ def test_unavailable_database_leaks_no_password(private_postgres, caplog):
     caplog.set_level(logging.DEBUG)
     # The private server trusts every connection: the password is unused.
     url = private_postgres.url.replace(
-        "postgres@", "postgres:%s@" % DB_PASSWORD)
+        "postgres@", "postgres:%s@" % DB_PASSWORD
+    )
     api = support.ApiClient.create(url)
     try:
-        assert api.post("/resource_providers",
-                        {"name": "cn1"}).status_code == 200
+        assert (
+            api.post("/resource_providers", {"name": "cn1"}).status_code == 200
+        )
         private_postgres.stop()
         bodies = []
         for method, path, body in [
-                ("GET", "/resource_providers", None),
-                ("POST", "/resource_providers", {"name": "cn2"}),
-                ("GET", "/resource_providers?in_tree=bad", None)]:
+            ("GET", "/resource_providers", None),
+            ("POST", "/resource_providers", {"name": "cn2"}),
+            ("GET", "/resource_providers?in_tree=bad", None),
+        ]:
             resp = api.request(method, path, body=body)
             assert resp.status_code in (400, 503), resp.text
             bodies.append(resp.text)
@@ -114,7 +138,9 @@ def test_unavailable_database_leaks_no_password(private_postgres, caplog):
 def test_keystone_tokens_and_password_leak_nowhere(tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
     identity = "http://127.0.0.1:%d/identity" % free_port()  # unreachable
-    conf_file = _write_conf(tmp_path / "placement.conf", """
+    conf_file = _write_conf(
+        tmp_path / "placement.conf",
+        """
 [api]
 auth_strategy = keystone
 [placement_database]
@@ -130,18 +156,28 @@ project_name = service
 user_domain_name = Default
 project_domain_name = Default
 http_connect_timeout = 2
-""" % (tmp_path / "placement.sqlite", identity, identity,
-       KEYSTONE_PASSWORD))
+"""
+        % (
+            tmp_path / "placement.sqlite",
+            identity,
+            identity,
+            KEYSTONE_PASSWORD,
+        ),
+    )
     conf = config.load(["--config-file", conf_file])
     api = support.ApiClient(conf, engine.Database.from_conf(conf))
     try:
         bodies = []
         for path in ["/resource_providers", "/allocations/x", "/"]:
-            resp = api.get(path, token=USER_TOKEN,
-                           headers={"x-service-token": SERVICE_TOKEN})
+            resp = api.get(
+                path,
+                token=USER_TOKEN,
+                headers={"x-service-token": SERVICE_TOKEN},
+            )
             bodies.append("%s %s" % (resp.headers, resp.text))
-        assert api.get("/resource_providers",
-                       token=USER_TOKEN).status_code == 503
+        assert (
+            api.get("/resource_providers", token=USER_TOKEN).status_code == 503
+        )
     finally:
         api.close()
     _assert_no_secret("\n".join(bodies), "answers")
@@ -153,9 +189,14 @@ http_connect_timeout = 2
 def test_request_log_lines_carry_no_token(sqlite_api, caplog, token):
     caplog.set_level(logging.DEBUG)
     for path in ["/resource_providers", "/nope", "/allocations/x?a=b"]:
-        sqlite_api.get(path, headers={"x-service-token": SERVICE_TOKEN,
-                                      "x-auth-token": "admin",
-                                      "authorization": "Bearer " + token})
+        sqlite_api.get(
+            path,
+            headers={
+                "x-service-token": SERVICE_TOKEN,
+                "x-auth-token": "admin",
+                "authorization": "Bearer " + token,
+            },
+        )
     assert "allotment.requests" in caplog.text
     _assert_no_secret(caplog.text, "request log")
 
@@ -188,64 +229,103 @@ class _FakeKeystone:
             def do_GET(self):
                 path = self.path.split("?")[0].rstrip("/")
                 if path == "/identity":
-                    return self._send(300, {"versions": {"values": [
-                        fake.version()]}})
+                    return self._send(
+                        300, {"versions": {"values": [fake.version()]}}
+                    )
                 if path == "/identity/v3":
                     return self._send(200, {"version": fake.version()})
                 if path == "/identity/v3/auth/tokens":
                     subject = self.headers.get("X-Subject-Token")
                     if subject == USER_TOKEN:
-                        return self._send(200, fake.token("admin"), [
-                            ("X-Subject-Token", subject)])
+                        return self._send(
+                            200,
+                            fake.token("admin"),
+                            [("X-Subject-Token", subject)],
+                        )
                     if subject == SERVICE_TOKEN:
-                        return self._send(200, fake.token("service"), [
-                            ("X-Subject-Token", subject)])
+                        return self._send(
+                            200,
+                            fake.token("service"),
+                            [("X-Subject-Token", subject)],
+                        )
                     return self._send(404, {"error": {"code": 404}})
                 self._send(404, {})
 
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
-                password = body.get("auth", {}).get("identity", {}).get(
-                    "password", {}).get("user", {}).get("password")
+                password = (
+                    body.get("auth", {})
+                    .get("identity", {})
+                    .get("password", {})
+                    .get("user", {})
+                    .get("password")
+                )
                 path = self.path.split("?")[0].rstrip("/")
-                if (path == "/identity/v3/auth/tokens"
-                        and password == KEYSTONE_PASSWORD):
-                    return self._send(201, fake.token("service"), [
-                        ("X-Subject-Token", "service-session-token")])
+                if (
+                    path == "/identity/v3/auth/tokens"
+                    and password == KEYSTONE_PASSWORD
+                ):
+                    return self._send(
+                        201,
+                        fake.token("service"),
+                        [("X-Subject-Token", "service-session-token")],
+                    )
                 self._send(401, {"error": {"code": 401}})
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                                      Handler)
+        self.server = http.server.ThreadingHTTPServer(
+            ("127.0.0.1", 0), Handler
+        )
         self.url = "http://127.0.0.1:%d/identity" % self.server.server_port
-        self.thread = threading.Thread(target=self.server.serve_forever,
-                                       daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, daemon=True
+        )
         self.thread.start()
 
     def version(self):
-        return {"id": "v3.14", "status": "stable",
-                "updated": "2020-01-01T00:00:00Z",
-                "links": [{"rel": "self", "href": self.url + "/v3/"}],
-                "media-types": [{
+        return {
+            "id": "v3.14",
+            "status": "stable",
+            "updated": "2020-01-01T00:00:00Z",
+            "links": [{"rel": "self", "href": self.url + "/v3/"}],
+            "media-types": [
+                {
                     "base": "application/json",
-                    "type": "application/vnd.openstack.identity-v3+json"}]}
+                    "type": "application/vnd.openstack.identity-v3+json",
+                }
+            ],
+        }
 
     def token(self, role):
         domain = {"id": "default", "name": "Default"}
-        return {"token": {
-            "methods": ["password"], "audit_ids": ["a"],
-            "expires_at": "2099-01-01T00:00:00.000000Z",
-            "issued_at": "2020-01-01T00:00:00.000000Z",
-            "user": {"id": "u-" + role, "name": role, "domain": domain},
-            "project": {"id": "p-" + role, "name": role, "domain": domain},
-            "roles": [{"id": "r-" + role, "name": role}],
-            "catalog": [{"type": "identity", "name": "keystone", "id": "k",
-                         "endpoints": [
-                             {"id": "e-" + iface, "interface": iface,
-                              "region": "RegionOne",
-                              "region_id": "RegionOne", "url": self.url}
-                             for iface in ("public", "internal", "admin")]}],
-        }}
+        return {
+            "token": {
+                "methods": ["password"],
+                "audit_ids": ["a"],
+                "expires_at": "2099-01-01T00:00:00.000000Z",
+                "issued_at": "2020-01-01T00:00:00.000000Z",
+                "user": {"id": "u-" + role, "name": role, "domain": domain},
+                "project": {"id": "p-" + role, "name": role, "domain": domain},
+                "roles": [{"id": "r-" + role, "name": role}],
+                "catalog": [
+                    {
+                        "type": "identity",
+                        "name": "keystone",
+                        "id": "k",
+                        "endpoints": [
+                            {
+                                "id": "e-" + iface,
+                                "interface": iface,
+                                "region": "RegionOne",
+                                "region_id": "RegionOne",
+                                "url": self.url,
+                            }
+                            for iface in ("public", "internal", "admin")
+                        ],
+                    }
+                ],
+            }
+        }
 
     def close(self):
         self.server.shutdown()
@@ -257,7 +337,9 @@ def test_keystone_authenticated_requests_log_no_token(tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
     keystone = _FakeKeystone()
     try:
-        conf_file = _write_conf(tmp_path / "placement.conf", """
+        conf_file = _write_conf(
+            tmp_path / "placement.conf",
+            """
 [api]
 auth_strategy = keystone
 [placement_database]
@@ -273,24 +355,35 @@ project_name = service
 user_domain_name = Default
 project_domain_name = Default
 http_connect_timeout = 5
-""" % (tmp_path / "placement.sqlite", keystone.url, keystone.url,
-           KEYSTONE_PASSWORD))
+"""
+            % (
+                tmp_path / "placement.sqlite",
+                keystone.url,
+                keystone.url,
+                KEYSTONE_PASSWORD,
+            ),
+        )
         conf = config.load(["--config-file", conf_file])
         api = support.ApiClient(conf, engine.Database.from_conf(conf))
         try:
             answers = []
             for method, path, body in [
-                    ("GET", "/resource_providers", None),
-                    ("POST", "/resource_providers", {"name": "cn1"}),
-                    ("POST", "/resource_providers", {"name": "cn1"}),
-                    ("GET", "/allocations/x?a=b", None),
-                    ("GET", "/resource_providers?in_tree=bad", None)]:
-                resp = api.request(method, path, body=body,
-                                   token=USER_TOKEN,
-                                   headers={"x-service-token":
-                                            SERVICE_TOKEN})
-                answers.append("%s %s %s" % (resp.status, resp.headers,
-                                             resp.text))
+                ("GET", "/resource_providers", None),
+                ("POST", "/resource_providers", {"name": "cn1"}),
+                ("POST", "/resource_providers", {"name": "cn1"}),
+                ("GET", "/allocations/x?a=b", None),
+                ("GET", "/resource_providers?in_tree=bad", None),
+            ]:
+                resp = api.request(
+                    method,
+                    path,
+                    body=body,
+                    token=USER_TOKEN,
+                    headers={"x-service-token": SERVICE_TOKEN},
+                )
+                answers.append(
+                    "%s %s %s" % (resp.status, resp.headers, resp.text)
+                )
             assert answers[0].startswith("200"), answers[0]
             assert answers[1].startswith("200"), answers[1]
             assert answers[2].startswith("409"), answers[2]

@@ -330,10 +330,13 @@ def _machine(url, backend):
             names = kept.rc_names
             for rp in self.providers[-5:]:
                 usages = self.reader.get(
-                    "/resource_providers/%s/usages" % rp).json["usages"]
+                    "/resource_providers/%s/usages" % rp
+                ).json["usages"]
                 row = kept.id_of[rp]
-                held = {names[rc]: room.used
-                        for rc, room in kept.inventory(row).items()}
+                held = {
+                    names[rc]: room.used
+                    for rc, room in kept.inventory(row).items()
+                }
                 assert held == usages
 
     def close():

@@ -57,12 +57,16 @@ def test_stale_data_then_migrated(conf, database_url, capsys):
     assert check(conf, "--json") == 2
     answer = json.loads(capsys.readouterr().out)
     assert [(c["check"], c["result"]) for c in answer["checks"]] == [
-        ("Missing Root Provider IDs", 2), ("Incomplete Consumers", 1),
-        ("Policy File JSON to YAML Migration", 0)]
+        ("Missing Root Provider IDs", 2),
+        ("Incomplete Consumers", 1),
+        ("Policy File JSON to YAML Migration", 0),
+    ]
     assert "misses its root provider id" in answer["checks"][0]["details"]
 
-    assert manage.main(["--config-file", conf, "db",
-                        "online_data_migrations"]) == 0
+    assert (
+        manage.main(["--config-file", conf, "db", "online_data_migrations"])
+        == 0
+    )
     capsys.readouterr()
     assert check(conf) == 0
     assert capsys.readouterr().out == ALL_GOOD
@@ -72,8 +76,9 @@ def test_json_policy_file(sqlite_conf_dir, capsys):
     folder, path = sqlite_conf_dir
     (folder / "policy.json").write_text('{"placement:reshaper:reshape": ""}')
     with open(path, "a") as conf_file:
-        conf_file.write("[oslo_policy]\npolicy_file = %s\n"
-                        % (folder / "policy.json"))
+        conf_file.write(
+            "[oslo_policy]\npolicy_file = %s\n" % (folder / "policy.json")
+        )
     code = check(path)
     out = capsys.readouterr().out
     assert "| Check: Policy File JSON to YAML Migration" in out
@@ -90,8 +95,10 @@ def sqlite_conf_dir(tmp_path):
 
 
 def test_unreachable_database_is_an_error(tmp_path, capsys):
-    path = write_conf(tmp_path, "sqlite:///%s" % (tmp_path / "no" / "such"
-                                                  / "dir" / "p.sqlite"))
+    path = write_conf(
+        tmp_path,
+        "sqlite:///%s" % (tmp_path / "no" / "such" / "dir" / "p.sqlite"),
+    )
     assert check(path) == 255
     assert capsys.readouterr().out.startswith("Error:\n")
 

@@ -38,8 +38,10 @@ def test_custom_trait_lifecycle(api):
     assert api.delete("/traits/CUSTOM_A").status_code == 404
 
 
-@pytest.mark.parametrize("name", ["TRAIT_X", "CUSTOM_a", "CUSTOM_A:1",
-                                  "CUSTOM_", "CUSTOM_" + "A" * 250])
+@pytest.mark.parametrize(
+    "name",
+    ["TRAIT_X", "CUSTOM_a", "CUSTOM_A:1", "CUSTOM_", "CUSTOM_" + "A" * 250],
+)
 def test_invalid_trait_names(sqlite_api, name):
     resp = sqlite_api.put("/traits/" + name)
     assert resp.status_code == 400
@@ -65,28 +67,37 @@ def test_list_filters(api):
         api.put("/traits/" + name)
     everything = names(api.get("/traits"))
     assert "HW_CPU_X86_SSE" in everything and "CUSTOM_OTHER" in everything
-    assert sorted(names(api.get(
-        "/traits?name=in:CUSTOM_TRAIT_1,CUSTOM_OTHER,CUSTOM_NONE"))) == [
-            "CUSTOM_OTHER", "CUSTOM_TRAIT_1"]
+    assert sorted(
+        names(
+            api.get("/traits?name=in:CUSTOM_TRAIT_1,CUSTOM_OTHER,CUSTOM_NONE")
+        )
+    ) == ["CUSTOM_OTHER", "CUSTOM_TRAIT_1"]
     assert sorted(names(api.get("/traits?name=startswith:CUSTOM_TRAIT"))) == [
-        "CUSTOM_TRAIT_1", "CUSTOM_TRAIT_2"]
+        "CUSTOM_TRAIT_1",
+        "CUSTOM_TRAIT_2",
+    ]
     rp = make_provider(api)
-    api.put(rp_traits(rp), {"traits": ["CUSTOM_OTHER"],
-                            "resource_provider_generation": 0})
+    api.put(
+        rp_traits(rp),
+        {"traits": ["CUSTOM_OTHER"], "resource_provider_generation": 0},
+    )
     assert names(api.get("/traits?associated=true")) == ["CUSTOM_OTHER"]
     unassociated = names(api.get("/traits?associated=FALSE"))
     assert "CUSTOM_OTHER" not in unassociated
     assert "CUSTOM_TRAIT_1" in unassociated
-    assert names(api.get(
-        "/traits?name=startswith:CUSTOM_&associated=false")) == [
-            "CUSTOM_TRAIT_1", "CUSTOM_TRAIT_2"]
+    assert names(
+        api.get("/traits?name=startswith:CUSTOM_&associated=false")
+    ) == ["CUSTOM_TRAIT_1", "CUSTOM_TRAIT_2"]
 
 
-@pytest.mark.parametrize("query, text", [
-    ("name=in_abc", "Badly formatted name parameter"),
-    ("associated=yes", 'only accepts "true" or "false"'),
-    ("bogus=1", "Additional properties are not allowed"),
-])
+@pytest.mark.parametrize(
+    "query, text",
+    [
+        ("name=in_abc", "Badly formatted name parameter"),
+        ("associated=yes", 'only accepts "true" or "false"'),
+        ("bogus=1", "Additional properties are not allowed"),
+    ],
+)
 def test_list_bad_query(sqlite_api, query, text):
     resp = sqlite_api.get("/traits?" + query)
     assert resp.status_code == 400
@@ -100,16 +111,25 @@ def test_provider_traits(api):
     assert empty.json == {"traits": [], "resource_provider_generation": 0}
     assert "last-modified" in empty.headers
 
-    resp = api.put(rp_traits(rp), {
-        "traits": ["CUSTOM_A", "HW_CPU_X86_SSE", "CUSTOM_A"],
-        "resource_provider_generation": 0})
+    resp = api.put(
+        rp_traits(rp),
+        {
+            "traits": ["CUSTOM_A", "HW_CPU_X86_SSE", "CUSTOM_A"],
+            "resource_provider_generation": 0,
+        },
+    )
     assert resp.status_code == 200
     assert resp.json["resource_provider_generation"] == 1
     assert sorted(resp.json["traits"]) == ["CUSTOM_A", "HW_CPU_X86_SSE"]
 
     # The same set again changes nothing, not even the generation.
-    same = api.put(rp_traits(rp), {"traits": ["HW_CPU_X86_SSE", "CUSTOM_A"],
-                                   "resource_provider_generation": 1})
+    same = api.put(
+        rp_traits(rp),
+        {
+            "traits": ["HW_CPU_X86_SSE", "CUSTOM_A"],
+            "resource_provider_generation": 1,
+        },
+    )
     assert same.json["resource_provider_generation"] == 1
 
     assert api.delete("/traits/CUSTOM_A").status_code == 409
@@ -118,27 +138,55 @@ def test_provider_traits(api):
 
     assert api.delete(rp_traits(rp)).status_code == 204
     assert api.get(rp_traits(rp)).json == {
-        "traits": [], "resource_provider_generation": 2}
+        "traits": [],
+        "resource_provider_generation": 2,
+    }
     assert api.delete("/traits/CUSTOM_A").status_code == 204
 
 
-@pytest.mark.parametrize("body, status, text", [
-    ({"traits": ["CUSTOM_A"], "resource_provider_generation": 5}, 409,
-     "generation already changed"),
-    ({"traits": ["CUSTOM_NOPE", "CUSTOM_A", "CUSTOM_ZAP"],
-      "resource_provider_generation": 0}, 400,
-     "No such trait CUSTOM_NOPE, CUSTOM_ZAP"),
-    ({"traits": ["CUSTOM_A"]}, 400, "'resource_provider_generation' is a "
-     "required property"),
-    ({"traits": "CUSTOM_A", "resource_provider_generation": 0}, 400,
-     "is not of type 'array'"),
-    ({"traits": [""], "resource_provider_generation": 0}, 400,
-     "JSON does not validate"),
-    ({"traits": [], "resource_provider_generation": "0"}, 400,
-     "is not of type 'integer'"),
-    ({"traits": [], "resource_provider_generation": 0, "x": 1}, 400,
-     "Additional properties are not allowed"),
-])
+@pytest.mark.parametrize(
+    "body, status, text",
+    [
+        (
+            {"traits": ["CUSTOM_A"], "resource_provider_generation": 5},
+            409,
+            "generation already changed",
+        ),
+        (
+            {
+                "traits": ["CUSTOM_NOPE", "CUSTOM_A", "CUSTOM_ZAP"],
+                "resource_provider_generation": 0,
+            },
+            400,
+            "No such trait CUSTOM_NOPE, CUSTOM_ZAP",
+        ),
+        (
+            {"traits": ["CUSTOM_A"]},
+            400,
+            "'resource_provider_generation' is a required property",
+        ),
+        (
+            {"traits": "CUSTOM_A", "resource_provider_generation": 0},
+            400,
+            "is not of type 'array'",
+        ),
+        (
+            {"traits": [""], "resource_provider_generation": 0},
+            400,
+            "JSON does not validate",
+        ),
+        (
+            {"traits": [], "resource_provider_generation": "0"},
+            400,
+            "is not of type 'integer'",
+        ),
+        (
+            {"traits": [], "resource_provider_generation": 0, "x": 1},
+            400,
+            "Additional properties are not allowed",
+        ),
+    ],
+)
 def test_provider_traits_bad_input_writes_nothing(api, body, status, text):
     rp = make_provider(api)
     api.put("/traits/CUSTOM_A")
@@ -146,18 +194,23 @@ def test_provider_traits_bad_input_writes_nothing(api, body, status, text):
     assert resp.status_code == status
     assert text in resp.json["errors"][0]["detail"]
     assert api.get(rp_traits(rp)).json == {
-        "traits": [], "resource_provider_generation": 0}
+        "traits": [],
+        "resource_provider_generation": 0,
+    }
 
 
 def test_provider_traits_missing_provider(sqlite_api):
     url = rp_traits("non_existed")
     assert sqlite_api.get(url).status_code == 404
     assert sqlite_api.delete(url).status_code == 404
-    resp = sqlite_api.put(url, {"traits": [],
-                                "resource_provider_generation": 0})
+    resp = sqlite_api.put(
+        url, {"traits": [], "resource_provider_generation": 0}
+    )
     assert resp.status_code == 404
-    assert "No resource provider with uuid non_existed found" in (
-        resp.json["errors"][0]["detail"])
+    assert (
+        "No resource provider with uuid non_existed found"
+        in (resp.json["errors"][0]["detail"])
+    )
 
 
 def test_name_lookups(sqlite_api):

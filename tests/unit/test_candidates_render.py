@@ -15,8 +15,9 @@ from allotment.candidates.combine import Slot
 
 def _version(text):
     """The engine's flags at microversion ``text``."""
-    return candidates_query.flags(microversion.parse(
-        {"openstack-api-version": "placement " + text}))
+    return candidates_query.flags(
+        microversion.parse({"openstack-api-version": "placement " + text})
+    )
 
 
 UUIDS = {rp: "%08d-0000-4000-8000-000000000000" % rp for rp in range(10)}
@@ -24,20 +25,27 @@ UUIDS = {rp: "%08d-0000-4000-8000-000000000000" % rp for rp in range(10)}
 
 def _plan(slots):
     problem = combine.Problem(slots=slots, anchors=[], limits={})
-    return find.Plan(problem=problem, uuids=UUIDS, roots={},
-                     rc_names={0: "VCPU", 1: "CUSTOM_DEV"},
-                     requested_rc_ids={0, 1})
+    return find.Plan(
+        problem=problem,
+        uuids=UUIDS,
+        roots={},
+        rc_names={0: "VCPU", 1: "CUSTOM_DEV"},
+        requested_rc_ids={0, 1},
+    )
 
 
 @pytest.mark.parametrize("version", ["1.10", "1.12", "1.34"])
-@pytest.mark.parametrize("choice", [(1, 2, 3), (1, 1, 3), (2, 3, 3),
-                                    (3, 3, 3), (2, 3, 2)])
+@pytest.mark.parametrize(
+    "choice", [(1, 2, 3), (1, 1, 3), (2, 3, 3), (3, 3, 3), (2, 3, 2)]
+)
 @pytest.mark.parametrize("unsuffixed", [True, False])
-def test_templated_json_matches_general_rendering(version, choice,
-                                                  unsuffixed):
+def test_templated_json_matches_general_rendering(version, choice, unsuffixed):
     v = _version(version)
-    first = Slot("", False, ((0, 1),)) if unsuffixed else Slot(
-        "1", True, ((1, 1),))
+    first = (
+        Slot("", False, ((0, 1),))
+        if unsuffixed
+        else Slot("1", True, ((1, 1),))
+    )
     plan = _plan([first, Slot("2", True, ((1, 2),)), Slot("_R", True, ())])
     renderer = render.AllocationRequests(plan, v)
     for _ in range(2):  # built, then reused
@@ -46,22 +54,38 @@ def test_templated_json_matches_general_rendering(version, choice,
 
 def test_unsuffixed_and_granular_amounts_are_summed():
     v = _version("1.34")
-    plan = _plan([Slot("", False, ((0, 2),)), Slot("", False, ((1, 1),)),
-                  Slot("1", True, ((0, 1),))])
+    plan = _plan(
+        [
+            Slot("", False, ((0, 2),)),
+            Slot("", False, ((1, 1),)),
+            Slot("1", True, ((0, 1),)),
+        ]
+    )
     body = orjson.loads(render.AllocationRequests(plan, v).dumps((1, 2, 1)))
     assert body == {
-        "allocations": {UUIDS[1]: {"resources": {"VCPU": 3}},
-                        UUIDS[2]: {"resources": {"CUSTOM_DEV": 1}}},
-        "mappings": {"": [UUIDS[1], UUIDS[2]], "1": [UUIDS[1]]}}
+        "allocations": {
+            UUIDS[1]: {"resources": {"VCPU": 3}},
+            UUIDS[2]: {"resources": {"CUSTOM_DEV": 1}},
+        },
+        "mappings": {"": [UUIDS[1], UUIDS[2]], "1": [UUIDS[1]]},
+    }
 
 
 def _snapshot():
     """A root with two inventories and a trait, and its child."""
-    snap = snapshot.assemble(snapshot.Loaded(
-        providers=[(1, UUIDS[1], None, 1), (2, UUIDS[2], 1, 1)],
-        inventories=[(1, 0, 8, 0, 1.0, 1, 8, 1), (1, 1, 4, 0, 1.0, 1, 4, 1)],
-        used={(1, 1): 1}, traits=[(1, 1000)],
-        trait_names={1000: "CUSTOM_X"}, aggregates=[]))
+    snap = snapshot.assemble(
+        snapshot.Loaded(
+            providers=[(1, UUIDS[1], None, 1), (2, UUIDS[2], 1, 1)],
+            inventories=[
+                (1, 0, 8, 0, 1.0, 1, 8, 1),
+                (1, 1, 4, 0, 1.0, 1, 4, 1),
+            ],
+            used={(1, 1): 1},
+            traits=[(1, 1000)],
+            trait_names={1000: "CUSTOM_X"},
+            aggregates=[],
+        )
+    )
     snap.rc_names = {0: "VCPU", 1: "CUSTOM_DEV"}
     return snap
 
@@ -69,39 +93,59 @@ def _snapshot():
 def test_answer_is_valid_json_with_summaries_of_whole_trees():
     plan = _plan([Slot("1", True, ((1, 1),))])
     snap = _snapshot()
-    body = orjson.loads(b"".join(render.answer(plan, iter([(1,)] * 300),
-                                      _version("1.39"), snap)))
+    body = orjson.loads(
+        b"".join(
+            render.answer(plan, iter([(1,)] * 300), _version("1.39"), snap)
+        )
+    )
     assert len(body["allocation_requests"]) == 300
     assert body["provider_summaries"] == {
         UUIDS[1]: {
-            "resources": {"CUSTOM_DEV": {"capacity": 4, "used": 1},
-                          "VCPU": {"capacity": 8, "used": 0}},
-            "traits": ["CUSTOM_X"], "parent_provider_uuid": None,
-            "root_provider_uuid": UUIDS[1]},
+            "resources": {
+                "CUSTOM_DEV": {"capacity": 4, "used": 1},
+                "VCPU": {"capacity": 8, "used": 0},
+            },
+            "traits": ["CUSTOM_X"],
+            "parent_provider_uuid": None,
+            "root_provider_uuid": UUIDS[1],
+        },
         UUIDS[2]: {
-            "resources": {}, "traits": [],
+            "resources": {},
+            "traits": [],
             "parent_provider_uuid": UUIDS[1],
-            "root_provider_uuid": UUIDS[1]}}
-    empty = orjson.loads(b"".join(render.answer(
-        None, iter(()), _version("1.39"), snap)))
+            "root_provider_uuid": UUIDS[1],
+        },
+    }
+    empty = orjson.loads(
+        b"".join(render.answer(None, iter(()), _version("1.39"), snap))
+    )
     assert empty == {"allocation_requests": [], "provider_summaries": {}}
 
 
 def test_old_summaries_show_used_providers_and_requested_classes():
     plan = _plan([Slot("", False, ((1, 1),))])
     plan.requested_rc_ids = {1}
-    body = orjson.loads(b"".join(render.answer(  # row 0: the root
-        plan, iter([(0,)]), _version("1.17"), _snapshot())))
-    assert body["provider_summaries"] == {UUIDS[1]: {
-        "resources": {"CUSTOM_DEV": {"capacity": 4, "used": 1}},
-        "traits": ["CUSTOM_X"]}}
+    body = orjson.loads(
+        b"".join(
+            render.answer(  # row 0: the root
+                plan, iter([(0,)]), _version("1.17"), _snapshot()
+            )
+        )
+    )
+    assert body["provider_summaries"] == {
+        UUIDS[1]: {
+            "resources": {"CUSTOM_DEV": {"capacity": 4, "used": 1}},
+            "traits": ["CUSTOM_X"],
+        }
+    }
 
 
 def test_answer_streams_in_bounded_chunks(monkeypatch):
     monkeypatch.setattr(render, "CHUNK_BYTES", 500)
     plan = _plan([Slot("1", True, ((1, 1),))])
-    chunks = list(render.answer(plan, iter([(1,)] * 200), _version("1.39"),
-                                _snapshot()))
+    chunks = list(
+        render.answer(plan, iter([(1,)] * 200), _version("1.39"), _snapshot())
+    )
     candidate_chunks = chunks[1:-3]
     assert len(candidate_chunks) > 10
     assert max(len(c) for c in candidate_chunks) < 1000

@@ -13,22 +13,28 @@ def _parse(params, version="1.39"):
 
 
 def test_groups_in_order_of_first_appearance():
-    parsed = _parse({
-        "resources_B": ["VCPU:1"], "resources": ["MEMORY_MB:64"],
-        "required": ["HW_CPU_X86_AVX", "in:CUSTOM_A,CUSTOM_B"],
-        "required_B": ["!CUSTOM_C"], "member_of_B": [
-            "!55a3b8f3-2d9f-4bb3-aa0f-c1b2a2a6f4c1"],
-        "in_tree": ["5e08ea53-c4c6-448e-9334-ac4953de3cfa"],
-        "group_policy": ["isolate", "none"], "limit": ["3"],
-        "root_required": ["COMPUTE_X,!CUSTOM_Y"],
-    })
+    parsed = _parse(
+        {
+            "resources_B": ["VCPU:1"],
+            "resources": ["MEMORY_MB:64"],
+            "required": ["HW_CPU_X86_AVX", "in:CUSTOM_A,CUSTOM_B"],
+            "required_B": ["!CUSTOM_C"],
+            "member_of_B": ["!55a3b8f3-2d9f-4bb3-aa0f-c1b2a2a6f4c1"],
+            "in_tree": ["5e08ea53-c4c6-448e-9334-ac4953de3cfa"],
+            "group_policy": ["isolate", "none"],
+            "limit": ["3"],
+            "root_required": ["COMPUTE_X,!CUSTOM_Y"],
+        }
+    )
     assert [g.suffix for g in parsed.groups] == ["_B", ""]
     b, unsuffixed = parsed.groups
     assert b.granular and not unsuffixed.granular
     assert b.resources == {"VCPU": 1} and b.forbidden == {"CUSTOM_C"}
     assert b.forbidden_aggs == {"55a3b8f3-2d9f-4bb3-aa0f-c1b2a2a6f4c1"}
-    assert unsuffixed.required == [{"HW_CPU_X86_AVX"},
-                                   {"CUSTOM_A", "CUSTOM_B"}]
+    assert unsuffixed.required == [
+        {"HW_CPU_X86_AVX"},
+        {"CUSTOM_A", "CUSTOM_B"},
+    ]
     assert unsuffixed.in_tree == "5e08ea53-c4c6-448e-9334-ac4953de3cfa"
     assert parsed.limit == 3 and parsed.group_policy == "isolate"
     assert parsed.root_required == {"COMPUTE_X"}
@@ -36,24 +42,34 @@ def test_groups_in_order_of_first_appearance():
 
 
 def test_before_1_39_only_the_last_required_counts():
-    parsed = _parse({"resources": ["VCPU:1"],
-                     "required": ["CUSTOM_A", "CUSTOM_B"]}, "1.38")
+    parsed = _parse(
+        {"resources": ["VCPU:1"], "required": ["CUSTOM_A", "CUSTOM_B"]}, "1.38"
+    )
     assert parsed.groups[0].required == [{"CUSTOM_B"}]
 
 
 def test_resourceless_group_needs_same_subtree():
-    parsed = _parse({"resources_A": ["VCPU:1"], "required_R": ["CUSTOM_A"],
-                     "same_subtree": ["_A,_R"], "group_policy": ["none"]})
+    parsed = _parse(
+        {
+            "resources_A": ["VCPU:1"],
+            "required_R": ["CUSTOM_A"],
+            "same_subtree": ["_A,_R"],
+            "group_policy": ["none"],
+        }
+    )
     assert parsed.same_subtrees == [{"_A", "_R"}]
     assert parsed.groups[1].resources == {}
 
 
-@pytest.mark.parametrize("params,version", [
-    ({"resources": ["VCPU:1"], "same_subtree": ["_A,"]}, "1.39"),
-    ({"resources": ["VCPU:1"], "required1": ["CUSTOM_A"]}, "1.35"),
-    ({"resources": ["VCPU:1"], "limit": ["2"]}, "1.15"),
-    ({"resources": ["VCPU:x"]}, "1.39"),
-])
+@pytest.mark.parametrize(
+    "params,version",
+    [
+        ({"resources": ["VCPU:1"], "same_subtree": ["_A,"]}, "1.39"),
+        ({"resources": ["VCPU:1"], "required1": ["CUSTOM_A"]}, "1.35"),
+        ({"resources": ["VCPU:1"], "limit": ["2"]}, "1.15"),
+        ({"resources": ["VCPU:x"]}, "1.39"),
+    ],
+)
 def test_bad_queries(params, version):
     with pytest.raises(exceptions.BadRequest):
         _parse(params, version)

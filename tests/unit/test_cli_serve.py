@@ -17,7 +17,8 @@ def test_no_config_means_embedded_sqlite(tmp_path, monkeypatch):
     assert conf.api.auth_strategy == "noauth2"
     assert conf.placement_database.sync_on_startup is True
     assert conf.placement_database.connection == (
-        "sqlite:///%s" % (tmp_path / "data" / "placement.sqlite"))
+        "sqlite:///%s" % (tmp_path / "data" / "placement.sqlite")
+    )
 
 
 def test_loopback_detection():

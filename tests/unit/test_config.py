@@ -13,9 +13,11 @@ def test_reference_defaults():
     assert conf.api.auth_strategy == "keystone"
     assert conf.placement.max_allocation_candidates == -1
     assert conf.placement.allocation_candidates_generation_strategy == (
-        "depth-first")
+        "depth-first"
+    )
     assert conf.placement.incomplete_consumer_project_id == (
-        "00000000-0000-0000-0000-000000000000")
+        "00000000-0000-0000-0000-000000000000"
+    )
     assert conf.placement.allocation_conflict_retry_count == 10
     assert conf.placement_database.sync_on_startup is False
     assert conf.workarounds.optimize_for_wide_provider_trees is False
@@ -32,7 +34,8 @@ def test_existing_placement_conf_is_read(tmp_path):
         "max_pool_size = 7\n"
         "[placement]\nrandomize_allocation_candidates = true\n"
         "[oslo_policy]\nenforce_new_defaults = true\n"
-        "[keystone_authtoken]\nwww_authenticate_uri = http://k:5000\n")
+        "[keystone_authtoken]\nwww_authenticate_uri = http://k:5000\n"
+    )
     conf = config.load(["--config-file", str(path)])
     assert conf.api.auth_strategy == "noauth2"
     assert conf.placement_database.max_pool_size == 7
@@ -45,8 +48,9 @@ def test_environment_overrides(monkeypatch, tmp_path):
     path = tmp_path / "placement.conf"
     path.write_text("[placement]\nmax_allocation_candidates = 5\n")
     monkeypatch.setenv("OS_PLACEMENT__MAX_ALLOCATION_CANDIDATES", "50")
-    monkeypatch.setenv("OS_PLACEMENT_DATABASE__CONNECTION",
-                       "postgresql://p@h/db")
+    monkeypatch.setenv(
+        "OS_PLACEMENT_DATABASE__CONNECTION", "postgresql://p@h/db"
+    )
     conf = config.load(["--config-file", str(path)])
     assert conf.placement.max_allocation_candidates == 50
     assert conf.placement_database.connection == "postgresql://p@h/db"

@@ -9,8 +9,12 @@ import pytest
 SRC = pathlib.Path(__file__).resolve().parents[2] / "src" / "allotment"
 
 FORBIDDEN = {
-    "storage": ("allotment.api", "allotment.domain", "allotment.candidates",
-                "allotment.cli"),
+    "storage": (
+        "allotment.api",
+        "allotment.domain",
+        "allotment.candidates",
+        "allotment.cli",
+    ),
     "domain": ("allotment.api", "allotment.candidates", "allotment.cli"),
     "candidates": ("allotment.api", "allotment.cli"),
 }

@@ -23,8 +23,9 @@ def _registered():
 
 def _handlers():
     for path, resource_cls in routes.ROUTES:
-        for name, method in inspect.getmembers(resource_cls,
-                                               inspect.isfunction):
+        for name, method in inspect.getmembers(
+            resource_cls, inspect.isfunction
+        ):
             if name.startswith("on_") and name != "on_options":
                 yield path, name, method
 

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 
 from allotment import exceptions
 from allotment.api import app as api_app
-from allotment.candidates import snapshot
 from allotment.api import errors
+from allotment.candidates import snapshot
 from allotment.storage import engine
 from tests import support
 from tests.scaleout import free_port
@@ -30,22 +30,31 @@ def _dead_url(backend):
 def test_unreachable_server_is_unavailable(backend):
     database = engine.Database(_dead_url(backend))
     try:
-        with pytest.raises(sa.exc.OperationalError) as caught:
-            with database.read() as conn:
-                conn.execute(sa.text("SELECT 1"))
+        with (
+            pytest.raises(sa.exc.OperationalError) as caught,
+            database.read() as conn,
+        ):
+            conn.execute(sa.text("SELECT 1"))
     finally:
         database.dispose()
     assert engine.is_unavailable(caught.value)
 
 
-@pytest.mark.parametrize("code, message, expected", [
-    (1047, "WSREP has not yet prepared node for application use", True),
-    (1180, "Error while appending streaming replication fragment(provider "
-           "status: Not connected to Primary Component)", True),
-    (2003, "Can't connect to MySQL server", True),
-    (1213, "Deadlock found when trying to get lock", False),
-    (1062, "Duplicate entry", False),
-])
+@pytest.mark.parametrize(
+    "code, message, expected",
+    [
+        (1047, "WSREP has not yet prepared node for application use", True),
+        (
+            1180,
+            "Error while appending streaming replication fragment(provider "
+            "status: Not connected to Primary Component)",
+            True,
+        ),
+        (2003, "Can't connect to MySQL server", True),
+        (1213, "Deadlock found when trying to get lock", False),
+        (1062, "Duplicate entry", False),
+    ],
+)
 def test_mysql_codes(code, message, expected):
     # PyMySQL gives its errors the server's SQLSTATE too (HY000 for 1180).
     for sqlstate in (None, "HY000", "08S01", "40001"):
@@ -70,11 +79,17 @@ def test_api_answers_503_in_placement_format(tmp_path):
         assert error["title"] == "Service Unavailable"
         assert "database is unavailable" in error["detail"]
         assert "SELECT" not in error["detail"]
-        resp = client.put("/allocations/%s" % "7f3c4a52-8d1e-4c55-9a39-"
-                          "3fbd6c1a2b10", {
-                              "allocations": {}, "project_id": "p",
-                              "user_id": "u", "consumer_generation": None,
-                              "consumer_type": "INSTANCE"}, version="1.39")
+        resp = client.put(
+            "/allocations/%s" % "7f3c4a52-8d1e-4c55-9a39-3fbd6c1a2b10",
+            {
+                "allocations": {},
+                "project_id": "p",
+                "user_id": "u",
+                "consumer_generation": None,
+                "consumer_type": "INSTANCE",
+            },
+            version="1.39",
+        )
         assert resp.status_code == 503, resp.text
     finally:
         snapshot.for_database(database).stop()
@@ -88,8 +103,12 @@ def test_persistent_deadlock_is_409(monkeypatch):
     def work(conn):
         calls.append(1)
         raise sa.exc.OperationalError(
-            "UPDATE allotment_change_head", {}, pymysql.err.OperationalError(
-                1213, "Deadlock found when trying to get lock"))
+            "UPDATE allotment_change_head",
+            {},
+            pymysql.err.OperationalError(
+                1213, "Deadlock found when trying to get lock"
+            ),
+        )
 
     monkeypatch.setattr(engine.time, "sleep", lambda _s: None)
     try:
@@ -113,7 +132,10 @@ def test_unavailable_is_logged_without_sql(caplog):
     finally:
         snapshot.for_database(database).stop()
         database.dispose()
-    messages = [r.getMessage() for r in caplog.records
-                if "database unavailable" in r.getMessage()]
+    messages = [
+        r.getMessage()
+        for r in caplog.records
+        if "database unavailable" in r.getMessage()
+    ]
     assert messages and "2003" in messages[-1], messages
     assert "SELECT" not in messages[-1]

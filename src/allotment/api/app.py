@@ -62,10 +62,15 @@ class RequestIdMiddleware:
         if REQUEST_LOG.isEnabledFor(logging.INFO):
             REQUEST_LOG.info(
                 '%s %s "%s %s%s" status: %s microversion: %s time: %.1f ms',
-                req.context.request_id, req.remote_addr, req.method,
-                req.path, "?" + req.query_string if req.query_string else "",
-                resp.status_code, req.context.microversion,
-                (time.monotonic() - req.context.started) * 1000)
+                req.context.request_id,
+                req.remote_addr,
+                req.method,
+                req.path,
+                "?" + req.query_string if req.query_string else "",
+                resp.status_code,
+                req.context.microversion,
+                (time.monotonic() - req.context.started) * 1000,
+            )
         location = resp.location
         if location and location.startswith("/"):
             # Clients of the reference get absolute Location headers.
@@ -75,20 +80,27 @@ class RequestIdMiddleware:
 class MicroversionMiddleware:
     def process_request(self, req, resp):
         req.context.microversion = microversion.parse(req.headers)
-        if "\x00" in req.path or "\x00" in req.query_string or (
-                "%00" in req.query_string):
+        if (
+            "\x00" in req.path
+            or "\x00" in req.query_string
+            or ("%00" in req.query_string)
+        ):
             raise exceptions.BadRequest(
-                "NUL characters are not allowed in the path or query.")
+                "NUL characters are not allowed in the path or query."
+            )
         length = req.content_length
         if length and not req.content_type:
             raise exceptions.BadRequest(
-                "content-type header required when content-length > 0")
+                "content-type header required when content-length > 0"
+            )
 
     def process_response(self, req, resp, resource, req_succeeded):
         version = req.context.microversion
         if version is not None:
-            resp.set_header(microversion.HEADER,
-                            "%s %s" % (microversion.SERVICE_TYPE, version))
+            resp.set_header(
+                microversion.HEADER,
+                "%s %s" % (microversion.SERVICE_TYPE, version),
+            )
             if req_succeeded:
                 resp.append_header("Vary", microversion.HEADER)
 
@@ -104,8 +116,11 @@ class BodySizeMiddleware:
     def process_request(self, req, resp):
         length = req.content_length
         if length is not None and length > self.limit:
-            LOG.info("refused a body of %d bytes (max_request_body_size %d)",
-                     length, self.limit)
+            LOG.info(
+                "refused a body of %d bytes (max_request_body_size %d)",
+                length,
+                self.limit,
+            )
             raise http.body_too_large(self.limit)
 
 
@@ -123,10 +138,13 @@ class EmptySegmentMiddleware:
 def _placement_error(req, resp, exc, params):
     extra = None
     if exc.status == 406 and req.context.microversion is None:
-        extra = {"max_version": microversion.MAX_VERSION,
-                 "min_version": microversion.MIN_VERSION}
-    errors.render(req, resp, exc.status, exc.detail, exc.code, exc.headers,
-                  extra)
+        extra = {
+            "max_version": microversion.MAX_VERSION,
+            "min_version": microversion.MIN_VERSION,
+        }
+    errors.render(
+        req, resp, exc.status, exc.detail, exc.code, exc.headers, extra
+    )
 
 
 def _falcon_error(req, resp, exc, params):
@@ -134,8 +152,11 @@ def _falcon_error(req, resp, exc, params):
     headers = {}
     message = ""
     if status == 405:
-        allowed = [m.strip() for m in exc.headers.get("Allow", "").split(",")
-                   if m.strip() and m.strip() != "OPTIONS"]
+        allowed = [
+            m.strip()
+            for m in exc.headers.get("Allow", "").split(",")
+            if m.strip() and m.strip() != "OPTIONS"
+        ]
         headers["Allow"] = ", ".join(allowed)
         message = "The method specified is not allowed for this resource."
     elif status != 404:
@@ -144,10 +165,15 @@ def _falcon_error(req, resp, exc, params):
 
 
 def _unstorable_value(req, resp, exc, params):
-    LOG.info("database refused a value in %s %s: %s", req.method, req.path,
-             exc.orig)
-    errors.render(req, resp, 400, "A value in the request cannot be stored "
-                  "or compared by the database.")
+    LOG.info(
+        "database refused a value in %s %s: %s", req.method, req.path, exc.orig
+    )
+    errors.render(
+        req,
+        resp,
+        400,
+        "A value in the request cannot be stored or compared by the database.",
+    )
 
 
 def _database_error(req, resp, exc, params):
@@ -155,20 +181,34 @@ def _database_error(req, resp, exc, params):
         return _unexpected_error(req, resp, exc, params)
     # The driver's message only: SQLAlchemy's text quotes SQL and parameters.
     reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    LOG.warning("database unavailable in %s %s (%s): %s %s", req.method,
-                req.path, req.context.request_id, type(exc).__name__,
-                reason[0] if reason else "")
-    errors.render(req, resp, 503, "The placement database is unavailable; "
-                  "retry later.",
-                  headers={"Retry-After": str(errors.RETRY_AFTER)})
+    LOG.warning(
+        "database unavailable in %s %s (%s): %s %s",
+        req.method,
+        req.path,
+        req.context.request_id,
+        type(exc).__name__,
+        reason[0] if reason else "",
+    )
+    errors.render(
+        req,
+        resp,
+        503,
+        "The placement database is unavailable; retry later.",
+        headers={"Retry-After": str(errors.RETRY_AFTER)},
+    )
 
 
 def _unexpected_error(req, resp, exc, params):
     # The detail names the error's type only: its text may quote SQL.
     LOG.exception("unexpected error in %s %s", req.method, req.path)
-    errors.render(req, resp, 500, "Unexpected %s; the server log has the "
-                  "details of request %s." % (type(exc).__name__,
-                                              req.context.request_id))
+    errors.render(
+        req,
+        resp,
+        500,
+        "Unexpected %s; the server log has the "
+        "details of request %s."
+        % (type(exc).__name__, req.context.request_id),
+    )
 
 
 class SchemaMissing(RuntimeError):
@@ -179,15 +219,18 @@ def prepare_database(conf, database):
     """Wait for the database (``[placement_database] max_retries`` and
     ``retry_interval``), upgrade the schema if asked to, and add missing
     standard rows."""
-    database.wait_until_reachable(conf.placement_database.max_retries,
-                                  conf.placement_database.retry_interval)
+    database.wait_until_reachable(
+        conf.placement_database.max_retries,
+        conf.placement_database.retry_interval,
+    )
     if conf.placement_database.sync_on_startup:
         migrations.upgrade(database)
     elif migrations.current_revision(database) is None:
         raise SchemaMissing(
             "the database has no placement schema: run 'placement-manage db "
             "sync' (or 'allotment db sync'), or set [placement_database] "
-            "sync_on_startup = True")
+            "sync_on_startup = True"
+        )
     database.run_write(standard_rows.sync)
 
 
@@ -205,10 +248,12 @@ def build(conf, database=None, prepare=True):
     middleware = [RequestIdMiddleware(services)]
     if conf.api.auth_strategy == "noauth2":
         middleware.append(auth.NoAuth2Middleware())
-    middleware += [auth.ContextMiddleware(), MicroversionMiddleware(),
-                   BodySizeMiddleware(
-                       conf.oslo_middleware.max_request_body_size),
-                   EmptySegmentMiddleware()]
+    middleware += [
+        auth.ContextMiddleware(),
+        MicroversionMiddleware(),
+        BodySizeMiddleware(conf.oslo_middleware.max_request_body_size),
+        EmptySegmentMiddleware(),
+    ]
 
     # No default media type: bodiless answers (201, 204) carry no
     # Content-Type, and every body sets its own.
@@ -217,8 +262,10 @@ def build(conf, database=None, prepare=True):
     app.req_options.auto_parse_qs_csv = False
     app.req_options.strip_url_path_trailing_slash = False
     app.add_error_handler(Exception, _unexpected_error)
-    app.add_error_handler((sa_exc.DBAPIError, sa_exc.DisconnectionError,
-                           sa_exc.TimeoutError), _database_error)
+    app.add_error_handler(
+        (sa_exc.DBAPIError, sa_exc.DisconnectionError, sa_exc.TimeoutError),
+        _database_error,
+    )
     app.add_error_handler(sa_exc.DataError, _unstorable_value)
     app.add_error_handler(falcon.HTTPError, _falcon_error)
     app.add_error_handler(exceptions.PlacementError, _placement_error)
@@ -226,7 +273,8 @@ def build(conf, database=None, prepare=True):
         app.add_route(path, resource)
     # Load the provider snapshot now, before the worker takes requests.
     snapshot.for_database(database).start(
-        conf.allotment.snapshot_check_interval)
+        conf.allotment.snapshot_check_interval
+    )
 
     application = app
     if conf.api.auth_strategy == "keystone":

@@ -53,7 +53,8 @@ class ContextMiddleware:
 
     def process_request(self, req, resp):
         ctx = oslo_context.RequestContext.from_environ(
-            req.env, request_id=req.context.request_id)
+            req.env, request_id=req.context.request_id
+        )
         if ctx.user_id is None and req.path not in UNAUTHENTICATED_PATHS:
             raise exceptions.Unauthorized("")
         req.context.placement = ctx

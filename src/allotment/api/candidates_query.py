@@ -21,7 +21,8 @@ from allotment.candidates.groups import Request
 _KEYS = "resources|required|member_of|in_tree"
 _KEY = re.compile(r"^(%s)(%s)?$" % (_KEYS, common.GROUP_SUFFIX_PATTERN))
 _KEY_1_33 = re.compile(
-    r"^(%s)(%s)?$" % (_KEYS, common.GROUP_SUFFIX_PATTERN_1_33))
+    r"^(%s)(%s)?$" % (_KEYS, common.GROUP_SUFFIX_PATTERN_1_33)
+)
 
 
 def flags(version):
@@ -30,11 +31,12 @@ def flags(version):
         one_per_tree=not version.matches(microversion.NESTED_SUMMARIES),
         dict_form=version.matches(microversion.ALLOCATIONS_DICT),
         mappings=version.matches(microversion.MAPPINGS),
-        traits_in_summaries=version.matches(
-            microversion.CANDIDATES_REQUIRED),
+        traits_in_summaries=version.matches(microversion.CANDIDATES_REQUIRED),
         all_classes_in_summaries=version.matches(
-            microversion.ALL_CLASSES_IN_SUMMARIES),
-        nested_summaries=version.matches(microversion.NESTED_SUMMARIES))
+            microversion.ALL_CLASSES_IN_SUMMARIES
+        ),
+        nested_summaries=version.matches(microversion.NESTED_SUMMARIES),
+    )
 
 
 # Keys that may be given more than once: required and member_of (their
@@ -45,22 +47,27 @@ _FIRST_WINS = ("limit", "group_policy")
 
 
 def _repeatable(name):
-    return (name in _FIRST_WINS or name == "same_subtree"
-            or name.startswith(("required", "member_of")))
+    return (
+        name in _FIRST_WINS
+        or name == "same_subtree"
+        or name.startswith(("required", "member_of"))
+    )
 
 
 def parse(params, version):
     """``params`` (name -> list of values) at ``version`` -> Request."""
     query_schema = schema.for_version(version)
     last = {name: values[-1] for name, values in params.items()}
-    http.validate(last, query_schema,
-                  prefix="Invalid query string parameters")
+    http.validate(last, query_schema, prefix="Invalid query string parameters")
     http.reject_repeated(params, _repeatable)
     for name in _FIRST_WINS:
         # The first value is used: every value must be valid.
         for value in params.get(name, ())[:-1]:
-            http.validate(dict(last, **{name: value}), query_schema,
-                          prefix="Invalid query string parameters")
+            http.validate(
+                dict(last, **{name: value}),
+                query_schema,
+                prefix="Invalid query string parameters",
+            )
     request = Request(groups=[])
     if "limit" in params:
         request.limit = int(params["limit"][0])
@@ -75,11 +82,14 @@ def parse(params, version):
         _check_orphans(groups)
     if version.matches(microversion.FORBIDDEN_TRAITS):
         _check_conflicts(groups)
-    if not request.group_policy and sum(
-            1 for g in groups.values() if g.granular) > 1:
+    if (
+        not request.group_policy
+        and sum(1 for g in groups.values() if g.granular) > 1
+    ):
         raise exceptions.BadRequest(
             'The "group_policy" parameter is required when specifying '
-            'more than one "resources{N}" parameter.')
+            'more than one "resources{N}" parameter.'
+        )
     request.groups = list(groups.values())
     return request
 
@@ -90,7 +100,8 @@ def _parse_root_required(request, values):
     if len(values) > 1:
         raise exceptions.BadRequest(
             "Query parameter 'root_required' may be specified only once.",
-            exceptions.ILLEGAL_DUPLICATE_QUERYPARAM)
+            exceptions.ILLEGAL_DUPLICATE_QUERYPARAM,
+        )
     any_sets, forbidden = query.required_value(values[0], True, False)
     required = {name for names in any_sets for name in names}
     conflicts = required & forbidden
@@ -98,7 +109,8 @@ def _parse_root_required(request, values):
         raise exceptions.BadRequest(
             "Conflicting required and forbidden traits found in "
             "root_required: %s" % ", ".join(sorted(conflicts)),
-            exceptions.QUERYPARAM_BAD_VALUE)
+            exceptions.QUERYPARAM_BAD_VALUE,
+        )
     request.root_required, request.root_forbidden = required, forbidden
 
 
@@ -108,13 +120,14 @@ def _parse_same_subtree(request, values):
         if "" in suffixes:
             raise exceptions.BadRequest(
                 "Empty string (unsuffixed group) can not be specified in "
-                "`same_subtree` ", exceptions.QUERYPARAM_BAD_VALUE)
+                "`same_subtree` ",
+                exceptions.QUERYPARAM_BAD_VALUE,
+            )
         request.same_subtrees.append(suffixes)
 
 
 def _parse_groups(params, version):
-    pattern = (_KEY_1_33 if version.matches(microversion.ANY_SUFFIX)
-               else _KEY)
+    pattern = _KEY_1_33 if version.matches(microversion.ANY_SUFFIX) else _KEY
     groups = {}
     for key, values in params.items():
         match = pattern.match(key)
@@ -129,7 +142,8 @@ def _parse_groups(params, version):
             group.required, group.forbidden = query.required(values, version)
         elif kind == "member_of":
             group.member_of, group.forbidden_aggs = query.member_of(
-                values, version, suffix)
+                values, version, suffix
+            )
         else:
             for value in values:
                 group.in_tree = query.in_tree(value)
@@ -140,45 +154,57 @@ def _check_resourceless(groups, same_subtrees):
     resourceless = [s for s, g in groups.items() if not g.resources]
     if len(resourceless) == len(groups):
         raise exceptions.BadRequest(
-            "There must be at least one resources or resources[$S] "
-            "parameter.", exceptions.QUERYPARAM_MISSING_VALUE)
+            "There must be at least one resources or resources[$S] parameter.",
+            exceptions.QUERYPARAM_MISSING_VALUE,
+        )
     in_subtrees = set().union(*same_subtrees)
     bad = [s for s in resourceless if s not in in_subtrees]
     if bad:
         raise exceptions.BadRequest(
             "Resourceless suffixed group request should be specified in "
             "`same_subtree` query param: bad group(s) - %s." % bad,
-            exceptions.QUERYPARAM_BAD_VALUE)
+            exceptions.QUERYPARAM_BAD_VALUE,
+        )
     bad = [s for s in sorted(in_subtrees) if s not in groups]
     if bad:
         raise exceptions.BadRequest(
             "Real suffixes should be specified in `same_subtree`: %s not "
             "found in %s." % (bad, list(groups)),
-            exceptions.QUERYPARAM_BAD_VALUE)
+            exceptions.QUERYPARAM_BAD_VALUE,
+        )
 
 
 def _check_orphans(groups):
-    orphans = ["required%s" % s for s, g in groups.items()
-               if g.required and not g.resources]
+    orphans = [
+        "required%s" % s
+        for s, g in groups.items()
+        if g.required and not g.resources
+    ]
     if orphans:
         raise exceptions.BadRequest(
             "All traits parameters must be associated with resources.  "
-            "Found the following orphaned traits keys: %s"
-            % ", ".join(orphans))
-    orphans = ["member_of%s" % s for s, g in groups.items()
-               if not g.resources and (g.member_of or g.forbidden_aggs)]
+            "Found the following orphaned traits keys: %s" % ", ".join(orphans)
+        )
+    orphans = [
+        "member_of%s" % s
+        for s, g in groups.items()
+        if not g.resources and (g.member_of or g.forbidden_aggs)
+    ]
     if orphans:
         raise exceptions.BadRequest(
             "All member_of parameters must be associated with resources. "
             "Found the following orphaned member_of keys: %s"
-            % ", ".join(orphans))
+            % ", ".join(orphans)
+        )
     if not all(g.resources for g in groups.values()):
         raise exceptions.BadRequest(
-            "All request groups must specify resources.")
+            "All request groups must specify resources."
+        )
     if not groups:
         raise exceptions.BadRequest(
             "At least one request group (`resources` or `resources{$S}`) "
-            "is required.")
+            "is required."
+        )
 
 
 def _check_conflicts(groups):
@@ -186,9 +212,11 @@ def _check_conflicts(groups):
     for suffix, group in groups.items():
         for any_of in group.required:
             if all(name in group.forbidden for name in any_of):
-                conflicts.append("required%s: (%s)"
-                                 % (suffix, ", ".join(sorted(any_of))))
+                conflicts.append(
+                    "required%s: (%s)" % (suffix, ", ".join(sorted(any_of)))
+                )
     if conflicts:
         raise exceptions.BadRequest(
             "Conflicting required and forbidden traits found in the "
-            "following traits keys: %s" % ", ".join(sorted(conflicts)))
+            "following traits keys: %s" % ", ".join(sorted(conflicts))
+        )

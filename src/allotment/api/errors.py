@@ -33,19 +33,19 @@ TITLES = {
 # specific message (the layout clients of the reference see).
 _EXPLANATIONS = {
     400: "The server could not comply with the request since it is either "
-         "malformed or otherwise incorrect.",
+    "malformed or otherwise incorrect.",
     401: "This server could not verify that you are authorized to access the "
-         "document you requested. Either you supplied the wrong credentials "
-         "(e.g., bad password), or your browser does not understand how to "
-         "supply the credentials required.",
+    "document you requested. Either you supplied the wrong credentials "
+    "(e.g., bad password), or your browser does not understand how to "
+    "supply the credentials required.",
     403: "Access was denied to this resource.",
     404: "The resource could not be found.",
     409: "There was a conflict when trying to complete your request.",
     413: "The body of your request was too large for this server.",
     500: "The server has either erred or is incapable of performing the "
-         "requested operation.",
+    "requested operation.",
     503: "The server is currently unavailable. Please try again at a later "
-         "time.",
+    "time.",
 }
 
 
@@ -59,11 +59,15 @@ def explanation(status, req):
     if status == 405:
         return "The method %s is not allowed for this resource. " % req.method
     if status == 406:
-        return ("The resource could not be generated that was acceptable to "
-                "your browser (content of type %s. " % (req.accept or ""))
+        return (
+            "The resource could not be generated that was acceptable to "
+            "your browser (content of type %s. " % (req.accept or "")
+        )
     if status == 415:
-        return ("The request media type %s is not supported by this server. "
-                % (req.content_type or "None"))
+        return (
+            "The request media type %s is not supported by this server. "
+            % (req.content_type or "None")
+        )
     return _EXPLANATIONS.get(status, "")
 
 
@@ -86,14 +90,14 @@ def _pick_media(req):
         return "application/json"
     try:
         best = req.client_prefers(
-            ["application/json", "text/html", "text/plain"])
+            ["application/json", "text/html", "text/plain"]
+        )
     except ValueError:
         best = None
     return best or "application/json"
 
 
-def render(req, resp, status, message, code=DEFAULT, headers=None,
-           extra=None):
+def render(req, resp, status, message, code=DEFAULT, headers=None, extra=None):
     """Write an error response for ``status`` with ``message`` to ``resp``."""
     title = TITLES.get(status, falcon.code_to_http_status(status)[4:])
     resp.status = status
@@ -106,16 +110,27 @@ def render(req, resp, status, message, code=DEFAULT, headers=None,
         resp.text = (
             "<html>\n <head>\n  <title>%s</title>\n </head>\n <body>\n"
             "  <h1>%s</h1>\n  %s<br /><br />\n%s\n </body>\n</html>"
-            % (status_line, status_line,
-               html.escape(explanation(status, req)), html.escape(message)))
+            % (
+                status_line,
+                status_line,
+                html.escape(explanation(status, req)),
+                html.escape(message),
+            )
+        )
         return
     if media == "text/plain":
         resp.content_type = "text/plain; charset=UTF-8"
         resp.text = "%s\n\n%s\n\n %s" % (
-            status_line, explanation(status, req), message)
+            status_line,
+            explanation(status, req),
+            message,
+        )
         return
-    error = {"status": status, "title": title,
-             "detail": full_detail(status, message, req)}
+    error = {
+        "status": status,
+        "title": title,
+        "detail": full_detail(status, message, req),
+    }
     version = getattr(req.context, "microversion", None)
     if version is not None and version.matches(microversion.ERROR_CODES):
         error["code"] = code

@@ -29,7 +29,8 @@ def is_uuid_like(value):
     the value, hyphens removed and lower-cased, equals the canonical hex)."""
     try:
         return str(uuid.UUID(value)).replace("-", "") == (
-            value.replace("-", "").lower())
+            value.replace("-", "").lower()
+        )
     except (TypeError, ValueError, AttributeError):
         return False
 
@@ -37,7 +38,8 @@ def is_uuid_like(value):
 def authorize(req, action, target=None):
     """Check ``placement:<action>`` for the request's identity (403)."""
     req.context.services.policy.authorize(
-        req.context.placement, "placement:" + action, target)
+        req.context.placement, "placement:" + action, target
+    )
 
 
 def require_json_accept(req):
@@ -54,13 +56,15 @@ def require_json_content(req):
     if content_type != JSON:
         raise exceptions.UnsupportedMediaType(
             "The media type %s is not supported, use %s"
-            % (content_type or "None", JSON))
+            % (content_type or "None", JSON)
+        )
 
 
 def body_too_large(limit):
     return exceptions.RequestTooLarge(
         "Request is too large: larger than max_request_body_size (%d bytes)."
-        % limit)
+        % limit
+    )
 
 
 def _read_body(req):
@@ -68,7 +72,8 @@ def _read_body(req):
     (``wsgi.input_terminated``, as gunicorn does), the stream up to
     ``[oslo_middleware] max_request_body_size`` (413 beyond it)."""
     if req.content_length is not None or not req.env.get(
-            "wsgi.input_terminated"):
+        "wsgi.input_terminated"
+    ):
         return req.bounded_stream.read()
     limit = req.context.services.conf.oslo_middleware.max_request_body_size
     raw = req.stream.read(limit + 1)
@@ -86,8 +91,9 @@ def read_json(req, schema):
     except orjson.JSONDecodeError as exc:
         raise exceptions.BadRequest("Malformed JSON: %s" % exc) from None
     if b"\\u0000" in raw:
-        raise exceptions.BadRequest("NUL characters are not allowed in JSON "
-                                 "strings.")
+        raise exceptions.BadRequest(
+            "NUL characters are not allowed in JSON strings."
+        )
     validate(data, schema)
     return data
 
@@ -96,7 +102,8 @@ def _check(data, schema):
     """jsonschema.validate without re-checking the (trusted, static) schema
     against its metaschema on every request, which costs milliseconds."""
     validator = jsonschema.validators.validator_for(schema)(
-        schema, format_checker=_FORMAT_CHECKER)
+        schema, format_checker=_FORMAT_CHECKER
+    )
     error = jsonschema.exceptions.best_match(validator.iter_errors(data))
     if error is not None:
         raise error
@@ -121,13 +128,17 @@ def reject_repeated(lists, repeatable=()):
     """400 ``placement.query.duplicate_key`` for the first key of ``lists``
     (name -> list of values) given more than once, unless it is one of
     ``repeatable`` (or matched by it, when it is a callable)."""
-    allowed = repeatable if callable(repeatable) else (
-        lambda name: name in repeatable)
+    allowed = (
+        repeatable
+        if callable(repeatable)
+        else (lambda name: name in repeatable)
+    )
     for name, values in lists.items():
         if len(values) > 1 and not allowed(name):
             raise exceptions.BadRequest(
                 "Query parameter '%s' may be specified only once." % name,
-                exceptions.ILLEGAL_DUPLICATE_QUERYPARAM)
+                exceptions.ILLEGAL_DUPLICATE_QUERYPARAM,
+            )
 
 
 def validate_query(req, schema, repeatable=()):
@@ -142,7 +153,8 @@ def validate_query(req, schema, repeatable=()):
         _check(params, schema)
     except jsonschema.ValidationError as exc:
         raise exceptions.BadRequest(
-            "Invalid query string parameters: %s" % exc) from None
+            "Invalid query string parameters: %s" % exc
+        ) from None
     reject_repeated(lists, repeatable)
     return params
 
@@ -160,7 +172,8 @@ def send_empty(req, resp, status=204, last_modified=None):
     resp.status = status
     resp.content_type = None
     if last_modified and req.context.microversion.matches(
-            microversion.CACHE_HEADERS):
+        microversion.CACHE_HEADERS
+    ):
         set_cache_headers(resp, last_modified)
 
 

@@ -22,64 +22,101 @@ def v(major, minor, change):
     return version
 
 
-BASE = v(1, 0, "providers, inventories, usages, allocations, read-only "
-         "resource classes")
+BASE = v(
+    1,
+    0,
+    "providers, inventories, usages, allocations, read-only resource classes",
+)
 AGGREGATES = v(1, 1, "GET/PUT /resource_providers/{uuid}/aggregates")
 RESOURCE_CLASSES = v(1, 2, "custom resource classes: /resource_classes")
 LIST_MEMBER_OF = v(1, 3, "member_of on GET /resource_providers")
-LIST_RESOURCES = v(1, 4, "resources (capacity filter) on GET "
-                   "/resource_providers")
+LIST_RESOURCES = v(
+    1, 4, "resources (capacity filter) on GET /resource_providers"
+)
 DELETE_INVENTORIES = v(1, 5, "DELETE /resource_providers/{uuid}/inventories")
 TRAITS = v(1, 6, "traits: /traits and /resource_providers/{uuid}/traits")
-ENSURE_RESOURCE_CLASS = v(1, 7, "PUT /resource_classes/{name} creates or "
-                          "confirms a class (no body) instead of renaming")
-ALLOCATION_OWNER = v(1, 8, "project_id and user_id required in PUT "
-                     "/allocations/{consumer}")
+ENSURE_RESOURCE_CLASS = v(
+    1,
+    7,
+    "PUT /resource_classes/{name} creates or "
+    "confirms a class (no body) instead of renaming",
+)
+ALLOCATION_OWNER = v(
+    1, 8, "project_id and user_id required in PUT /allocations/{consumer}"
+)
 USAGES = v(1, 9, "GET /usages per project (and user)")
 ALLOCATION_CANDIDATES = v(1, 10, "GET /allocation_candidates")
 ALLOCATIONS_LINK = v(1, 11, "providers link to their allocations")
-ALLOCATIONS_DICT = v(1, 12, "allocations keyed by provider uuid (PUT/GET "
-                     "/allocations/{consumer}, allocation requests); GET "
-                     "shows project_id and user_id")
+ALLOCATIONS_DICT = v(
+    1,
+    12,
+    "allocations keyed by provider uuid (PUT/GET "
+    "/allocations/{consumer}, allocation requests); GET "
+    "shows project_id and user_id",
+)
 POST_ALLOCATIONS = v(1, 13, "POST /allocations: several consumers at once")
-NESTED_PROVIDERS = v(1, 14, "nested providers: parent_provider_uuid, "
-                     "root_provider_uuid, in_tree")
+NESTED_PROVIDERS = v(
+    1,
+    14,
+    "nested providers: parent_provider_uuid, root_provider_uuid, in_tree",
+)
 CACHE_HEADERS = v(1, 15, "Last-Modified and Cache-Control headers")
 CANDIDATES_LIMIT = v(1, 16, "limit on GET /allocation_candidates")
-CANDIDATES_REQUIRED = v(1, 17, "required (traits) on GET "
-                        "/allocation_candidates; traits in provider "
-                        "summaries")
+CANDIDATES_REQUIRED = v(
+    1,
+    17,
+    "required (traits) on GET "
+    "/allocation_candidates; traits in provider "
+    "summaries",
+)
 LIST_REQUIRED = v(1, 18, "required (traits) on GET /resource_providers")
-AGGREGATES_GENERATION = v(1, 19, "provider generation in GET/PUT "
-                          "/resource_providers/{uuid}/aggregates")
-CREATE_SHOWS_PROVIDER = v(1, 20, "POST /resource_providers answers 200 with "
-                          "the provider")
+AGGREGATES_GENERATION = v(
+    1,
+    19,
+    "provider generation in GET/PUT /resource_providers/{uuid}/aggregates",
+)
+CREATE_SHOWS_PROVIDER = v(
+    1, 20, "POST /resource_providers answers 200 with the provider"
+)
 CANDIDATES_MEMBER_OF = v(1, 21, "member_of on GET /allocation_candidates")
 FORBIDDEN_TRAITS = v(1, 22, "forbidden traits (!TRAIT) in required")
 ERROR_CODES = v(1, 23, "error responses carry a code")
-MULTIPLE_MEMBER_OF = v(1, 24, "several member_of parameters (all must be "
-                       "met)")
-GRANULAR_GROUPS = v(1, 25, "granular request groups: resourcesN, requiredN, "
-                    "member_ofN, group_policy")
-RESERVED_EQUALS_TOTAL = v(1, 26, "an inventory's reserved may equal its "
-                          "total")
-ALL_CLASSES_IN_SUMMARIES = v(1, 27, "provider summaries show all classes of "
-                             "the provider, not just the requested ones")
+MULTIPLE_MEMBER_OF = v(1, 24, "several member_of parameters (all must be met)")
+GRANULAR_GROUPS = v(
+    1,
+    25,
+    "granular request groups: resourcesN, requiredN, member_ofN, group_policy",
+)
+RESERVED_EQUALS_TOTAL = v(1, 26, "an inventory's reserved may equal its total")
+ALL_CLASSES_IN_SUMMARIES = v(
+    1,
+    27,
+    "provider summaries show all classes of "
+    "the provider, not just the requested ones",
+)
 CONSUMER_GENERATION = v(1, 28, "consumer generations in allocations")
-NESTED_SUMMARIES = v(1, 29, "nested candidates: several providers of a tree "
-                     "per group; summaries show whole trees with parent and "
-                     "root uuids")
+NESTED_SUMMARIES = v(
+    1,
+    29,
+    "nested candidates: several providers of a tree "
+    "per group; summaries show whole trees with parent and "
+    "root uuids",
+)
 RESHAPER = v(1, 30, "POST /reshaper")
 CANDIDATES_IN_TREE = v(1, 31, "in_tree on GET /allocation_candidates")
-FORBIDDEN_AGGREGATES = v(1, 32, "forbidden aggregates (!member_of, "
-                         "!in:...)")
+FORBIDDEN_AGGREGATES = v(1, 32, "forbidden aggregates (!member_of, !in:...)")
 ANY_SUFFIX = v(1, 33, "request group suffixes may be any [a-zA-Z0-9_-]{1,64}")
-MAPPINGS = v(1, 34, "mappings (request group -> providers) in allocation "
-             "requests and allocation bodies")
+MAPPINGS = v(
+    1,
+    34,
+    "mappings (request group -> providers) in allocation "
+    "requests and allocation bodies",
+)
 ROOT_REQUIRED = v(1, 35, "root_required on GET /allocation_candidates")
 SAME_SUBTREE = v(1, 36, "same_subtree and resourceless request groups")
-REPARENTING = v(1, 37, "PUT /resource_providers/{uuid} may change or drop "
-                "the parent")
+REPARENTING = v(
+    1, 37, "PUT /resource_providers/{uuid} may change or drop the parent"
+)
 CONSUMER_TYPES = v(1, 38, "consumer types in allocations and usages")
 ANY_OF_TRAITS = v(1, 39, "required=in:A,B (any of the traits)")
 
@@ -98,10 +135,12 @@ def parse(headers):
     """
     try:
         return microversion_parse.extract_version(
-            headers, SERVICE_TYPE, VERSIONS)
+            headers, SERVICE_TYPE, VERSIONS
+        )
     except ValueError as exc:
         raise exceptions.NotAcceptable(
-            "Invalid microversion: %s" % exc) from None
+            "Invalid microversion: %s" % exc
+        ) from None
     except TypeError as exc:
         raise exceptions.BadRequest("Invalid microversion: %s" % exc) from None
 

@@ -10,9 +10,11 @@ from allotment.api import microversion
 
 MAX_AMOUNT = 2147483647  # the largest inventory total the schema allows
 
-_RESOURCES_FORM = ("Badly formed resources parameter. Expected resources "
-                   "query string parameter in form: "
-                   "?resources=VCPU:2,MEMORY_MB:1024. Got: %s.")
+_RESOURCES_FORM = (
+    "Badly formed resources parameter. Expected resources "
+    "query string parameter in form: "
+    "?resources=VCPU:2,MEMORY_MB:1024. Got: %s."
+)
 
 
 def resources(value):
@@ -30,16 +32,19 @@ def resources(value):
         except ValueError:
             raise exceptions.BadRequest(
                 "Requested resource %s expected positive integer amount. "
-                "Got: %s." % (name, amount)) from None
+                "Got: %s." % (name, amount)
+            ) from None
         if amount < 1:
             raise exceptions.BadRequest(
                 "Requested resource %s requires amount >= 1. Got: %d."
-                % (name, amount))
+                % (name, amount)
+            )
         if amount > MAX_AMOUNT:
             # No inventory can hold it, and databases cannot compare it.
             raise exceptions.BadRequest(
                 "Requested resource %s requires amount <= %d. Got: %d."
-                % (name, MAX_AMOUNT, amount))
+                % (name, MAX_AMOUNT, amount)
+            )
         result[name] = amount
     return result
 
@@ -57,30 +62,38 @@ def required_value(value, allow_forbidden, allow_any):
         if not allow_any:
             raise _bad_required(
                 "The format 'in:HW_CPU_X86_VMX,CUSTOM_MAGIC' only supported "
-                "since microversion 1.39. Got: %s" % value)
+                "since microversion 1.39. Got: %s" % value
+            )
         any_of = {part.strip() for part in value[3:].split(",")}
         if not all(any_of):
             raise _bad_required(
                 "Expected 'required' parameter value of the form: "
                 "in:HW_CPU_X86_VMX,CUSTOM_MAGIC. Got an empty trait in: %s"
-                % value)
+                % value
+            )
         if any(t.startswith("!") for t in any_of):
             raise _bad_required(
                 "The format 'in:HW_CPU_X86_VMX,CUSTOM_MAGIC' does not "
-                "support forbidden traits. Got: %s" % value)
+                "support forbidden traits. Got: %s" % value
+            )
         return [any_of], set()
     names = [part.strip() for part in value.split(",")]
     forbidden = {n[1:] for n in names if n.startswith("!")}
     if not all(names) or not all(forbidden):
-        form = ("HW_CPU_X86_VMX,!CUSTOM_MAGIC" if allow_forbidden
-                else "HW_CPU_X86_VMX,CUSTOM_MAGIC")
+        form = (
+            "HW_CPU_X86_VMX,!CUSTOM_MAGIC"
+            if allow_forbidden
+            else "HW_CPU_X86_VMX,CUSTOM_MAGIC"
+        )
         raise _bad_required(
             "Expected 'required' parameter value of the form: %s. "
-            "Got an empty trait in: %s" % (form, value))
+            "Got an empty trait in: %s" % (form, value)
+        )
     if forbidden and not allow_forbidden:
         raise _bad_required(
             "Expected 'required' parameter value of the form: "
-            "HW_CPU_X86_VMX,CUSTOM_MAGIC. Got: %s" % value)
+            "HW_CPU_X86_VMX,CUSTOM_MAGIC. Got: %s" % value
+        )
     return [{n} for n in names if not n.startswith("!")], forbidden
 
 
@@ -105,7 +118,8 @@ def member_of_value(value):
         raise exceptions.BadRequest(
             "Multiple values for 'member_of' must be prefixed with the "
             "'in:' or '!in:' keyword using the valid microversion. Got: %s"
-            % value)
+            % value
+        )
     need, banned = set(), set()
     if value.startswith("!in:"):
         banned = set(value[4:].split(","))
@@ -119,7 +133,8 @@ def member_of_value(value):
         if not http.is_uuid_like(agg):
             raise exceptions.BadRequest(
                 "Invalid query string parameters: Expected 'member_of' "
-                "parameter to contain valid UUID(s). Got: %s" % agg)
+                "parameter to contain valid UUID(s). Got: %s" % agg
+            )
     return need, banned
 
 
@@ -129,9 +144,11 @@ def member_of(values, version, suffix=""):
     Several values need 1.24, forbidden ones 1.32.
     """
     if len(values) > 1 and not version.matches(
-            microversion.MULTIPLE_MEMBER_OF):
+        microversion.MULTIPLE_MEMBER_OF
+    ):
         raise exceptions.BadRequest(
-            "Multiple member_of%s parameters are not supported" % suffix)
+            "Multiple member_of%s parameters are not supported" % suffix
+        )
     any_sets, forbidden = [], set()
     for value in values:
         need, banned = member_of_value(value)
@@ -141,7 +158,8 @@ def member_of(values, version, suffix=""):
             if not version.matches(microversion.FORBIDDEN_AGGREGATES):
                 raise exceptions.BadRequest(
                     "Forbidden member_of%s parameters are not supported in "
-                    "the specified microversion" % suffix)
+                    "the specified microversion" % suffix
+                )
             forbidden |= banned
     return any_sets, forbidden
 
@@ -152,5 +170,6 @@ def in_tree(value):
     if not http.is_uuid_like(result):
         raise exceptions.BadRequest(
             "Invalid query string parameters: Expected 'in_tree' parameter "
-            "to be a format of uuid. Got: %s" % value)
+            "to be a format of uuid. Got: %s" % value
+        )
     return result

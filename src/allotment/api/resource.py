@@ -18,8 +18,12 @@ class Resource:
     def on_options(self, req, resp, **params):
         raise exceptions.MethodNotAllowed(
             "The method specified is not allowed for this resource.",
-            headers={"Allow": ", ".join(self.allowed_methods())})
+            headers={"Allow": ", ".join(self.allowed_methods())},
+        )
 
     def allowed_methods(self):
-        return [m for m in ("GET", "POST", "PUT", "PATCH", "DELETE")
-                if hasattr(self, "on_" + m.lower())]
+        return [
+            m
+            for m in ("GET", "POST", "PUT", "PATCH", "DELETE")
+            if hasattr(self, "on_" + m.lower())
+        ]

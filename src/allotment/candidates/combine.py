@@ -75,9 +75,11 @@ class Problem:
 
 
 def generate(
-        problem: Problem, count: int | None = None,
-        breadth_first: bool = False,
-        rng: random.Random | None = None) -> Iterator[tuple[int, ...]]:
+    problem: Problem,
+    count: int | None = None,
+    breadth_first: bool = False,
+    rng: random.Random | None = None,
+) -> Iterator[tuple[int, ...]]:
     """Yield candidates (tuples of provider ids in slot order).
 
     At most ``count`` (None: all). ``breadth_first`` takes one candidate
@@ -131,14 +133,17 @@ class _Searcher:
         self.p = problem
         slots = problem.slots
         # Unsuffixed slots first: they share providers and traits.
-        self.order = sorted(range(len(slots)),
-                            key=lambda i: (slots[i].granular, i))
+        self.order = sorted(
+            range(len(slots)), key=lambda i: (slots[i].granular, i)
+        )
         position = {slot: pos for pos, slot in enumerate(self.order)}
         n = len(slots)
-        self.isolate_at = [problem.isolate and slots[i].granular
-                           for i in self.order]
-        unsuffixed = [pos for pos, i in enumerate(self.order)
-                      if not slots[i].granular]
+        self.isolate_at = [
+            problem.isolate and slots[i].granular for i in self.order
+        ]
+        unsuffixed = [
+            pos for pos, i in enumerate(self.order) if not slots[i].granular
+        ]
         self.trait_at = -1
         if problem.required and unsuffixed:
             self.trait_at = unsuffixed[-1]
@@ -147,20 +152,21 @@ class _Searcher:
         for members in problem.same_subtrees:
             positions = sorted(position[i] for i in members)
             self.subtree_at[positions[-1]].append(positions)
-        self.tree_at = [problem.one_per_tree and bool(slots[i].demands)
-                        for i in self.order]
+        self.tree_at = [
+            problem.one_per_tree and bool(slots[i].demands) for i in self.order
+        ]
         self.granular_count = sum(1 for s in slots if s.granular)
         self._ancestors = {}
         self.demands = [slots[i].demands for i in self.order]
         back = [0] * n
         for pos, i in enumerate(self.order):
             back[i] = pos
-        self.in_slot_order = (tuple if n == 1
-                              else operator.itemgetter(*back))
+        self.in_slot_order = tuple if n == 1 else operator.itemgetter(*back)
         # Only unsuffixed slots (one class each): every combination of
         # providers with room that holds the required traits is a candidate.
-        self.independent = not (any(s.granular for s in slots)
-                                or problem.one_per_tree)
+        self.independent = not (
+            any(s.granular for s in slots) or problem.one_per_tree
+        )
 
     def ancestors(self, rp):
         found = self._ancestors.get(rp)
@@ -217,8 +223,9 @@ class _Searcher:
                     offered.setdefault(rc, set()).add(rp)
         limits = self.p.limits
         return all(
-            sum(max(limits.get((rp, rc), 0), 0) for rp in offered[rc])
-            >= total for rc, total in wanted.items())
+            sum(max(limits.get((rp, rc), 0), 0) for rp in offered[rc]) >= total
+            for rc, total in wanted.items()
+        )
 
     def search(self, options, rng=None):
         if self.independent:
@@ -233,9 +240,12 @@ class _Searcher:
             if rng is not None:
                 choices = list(choices)
                 rng.shuffle(choices)
-            opts.append([
-                (rp, tuple([((rp, rc), amount) for rc, amount in demands]))
-                for rp in choices])
+            opts.append(
+                [
+                    (rp, tuple([((rp, rc), amount) for rc, amount in demands]))
+                    for rp in choices
+                ]
+            )
             combinations *= len(choices)
         if combinations == 1:
             found = self._only(opts)
@@ -252,8 +262,9 @@ class _Searcher:
         walk would give them."""
         limits = self.p.limits
         fitting = []
-        for choices, ((rc, amount),) in zip(options, self.demands,
-                                            strict=False):
+        for choices, ((rc, amount),) in zip(
+            options, self.demands, strict=False
+        ):
             fit = [rp for rp in choices if limits.get((rp, rc), 0) >= amount]
             if not fit:
                 return
@@ -280,8 +291,11 @@ class _Searcher:
             if limits.get(key, 0) < amount:
                 return None
         if self.p.isolate:
-            isolated = [rp for rp, iso in zip(rps, self.isolate_at,
-                                              strict=False) if iso]
+            isolated = [
+                rp
+                for rp, iso in zip(rps, self.isolate_at, strict=False)
+                if iso
+            ]
             if len(set(isolated)) < len(isolated):
                 return None
         if self.p.one_per_tree:
@@ -291,7 +305,8 @@ class _Searcher:
                 if in_tree and picked.setdefault(roots[rp], rp) != rp:
                     return None
         if self.trait_at >= 0 and not self._traits_ok(
-                [rps[q] for q in self.unsuffixed]):
+            [rps[q] for q in self.unsuffixed]
+        ):
             return None
         for groups in self.subtree_at:
             if not self._subtrees_ok(rps, groups):
@@ -304,8 +319,12 @@ class _Searcher:
         n = len(opts)
         p = self.p
         limits = p.limits
-        remaining = {key: limits.get(key, 0) for entries in opts
-                     for _rp, deltas in entries for key, _amount in deltas}
+        remaining = {
+            key: limits.get(key, 0)
+            for entries in opts
+            for _rp, deltas in entries
+            for key, _amount in deltas
+        }
         isolate_at, tree_at = self.isolate_at, self.tree_at
         subtree_at, trait_at = self.subtree_at, self.trait_at
         unsuffixed = self.unsuffixed
@@ -344,7 +363,8 @@ class _Searcher:
                         if use is not None and use[0] != rp:
                             continue
                     if pos == trait_at and not self._traits_ok(
-                            [choice[q] for q in unsuffixed[:-1]] + [rp]):
+                        [choice[q] for q in unsuffixed[:-1]] + [rp]
+                    ):
                         continue
                     if subtree_at[pos]:
                         choice[pos] = rp

@@ -52,8 +52,8 @@ class Plan:
 
 
 def plan(
-        conn: sa.Connection, snap: Snapshot, request: Request,
-        flags: Flags) -> Plan | None:
+    conn: sa.Connection, snap: Snapshot, request: Request, flags: Flags
+) -> Plan | None:
     """The Plan for ``request`` (a groups.Request) over the refreshed
     snapshot ``snap`` with ``flags`` (groups.Flags), or None when nothing
     can match.
@@ -89,10 +89,10 @@ class _Planner:
         trait_ids = traits.ids_for(self.conn, trait_names)
         self.anchor_ok = self._anchor_filter(trait_ids)
         rc_ids = resource_classes.ids_for(
-            self.conn, {rc for g in groups for rc in g.resources})
+            self.conn, {rc for g in groups for rc in g.resources}
+        )
         agg_ids = self.snap.aggregate_ids(self.conn, agg_uuids)
-        self.sharing = self.snap.with_trait(self.snap.sharing_trait(
-            self.conn))
+        self.sharing = self.snap.with_trait(self.snap.sharing_trait(self.conn))
 
         slots, slot_options = [], []
         required_ids = []
@@ -100,16 +100,25 @@ class _Planner:
             resolved = self._resolve(group, rc_ids, trait_ids, agg_ids)
             if group.granular:
                 options = self._granular_options(group, resolved)
-                slots.append(combine.Slot(group.suffix, True, tuple(
-                    (rc_ids[n], a) for n, a in group.resources.items())))
+                slots.append(
+                    combine.Slot(
+                        group.suffix,
+                        True,
+                        tuple(
+                            (rc_ids[n], a) for n, a in group.resources.items()
+                        ),
+                    )
+                )
                 slot_options.append(options)
             else:
                 required_ids = resolved["required"]
                 for name, amount in group.resources.items():
-                    slots.append(combine.Slot("", False,
-                                              ((rc_ids[name], amount),)))
+                    slots.append(
+                        combine.Slot("", False, ((rc_ids[name], amount),))
+                    )
                     slot_options.append(
-                        self._unsuffixed_options(resolved, name))
+                        self._unsuffixed_options(resolved, name)
+                    )
         return self._build(slots, slot_options, required_ids, rc_ids)
 
     def _traits(self, rp):
@@ -134,8 +143,9 @@ class _Planner:
 
         if need:
             holders = set.intersection(*(snap.with_trait(t) for t in need))
-            if not any(snap.parent_of[rp] is None and ok(rp)
-                       for rp in holders):
+            if not any(
+                snap.parent_of[rp] is None and ok(rp) for rp in holders
+            ):
                 raise NoCandidates()
         return ok
 
@@ -147,19 +157,24 @@ class _Planner:
             if name not in rc_ids:
                 raise exceptions.BadRequest(
                     "Invalid resource class in resources parameter: No such "
-                    "resource class %s." % name)
+                    "resource class %s." % name
+                )
         in_aggs = None
         if group.member_of:
-            in_aggs = set.intersection(*(
-                snap.in_aggregates(agg_ids[u] for u in any_of if u in agg_ids)
-                for any_of in group.member_of))
+            in_aggs = set.intersection(
+                *(
+                    snap.in_aggregates(
+                        agg_ids[u] for u in any_of if u in agg_ids
+                    )
+                    for any_of in group.member_of
+                )
+            )
             if not in_aggs:
                 raise NoCandidates()
         for names in [*group.required, group.forbidden]:
             for name in sorted(names):
                 if name not in trait_ids:
-                    raise exceptions.BadRequest(
-                        "No such trait(s): %s." % name)
+                    raise exceptions.BadRequest("No such trait(s): %s." % name)
         tree = None
         if group.in_tree:
             rp = snap.id_of.get(group.in_tree)
@@ -174,12 +189,15 @@ class _Planner:
                 raise NoCandidates()
             with_room[name] = fit
         banned_aggs = snap.in_aggregates(
-            agg_ids[u] for u in group.forbidden_aggs if u in agg_ids)
+            agg_ids[u] for u in group.forbidden_aggs if u in agg_ids
+        )
         return {
             "in_aggs": in_aggs,
             "banned_aggs": banned_aggs,
-            "required": [frozenset(trait_ids[n] for n in any_of)
-                         for any_of in group.required],
+            "required": [
+                frozenset(trait_ids[n] for n in any_of)
+                for any_of in group.required
+            ],
             "forbidden": {trait_ids[n] for n in group.forbidden},
             "tree": tree,
             "with_room": with_room,
@@ -212,21 +230,24 @@ class _Planner:
             rooms = list(resolved["with_room"].values())
             found = set.intersection(*rooms)
         elif required:
-            found = set().union(*(self.snap.with_trait(t)
-                                  for t in required[0]))
+            found = set().union(
+                *(self.snap.with_trait(t) for t in required[0])
+            )
         elif in_aggs is not None:
             found = set(in_aggs)
         else:
             found = set()
         if required:
-            found = {rp for rp in found if all(
-                any_of & self._traits(rp) for any_of in required)}
+            found = {
+                rp
+                for rp in found
+                if all(any_of & self._traits(rp) for any_of in required)
+            }
         if in_aggs is not None:
             found &= in_aggs
         found -= resolved["banned_aggs"]
         if forbidden:
-            found = {rp for rp in found
-                     if not (self._traits(rp) & forbidden)}
+            found = {rp for rp in found if not (self._traits(rp) & forbidden)}
         options: dict[int, list[int]] = {}
         for rp in sorted(found):
             for anchor in self._anchors_of(rp):
@@ -242,8 +263,9 @@ class _Planner:
         snap = self.snap
         root_of = snap.root_of
         sharing = self.sharing if resolved["tree"] is None else ()
-        excluded = set().union(*(snap.with_trait(t)
-                                 for t in resolved["forbidden"]))
+        excluded = set().union(
+            *(snap.with_trait(t) for t in resolved["forbidden"])
+        )
         options: dict[int, list[int]] = {}
         for rp in sorted(resolved["with_room"][name]):
             if rp in excluded:
@@ -262,7 +284,8 @@ class _Planner:
                 anchors = (root_of[rp],)
             for anchor in anchors:
                 if in_aggs is not None and not (
-                        rp in in_aggs or anchor in in_aggs):
+                    rp in in_aggs or anchor in in_aggs
+                ):
                     continue
                 if banned and (rp in banned or anchor in banned):
                     continue
@@ -276,8 +299,7 @@ class _Planner:
         traits: for each any-of set, a tree holding one of them or served
         by a sharing provider holding one (``combine`` checks exactly)."""
         for any_of in required_ids:
-            holders = set().union(*(self.snap.with_trait(t)
-                                    for t in any_of))
+            holders = set().union(*(self.snap.with_trait(t) for t in any_of))
             served = set()
             for rp in holders:
                 served.update(self._anchors_of(rp))
@@ -293,20 +315,35 @@ class _Planner:
             anchors = self._with_traits(anchors, required_ids)
         if not anchors:
             raise NoCandidates()
-        anchor_lists = ((root, [o[root] for o in slot_options])
-                        for root in sorted(anchors))
+        anchor_lists = (
+            (root, [o[root] for o in slot_options]) for root in sorted(anchors)
+        )
         suffix_slot = {s.suffix: i for i, s in enumerate(slots) if s.granular}
-        same_subtrees = [tuple(suffix_slot[s] for s in sorted(members))
-                         for members in self.request.same_subtrees]
+        same_subtrees = [
+            tuple(suffix_slot[s] for s in sorted(members))
+            for members in self.request.same_subtrees
+        ]
         one_per_tree = self.flags.one_per_tree and snap.nested > 0
-        shared = frozenset(rp for rp in self.sharing
-                           if len(snap.anchors_of(rp)) > 1)
+        shared = frozenset(
+            rp for rp in self.sharing if len(snap.anchors_of(rp)) > 1
+        )
         problem = combine.Problem(
-            slots=slots, anchors=anchor_lists, limits=snap.limits(),
+            slots=slots,
+            anchors=anchor_lists,
+            limits=snap.limits(),
             isolate=self.request.group_policy == "isolate",
-            same_subtrees=same_subtrees, parents=snap.parent_of,
-            required=required_ids, traits=snap.traits_of,
-            one_per_tree=one_per_tree, roots=snap.root_of, shared=shared)
-        return Plan(problem=problem, uuids=snap.uuid_of, roots=snap.root_of,
-                    rc_names={v: k for k, v in rc_ids.items()},
-                    requested_rc_ids=set(rc_ids.values()))
+            same_subtrees=same_subtrees,
+            parents=snap.parent_of,
+            required=required_ids,
+            traits=snap.traits_of,
+            one_per_tree=one_per_tree,
+            roots=snap.root_of,
+            shared=shared,
+        )
+        return Plan(
+            problem=problem,
+            uuids=snap.uuid_of,
+            roots=snap.root_of,
+            rc_names={v: k for k, v in rc_ids.items()},
+            requested_rc_ids=set(rc_ids.values()),
+        )

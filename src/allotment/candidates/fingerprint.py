@@ -57,8 +57,11 @@ def of_version(version):
         rp_id = ids[row]
         parent = version.parent_of[row]
         providers[0] += 1
-        providers[1] += (rp_id * 7 + ids[version.root_of[row]] * 11
-                         + (0 if parent is None else ids[parent]) * 13) % _P
+        providers[1] += (
+            rp_id * 7
+            + ids[version.root_of[row]] * 11
+            + (0 if parent is None else ids[parent]) * 13
+        ) % _P
         for rc_id, r in version.inventory(row).items():
             entry = inventories.setdefault(r.ratio, [0, 0])
             entry[0] += 1

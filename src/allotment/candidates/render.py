@@ -39,9 +39,15 @@ class AllocationRequests:
         names = plan.rc_names
         self.uuids = plan.uuids
         self.slots = [
-            (slot.suffix, slot.granular,
-             tuple((names[rc_id], amount) for rc_id, amount in slot.demands))
-            for slot in plan.problem.slots]
+            (
+                slot.suffix,
+                slot.granular,
+                tuple(
+                    (names[rc_id], amount) for rc_id, amount in slot.demands
+                ),
+            )
+            for slot in plan.problem.slots
+        ]
         self.dict_form = flags.dict_form
         self.mappings = flags.mappings
         self._templates: dict[tuple[int, ...], tuple[str, list[int]]] = {}
@@ -68,8 +74,9 @@ class AllocationRequests:
         uuids = self.uuids if uuids is None else uuids
         allocations: dict[str, dict[str, dict[str, int]]] = {}
         mappings: dict[str, list[str]] = {}
-        for (suffix, granular, demands), rp in zip(self.slots, choice,
-                                                   strict=False):
+        for (suffix, granular, demands), rp in zip(
+            self.slots, choice, strict=False
+        ):
             uuid = uuids[rp]
             if granular:
                 mappings[suffix] = [uuid]
@@ -87,10 +94,15 @@ class AllocationRequests:
                 for name, amount in demands:
                     resources[name] = resources.get(name, 0) + amount
         if not self.dict_form:
-            return {"allocations": [
-                {"resource_provider": {"uuid": uuid},
-                 "resources": entry["resources"]}
-                for uuid, entry in allocations.items()]}
+            return {
+                "allocations": [
+                    {
+                        "resource_provider": {"uuid": uuid},
+                        "resources": entry["resources"],
+                    }
+                    for uuid, entry in allocations.items()
+                ]
+            }
         if self.mappings:
             return {"allocations": allocations, "mappings": mappings}
         return {"allocations": allocations}
@@ -100,8 +112,11 @@ CHUNK_BYTES = 256 * 1024
 
 
 def answer(
-        plan: Plan | None, choices: Iterable[tuple[int, ...]], flags: Flags,
-        snap: Snapshot) -> Generator[bytes, None, None]:
+    plan: Plan | None,
+    choices: Iterable[tuple[int, ...]],
+    flags: Flags,
+    snap: Snapshot,
+) -> Generator[bytes, None, None]:
     """The body as an iterator of byte chunks of about CHUNK_BYTES: the
     candidates ``choices`` of ``plan`` (None: no candidates) as they are
     generated, then the summaries of what they used, from the snapshot
@@ -142,10 +157,14 @@ def _summaries(plan, used, flags, snap):
             shown |= snap.tree(root)
     else:
         shown = used
-    key = (None if flags.all_classes_in_summaries
-           else frozenset(plan.requested_rc_ids),
-           flags.traits_in_summaries, flags.nested_summaries,
-           snap.names_epoch)
+    key = (
+        None
+        if flags.all_classes_in_summaries
+        else frozenset(plan.requested_rc_ids),
+        flags.traits_in_summaries,
+        flags.nested_summaries,
+        snap.names_epoch,
+    )
     cached = snap.summaries(key)
     fragments = []
     for rp in shown:
@@ -160,15 +179,19 @@ def _summary(rp, key, snap):
     """``"uuid":{...}`` for the provider at row ``rp``."""
     classes, traits, nested, _epoch = key
     names = snap.rc_names
-    body: dict[str, object] = {"resources": {
-        names[rc_id]: {"capacity": int(room.capacity), "used": room.used}
-        for rc_id, room in snap.inventory(rp).items()
-        if classes is None or rc_id in classes}}
+    body: dict[str, object] = {
+        "resources": {
+            names[rc_id]: {"capacity": int(room.capacity), "used": room.used}
+            for rc_id, room in snap.inventory(rp).items()
+            if classes is None or rc_id in classes
+        }
+    }
     if traits:
         body["traits"] = snap.trait_names_of(rp)
     if nested:
         parent = snap.parent_of[rp]
         body["parent_provider_uuid"] = (
-            None if parent is None else snap.uuid_of[parent])
+            None if parent is None else snap.uuid_of[parent]
+        )
         body["root_provider_uuid"] = snap.uuid_of[snap.root_of[rp]]
     return orjson.dumps({snap.uuid_of[rp]: body})[1:-1]

@@ -94,7 +94,9 @@ AGG = tables.placement_aggregates
 SHARING_TRAIT = "MISC_SHARES_VIA_AGGREGATE"
 
 _CHUNK = 500
-_RELOAD_ALL_ABOVE = 5000  # changed providers beyond which a full load is cheaper
+_RELOAD_ALL_ABOVE = (
+    5000  # changed providers beyond which a full load is cheaper
+)
 _SHARED_SLACK = 1000
 _WASTE_SLACK = 1000
 RETRY_SECONDS = 2.0  # between load attempts while the database is away
@@ -112,11 +114,19 @@ class Room:
     by max_unit): an amount fits when min_unit <= amount <= limit and amount
     is a multiple of step."""
 
-    __slots__ = ("total", "reserved", "ratio", "capacity", "used",
-                 "min_unit", "max_unit", "step", "limit")
+    __slots__ = (
+        "capacity",
+        "limit",
+        "max_unit",
+        "min_unit",
+        "ratio",
+        "reserved",
+        "step",
+        "total",
+        "used",
+    )
 
-    def __init__(self, total, reserved, ratio, used, min_unit, max_unit,
-                 step):
+    def __init__(self, total, reserved, ratio, used, min_unit, max_unit, step):
         self.total = total
         self.reserved = reserved
         self.ratio = ratio
@@ -134,8 +144,16 @@ class Provider:
     allocation ratio, used, min_unit, max_unit, step) tuples by class id;
     ``trait_names`` the names of ``traits`` in id order."""
 
-    __slots__ = ("id", "uuid", "parent", "root", "inventory", "traits",
-                 "trait_names", "aggregates")
+    __slots__ = (
+        "aggregates",
+        "id",
+        "inventory",
+        "parent",
+        "root",
+        "trait_names",
+        "traits",
+        "uuid",
+    )
 
     def __init__(self, rp_id, uuid, parent, root):
         self.id = rp_id
@@ -165,11 +183,27 @@ class _Facts:
 # Per row: the provider's id, uuid (None once it is deleted), root and
 # parent rows, interned trait and aggregate sets, the interned layout of its
 # inventories ({class id: offset}) and where they start.
-_ROW_COLUMNS = ("ids", "uuid_of", "root_of", "parent_of", "traits_of",
-                "aggregates_of", "layout_of", "inv_at")
+_ROW_COLUMNS = (
+    "ids",
+    "uuid_of",
+    "root_of",
+    "parent_of",
+    "traits_of",
+    "aggregates_of",
+    "layout_of",
+    "inv_at",
+)
 # Per inventory position.
-_INVENTORY_COLUMNS = ("total", "reserved", "ratio", "min_unit", "max_unit",
-                      "step", "used", "limit")
+_INVENTORY_COLUMNS = (
+    "total",
+    "reserved",
+    "ratio",
+    "min_unit",
+    "max_unit",
+    "step",
+    "used",
+    "limit",
+)
 # Key -> rows (by_class also has the rows' inventory positions in at_class).
 _INDEXES = ("by_class", "at_class", "by_trait", "by_agg", "trees")
 
@@ -201,18 +235,26 @@ class Version:
     def rows(self):
         """The rows of the providers held, in id order."""
         uuid_of = self.uuid_of
-        return [row for row in range(len(uuid_of))
-                if uuid_of[row] is not None]
+        return [row for row in range(len(uuid_of)) if uuid_of[row] is not None]
 
     def inventory(self, row):
         """class id -> ``Room`` of the provider at ``row``."""
         start = self.inv_at[row]
-        return {rc_id: Room(self.total[at], self.reserved[at],
-                            self.ratio[at], self.used[at],
-                            self.min_unit[at], self.max_unit[at],
-                            self.step[at])
-                for rc_id, at in ((rc_id, start + offset) for rc_id, offset
-                                  in self.layout_of[row].items())}
+        return {
+            rc_id: Room(
+                self.total[at],
+                self.reserved[at],
+                self.ratio[at],
+                self.used[at],
+                self.min_unit[at],
+                self.max_unit[at],
+                self.step[at],
+            )
+            for rc_id, at in (
+                (rc_id, start + offset)
+                for rc_id, offset in self.layout_of[row].items()
+            )
+        }
 
     def trait_names_of(self, row):
         """The names of the provider's traits, in trait id order."""
@@ -249,14 +291,22 @@ class Version:
             return set()
         limit, min_unit, step = self.limit, self.min_unit, self.step
         if scope is None:
-            return {row for row, at in zip(rows, self.at_class[rc_id])
-                    if amount <= limit[at] and min_unit[at] <= amount
-                    and amount % step[at] == 0}
+            return {
+                row
+                for row, at in zip(rows, self.at_class[rc_id], strict=False)
+                if amount <= limit[at]
+                and min_unit[at] <= amount
+                and amount % step[at] == 0
+            }
         inv_at, layout_of = self.inv_at, self.layout_of
-        return {row for row in scope
-                if (offset := layout_of[row].get(rc_id)) is not None
-                and amount <= limit[at := inv_at[row] + offset]
-                and min_unit[at] <= amount and amount % step[at] == 0}
+        return {
+            row
+            for row in scope
+            if (offset := layout_of[row].get(rc_id)) is not None
+            and amount <= limit[at := inv_at[row] + offset]
+            and min_unit[at] <= amount
+            and amount % step[at] == 0
+        }
 
     def limits(self):
         """(row, class) -> ``Room.limit``, looked up as needed."""
@@ -289,16 +339,22 @@ class Version:
         known = self._facts.agg_ids
         missing = [u for u in uuids if u not in known]
         if missing:
-            known.update(conn.execute(sa.select(AGG.c.uuid, AGG.c.id).where(
-                AGG.c.uuid.in_(missing))).all())
+            known.update(
+                conn.execute(
+                    sa.select(AGG.c.uuid, AGG.c.id).where(
+                        AGG.c.uuid.in_(missing)
+                    )
+                ).all()
+            )
         return {u: known[u] for u in uuids if u in known}
 
     def sharing_trait(self, conn):
         """The id of MISC_SHARES_VIA_AGGREGATE (None while it is unknown)."""
         facts = self._facts
         if facts.sharing_trait is None:
-            facts.sharing_trait = traits.ids_for(
-                conn, [SHARING_TRAIT]).get(SHARING_TRAIT)
+            facts.sharing_trait = traits.ids_for(conn, [SHARING_TRAIT]).get(
+                SHARING_TRAIT
+            )
         return facts.sharing_trait
 
 
@@ -324,9 +380,21 @@ class _Next:
         self._new_rows = {}  # provider id -> row, for rows added here
         self._changed = []  # rows whose cached summaries are stale
         self.placement_changed = False
-        for name in (_ROW_COLUMNS + _INVENTORY_COLUMNS + _INDEXES
-                     + ("id_of", "trait_names", "live", "nested", "waste",
-                        "rc_names", "names_epoch", "_anchors")):
+        for name in (
+            _ROW_COLUMNS
+            + _INVENTORY_COLUMNS
+            + _INDEXES
+            + (
+                "id_of",
+                "trait_names",
+                "live",
+                "nested",
+                "waste",
+                "rc_names",
+                "names_epoch",
+                "_anchors",
+            )
+        ):
             setattr(version, name, getattr(base, name))
 
     def _own(self, name):
@@ -378,7 +446,9 @@ class _Next:
         self._own("aggregates_of").extend([_NONE] * count)
         self._own("layout_of").extend([_NO_LAYOUT] * count)
         self._own("inv_at").extend([0] * count)
-        self._new_rows.update(zip(new, range(start, start + count)))
+        self._new_rows.update(
+            zip(new, range(start, start + count), strict=False)
+        )
 
     def put(self, p, layouts):
         """File the provider ``p`` (its row allocated) in place of what its
@@ -411,7 +481,9 @@ class _Next:
             for trait_id in p.traits:
                 self._edit("by_trait", trait_id, row, True)
             names = version.trait_names
-            for trait_id, name in zip(sorted(p.traits), p.trait_names):
+            for trait_id, name in zip(
+                sorted(p.traits), p.trait_names, strict=False
+            ):
                 if names.get(trait_id) != name:
                     self._own("trait_names")[trait_id] = name
         if old is None or old.aggregates != p.aggregates:
@@ -427,10 +499,19 @@ class _Next:
         layout = _layout(layouts, tuple(rc_id for rc_id, *_rest in inventory))
         if old is not None and old.layout is layout:
             start = version.inv_at[row]
-            for at, (_rc, total, reserved, ratio, used, min_unit, max_unit,
-                     step) in enumerate(inventory, start):
-                self._store(at, total, reserved, ratio, used, min_unit,
-                            max_unit, step)
+            for at, (
+                _rc,
+                total,
+                reserved,
+                ratio,
+                used,
+                min_unit,
+                max_unit,
+                step,
+            ) in enumerate(inventory, start):
+                self._store(
+                    at, total, reserved, ratio, used, min_unit, max_unit, step
+                )
             return
         if old is not None:
             version.waste += len(old.layout)
@@ -438,10 +519,26 @@ class _Next:
         self._own("layout_of")[row] = layout
         self._own("inv_at")[row] = start
         columns = [self._own(name) for name in _INVENTORY_COLUMNS]
-        (totals, reserveds, ratios, min_units, max_units, steps, useds,
-         limits) = columns
-        for at, (rc_id, total, reserved, ratio, used, min_unit, max_unit,
-                 step) in enumerate(inventory, start):
+        (
+            totals,
+            reserveds,
+            ratios,
+            min_units,
+            max_units,
+            steps,
+            useds,
+            limits,
+        ) = columns
+        for at, (
+            rc_id,
+            total,
+            reserved,
+            ratio,
+            used,
+            min_unit,
+            max_unit,
+            step,
+        ) in enumerate(inventory, start):
             totals.append(total)
             reserveds.append(reserved)
             ratios.append(ratio)
@@ -449,17 +546,30 @@ class _Next:
             max_units.append(max_unit)
             steps.append(step)
             useds.append(used)
-            limits.append(capacity.headroom(
-                capacity.capacity(total, reserved, ratio), used, max_unit))
+            limits.append(
+                capacity.headroom(
+                    capacity.capacity(total, reserved, ratio), used, max_unit
+                )
+            )
             self._edit("by_class", rc_id, (row, at), True)
 
-    def _store(self, at, total, reserved, ratio, used, min_unit, max_unit,
-               step):
+    def _store(
+        self, at, total, reserved, ratio, used, min_unit, max_unit, step
+    ):
         version = self.version
-        values = (total, reserved, ratio, min_unit, max_unit, step, used,
-                  capacity.headroom(capacity.capacity(total, reserved, ratio),
-                                    used, max_unit))
-        for name, value in zip(_INVENTORY_COLUMNS, values):
+        values = (
+            total,
+            reserved,
+            ratio,
+            min_unit,
+            max_unit,
+            step,
+            used,
+            capacity.headroom(
+                capacity.capacity(total, reserved, ratio), used, max_unit
+            ),
+        )
+        for name, value in zip(_INVENTORY_COLUMNS, values, strict=False):
             if getattr(version, name)[at] != value:
                 self._own(name)[at] = value
 
@@ -468,8 +578,11 @@ class _Next:
         shares with ``old``, what the row held."""
         version = self.version
         root = None if new is None else self._row(new.root)
-        parent = None if new is None or new.parent is None else self._row(
-            new.parent)
+        parent = (
+            None
+            if new is None or new.parent is None
+            else self._row(new.parent)
+        )
         if new is None or old.uuid != new.uuid:
             id_of = self._own("id_of")
             if id_of.get(old.uuid) == row:
@@ -484,8 +597,11 @@ class _Next:
         if new is None or old.aggregates != new.aggregates:
             for agg_id in old.aggregates:
                 self._edit("by_agg", agg_id, row, False)
-        classes = None if new is None else tuple(
-            rc_id for rc_id, *_rest in new.inventory)
+        classes = (
+            None
+            if new is None
+            else tuple(rc_id for rc_id, *_rest in new.inventory)
+        )
         if classes is None or tuple(old.layout) != classes:
             for rc_id in old.layout:
                 self._edit("by_class", rc_id, row, False)
@@ -525,10 +641,15 @@ class _Next:
                 setattr(version, index, entries)
                 owned.add(index)
             held = entries.get(key)
-            if held is None and index == "trees" and (
+            if (
+                held is None
+                and index == "trees"
+                and (
                     key < len(base.uuid_of)
                     and base.uuid_of[key] is not None
-                    and base.root_of[key] == key):
+                    and base.root_of[key] == key
+                )
+            ):
                 held = (key,)  # a one-provider tree, held implicitly
             members = [r for r in held or () if r not in left]
             members.extend(joined)
@@ -566,7 +687,9 @@ class _Next:
         rows = version.by_class.get(rc_id, ())
         at = version.at_class.get(rc_id, ())
         if left:
-            kept = [(r, a) for r, a in zip(rows, at) if r not in left]
+            kept = [
+                (r, a) for r, a in zip(rows, at, strict=False) if r not in left
+            ]
             rows = [r for r, _a in kept]
             at = array("q", [a for _r, a in kept])
         else:
@@ -591,7 +714,7 @@ class _Next:
 class _Held:
     """What a row of a version holds (the provider being replaced)."""
 
-    __slots__ = ("uuid", "parent", "root", "traits", "aggregates", "layout")
+    __slots__ = ("aggregates", "layout", "parent", "root", "traits", "uuid")
 
     def __init__(self, version, row):
         self.uuid = version.uuid_of[row]
@@ -600,6 +723,8 @@ class _Held:
         self.traits = version.traits_of[row]
         self.aggregates = version.aggregates_of[row]
         self.layout = version.layout_of[row]
+
+
 class Snapshot:
     """The current version of one database's providers, and how it is
     brought up to date (see the module docstring)."""
@@ -648,10 +773,13 @@ class Snapshot:
         base = self.current
         try:
             seq, changed = changes.since(
-                conn, None if self._full or base is None else base.seq)
+                conn, None if self._full or base is None else base.seq
+            )
             version = None
-            if (changed is not changes.EVERYTHING
-                    and len(changed) <= _RELOAD_ALL_ABOVE):
+            if (
+                changed is not changes.EVERYTHING
+                and len(changed) <= _RELOAD_ALL_ABOVE
+            ):
                 version = self._reload(conn, base, changed)
             if version is None:
                 version = self._load_all(conn)
@@ -671,8 +799,9 @@ class Snapshot:
     def _load_all(self, conn):
         self._shared = {}
         self._layouts = {}
-        return assemble(_load(conn, None), self._facts, self._shared,
-                        self._layouts)
+        return assemble(
+            _load(conn, None), self._facts, self._shared, self._layouts
+        )
 
     def _reload(self, conn, base, changed):
         """The next version with the providers ``changed`` reloaded, or
@@ -685,8 +814,11 @@ class Snapshot:
             ids = sorted(changed)
             loaded = {}
             for start in range(0, len(ids), _CHUNK):
-                loaded.update(_load(conn, ids[start:start + _CHUNK])
-                              .providers_by_id(self._shared))
+                loaded.update(
+                    _load(conn, ids[start : start + _CHUNK]).providers_by_id(
+                        self._shared
+                    )
+                )
             try:
                 nxt.allocate(sorted(loaded))
             except _Renumber:
@@ -723,13 +855,19 @@ class Snapshot:
         try:
             self.version()
         except Unavailable as exc:
-            LOG.warning("provider snapshot not loaded at start (%s); "
-                        "candidates answer 503 until it is", exc.__cause__)
+            LOG.warning(
+                "provider snapshot not loaded at start (%s); "
+                "candidates answer 503 until it is",
+                exc.__cause__,
+            )
             self._loading = True
         if self._loading or check_interval > 0:
             self._thread = threading.Thread(
-                target=_maintain, args=(weakref.ref(self), self._stop),
-                name="allotment-snapshot", daemon=True)
+                target=_maintain,
+                args=(weakref.ref(self), self._stop),
+                name="allotment-snapshot",
+                daemon=True,
+            )
             self._thread.start()
 
     def stop(self):
@@ -742,16 +880,18 @@ class Snapshot:
     def check(self):
         """Compare the snapshot with the database; on a difference, log
         what differed, reload everything and answer the differences."""
-        with self._refresh_lock:
-            with self.db.read(consistent=True) as conn:
-                version = self.refresh(conn)
-                stored = fingerprint.of_database(conn)
+        with self._refresh_lock, self.db.read(consistent=True) as conn:
+            version = self.refresh(conn)
+            stored = fingerprint.of_database(conn)
         held = fingerprint.of_version(version)
         differences = fingerprint.compare(held, stored)
         if differences:
-            LOG.warning("provider snapshot differed from the database "
-                        "(%s): reloading everything (a write that bypassed "
-                        "the change log?)", "; ".join(differences))
+            LOG.warning(
+                "provider snapshot differed from the database "
+                "(%s): reloading everything (a write that bypassed "
+                "the change log?)",
+                "; ".join(differences),
+            )
             self.drift_repairs += 1
             self._full = True
             self._update()
@@ -763,8 +903,11 @@ class Snapshot:
         version = self.current
         return {
             "loaded": version is not None,
-            "age_seconds": (None if version is None
-                            else time.monotonic() - version.built_at),
+            "age_seconds": (
+                None
+                if version is None
+                else time.monotonic() - version.built_at
+            ),
             "providers": 0 if version is None else version.live,
             "seq": None if version is None else version.seq,
             "full_loads": self.loads["full"],
@@ -784,11 +927,14 @@ def assemble(loaded, facts=None, shared=None, layouts=None):
     providers = loaded.providers
     count = len(providers)
     version.ids = ids = array("q", [p[0] for p in providers])
-    row_of = dict(zip(ids, range(count)))  # one int object per row, shared
+    row_of = dict(
+        zip(ids, range(count), strict=False)
+    )  # one int object per row, shared
     version.uuid_of = uuids = [p[1] for p in providers]
-    version.id_of = dict(zip(uuids, row_of.values()))
+    version.id_of = dict(zip(uuids, row_of.values(), strict=False))
     version.parent_of = parent_of = [
-        None if p[2] is None else row_of[p[2]] for p in providers]
+        None if p[2] is None else row_of[p[2]] for p in providers
+    ]
     version.root_of = root_of = [row_of[p[3]] for p in providers]
     version.live = count
     version.nested = count - parent_of.count(None)
@@ -800,16 +946,19 @@ def assemble(loaded, facts=None, shared=None, layouts=None):
     _assemble_inventory(version, loaded, row_of, layouts)
     version.trait_names = dict(loaded.trait_names)
     version.traits_of, version.by_trait = _assemble_sets(
-        loaded.traits, row_of, count, same)
+        loaded.traits, row_of, count, same
+    )
     version.aggregates_of, version.by_agg = _assemble_sets(
-        loaded.aggregates, row_of, count, same)
+        loaded.aggregates, row_of, count, same
+    )
     return version
 
 
 def _assemble_inventory(version, loaded, row_of, layouts):
     inventories = loaded.inventories
     rps, rcs, totals, reserveds, ratios, min_units, max_units, steps = (
-        [r[i] for r in inventories] for i in range(8))
+        [r[i] for r in inventories] for i in range(8)
+    )
     rcs = tuple(rcs)
     used = loaded.used
     version.total = array("q", totals)
@@ -818,22 +967,31 @@ def _assemble_inventory(version, loaded, row_of, layouts):
     version.min_unit = array("q", min_units)
     version.max_unit = array("q", max_units)
     version.step = array("q", steps)
-    version.used = useds = array("q", [
-        used.get(key, 0) for key in zip(rps, rcs)])
+    version.used = useds = array(
+        "q", [used.get(key, 0) for key in zip(rps, rcs, strict=False)]
+    )
     capacity_of, headroom = capacity.capacity, capacity.headroom
-    version.limit = array("q", [
-        headroom(capacity_of(total, reserved, ratio), u, max_unit)
-        for total, reserved, ratio, max_unit, u in zip(
-            totals, reserveds, ratios, max_units, useds)])
+    version.limit = array(
+        "q",
+        [
+            headroom(capacity_of(total, reserved, ratio), u, max_unit)
+            for total, reserved, ratio, max_unit, u in zip(
+                totals, reserveds, ratios, max_units, useds, strict=False
+            )
+        ],
+    )
     count = len(version.ids)
     version.inv_at = inv_at = array("q", [0]) * count
     version.layout_of = layout_of = [_NO_LAYOUT] * count
     # Each provider's inventories are consecutive: one step per provider.
     starts = [0] if rps else []
-    starts.extend(at for at, before, rp_id in zip(
-        itertools.count(1), rps, rps[1:]) if rp_id != before)
+    starts.extend(
+        at
+        for at, before, rp_id in zip(itertools.count(1), rps, rps[1:])
+        if rp_id != before
+    )
     by_layout = {}  # classes -> (rows, starts)
-    for start, end in zip(starts, starts[1:] + [len(rps)]):
+    for start, end in zip(starts, [*starts[1:], len(rps)], strict=False):
         row = row_of[rps[start]]
         inv_at[row] = start
         classes = rcs[start:end]
@@ -886,7 +1044,8 @@ def _layout(layouts, classes):
     found = layouts.get(classes)
     if found is None:
         found = layouts[classes] = {
-            rc_id: offset for offset, rc_id in enumerate(classes)}
+            rc_id: offset for offset, rc_id in enumerate(classes)
+        }
     return found
 
 
@@ -916,16 +1075,15 @@ def _maintain(ref, stop):
         else:
             try:
                 snap.check()
-            except Exception:  # noqa: BLE001 - the thread must go on
-                LOG.warning("provider snapshot check failed",
-                            exc_info=True)
+            except Exception:
+                LOG.warning("provider snapshot check failed", exc_info=True)
         del snap
 
 
 class _Limits:
     """The ``limits`` mapping of a search problem, read from the columns."""
 
-    __slots__ = ("layout_of", "inv_at", "limit")
+    __slots__ = ("inv_at", "layout_of", "limit")
 
     def __init__(self, version):
         self.layout_of = version.layout_of
@@ -963,8 +1121,7 @@ def _query(conn, sel, ids):
     try:
         return result.cursor.fetchall()
     except dbapi.Error as exc:
-        raise sa_exc.DBAPIError.instance(sql, None, exc,
-                                         dbapi.Error) from exc
+        raise sa_exc.DBAPIError.instance(sql, None, exc, dbapi.Error) from exc
     finally:
         result.close()
 
@@ -977,8 +1134,9 @@ class Loaded:
     and ``aggregates``: (provider, id) by provider; ``trait_names``: trait
     id -> name."""
 
-    def __init__(self, providers, inventories, used, traits, trait_names,
-                 aggregates):
+    def __init__(
+        self, providers, inventories, used, traits, trait_names, aggregates
+    ):
         self.providers = providers
         self.inventories = inventories
         self.used = used
@@ -994,19 +1152,30 @@ class Loaded:
         used = self.used
         for rp_id, rc_id, *rest in self.inventories:
             total, reserved, ratio, min_unit, max_unit, step = rest
-            found[rp_id].inventory.append((
-                rc_id, total, reserved, ratio, used.get((rp_id, rc_id), 0),
-                min_unit, max_unit, step))
+            found[rp_id].inventory.append(
+                (
+                    rc_id,
+                    total,
+                    reserved,
+                    ratio,
+                    used.get((rp_id, rc_id), 0),
+                    min_unit,
+                    max_unit,
+                    step,
+                )
+            )
         names = self.trait_names
-        for rp_id, group in itertools.groupby(self.traits,
-                                              operator.itemgetter(0)):
+        for rp_id, group in itertools.groupby(
+            self.traits, operator.itemgetter(0)
+        ):
             held = tuple(t for _rp, t in group)
             provider = found[rp_id]
             traits_held = frozenset(held)
             provider.traits = same(traits_held, traits_held)
             provider.trait_names = tuple(names[t] for t in held)
-        for rp_id, group in itertools.groupby(self.aggregates,
-                                              operator.itemgetter(0)):
+        for rp_id, group in itertools.groupby(
+            self.aggregates, operator.itemgetter(0)
+        ):
             held = frozenset(a for _rp, a in group)
             found[rp_id].aggregates = same(held, held)
         return found
@@ -1017,44 +1186,80 @@ def _load(conn, ids):
     six for all."""
 
     def rows(column, sel):
-        return _query(conn, sel if ids is None else sel.where(
-            column.in_(ids)), ids)
+        return _query(
+            conn, sel if ids is None else sel.where(column.in_(ids)), ids
+        )
 
-    providers = rows(RP.c.id, sa.select(
-        RP.c.id, RP.c.uuid, RP.c.parent_provider_id,
-        RP.c.root_provider_id).order_by(RP.c.id))
+    providers = rows(
+        RP.c.id,
+        sa.select(
+            RP.c.id, RP.c.uuid, RP.c.parent_provider_id, RP.c.root_provider_id
+        ).order_by(RP.c.id),
+    )
     if not providers:
         return Loaded([], [], {}, [], {}, [])
     a, i = ALLOC.c, INV.c
-    sums = rows(a.resource_provider_id, sa.select(
-        a.resource_provider_id, a.resource_class_id, sa.func.sum(a.used))
-        .group_by(a.resource_provider_id, a.resource_class_id))
-    used = dict(zip(map(operator.itemgetter(0, 1), sums),
-                    map(int, map(operator.itemgetter(2), sums))))
-    inventories = rows(i.resource_provider_id, sa.select(
-        i.resource_provider_id, i.resource_class_id, i.total, i.reserved,
-        i.allocation_ratio, i.min_unit, i.max_unit, i.step_size)
-        .order_by(i.resource_provider_id, i.resource_class_id))
+    sums = rows(
+        a.resource_provider_id,
+        sa.select(
+            a.resource_provider_id, a.resource_class_id, sa.func.sum(a.used)
+        ).group_by(a.resource_provider_id, a.resource_class_id),
+    )
+    used = dict(
+        zip(
+            map(operator.itemgetter(0, 1), sums),
+            map(int, map(operator.itemgetter(2), sums)),
+            strict=False,
+        )
+    )
+    inventories = rows(
+        i.resource_provider_id,
+        sa.select(
+            i.resource_provider_id,
+            i.resource_class_id,
+            i.total,
+            i.reserved,
+            i.allocation_ratio,
+            i.min_unit,
+            i.max_unit,
+            i.step_size,
+        ).order_by(i.resource_provider_id, i.resource_class_id),
+    )
     held = RPT.c
     if ids is None:  # names apart: a few traits, held by many providers
-        trait_pairs = rows(held.resource_provider_id, sa.select(
-            held.resource_provider_id, held.trait_id)
-            .order_by(held.resource_provider_id, held.trait_id))
-        trait_names = dict(_query(conn, sa.select(
-            TRAITS.c.id, TRAITS.c.name).where(TRAITS.c.id.in_(
-                sa.select(held.trait_id).distinct())), None))
+        trait_pairs = rows(
+            held.resource_provider_id,
+            sa.select(held.resource_provider_id, held.trait_id).order_by(
+                held.resource_provider_id, held.trait_id
+            ),
+        )
+        trait_names = dict(
+            _query(
+                conn,
+                sa.select(TRAITS.c.id, TRAITS.c.name).where(
+                    TRAITS.c.id.in_(sa.select(held.trait_id).distinct())
+                ),
+                None,
+            )
+        )
     else:
-        named = rows(held.resource_provider_id, sa.select(
-            held.resource_provider_id, held.trait_id, TRAITS.c.name)
+        named = rows(
+            held.resource_provider_id,
+            sa.select(held.resource_provider_id, held.trait_id, TRAITS.c.name)
             .select_from(RPT.join(TRAITS, TRAITS.c.id == held.trait_id))
-            .order_by(held.resource_provider_id, held.trait_id))
+            .order_by(held.resource_provider_id, held.trait_id),
+        )
         trait_pairs = [(rp_id, trait_id) for rp_id, trait_id, _n in named]
         trait_names = {trait_id: name for _rp, trait_id, name in named}
-    agg_pairs = rows(RPA.c.resource_provider_id, sa.select(
-        RPA.c.resource_provider_id, RPA.c.aggregate_id)
-        .order_by(RPA.c.resource_provider_id, RPA.c.aggregate_id))
-    return Loaded(providers, inventories, used, trait_pairs, trait_names,
-                   agg_pairs)
+    agg_pairs = rows(
+        RPA.c.resource_provider_id,
+        sa.select(RPA.c.resource_provider_id, RPA.c.aggregate_id).order_by(
+            RPA.c.resource_provider_id, RPA.c.aggregate_id
+        ),
+    )
+    return Loaded(
+        providers, inventories, used, trait_pairs, trait_names, agg_pairs
+    )
 
 
 _SNAPSHOTS = weakref.WeakKeyDictionary()

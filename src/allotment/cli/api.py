@@ -32,11 +32,14 @@ def _parse(argv):
         "allotment.wsgi:application) in a WSGI server instead.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         usage="%(prog)s [-h] [--port PORT] [--host IP] -- "
-        "[--config-file FILE ...]")
-    parser.add_argument("--port", "-p", type=int, default=8000,
-                        help="TCP port to listen on")
-    parser.add_argument("--host", "-b", default="",
-                        help="IP to bind the server to")
+        "[--config-file FILE ...]",
+    )
+    parser.add_argument(
+        "--port", "-p", type=int, default=8000, help="TCP port to listen on"
+    )
+    parser.add_argument(
+        "--host", "-b", default="", help="IP to bind the server to"
+    )
     args, extra = parser.parse_known_args(argv)
     if extra and extra[0] == "--":
         extra = extra[1:]
@@ -54,12 +57,14 @@ def _build(config_args):
 def main(argv=None):
     """Run the test server; answers the exit code."""
     args, config_args = _parse(sys.argv[1:] if argv is None else argv)
-    server = simple_server.make_server(args.host, args.port,
-                                       _build(config_args))
+    server = simple_server.make_server(
+        args.host, args.port, _build(config_args)
+    )
     print("*" * 80)
     print("STARTING test server allotment.wsgi.application")
-    print("Available at http://%s:%d/" % (server.server_name,
-                                          server.server_port))
+    print(
+        "Available at http://%s:%d/" % (server.server_name, server.server_port)
+    )
     print("DANGER! For testing only, do not use in production")
     print("*" * 80)
     sys.stdout.flush()

@@ -45,14 +45,18 @@ def _config_args(args):
 def load_conf(args):
     """Config from the arguments; the embedded defaults when none given."""
     conf_args = _config_args(args)
-    conf = config.load(conf_args, default_config_files=[] if not conf_args
-                       else None)
+    conf = config.load(
+        conf_args, default_config_files=[] if not conf_args else None
+    )
     embedded = not conf_args and not conf.placement_database.connection
     if embedded:
         folder = os.path.abspath(os.environ.get("ALLOTMENT_DATA_DIR", "data"))
         os.makedirs(folder, exist_ok=True)
-        conf.set_override("connection", "sqlite:///%s" % os.path.join(
-            folder, "placement.sqlite"), group="placement_database")
+        conf.set_override(
+            "connection",
+            "sqlite:///%s" % os.path.join(folder, "placement.sqlite"),
+            group="placement_database",
+        )
         conf.set_override("sync_on_startup", True, group="placement_database")
         conf.set_override("auth_strategy", "noauth2", group="api")
     return conf, embedded
@@ -69,20 +73,31 @@ def serve(args):
     logs.setup(conf)
     noauth = conf.api.auth_strategy == "noauth2"
     if noauth and not _is_loopback(args.host) and not args.insecure_noauth:
-        LOG.error("refusing to listen on %s with auth_strategy = noauth2 "
-                  "(anyone could act as admin); use a loopback address or "
-                  "pass --insecure-noauth", args.host)
+        LOG.error(
+            "refusing to listen on %s with auth_strategy = noauth2 "
+            "(anyone could act as admin); use a loopback address or "
+            "pass --insecure-noauth",
+            args.host,
+        )
         return 2
     database = engine.Database.from_conf(conf)
     if embedded:
-        LOG.info("allotment serving http://%s:%d with an embedded SQLite "
-                 "database at %s and auth_strategy = noauth2 (no config "
-                 "given)", args.host, args.port, database.url.database)
+        LOG.info(
+            "allotment serving http://%s:%d with an embedded SQLite "
+            "database at %s and auth_strategy = noauth2 (no config "
+            "given)",
+            args.host,
+            args.port,
+            database.url.database,
+        )
     else:
-        LOG.info("allotment serving http://%s:%d, database %s, "
-                 "auth_strategy = %s", args.host, args.port,
-                 engine.redacted_url(database.url),
-                 conf.api.auth_strategy)
+        LOG.info(
+            "allotment serving http://%s:%d, database %s, auth_strategy = %s",
+            args.host,
+            args.port,
+            engine.redacted_url(database.url),
+            conf.api.auth_strategy,
+        )
     try:
         api_app.prepare_database(conf, database)
     except api_app.SchemaMissing as exc:
@@ -90,18 +105,26 @@ def serve(args):
         return 1
     except sa_exc.OperationalError as exc:
         # The driver's message: SQLAlchemy's text may quote SQL.
-        LOG.error("database unreachable ([placement_database] max_retries "
-                  "exhausted): %s", str(exc.orig).strip().splitlines()[0])
+        LOG.error(
+            "database unreachable ([placement_database] max_retries "
+            "exhausted): %s",
+            str(exc.orig).strip().splitlines()[0],
+        )
         return 1
     database.dispose()
 
     def make_app():
         return api_app.build(conf, prepare=False)
 
-    GunicornServer(make_app, host=args.host, port=args.port,
-                   workers=args.workers, threads=args.threads,
-                   timeout=args.timeout,
-                   graceful_timeout=args.graceful_timeout).run()
+    GunicornServer(
+        make_app,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        threads=args.threads,
+        timeout=args.timeout,
+        graceful_timeout=args.graceful_timeout,
+    ).run()
     return 0
 
 
@@ -121,8 +144,11 @@ def db_command(args):
 def upgrade_check(args):
     from allotment.cli import status
 
-    return status.main(_config_args(args) + ["upgrade", "check"]
-                       + (["--json"] if args.json else []))
+    return status.main(
+        _config_args(args)
+        + ["upgrade", "check"]
+        + (["--json"] if args.json else [])
+    )
 
 
 def import_nova(args):
@@ -143,14 +169,19 @@ def snapshot_reload(args):
             changes.record_everything(conn)
     finally:
         database.dispose()
-    print("Every API worker of every host reloads its provider snapshot "
-          "on its next allocation-candidates request.")
+    print(
+        "Every API worker of every host reloads its provider snapshot "
+        "on its next allocation-candidates request."
+    )
     return 0
 
 
 def _add_config_args(p):
-    p.add_argument("--config-file", action="append",
-                   help="placement.conf (may be repeated)")
+    p.add_argument(
+        "--config-file",
+        action="append",
+        help="placement.conf (may be repeated)",
+    )
     p.add_argument("--config-dir", help="folder of *.conf files")
 
 
@@ -158,42 +189,66 @@ def _add_operator_parsers(sub):
     p = sub.add_parser("db", help="database schema and data migrations")
     p.set_defaults(func=db_command)
     db = p.add_subparsers(dest="db_command", required=True)
-    _add_config_args(db.add_parser(
-        "sync", help="bring the schema to the latest revision (adopts a "
-        "reference database)"))
-    _add_config_args(db.add_parser(
-        "version", help="print the current schema revision"))
-    stamp = db.add_parser("stamp", help="record a schema revision without "
-                          "running migrations")
+    _add_config_args(
+        db.add_parser(
+            "sync",
+            help="bring the schema to the latest revision (adopts a "
+            "reference database)",
+        )
+    )
+    _add_config_args(
+        db.add_parser("version", help="print the current schema revision")
+    )
+    stamp = db.add_parser(
+        "stamp", help="record a schema revision without running migrations"
+    )
     _add_config_args(stamp)
     stamp.add_argument("revision")
-    online = db.add_parser("online-data-migrations",
-                           help="fix rows written under older rules")
+    online = db.add_parser(
+        "online-data-migrations", help="fix rows written under older rules"
+    )
     _add_config_args(online)
-    online.add_argument("--max-count", metavar="<number>",
-                        help="run one batch of at most this many records")
+    online.add_argument(
+        "--max-count",
+        metavar="<number>",
+        help="run one batch of at most this many records",
+    )
 
-    p = sub.add_parser("upgrade-check", help="is the deployment ready for "
-                       "an upgrade? (placement-status upgrade check)")
+    p = sub.add_parser(
+        "upgrade-check",
+        help="is the deployment ready for "
+        "an upgrade? (placement-status upgrade check)",
+    )
     _add_config_args(p)
-    p.add_argument("--json", action="store_true",
-                   help="print the results as JSON")
+    p.add_argument(
+        "--json", action="store_true", help="print the results as JSON"
+    )
     p.set_defaults(func=upgrade_check)
 
-    p = sub.add_parser("import-nova", help="copy the placement tables of a "
-                       "Nova API database into the configured database")
+    p = sub.add_parser(
+        "import-nova",
+        help="copy the placement tables of a "
+        "Nova API database into the configured database",
+    )
     _add_config_args(p)
-    p.add_argument("--from", dest="source", required=True,
-                   metavar="NOVA_API_URL",
-                   help="SQLAlchemy URL of the nova_api database")
+    p.add_argument(
+        "--from",
+        dest="source",
+        required=True,
+        metavar="NOVA_API_URL",
+        help="SQLAlchemy URL of the nova_api database",
+    )
     p.set_defaults(func=import_nova)
 
-    p = sub.add_parser("snapshot", help="the API workers' in-memory "
-                       "provider snapshots")
+    p = sub.add_parser(
+        "snapshot", help="the API workers' in-memory provider snapshots"
+    )
     snap = p.add_subparsers(dest="snapshot_command", required=True)
     reload_ = snap.add_parser(
-        "reload", help="make every API worker reload everything on its next "
-        "request (after writing to the database by hand)")
+        "reload",
+        help="make every API worker reload everything on its next "
+        "request (after writing to the database by hand)",
+    )
     _add_config_args(reload_)
     reload_.set_defaults(func=snapshot_reload)
 
@@ -206,15 +261,29 @@ def build_parser():
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=DEFAULT_PORT)
     p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--threads", type=int, default=1,
-                   help="threads per worker (gthread worker when > 1)")
-    p.add_argument("--timeout", type=int, default=60,
-                   help="seconds before a silent worker is restarted")
-    p.add_argument("--graceful-timeout", type=int, default=30,
-                   help="seconds requests in flight may take to finish "
-                   "after SIGTERM")
-    p.add_argument("--insecure-noauth", action="store_true",
-                   help="allow noauth2 on a non-loopback address")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="threads per worker (gthread worker when > 1)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=int,
+        default=60,
+        help="seconds before a silent worker is restarted",
+    )
+    p.add_argument(
+        "--graceful-timeout",
+        type=int,
+        default=30,
+        help="seconds requests in flight may take to finish after SIGTERM",
+    )
+    p.add_argument(
+        "--insecure-noauth",
+        action="store_true",
+        help="allow noauth2 on a non-loopback address",
+    )
     p.set_defaults(func=serve)
     _add_operator_parsers(sub)
     return parser

@@ -43,8 +43,11 @@ def db_sync(conf):
     database = _database(conf)
     try:
         migrations.upgrade(database)
-    except (RuntimeError, alembic_util.CommandError,
-            sa_exc.SQLAlchemyError) as exc:
+    except (
+        RuntimeError,
+        alembic_util.CommandError,
+        sa_exc.SQLAlchemyError,
+    ) as exc:
         LOG.debug("db sync failed", exc_info=exc)
         return _fail(exc)
     finally:
@@ -91,11 +94,13 @@ def _on_error(name, exc):
 
 def _batch(database, conf, max_count):
     results, failed = online_migrations.run_batch(
-        database, conf, max_count, _on_error)
+        database, conf, max_count, _on_error
+    )
     for name, (found, done) in results.items():
         if found:
-            print("%i rows matched query %s, %i migrated"
-                  % (found, name, done))
+            print(
+                "%i rows matched query %s, %i migrated" % (found, name, done)
+            )
     return results, failed
 
 
@@ -146,19 +151,25 @@ def _add_db_parsers(subparsers):
     commands = db.add_subparsers(description="database commands")
     text = "Sync the database to the current version."
     commands.add_parser("sync", help=text, description=text).set_defaults(
-        action="sync")
+        action="sync"
+    )
     text = "Report the current database version."
     commands.add_parser("version", help=text, description=text).set_defaults(
-        action="version")
+        action="version"
+    )
     text = "Stamp the revision table with the given version."
     stamp = commands.add_parser("stamp", help=text, description=text)
     stamp.add_argument("version", help="the version to stamp")
     stamp.set_defaults(action="stamp")
     text = "Run the online data migrations."
-    online = commands.add_parser("online_data_migrations", help=text,
-                                 description=text)
-    online.add_argument("--max-count", metavar="<number>",
-                        help="Maximum number of objects to consider")
+    online = commands.add_parser(
+        "online_data_migrations", help=text, description=text
+    )
+    online.add_argument(
+        "--max-count",
+        metavar="<number>",
+        help="Maximum number of objects to consider",
+    )
     online.set_defaults(action="online_data_migrations")
 
 
@@ -176,9 +187,15 @@ def _run(conf):
 def main(argv=None):
     conf = cfg.ConfigOpts()
     config.register_opts(conf)
-    conf.register_cli_opt(cfg.SubCommandOpt(
-        "db", dest="command", title="Command",
-        help="Available DB commands", handler=_add_db_parsers))
+    conf.register_cli_opt(
+        cfg.SubCommandOpt(
+            "db",
+            dest="command",
+            title="Command",
+            help="Available DB commands",
+            handler=_add_db_parsers,
+        )
+    )
     conf(sys.argv[1:] if argv is None else list(argv), project="placement")
     logs.setup(conf, level=logging.WARNING)
     try:

@@ -53,8 +53,10 @@ def import_nova(conf, source_url):
             print("ERROR: %s" % exc, file=sys.stderr)
             return 1
         except sa_exc.SQLAlchemyError as exc:
-            print("ERROR: the import failed and nothing was written: %s"
-                  % exc, file=sys.stderr)
+            print(
+                "ERROR: the import failed and nothing was written: %s" % exc,
+                file=sys.stderr,
+            )
             return 1
         table = prettytable.PrettyTable(["Table", "Source rows", "Imported"])
         for name in nova_import.ALL_TABLES:

@@ -42,7 +42,8 @@ class Checks(upgradecheck.UpgradeCommands):
             return upgradecheck.Result(
                 upgradecheck.Code.FAILURE,
                 details="There is at least one resource provider table "
-                "record which misses its root provider id. " + MIGRATE_HINT)
+                "record which misses its root provider id. " + MIGRATE_HINT,
+            )
         return upgradecheck.Result(upgradecheck.Code.SUCCESS)
 
     def _check_incomplete_consumers(self):
@@ -51,7 +52,8 @@ class Checks(upgradecheck.UpgradeCommands):
             return upgradecheck.Result(
                 upgradecheck.Code.WARNING,
                 details="There are %s incomplete consumers table records "
-                "for existing allocations. %s" % (missing, MIGRATE_HINT))
+                "for existing allocations. %s" % (missing, MIGRATE_HINT),
+            )
         return upgradecheck.Result(upgradecheck.Code.SUCCESS)
 
     def _check_policy_json(self):

@@ -24,7 +24,8 @@ RPA = tables.resource_provider_aggregates
 
 
 def find(
-        conn: sa.Connection, provider_uuid: str, lock: bool = False) -> sa.Row:
+    conn: sa.Connection, provider_uuid: str, lock: bool = False
+) -> sa.Row:
     """The provider row ``provider_uuid``; 404 when there is none.
 
     ``lock`` holds the row until the transaction ends, so that writers of
@@ -45,7 +46,8 @@ def uuids_of(conn: sa.Connection, provider_id: int) -> Sequence[str]:
         sa.select(AGG.c.uuid)
         .join(RPA, RPA.c.aggregate_id == AGG.c.id)
         .where(RPA.c.resource_provider_id == provider_id)
-        .order_by(AGG.c.id)).all()
+        .order_by(AGG.c.id)
+    ).all()
 
 
 def _ensure(conn: sa.Connection, uuids: Iterable[str]) -> dict[str, int]:
@@ -55,24 +57,33 @@ def _ensure(conn: sa.Connection, uuids: Iterable[str]) -> dict[str, int]:
     a savepoint and the look-up is repeated.
     """
     while True:
-        found: dict[str, int] = dict(conn.execute(
-            sa.select(AGG.c.uuid, AGG.c.id).where(
-                AGG.c.uuid.in_(sorted(uuids)))).all())
+        found: dict[str, int] = dict(
+            conn.execute(
+                sa.select(AGG.c.uuid, AGG.c.id).where(
+                    AGG.c.uuid.in_(sorted(uuids))
+                )
+            ).all()
+        )
         missing = sorted(set(uuids) - set(found))
         if not missing:
             return found
         now = utcnow()
         try:
             with conn.begin_nested():
-                conn.execute(AGG.insert(), [
-                    {"uuid": uuid, "created_at": now} for uuid in missing])
+                conn.execute(
+                    AGG.insert(),
+                    [{"uuid": uuid, "created_at": now} for uuid in missing],
+                )
         except sa.exc.IntegrityError:
             continue
 
 
 def replace(
-        conn: sa.Connection, provider_uuid: str, uuids: Iterable[str],
-        generation: int | None = None) -> int:
+    conn: sa.Connection,
+    provider_uuid: str,
+    uuids: Iterable[str],
+    generation: int | None = None,
+) -> int:
     """Make ``uuids`` the aggregates of the provider; returns its generation.
 
     With ``generation`` (1.19 on) the provider must still be at that
@@ -83,26 +94,43 @@ def replace(
     if generation is not None and generation != provider.generation:
         raise exceptions.ConcurrentUpdate(
             "Resource provider's generation already changed. Please update "
-            "the generation and try again.")
+            "the generation and try again."
+        )
     wanted = _ensure(conn, set(uuids)) if uuids else {}
-    current = set(conn.scalars(sa.select(RPA.c.aggregate_id).where(
-        RPA.c.resource_provider_id == provider.id)).all())
+    current = set(
+        conn.scalars(
+            sa.select(RPA.c.aggregate_id).where(
+                RPA.c.resource_provider_id == provider.id
+            )
+        ).all()
+    )
     wanted_ids = set(wanted.values())
     gone = current - wanted_ids
     if gone:
-        conn.execute(RPA.delete().where(
-            RPA.c.resource_provider_id == provider.id,
-            RPA.c.aggregate_id.in_(sorted(gone))))
+        conn.execute(
+            RPA.delete().where(
+                RPA.c.resource_provider_id == provider.id,
+                RPA.c.aggregate_id.in_(sorted(gone)),
+            )
+        )
     added = wanted_ids - current
     if added:
         now = utcnow()
-        conn.execute(RPA.insert(), [
-            {"resource_provider_id": provider.id, "aggregate_id": agg_id,
-             "created_at": now} for agg_id in sorted(added)])
+        conn.execute(
+            RPA.insert(),
+            [
+                {
+                    "resource_provider_id": provider.id,
+                    "aggregate_id": agg_id,
+                    "created_at": now,
+                }
+                for agg_id in sorted(added)
+            ],
+        )
     if gone or added:
         changes.record(conn, [provider.id])
     if generation is None:
         return provider.generation
     return provider_lookup.bump_generation(
-        conn, provider.id, provider.generation)
-
+        conn, provider.id, provider.generation
+    )

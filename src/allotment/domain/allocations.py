@@ -59,6 +59,7 @@ class Request(NamedTuple):
     ids; ``generation`` is the consumer generation the client saw (None for
     a new consumer) or UNCHECKED; ``consumer_type`` a name or None (keep).
     """
+
     uuid: str
     project_id: str
     user_id: str
@@ -85,8 +86,10 @@ class ProviderRace(exceptions.ConcurrentUpdate):
     """A provider's generation moved while the allocations were written."""
 
     def __init__(self) -> None:
-        super().__init__("Another thread concurrently updated the resource "
-                         "provider data. Please retry your update")
+        super().__init__(
+            "Another thread concurrently updated the resource "
+            "provider data. Please retry your update"
+        )
 
 
 class ConsumerRace(exceptions.ConcurrentUpdate):
@@ -95,47 +98,65 @@ class ConsumerRace(exceptions.ConcurrentUpdate):
 
 # Reading ---------------------------------------------------------------
 
+
 def for_consumer(conn: sa.Connection, consumer_uuid: str) -> Sequence[sa.Row]:
     """The consumer's allocations as rows (provider uuid and generation,
     class id, used, time stamps, consumer generation, type name, project
     and user external ids)."""
-    query = sa.select(
-        RP.c.uuid.label("provider_uuid"),
-        RP.c.generation.label("provider_generation"),
-        ALLOC.c.resource_class_id, ALLOC.c.used,
-        ALLOC.c.created_at, ALLOC.c.updated_at,
-        CONSUMERS.c.generation.label("consumer_generation"),
-        tables.consumer_types.c.name.label("consumer_type"),
-        tables.projects.c.external_id.label("project_id"),
-        tables.users.c.external_id.label("user_id"),
-    ).select_from(
-        ALLOC.join(RP, RP.c.id == ALLOC.c.resource_provider_id)
-        .join(CONSUMERS, CONSUMERS.c.uuid == ALLOC.c.consumer_id)
-        .join(tables.projects,
-              tables.projects.c.id == CONSUMERS.c.project_id)
-        .join(tables.users, tables.users.c.id == CONSUMERS.c.user_id)
-        .outerjoin(tables.consumer_types,
-                   tables.consumer_types.c.id == CONSUMERS.c.consumer_type_id)
-    ).where(ALLOC.c.consumer_id == consumer_uuid).order_by(ALLOC.c.id)
+    query = (
+        sa.select(
+            RP.c.uuid.label("provider_uuid"),
+            RP.c.generation.label("provider_generation"),
+            ALLOC.c.resource_class_id,
+            ALLOC.c.used,
+            ALLOC.c.created_at,
+            ALLOC.c.updated_at,
+            CONSUMERS.c.generation.label("consumer_generation"),
+            tables.consumer_types.c.name.label("consumer_type"),
+            tables.projects.c.external_id.label("project_id"),
+            tables.users.c.external_id.label("user_id"),
+        )
+        .select_from(
+            ALLOC.join(RP, RP.c.id == ALLOC.c.resource_provider_id)
+            .join(CONSUMERS, CONSUMERS.c.uuid == ALLOC.c.consumer_id)
+            .join(
+                tables.projects, tables.projects.c.id == CONSUMERS.c.project_id
+            )
+            .join(tables.users, tables.users.c.id == CONSUMERS.c.user_id)
+            .outerjoin(
+                tables.consumer_types,
+                tables.consumer_types.c.id == CONSUMERS.c.consumer_type_id,
+            )
+        )
+        .where(ALLOC.c.consumer_id == consumer_uuid)
+        .order_by(ALLOC.c.id)
+    )
     return conn.execute(query).all()
 
 
 def for_provider(conn: sa.Connection, provider_id: int) -> Sequence[sa.Row]:
     """The allocations on a provider: rows of consumer uuid and generation,
     class id, used and time stamps."""
-    query = sa.select(
-        ALLOC.c.consumer_id.label("consumer_uuid"),
-        CONSUMERS.c.generation.label("consumer_generation"),
-        ALLOC.c.resource_class_id, ALLOC.c.used,
-        ALLOC.c.created_at, ALLOC.c.updated_at,
-    ).select_from(
-        ALLOC.join(CONSUMERS, CONSUMERS.c.uuid == ALLOC.c.consumer_id)
-    ).where(ALLOC.c.resource_provider_id == provider_id).order_by(
-        ALLOC.c.id)
+    query = (
+        sa.select(
+            ALLOC.c.consumer_id.label("consumer_uuid"),
+            CONSUMERS.c.generation.label("consumer_generation"),
+            ALLOC.c.resource_class_id,
+            ALLOC.c.used,
+            ALLOC.c.created_at,
+            ALLOC.c.updated_at,
+        )
+        .select_from(
+            ALLOC.join(CONSUMERS, CONSUMERS.c.uuid == ALLOC.c.consumer_id)
+        )
+        .where(ALLOC.c.resource_provider_id == provider_id)
+        .order_by(ALLOC.c.id)
+    )
     return conn.execute(query).all()
 
 
 # Deleting --------------------------------------------------------------
+
 
 def _delete(conn: sa.Connection, consumer_uuids: Collection[str]) -> set[int]:
     """Delete the allocations of ``consumer_uuids``; answers the ids of the
@@ -143,11 +164,14 @@ def _delete(conn: sa.Connection, consumer_uuids: Collection[str]) -> set[int]:
     return them)."""
     query = ALLOC.delete().where(ALLOC.c.consumer_id.in_(consumer_uuids))
     if conn.dialect.delete_returning:
-        return set(conn.scalars(
-            query.returning(ALLOC.c.resource_provider_id)))
-    held = set(conn.scalars(
-        sa.select(ALLOC.c.resource_provider_id)
-        .where(ALLOC.c.consumer_id.in_(consumer_uuids)).with_for_update()))
+        return set(conn.scalars(query.returning(ALLOC.c.resource_provider_id)))
+    held = set(
+        conn.scalars(
+            sa.select(ALLOC.c.resource_provider_id)
+            .where(ALLOC.c.consumer_id.in_(consumer_uuids))
+            .with_for_update()
+        )
+    )
     conn.execute(query)
     return held
 
@@ -160,21 +184,26 @@ def delete_for_consumer(conn: sa.Connection, consumer_uuid: str) -> None:
     # row) to commit first: under READ COMMITTED a DELETE that waited for
     # the rows the writer replaced skips them and, on PostgreSQL, misses
     # the ones it inserted (404 while they stay allocated).
-    conn.execute(sa.select(CONSUMERS.c.id).where(
-        CONSUMERS.c.uuid == consumer_uuid).with_for_update())
+    conn.execute(
+        sa.select(CONSUMERS.c.id)
+        .where(CONSUMERS.c.uuid == consumer_uuid)
+        .with_for_update()
+    )
     held = _delete(conn, [consumer_uuid])
     if not held:
         raise exceptions.NotFound(
-            "No allocations for consumer '%s'" % consumer_uuid)
+            "No allocations for consumer '%s'" % consumer_uuid
+        )
     conn.execute(CONSUMERS.delete().where(CONSUMERS.c.uuid == consumer_uuid))
     changes.record(conn, held)
 
 
 # Writing ---------------------------------------------------------------
 
+
 def replace(
-        db: Database, conf: cfg.ConfigOpts,
-        requests: Sequence[Request]) -> None:
+    db: Database, conf: cfg.ConfigOpts, requests: Sequence[Request]
+) -> None:
     """Write ``requests`` (a list of Request) in one transaction, retrying
     lost provider generation races; 409 ProviderRace when retries run out.
     """
@@ -183,8 +212,10 @@ def replace(
         try:
             return db.run_write(write, requests)
         except ProviderRace:
-            LOG.debug("allocation write lost a provider race (attempt %d)",
-                      attempt + 1)
+            LOG.debug(
+                "allocation write lost a provider race (attempt %d)",
+                attempt + 1,
+            )
         except sa_exc.IntegrityError as error:
             # A concurrent writer created the same project, user, consumer
             # type or consumer first: run again to see its row.
@@ -201,8 +232,9 @@ def write(conn: sa.Connection, requests: Sequence[Request]) -> None:
     _check_consumer_generations(requests, existing)
     owners = _owner_ids(conn, requests)
     providers = _providers(conn, requests)
-    emptied = [r.uuid for r in requests
-               if not r.allocations and r.uuid in existing]
+    emptied = [
+        r.uuid for r in requests if not r.allocations and r.uuid in existing
+    ]
     touched = {row.id: row.generation for row in providers.values()}
     if emptied:
         touched.update(_providers_of(conn, emptied))
@@ -212,10 +244,19 @@ def write(conn: sa.Connection, requests: Sequence[Request]) -> None:
     held = _delete(conn, [r.uuid for r in requests])
     if rows:
         now = utcnow()
-        conn.execute(ALLOC.insert(), [
-            {"resource_provider_id": provider_id, "resource_class_id": rc_id,
-             "consumer_id": consumer_uuid, "used": used, "created_at": now}
-            for consumer_uuid, provider_id, rc_id, used, _rc, _rp in rows])
+        conn.execute(
+            ALLOC.insert(),
+            [
+                {
+                    "resource_provider_id": provider_id,
+                    "resource_class_id": rc_id,
+                    "consumer_id": consumer_uuid,
+                    "used": used,
+                    "created_at": now,
+                }
+                for consumer_uuid, provider_id, rc_id, used, _rc, _rp in rows
+            ],
+        )
     _write_consumers(conn, requests, existing, owners)
     _bump_providers(conn, touched)
     # Usage changed wherever the consumers were and wherever they are now
@@ -224,7 +265,8 @@ def write(conn: sa.Connection, requests: Sequence[Request]) -> None:
 
 
 def _check_consumer_generations(
-        requests: Sequence[Request], existing: dict[str, sa.Row]) -> None:
+    requests: Sequence[Request], existing: dict[str, sa.Row]
+) -> None:
     for req in requests:
         if req.generation is UNCHECKED:
             continue
@@ -233,107 +275,159 @@ def _check_consumer_generations(
             raise exceptions.Conflict(
                 "consumer generation conflict - expected %s but got %s"
                 % (row.generation, req.generation),
-                exceptions.CONCURRENT_UPDATE)
+                exceptions.CONCURRENT_UPDATE,
+            )
         if row is None and req.generation is not None:
             raise exceptions.Conflict(
                 "consumer generation conflict - expected null but got %s"
-                % req.generation, exceptions.CONCURRENT_UPDATE)
+                % req.generation,
+                exceptions.CONCURRENT_UPDATE,
+            )
 
 
-def _owner_ids(
-        conn: sa.Connection,
-        requests: Sequence[Request]) -> Owners:
+def _owner_ids(conn: sa.Connection, requests: Sequence[Request]) -> Owners:
     """(project ids, user ids, consumer type ids) by external id / name."""
     projects = consumer_domain.project_ids(
-        conn, {r.project_id for r in requests})
+        conn, {r.project_id for r in requests}
+    )
     users = consumer_domain.user_ids(conn, {r.user_id for r in requests})
     types = consumer_domain.type_ids(
-        conn, {r.consumer_type for r in requests
-               if r.consumer_type is not None})
+        conn,
+        {r.consumer_type for r in requests if r.consumer_type is not None},
+    )
     return projects, users, types
 
 
 def _providers(
-        conn: sa.Connection, requests: Sequence[Request]) -> dict[str, sa.Row]:
+    conn: sa.Connection, requests: Sequence[Request]
+) -> dict[str, sa.Row]:
     """provider uuid -> row (id, uuid, generation) for every provider the
     requests allocate from; 400 for the first one that does not exist."""
-    wanted = list(dict.fromkeys(
-        rp_uuid for r in requests for rp_uuid in r.allocations))
+    wanted = list(
+        dict.fromkeys(rp_uuid for r in requests for rp_uuid in r.allocations)
+    )
     if not wanted:
         return {}
-    rows = conn.execute(sa.select(RP.c.id, RP.c.uuid, RP.c.generation).where(
-        RP.c.uuid.in_(wanted))).all()
+    rows = conn.execute(
+        sa.select(RP.c.id, RP.c.uuid, RP.c.generation).where(
+            RP.c.uuid.in_(wanted)
+        )
+    ).all()
     found = {row.uuid: row for row in rows}
     for rp_uuid in wanted:
         if rp_uuid not in found:
             raise exceptions.BadRequest(
                 "Allocation for resource provider '%s' that does not exist."
-                % rp_uuid)
+                % rp_uuid
+            )
     return found
 
 
 def _providers_of(
-        conn: sa.Connection,
-        consumer_uuids: Collection[str]) -> dict[int, int]:
+    conn: sa.Connection, consumer_uuids: Collection[str]
+) -> dict[int, int]:
     """provider id -> generation of the providers holding allocations of
     ``consumer_uuids``."""
-    rows = conn.execute(sa.select(RP.c.id, RP.c.generation).where(
-        RP.c.id.in_(sa.select(ALLOC.c.resource_provider_id).where(
-            ALLOC.c.consumer_id.in_(consumer_uuids))))).all()
+    rows = conn.execute(
+        sa.select(RP.c.id, RP.c.generation).where(
+            RP.c.id.in_(
+                sa.select(ALLOC.c.resource_provider_id).where(
+                    ALLOC.c.consumer_id.in_(consumer_uuids)
+                )
+            )
+        )
+    ).all()
     return dict(rows)
 
 
 def _new_rows(
-        conn: sa.Connection, requests: Sequence[Request],
-        providers: dict[str, sa.Row]) -> list[NewRow]:
+    conn: sa.Connection,
+    requests: Sequence[Request],
+    providers: dict[str, sa.Row],
+) -> list[NewRow]:
     """The allocation rows to insert, in request order: tuples of
     (consumer uuid, provider id, class id, used, class name, provider uuid).
     400 for the first unknown resource class."""
-    names = list(dict.fromkeys(
-        rc for r in requests for resources in r.allocations.values()
-        for rc in resources))
+    names = list(
+        dict.fromkeys(
+            rc
+            for r in requests
+            for resources in r.allocations.values()
+            for rc in resources
+        )
+    )
     ids = resource_classes.ids_for(conn, names)
     for name in names:
         if name not in ids:
             raise UnknownClass("No such resource class %s." % name)
-    return [(r.uuid, providers[rp_uuid].id, ids[rc], used, rc, rp_uuid)
-            for r in requests
-            for rp_uuid, resources in r.allocations.items()
-            for rc, used in resources.items()]
+    return [
+        (r.uuid, providers[rp_uuid].id, ids[rc], used, rc, rp_uuid)
+        for r in requests
+        for rp_uuid, resources in r.allocations.items()
+        for rc, used in resources.items()
+    ]
 
 
 def _check_capacity(
-        conn: sa.Connection, rows: Sequence[NewRow],
-        providers: dict[str, sa.Row], consumer_uuids: Collection[str]) -> None:
+    conn: sa.Connection,
+    rows: Sequence[NewRow],
+    providers: dict[str, sa.Row],
+    consumer_uuids: Collection[str],
+) -> None:
     """409 InvalidAllocation unless every new allocation fits its
     provider's inventory, counting the other consumers' usage."""
     if not rows:
         return
     provider_ids = {row[1] for row in rows}
     rc_ids = {row[2] for row in rows}
-    mine = sa.case((ALLOC.c.consumer_id.in_(consumer_uuids), ALLOC.c.used),
-                   else_=0)
-    usage = sa.select(
-        ALLOC.c.resource_provider_id, ALLOC.c.resource_class_id,
-        sa.func.sum(ALLOC.c.used).label("used_all"),
-        sa.func.sum(mine).label("used_mine"),
-    ).where(
-        ALLOC.c.resource_provider_id.in_(provider_ids),
-        ALLOC.c.resource_class_id.in_(rc_ids),
-    ).group_by(ALLOC.c.resource_provider_id,
-               ALLOC.c.resource_class_id).subquery("usage")
-    query = sa.select(
-        INV.c.resource_provider_id, INV.c.resource_class_id, INV.c.total,
-        INV.c.reserved, INV.c.min_unit, INV.c.max_unit, INV.c.step_size,
-        INV.c.allocation_ratio, usage.c.used_all, usage.c.used_mine,
-    ).select_from(INV.outerjoin(usage, sa.and_(
-        usage.c.resource_provider_id == INV.c.resource_provider_id,
-        usage.c.resource_class_id == INV.c.resource_class_id,
-    ))).where(
-        INV.c.resource_provider_id.in_(provider_ids),
-        INV.c.resource_class_id.in_(rc_ids))
-    inventory = {(r.resource_provider_id, r.resource_class_id): r
-                 for r in conn.execute(query)}
+    mine = sa.case(
+        (ALLOC.c.consumer_id.in_(consumer_uuids), ALLOC.c.used), else_=0
+    )
+    usage = (
+        sa.select(
+            ALLOC.c.resource_provider_id,
+            ALLOC.c.resource_class_id,
+            sa.func.sum(ALLOC.c.used).label("used_all"),
+            sa.func.sum(mine).label("used_mine"),
+        )
+        .where(
+            ALLOC.c.resource_provider_id.in_(provider_ids),
+            ALLOC.c.resource_class_id.in_(rc_ids),
+        )
+        .group_by(ALLOC.c.resource_provider_id, ALLOC.c.resource_class_id)
+        .subquery("usage")
+    )
+    query = (
+        sa.select(
+            INV.c.resource_provider_id,
+            INV.c.resource_class_id,
+            INV.c.total,
+            INV.c.reserved,
+            INV.c.min_unit,
+            INV.c.max_unit,
+            INV.c.step_size,
+            INV.c.allocation_ratio,
+            usage.c.used_all,
+            usage.c.used_mine,
+        )
+        .select_from(
+            INV.outerjoin(
+                usage,
+                sa.and_(
+                    usage.c.resource_provider_id == INV.c.resource_provider_id,
+                    usage.c.resource_class_id == INV.c.resource_class_id,
+                ),
+            )
+        )
+        .where(
+            INV.c.resource_provider_id.in_(provider_ids),
+            INV.c.resource_class_id.in_(rc_ids),
+        )
+    )
+    inventory = {
+        (r.resource_provider_id, r.resource_class_id): r
+        for r in conn.execute(query)
+    }
 
     with_inventory = {key[0] for key in inventory}
     for _c, provider_id, _rc_id, _used, _rc, rp_uuid in rows:
@@ -341,42 +435,50 @@ def _check_capacity(
             names = ", ".join(dict.fromkeys(row[4] for row in rows))
             raise InvalidAllocation(
                 "Inventory for '%s' on resource provider '%s' invalid."
-                % (names, rp_uuid))
+                % (names, rp_uuid)
+            )
 
     needed: collections.defaultdict[tuple[int, int], int] = (
-        collections.defaultdict(int))
+        collections.defaultdict(int)
+    )
     for _c, provider_id, rc_id, used, rc, rp_uuid in rows:
         inv = inventory.get((provider_id, rc_id))
         if inv is None:
             raise InvalidAllocation(
                 "Inventory for '%s' on resource provider '%s' invalid."
-                % (rc, rp_uuid))
-        if not capacity.within_units(used, inv.min_unit, inv.max_unit,
-                                     inv.step_size):
+                % (rc, rp_uuid)
+            )
+        if not capacity.within_units(
+            used, inv.min_unit, inv.max_unit, inv.step_size
+        ):
             raise InvalidAllocation(
                 "Unable to create allocation for '%s' on resource provider "
                 "'%s'. The requested amount would violate inventory "
-                "constraints." % (rc, rp_uuid))
+                "constraints." % (rc, rp_uuid)
+            )
         needed[provider_id, rc_id] += used
         previous = int(inv.used_all) if inv.used_all is not None else None
         others = (previous or 0) - int(inv.used_mine or 0)
-        cap = capacity.capacity(inv.total, inv.reserved,
-                                inv.allocation_ratio)
+        cap = capacity.capacity(inv.total, inv.reserved, inv.allocation_ratio)
         after = others + needed[provider_id, rc_id]
-        if (not capacity.has_room(needed[provider_id, rc_id], cap, others)
-                and (previous is None or after > previous)):
+        if not capacity.has_room(needed[provider_id, rc_id], cap, others) and (
+            previous is None or after > previous
+        ):
             # Over capacity is accepted only when the write leaves the
             # provider no more over-committed than it was.
             raise InvalidAllocation(
                 "Unable to create allocation for '%s' on resource provider "
                 "'%s'. The requested amount would exceed the capacity."
-                % (rc, rp_uuid))
+                % (rc, rp_uuid)
+            )
 
 
 def _write_consumers(
-        conn: sa.Connection, requests: Sequence[Request],
-        existing: dict[str, sa.Row],
-        owners: Owners) -> None:
+    conn: sa.Connection,
+    requests: Sequence[Request],
+    existing: dict[str, sa.Row],
+    owners: Owners,
+) -> None:
     """Create new consumers, advance (or, when left without allocations,
     delete) existing ones; ConsumerRace when one changed meanwhile."""
     projects, users, types = owners
@@ -384,19 +486,26 @@ def _write_consumers(
     for req in requests:
         project_id = projects[req.project_id]
         user_id = users[req.user_id]
-        type_id = (None if req.consumer_type is None
-                   else types.get(req.consumer_type))
+        type_id = (
+            None if req.consumer_type is None else types.get(req.consumer_type)
+        )
         row = existing.get(req.uuid)
         if row is None:
             if req.allocations:
-                new_rows.append({
-                    "uuid": req.uuid, "project_id": project_id,
-                    "user_id": user_id, "generation": 1,
-                    "consumer_type_id": type_id})
+                new_rows.append(
+                    {
+                        "uuid": req.uuid,
+                        "project_id": project_id,
+                        "user_id": user_id,
+                        "generation": 1,
+                        "consumer_type_id": type_id,
+                    }
+                )
             continue
         if req.allocations:
             done = consumer_domain.advance(
-                conn, row, project_id, user_id, type_id)
+                conn, row, project_id, user_id, type_id
+            )
         else:
             done = consumer_domain.remove(conn, row)
         if not done:
@@ -409,9 +518,14 @@ def _bump_providers(conn: sa.Connection, generations: dict[int, int]) -> None:
     in one compare-and-set; ProviderRace when any of them moved."""
     if not generations:
         return
-    matches = [sa.and_(RP.c.id == provider_id, RP.c.generation == generation)
-               for provider_id, generation in generations.items()]
-    result = conn.execute(RP.update().where(sa.or_(*matches)).values(
-        generation=RP.c.generation + 1, updated_at=utcnow()))
+    matches = [
+        sa.and_(RP.c.id == provider_id, RP.c.generation == generation)
+        for provider_id, generation in generations.items()
+    ]
+    result = conn.execute(
+        RP.update()
+        .where(sa.or_(*matches))
+        .values(generation=RP.c.generation + 1, updated_at=utcnow())
+    )
     if result.rowcount != len(generations):
         raise ProviderRace()

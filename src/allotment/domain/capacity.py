@@ -8,9 +8,9 @@ computes it. An amount fits an inventory already holding ``used`` when
 
 The pure functions serve Python callers (the provider snapshot of the
 candidates engine, through ``headroom``; the allocation claim check in
-domain/allocations.py, inventory checks in domain/inventories.py); ``sql_fits`` is the same rule as an SQL
-condition on the inventories table, for GET /resource_providers?resources=
-(domain/providers.py). tests/functional/test_capacity_rule.py runs one
+domain/allocations.py, inventory checks in domain/inventories.py);
+``sql_fits`` is the same rule as an SQL condition on the inventories
+table, for GET /resource_providers?resources= (domain/providers.py). tests/functional/test_capacity_rule.py runs one
 table of edge cases through all three API paths.
 """
 
@@ -31,7 +31,8 @@ def capacity(total: int, reserved: int, allocation_ratio: float) -> float:
 
 
 def within_units(
-        amount: int, min_unit: int, max_unit: int, step_size: int) -> bool:
+    amount: int, min_unit: int, max_unit: int, step_size: int
+) -> bool:
     """True when one allocation of ``amount`` respects the unit limits."""
     return min_unit <= amount <= max_unit and amount % step_size == 0
 
@@ -42,11 +43,17 @@ def has_room(amount: int, capacity_: float, used: int) -> bool:
 
 
 def fits(
-        amount: int, capacity_: float, used: int, min_unit: int, max_unit: int,
-        step_size: int) -> bool:
+    amount: int,
+    capacity_: float,
+    used: int,
+    min_unit: int,
+    max_unit: int,
+    step_size: int,
+) -> bool:
     """The whole rule: ``amount`` may be allocated from the inventory."""
-    return (within_units(amount, min_unit, max_unit, step_size)
-            and has_room(amount, capacity_, used))
+    return within_units(amount, min_unit, max_unit, step_size) and has_room(
+        amount, capacity_, used
+    )
 
 
 def headroom(capacity_: float, used: int, max_unit: int) -> int:
@@ -64,12 +71,13 @@ def sql_capacity(inv: sa.Table = INV) -> sa.ColumnElement[Any]:
 
 
 def sql_fits(
-        amount: int, used: sa.ColumnElement[Any],
-        inv: sa.Table = INV) -> sa.ColumnElement[bool]:
+    amount: int, used: sa.ColumnElement[Any], inv: sa.Table = INV
+) -> sa.ColumnElement[bool]:
     """``fits`` as an SQL condition on an inventory row; ``used`` is an
     SQL expression of its current usage."""
     return sa.and_(
         inv.c.min_unit <= amount,
         inv.c.max_unit >= amount,
         sa.literal(amount) % inv.c.step_size == 0,
-        used + amount <= sql_capacity(inv))
+        used + amount <= sql_capacity(inv),
+    )

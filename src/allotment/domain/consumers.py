@@ -30,19 +30,21 @@ UNKNOWN_TYPE = "unknown"
 
 
 def owner_or_incomplete(
-        conf: cfg.ConfigOpts, project_id: str | None,
-        user_id: str | None) -> tuple[str, str | None]:
+    conf: cfg.ConfigOpts, project_id: str | None, user_id: str | None
+) -> tuple[str, str | None]:
     """(project, user) external ids, or the configured "incomplete consumer"
     pair when the request named no project (before microversion 1.8)."""
     if project_id is None:
-        return (conf.placement.incomplete_consumer_project_id,
-                conf.placement.incomplete_consumer_user_id)
+        return (
+            conf.placement.incomplete_consumer_project_id,
+            conf.placement.incomplete_consumer_user_id,
+        )
     return project_id, user_id
 
 
 def _ensure_rows(
-        conn: sa.Connection, table: sa.Table, column: str,
-        values: Iterable[str]) -> dict[str, int]:
+    conn: sa.Connection, table: sa.Table, column: str, values: Iterable[str]
+) -> dict[str, int]:
     """Map each of ``values`` to the id of its row in ``table``, inserting
     the missing rows. A concurrent insert of the same value surfaces as an
     IntegrityError, which the caller's transaction retry absorbs."""
@@ -50,26 +52,34 @@ def _ensure_rows(
     if not values:
         return {}
     col = table.c[column]
-    found = dict(conn.execute(
-        sa.select(col, table.c.id).where(col.in_(values))).all())
+    found = dict(
+        conn.execute(sa.select(col, table.c.id).where(col.in_(values))).all()
+    )
     missing = values - found.keys()
     if missing:
         now = utcnow()
-        conn.execute(table.insert(), [
-            {column: value, "created_at": now} for value in sorted(missing)])
-        found.update(conn.execute(
-            sa.select(col, table.c.id).where(col.in_(missing))).all())
+        conn.execute(
+            table.insert(),
+            [{column: value, "created_at": now} for value in sorted(missing)],
+        )
+        found.update(
+            conn.execute(
+                sa.select(col, table.c.id).where(col.in_(missing))
+            ).all()
+        )
     return found
 
 
 def project_ids(
-        conn: sa.Connection, external_ids: Iterable[str]) -> dict[str, int]:
+    conn: sa.Connection, external_ids: Iterable[str]
+) -> dict[str, int]:
     """external project id -> internal id, creating missing projects."""
     return _ensure_rows(conn, PROJECTS, "external_id", external_ids)
 
 
 def user_ids(
-        conn: sa.Connection, external_ids: Iterable[str]) -> dict[str, int]:
+    conn: sa.Connection, external_ids: Iterable[str]
+) -> dict[str, int]:
     """external user id -> internal id, creating missing users."""
     return _ensure_rows(conn, USERS, "external_id", external_ids)
 
@@ -84,11 +94,16 @@ def find(conn: sa.Connection, uuids: Iterable[str]) -> dict[str, sa.Row]:
     consumer_type_id) for the consumers of ``uuids`` that exist."""
     if not uuids:
         return {}
-    rows = conn.execute(sa.select(
-        CONSUMERS.c.id, CONSUMERS.c.uuid, CONSUMERS.c.generation,
-        CONSUMERS.c.project_id, CONSUMERS.c.user_id,
-        CONSUMERS.c.consumer_type_id,
-    ).where(CONSUMERS.c.uuid.in_(set(uuids)))).all()
+    rows = conn.execute(
+        sa.select(
+            CONSUMERS.c.id,
+            CONSUMERS.c.uuid,
+            CONSUMERS.c.generation,
+            CONSUMERS.c.project_id,
+            CONSUMERS.c.user_id,
+            CONSUMERS.c.consumer_type_id,
+        ).where(CONSUMERS.c.uuid.in_(set(uuids)))
+    ).all()
     return {row.uuid: row for row in rows}
 
 
@@ -98,32 +113,47 @@ def create(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
     IntegrityError (unique uuid)."""
     if rows:
         now = utcnow()
-        conn.execute(CONSUMERS.insert(), [
-            dict(row, created_at=now) for row in rows])
+        conn.execute(
+            CONSUMERS.insert(), [dict(row, created_at=now) for row in rows]
+        )
 
 
 def advance(
-        conn: sa.Connection, consumer: sa.Row, project_id: int, user_id: int,
-        consumer_type_id: int | None) -> bool:
+    conn: sa.Connection,
+    consumer: sa.Row,
+    project_id: int,
+    user_id: int,
+    consumer_type_id: int | None,
+) -> bool:
     """Move ``consumer`` to its next generation, setting its owner (and its
     type unless ``consumer_type_id`` is None). False when another writer
     changed the consumer since it was read."""
-    values = {"generation": consumer.generation + 1,
-              "project_id": project_id, "user_id": user_id,
-              "updated_at": utcnow()}
+    values = {
+        "generation": consumer.generation + 1,
+        "project_id": project_id,
+        "user_id": user_id,
+        "updated_at": utcnow(),
+    }
     if consumer_type_id is not None:
         values["consumer_type_id"] = consumer_type_id
-    result = conn.execute(CONSUMERS.update().where(
-        CONSUMERS.c.id == consumer.id,
-        CONSUMERS.c.generation == consumer.generation).values(**values))
+    result = conn.execute(
+        CONSUMERS.update()
+        .where(
+            CONSUMERS.c.id == consumer.id,
+            CONSUMERS.c.generation == consumer.generation,
+        )
+        .values(**values)
+    )
     return result.rowcount == 1
 
 
 def remove(conn: sa.Connection, consumer: sa.Row) -> bool:
     """Delete ``consumer`` if it is still at the generation read; False when
     another writer changed it first."""
-    result = conn.execute(CONSUMERS.delete().where(
-        CONSUMERS.c.id == consumer.id,
-        CONSUMERS.c.generation == consumer.generation))
+    result = conn.execute(
+        CONSUMERS.delete().where(
+            CONSUMERS.c.id == consumer.id,
+            CONSUMERS.c.generation == consumer.generation,
+        )
+    )
     return result.rowcount == 1
-

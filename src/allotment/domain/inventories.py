@@ -29,10 +29,21 @@ INV = tables.inventories
 ALLOC = tables.allocations
 
 MAX_INT = 0x7FFFFFFF
-FIELDS = ("total", "reserved", "min_unit", "max_unit", "step_size",
-          "allocation_ratio")
-DEFAULTS = {"reserved": 0, "min_unit": 1, "max_unit": MAX_INT,
-            "step_size": 1, "allocation_ratio": 1.0}
+FIELDS = (
+    "total",
+    "reserved",
+    "min_unit",
+    "max_unit",
+    "step_size",
+    "allocation_ratio",
+)
+DEFAULTS = {
+    "reserved": 0,
+    "min_unit": 1,
+    "max_unit": MAX_INT,
+    "step_size": 1,
+    "allocation_ratio": 1.0,
+}
 
 
 def with_defaults(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -44,8 +55,11 @@ def with_defaults(values: Mapping[str, Any]) -> dict[str, Any]:
 
 def capacity(record: Mapping[str, Any]) -> int:
     """The capacity clients are shown for an inventory record."""
-    return int(capacity_rule.capacity(record["total"], record["reserved"],
-                                      record["allocation_ratio"]))
+    return int(
+        capacity_rule.capacity(
+            record["total"], record["reserved"], record["allocation_ratio"]
+        )
+    )
 
 
 class InvalidInventory(exceptions.BadRequest):
@@ -58,8 +72,12 @@ class InvalidInventory(exceptions.BadRequest):
 
 
 def _check_capacity(
-        provider: sa.Row, name: str, record: Mapping[str, Any],
-        reserved_can_be_total: bool, prefix: str) -> None:
+    provider: sa.Row,
+    name: str,
+    record: Mapping[str, Any],
+    reserved_can_be_total: bool,
+    prefix: str,
+) -> None:
     """400 when reserved leaves no capacity (reserved == total is allowed
     from microversion 1.26)."""
     cap = capacity(record)
@@ -72,21 +90,26 @@ def _check_capacity(
             return
         problem = "The reserved value is greater than or equal to total."
     raise InvalidInventory(
-        prefix, "Invalid inventory for '%s' on resource provider '%s'. %s"
-        % (name, provider.uuid, problem))
+        prefix,
+        "Invalid inventory for '%s' on resource provider '%s'. %s"
+        % (name, provider.uuid, problem),
+    )
 
 
 def _rows(conn: sa.Connection, provider_id: int) -> Sequence[sa.Row]:
-    return conn.execute(sa.select(INV).where(
-        INV.c.resource_provider_id == provider_id).order_by(
-            INV.c.resource_class_id)).all()
+    return conn.execute(
+        sa.select(INV)
+        .where(INV.c.resource_provider_id == provider_id)
+        .order_by(INV.c.resource_class_id)
+    ).all()
 
 
 def list_for(conn: sa.Connection, provider: sa.Row) -> dict[str, sa.Row]:
     """{class name: row} of the provider's inventories."""
     rows = _rows(conn, provider.id)
-    names = resource_classes.names_for(conn, [r.resource_class_id
-                                              for r in rows])
+    names = resource_classes.names_for(
+        conn, [r.resource_class_id for r in rows]
+    )
     return {names[r.resource_class_id]: r for r in rows}
 
 
@@ -95,60 +118,91 @@ def get(conn: sa.Connection, provider: sa.Row, name: str) -> sa.Row:
     rc_id = resource_classes.id_for(conn, name)
     row = None
     if rc_id is not None:
-        row = conn.execute(sa.select(INV).where(
-            INV.c.resource_provider_id == provider.id,
-            INV.c.resource_class_id == rc_id)).first()
+        row = conn.execute(
+            sa.select(INV).where(
+                INV.c.resource_provider_id == provider.id,
+                INV.c.resource_class_id == rc_id,
+            )
+        ).first()
     if row is None:
-        raise exceptions.NotFound("No inventory of class %s for %s"
-                                  % (name, provider.uuid))
+        raise exceptions.NotFound(
+            "No inventory of class %s for %s" % (name, provider.uuid)
+        )
     return row
 
 
 def _classes_in_use(
-        conn: sa.Connection, provider: sa.Row,
-        rc_ids: Collection[int]) -> list[str]:
+    conn: sa.Connection, provider: sa.Row, rc_ids: Collection[int]
+) -> list[str]:
     """Names of the classes among ``rc_ids`` the provider has allocations
     of, in class id order."""
     if not rc_ids:
         return []
     used = conn.scalars(
-        sa.select(ALLOC.c.resource_class_id).where(
+        sa.select(ALLOC.c.resource_class_id)
+        .where(
             ALLOC.c.resource_provider_id == provider.id,
-            ALLOC.c.resource_class_id.in_(rc_ids)).group_by(
-                ALLOC.c.resource_class_id).order_by(
-                    ALLOC.c.resource_class_id)).all()
+            ALLOC.c.resource_class_id.in_(rc_ids),
+        )
+        .group_by(ALLOC.c.resource_class_id)
+        .order_by(ALLOC.c.resource_class_id)
+    ).all()
     names = resource_classes.names_for(conn, used)
     return [names[rc_id] for rc_id in used]
 
 
 def _in_use_message(provider: sa.Row, names: Sequence[str]) -> str:
-    return ("Inventory for '%s' on resource provider '%s' in use."
-            % (", ".join(names), provider.uuid))
+    return "Inventory for '%s' on resource provider '%s' in use." % (
+        ", ".join(names),
+        provider.uuid,
+    )
 
 
 def _insert(
-        conn: sa.Connection, provider: sa.Row, rc_id: int,
-        record: Mapping[str, Any]) -> None:
-    conn.execute(INV.insert().values(
-        resource_provider_id=provider.id, resource_class_id=rc_id,
-        created_at=utcnow(), **record))
+    conn: sa.Connection,
+    provider: sa.Row,
+    rc_id: int,
+    record: Mapping[str, Any],
+) -> None:
+    conn.execute(
+        INV.insert().values(
+            resource_provider_id=provider.id,
+            resource_class_id=rc_id,
+            created_at=utcnow(),
+            **record,
+        )
+    )
 
 
 def _update(
-        conn: sa.Connection, provider: sa.Row, rc_id: int, name: str,
-        record: Mapping[str, Any]) -> bool:
+    conn: sa.Connection,
+    provider: sa.Row,
+    rc_id: int,
+    name: str,
+    record: Mapping[str, Any],
+) -> bool:
     """Update one inventory; returns False when the provider has none of
     that class. Logs when the new capacity is below the current usage."""
-    used = conn.scalar(sa.select(sa.func.sum(ALLOC.c.used)).where(
-        ALLOC.c.resource_provider_id == provider.id,
-        ALLOC.c.resource_class_id == rc_id))
-    result = conn.execute(INV.update().where(
-        INV.c.resource_provider_id == provider.id,
-        INV.c.resource_class_id == rc_id).values(
-            updated_at=utcnow(), **record))
+    used = conn.scalar(
+        sa.select(sa.func.sum(ALLOC.c.used)).where(
+            ALLOC.c.resource_provider_id == provider.id,
+            ALLOC.c.resource_class_id == rc_id,
+        )
+    )
+    result = conn.execute(
+        INV.update()
+        .where(
+            INV.c.resource_provider_id == provider.id,
+            INV.c.resource_class_id == rc_id,
+        )
+        .values(updated_at=utcnow(), **record)
+    )
     if result.rowcount and used is not None and used > capacity(record):
-        LOG.warning("Resource provider %s is now over-capacity for %s",
-                    provider.uuid, name)
+        LOG.warning(
+            "Resource provider %s is now over-capacity for %s",
+            provider.uuid,
+            name,
+        )
     return bool(result.rowcount)
 
 
@@ -161,9 +215,12 @@ def _changed(conn: sa.Connection, provider: sa.Row, expected: int) -> int:
 
 
 def create(
-        conn: sa.Connection, provider_uuid: str, name: str,
-        values: Mapping[str, Any],
-        reserved_can_be_total: bool) -> tuple[int, dict[str, Any]]:
+    conn: sa.Connection,
+    provider_uuid: str,
+    name: str,
+    values: Mapping[str, Any],
+    reserved_can_be_total: bool,
+) -> tuple[int, dict[str, Any]]:
     """Add inventory of class ``name`` (POST); returns (generation, record).
 
     404 for an unknown provider, 400 for an unknown class or no capacity,
@@ -171,16 +228,21 @@ def create(
     """
     provider = provider_lookup.get(conn, provider_uuid)
     prefix = "Unable to create inventory for resource provider %s" % (
-        provider.uuid)
+        provider.uuid
+    )
     record = with_defaults(values)
     _check_capacity(provider, name, record, reserved_can_be_total, prefix)
     rc_id = resource_classes.id_for(conn, name)
     if rc_id is None:
         raise exceptions.BadRequest(
-            "%s: No such resource class %s." % (prefix, name))
-    exists = conn.scalar(sa.select(INV.c.id).where(
-        INV.c.resource_provider_id == provider.id,
-        INV.c.resource_class_id == rc_id))
+            "%s: No such resource class %s." % (prefix, name)
+        )
+    exists = conn.scalar(
+        sa.select(INV.c.id).where(
+            INV.c.resource_provider_id == provider.id,
+            INV.c.resource_class_id == rc_id,
+        )
+    )
     if exists is not None:
         raise _duplicate(provider, name)
     try:
@@ -194,70 +256,97 @@ def create(
 def _duplicate(provider: sa.Row, name: str) -> exceptions.Conflict:
     return exceptions.Conflict(
         "Update conflict: Inventory of class %s already exists on resource "
-        "provider %s." % (name, provider.uuid), exceptions.CONCURRENT_UPDATE)
+        "provider %s." % (name, provider.uuid),
+        exceptions.CONCURRENT_UPDATE,
+    )
 
 
 def _require_generation(provider: sa.Row, generation: int) -> None:
     if generation != provider.generation:
         raise exceptions.ConcurrentUpdate(
-            "resource provider generation conflict")
+            "resource provider generation conflict"
+        )
 
 
 def update(
-        conn: sa.Connection, provider_uuid: str, name: str,
-        values: Mapping[str, Any], generation: int,
-        reserved_can_be_total: bool) -> tuple[int, dict[str, Any]]:
+    conn: sa.Connection,
+    provider_uuid: str,
+    name: str,
+    values: Mapping[str, Any],
+    generation: int,
+    reserved_can_be_total: bool,
+) -> tuple[int, dict[str, Any]]:
     """Change the inventory of class ``name`` (PUT of one inventory);
     returns (new generation, record)."""
     provider = provider_lookup.get(conn, provider_uuid)
     _require_generation(provider, generation)
     record = with_defaults(values)
     _check_capacity(
-        provider, name, record, reserved_can_be_total,
-        "Unable to update inventory for resource provider %s"
-        % provider.uuid)
+        provider,
+        name,
+        record,
+        reserved_can_be_total,
+        "Unable to update inventory for resource provider %s" % provider.uuid,
+    )
     rc_id = resource_classes.id_for(conn, name)
     if rc_id is None:
         raise exceptions.NotFound("No such resource class %s." % name)
     if not _update(conn, provider, rc_id, name, record):
         raise exceptions.BadRequest(
             "No inventory record with resource class for resource provider "
-            "%s: No inventory of class %s found." % (provider.uuid, name))
+            "%s: No inventory of class %s found." % (provider.uuid, name)
+        )
     return _changed(conn, provider, generation), record
 
 
 def replace_all(
-        conn: sa.Connection, provider_uuid: str, generation: int,
-        inventories: Mapping[str, Mapping[str, Any]],
-        reserved_can_be_total: bool) -> tuple[int, dict[str, dict[str, Any]]]:
+    conn: sa.Connection,
+    provider_uuid: str,
+    generation: int,
+    inventories: Mapping[str, Mapping[str, Any]],
+    reserved_can_be_total: bool,
+) -> tuple[int, dict[str, dict[str, Any]]]:
     """Make ``inventories`` ({class name: values}) the whole inventory of
     the provider ``provider_uuid`` (PUT); returns (new generation, {class
     name: record})."""
     return replace_provider(
-        conn, provider_lookup.get(conn, provider_uuid), generation,
-        inventories, reserved_can_be_total)
+        conn,
+        provider_lookup.get(conn, provider_uuid),
+        generation,
+        inventories,
+        reserved_can_be_total,
+    )
 
 
 def replace_provider(
-        conn: sa.Connection, provider: sa.Row, generation: int,
-        inventories: Mapping[str, Mapping[str, Any]],
-        reserved_can_be_total: bool) -> tuple[int, dict[str, dict[str, Any]]]:
+    conn: sa.Connection,
+    provider: sa.Row,
+    generation: int,
+    inventories: Mapping[str, Mapping[str, Any]],
+    reserved_can_be_total: bool,
+) -> tuple[int, dict[str, dict[str, Any]]]:
     """``replace_all`` for a provider row already read in this
     transaction."""
     _require_generation(provider, generation)
-    records = {name: with_defaults(values)
-               for name, values in inventories.items()}
+    records = {
+        name: with_defaults(values) for name, values in inventories.items()
+    }
     for name, record in records.items():
         _check_capacity(
-            provider, name, record, reserved_can_be_total,
+            provider,
+            name,
+            record,
+            reserved_can_be_total,
             "Unable to update inventory for resource provider %s"
-            % provider.uuid)
+            % provider.uuid,
+        )
     ids = resource_classes.ids_for(conn, list(records))
     unknown = [name for name in records if name not in ids]
     if unknown:
         raise exceptions.BadRequest(
             "Unknown resource class in inventory for resource provider %s: "
-            "No such resource class %s." % (provider.uuid, unknown[0]))
+            "No such resource class %s." % (provider.uuid, unknown[0])
+        )
     current = {r.resource_class_id for r in _rows(conn, provider.id)}
     wanted = {ids[name]: name for name in records}
     to_delete = current - set(wanted)
@@ -265,11 +354,15 @@ def replace_provider(
     if in_use:
         raise exceptions.Conflict(
             "update conflict: " + _in_use_message(provider, in_use),
-            exceptions.INVENTORY_INUSE)
+            exceptions.INVENTORY_INUSE,
+        )
     if to_delete:
-        conn.execute(INV.delete().where(
-            INV.c.resource_provider_id == provider.id,
-            INV.c.resource_class_id.in_(to_delete)))
+        conn.execute(
+            INV.delete().where(
+                INV.c.resource_provider_id == provider.id,
+                INV.c.resource_class_id.in_(to_delete),
+            )
+        )
     for rc_id, name in wanted.items():
         if rc_id in current:
             if not _update(conn, provider, rc_id, name, records[name]):
@@ -289,8 +382,9 @@ def delete_all(conn: sa.Connection, provider_uuid: str) -> None:
     current = [r.resource_class_id for r in _rows(conn, provider.id)]
     in_use = _classes_in_use(conn, provider, current)
     if in_use:
-        raise exceptions.Conflict(_in_use_message(provider, in_use),
-                                  exceptions.INVENTORY_INUSE)
+        raise exceptions.Conflict(
+            _in_use_message(provider, in_use), exceptions.INVENTORY_INUSE
+        )
     conn.execute(INV.delete().where(INV.c.resource_provider_id == provider.id))
     _changed(conn, provider, provider.generation)
 
@@ -303,16 +397,22 @@ def delete(conn: sa.Connection, provider_uuid: str, name: str) -> None:
     rc_id = resource_classes.id_for(conn, name)
     if rc_id is None:
         raise exceptions.NotFound(
-            not_found + "No such resource class %s." % name)
+            not_found + "No such resource class %s." % name
+        )
     if _classes_in_use(conn, provider, [rc_id]):
         raise exceptions.Conflict(
             "Unable to delete inventory of class %s: %s"
             % (name, _in_use_message(provider, [name])),
-            exceptions.CONCURRENT_UPDATE)
-    result = conn.execute(INV.delete().where(
-        INV.c.resource_provider_id == provider.id,
-        INV.c.resource_class_id == rc_id))
+            exceptions.CONCURRENT_UPDATE,
+        )
+    result = conn.execute(
+        INV.delete().where(
+            INV.c.resource_provider_id == provider.id,
+            INV.c.resource_class_id == rc_id,
+        )
+    )
     if not result.rowcount:
         raise exceptions.NotFound(
-            not_found + "No inventory of class %s found for delete" % name)
+            not_found + "No inventory of class %s found for delete" % name
+        )
     _changed(conn, provider, provider.generation)

@@ -31,8 +31,11 @@ CONSUMER = tables.consumers
 
 def count_missing_root_ids(conn: sa.Connection) -> int:
     """Providers whose root_provider_id is NULL."""
-    return conn.execute(sa.select(sa.func.count()).select_from(RP).where(
-        RP.c.root_provider_id.is_(None))).scalar_one()
+    return conn.execute(
+        sa.select(sa.func.count())
+        .select_from(RP)
+        .where(RP.c.root_provider_id.is_(None))
+    ).scalar_one()
 
 
 def count_incomplete_consumers(conn: sa.Connection) -> int:
@@ -40,63 +43,92 @@ def count_incomplete_consumers(conn: sa.Connection) -> int:
     joined = ALLOC.outerjoin(CONSUMER, ALLOC.c.consumer_id == CONSUMER.c.uuid)
     return conn.execute(
         sa.select(sa.func.count(sa.distinct(ALLOC.c.consumer_id)))
-        .select_from(joined).where(CONSUMER.c.id.is_(None))).scalar_one()
+        .select_from(joined)
+        .where(CONSUMER.c.id.is_(None))
+    ).scalar_one()
 
 
 def set_root_provider_ids(
-        conn: sa.Connection, conf: cfg.ConfigOpts,
-        batch_size: int) -> tuple[int, int]:
+    conn: sa.Connection, conf: cfg.ConfigOpts, batch_size: int
+) -> tuple[int, int]:
     """Make providers without a root provider their own root."""
-    ids = list(conn.scalars(
-        sa.select(RP.c.id).where(RP.c.root_provider_id.is_(None))
-        .order_by(RP.c.id).limit(batch_size)))
+    ids = list(
+        conn.scalars(
+            sa.select(RP.c.id)
+            .where(RP.c.root_provider_id.is_(None))
+            .order_by(RP.c.id)
+            .limit(batch_size)
+        )
+    )
     if not ids:
         return 0, 0
     done = conn.execute(
-        RP.update().where(RP.c.id.in_(ids))
+        RP.update()
+        .where(RP.c.id.in_(ids))
         .where(RP.c.root_provider_id.is_(None))
-        .values(root_provider_id=RP.c.id)).rowcount
+        .values(root_provider_id=RP.c.id)
+    ).rowcount
     changes.record(conn, ids)
     return len(ids), done
 
 
 def _ensure_external(
-        conn: sa.Connection, table: sa.Table, external_id: str) -> int:
+    conn: sa.Connection, table: sa.Table, external_id: str
+) -> int:
     """The internal id of the projects/users row for ``external_id``."""
-    found = conn.scalar(sa.select(table.c.id).where(
-        table.c.external_id == external_id))
+    found = conn.scalar(
+        sa.select(table.c.id).where(table.c.external_id == external_id)
+    )
     if found is not None:
         return found
-    key = conn.execute(table.insert().values(
-        external_id=external_id, created_at=utcnow())).inserted_primary_key
+    key = conn.execute(
+        table.insert().values(external_id=external_id, created_at=utcnow())
+    ).inserted_primary_key
     assert key is not None  # an INSERT of one row
     return int(key[0])
 
 
 def create_incomplete_consumers(
-        conn: sa.Connection, conf: cfg.ConfigOpts,
-        batch_size: int) -> tuple[int, int]:
+    conn: sa.Connection, conf: cfg.ConfigOpts, batch_size: int
+) -> tuple[int, int]:
     """Give allocations whose consumer has no consumers row such a row.
 
     The new consumers belong to the configured incomplete-consumer project
     and user, as the API's own consumers created before 1.8 do.
     """
     joined = ALLOC.outerjoin(CONSUMER, ALLOC.c.consumer_id == CONSUMER.c.uuid)
-    missing = list(conn.scalars(
-        sa.select(ALLOC.c.consumer_id).select_from(joined)
-        .where(CONSUMER.c.id.is_(None))
-        .group_by(ALLOC.c.consumer_id)
-        .order_by(ALLOC.c.consumer_id).limit(batch_size)))
+    missing = list(
+        conn.scalars(
+            sa.select(ALLOC.c.consumer_id)
+            .select_from(joined)
+            .where(CONSUMER.c.id.is_(None))
+            .group_by(ALLOC.c.consumer_id)
+            .order_by(ALLOC.c.consumer_id)
+            .limit(batch_size)
+        )
+    )
     if not missing:
         return 0, 0
     project_id = _ensure_external(
-        conn, tables.projects, conf.placement.incomplete_consumer_project_id)
+        conn, tables.projects, conf.placement.incomplete_consumer_project_id
+    )
     user_id = _ensure_external(
-        conn, tables.users, conf.placement.incomplete_consumer_user_id)
+        conn, tables.users, conf.placement.incomplete_consumer_user_id
+    )
     now = utcnow()
-    conn.execute(CONSUMER.insert(), [
-        {"uuid": uuid, "project_id": project_id, "user_id": user_id,
-         "generation": 0, "created_at": now} for uuid in missing])
+    conn.execute(
+        CONSUMER.insert(),
+        [
+            {
+                "uuid": uuid,
+                "project_id": project_id,
+                "user_id": user_id,
+                "generation": 0,
+                "created_at": now,
+            }
+            for uuid in missing
+        ],
+    )
     return len(missing), len(missing)
 
 
@@ -108,8 +140,10 @@ MIGRATIONS = (
 
 
 def run_batch(
-        database: Database, conf: cfg.ConfigOpts, max_count: int,
-        on_error: Callable[[str, Exception], object]
+    database: Database,
+    conf: cfg.ConfigOpts,
+    max_count: int,
+    on_error: Callable[[str, Exception], object],
 ) -> tuple[dict[str, tuple[int, int]], bool]:
     """Run every migration once, sharing a budget of ``max_count`` records.
 
@@ -125,7 +159,8 @@ def run_batch(
     for name, migration in MIGRATIONS:
         try:
             found, done = database.run_write(
-                migration, conf, max_count - done_total)
+                migration, conf, max_count - done_total
+            )
         except Exception as exc:  # reported, then the next one runs
             on_error(name, exc)
             failed = True

@@ -23,11 +23,13 @@ def find(conn: sa.Connection, uuid: str) -> sa.Row | None:
 
 
 def not_found(
-        uuid: str, code: str = exceptions.DEFAULT) -> exceptions.NotFound:
+    uuid: str, code: str = exceptions.DEFAULT
+) -> exceptions.NotFound:
     """The 404 for a missing provider (the reference's code is the default
     one everywhere but the reshaper)."""
     return exceptions.NotFound(
-        "No resource provider with uuid %s found" % uuid, code)
+        "No resource provider with uuid %s found" % uuid, code
+    )
 
 
 def get(conn: sa.Connection, uuid: str) -> sa.Row:
@@ -39,7 +41,8 @@ def get(conn: sa.Connection, uuid: str) -> sa.Row:
 
 
 def bump_generation(
-        conn: sa.Connection, provider_id: int, expected: int) -> int:
+    conn: sa.Connection, provider_id: int, expected: int
+) -> int:
     """Advance a provider's generation from ``expected``; 409 when it moved.
 
     Returns the new generation.
@@ -47,8 +50,10 @@ def bump_generation(
     result = conn.execute(
         RP.update()
         .where(RP.c.id == provider_id, RP.c.generation == expected)
-        .values(generation=expected + 1, updated_at=utcnow()))
+        .values(generation=expected + 1, updated_at=utcnow())
+    )
     if result.rowcount != 1:
         raise exceptions.ConcurrentUpdate(
-            "resource provider generation conflict")
+            "resource provider generation conflict"
+        )
     return expected + 1

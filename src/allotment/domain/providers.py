@@ -42,10 +42,15 @@ def _shown() -> tuple[sa.Select, sa.FromClause]:
     root = RP.alias("root")
     parent = RP.alias("parent")
     joined = rp.join(root, rp.c.root_provider_id == root.c.id).outerjoin(
-        parent, rp.c.parent_provider_id == parent.c.id)
+        parent, rp.c.parent_provider_id == parent.c.id
+    )
     query = sa.select(
-        rp.c.id, rp.c.uuid, rp.c.name, rp.c.generation,
-        rp.c.created_at, rp.c.updated_at,
+        rp.c.id,
+        rp.c.uuid,
+        rp.c.name,
+        rp.c.generation,
+        rp.c.created_at,
+        rp.c.updated_at,
         root.c.uuid.label("root_provider_uuid"),
         parent.c.uuid.label("parent_provider_uuid"),
     ).select_from(joined)
@@ -64,8 +69,10 @@ def get(conn: sa.Connection, uuid: str) -> sa.Row:
 def _ids(conn: sa.Connection, uuid: str) -> sa.Row | None:
     """(id, parent id, root id) of the provider ``uuid``, or None."""
     return conn.execute(
-        sa.select(RP.c.id, RP.c.parent_provider_id, RP.c.root_provider_id)
-        .where(RP.c.uuid == uuid)).first()
+        sa.select(
+            RP.c.id, RP.c.parent_provider_id, RP.c.root_provider_id
+        ).where(RP.c.uuid == uuid)
+    ).first()
 
 
 def _locked_ids(conn: sa.Connection, *uuids: str) -> list[sa.Row | None]:
@@ -79,40 +86,50 @@ def _locked_ids(conn: sa.Connection, *uuids: str) -> list[sa.Row | None]:
     while True:
         before = [_ids(conn, uuid) for uuid in uuids]
         roots = sorted({row.root_provider_id for row in before if row})
-        conn.execute(sa.select(RP.c.id).where(RP.c.id.in_(roots))
-                     .order_by(RP.c.id).with_for_update()).all()
+        conn.execute(
+            sa.select(RP.c.id)
+            .where(RP.c.id.in_(roots))
+            .order_by(RP.c.id)
+            .with_for_update()
+        ).all()
         after = [_ids(conn, uuid) for uuid in uuids]
-        if all(row is None or row.root_provider_id in roots
-               for row in after):
+        if all(row is None or row.root_provider_id in roots for row in after):
             return after
 
 
 def create(
-        conn: sa.Connection, uuid: str, name: str,
-        parent_uuid: str | None = None) -> sa.Row:
+    conn: sa.Connection, uuid: str, name: str, parent_uuid: str | None = None
+) -> sa.Row:
     """Create a provider and return it shown.
 
     409 placement.duplicate_name when the name or UUID is taken, 400 when
     the parent is the provider itself or does not exist.
     """
+
     def refuse(reason: str) -> exceptions.BadRequest:
         return exceptions.BadRequest(
             'Unable to create resource provider "%s", %s: Object action '
-            'create failed because: %s' % (name, uuid, reason))
+            "create failed because: %s" % (name, uuid, reason)
+        )
 
     if not name:
         raise refuse("name is required")
     parent = None
     if parent_uuid is not None:
         if parent_uuid == uuid:
-            raise refuse("parent provider UUID cannot be same as UUID. "
-                         "Please set parent provider UUID to None if there "
-                         "is no parent.")
-        parent, = _locked_ids(conn, parent_uuid)
+            raise refuse(
+                "parent provider UUID cannot be same as UUID. "
+                "Please set parent provider UUID to None if there "
+                "is no parent."
+            )
+        (parent,) = _locked_ids(conn, parent_uuid)
         if parent is None:
             raise refuse("parent provider UUID does not exist.")
-    taken = conn.execute(sa.select(RP.c.uuid, RP.c.name).where(
-        sa.or_(RP.c.uuid == uuid, RP.c.name == name))).all()
+    taken = conn.execute(
+        sa.select(RP.c.uuid, RP.c.name).where(
+            sa.or_(RP.c.uuid == uuid, RP.c.name == name)
+        )
+    ).all()
     if taken:
         duplicates = []
         if any(row.uuid == uuid for row in taken):
@@ -121,35 +138,50 @@ def create(
             duplicates.append("name: %s" % name)
         raise exceptions.Conflict(
             "Conflicting resource provider %s already exists."
-            % ", ".join(duplicates), exceptions.DUPLICATE_NAME)
+            % ", ".join(duplicates),
+            exceptions.DUPLICATE_NAME,
+        )
     now = utcnow()
     try:
-        result = conn.execute(RP.insert().values(
-            uuid=uuid, name=name, generation=0, created_at=now,
-            parent_provider_id=parent.id if parent else None,
-            root_provider_id=parent.root_provider_id if parent else None))
+        result = conn.execute(
+            RP.insert().values(
+                uuid=uuid,
+                name=name,
+                generation=0,
+                created_at=now,
+                parent_provider_id=parent.id if parent else None,
+                root_provider_id=parent.root_provider_id if parent else None,
+            )
+        )
     except sa.exc.IntegrityError:
         raise exceptions.Conflict(
             "Conflicting resource provider %s already exists." % name,
-            exceptions.DUPLICATE_NAME) from None
+            exceptions.DUPLICATE_NAME,
+        ) from None
     key = result.inserted_primary_key
     assert key is not None  # an INSERT of one row
     new_id = key[0]
     if parent is None:
-        conn.execute(RP.update().where(RP.c.id == new_id).values(
-            root_provider_id=new_id, updated_at=now))
+        conn.execute(
+            RP.update()
+            .where(RP.c.id == new_id)
+            .values(root_provider_id=new_id, updated_at=now)
+        )
     changes.record(conn, [new_id])
     return get(conn, uuid)
 
 
 def _subtree_ids(
-        conn: sa.Connection, provider_id: int, root_id: int) -> list[int]:
+    conn: sa.Connection, provider_id: int, root_id: int
+) -> list[int]:
     """Ids of the provider and all its descendants (one query for the
     whole tree, walked here)."""
     children = collections.defaultdict(list)
     for child_id, parent_id in conn.execute(
-            sa.select(RP.c.id, RP.c.parent_provider_id)
-            .where(RP.c.root_provider_id == root_id)):
+        sa.select(RP.c.id, RP.c.parent_provider_id).where(
+            RP.c.root_provider_id == root_id
+        )
+    ):
         if parent_id is not None:
             children[parent_id].append(child_id)
     found = [provider_id]
@@ -165,8 +197,12 @@ _KEEP = object()
 
 
 def update(
-        conn: sa.Connection, uuid: str, name: str, parent_uuid: Any = _KEEP,
-        allow_reparenting: bool = False) -> sa.Row:
+    conn: sa.Connection,
+    uuid: str,
+    name: str,
+    parent_uuid: Any = _KEEP,
+    allow_reparenting: bool = False,
+) -> sa.Row:
     """Rename a provider and, when ``parent_uuid`` is given, set its parent.
 
     Before 1.37 (``allow_reparenting`` False) a provider may only gain a
@@ -177,7 +213,7 @@ def update(
     if parent_uuid is _KEEP:
         me = _ids(conn, uuid)
     elif parent_uuid is None:
-        me, = _locked_ids(conn, uuid)
+        (me,) = _locked_ids(conn, uuid)
     else:
         me, parent = _locked_ids(conn, uuid, parent_uuid)
     if me is None:
@@ -186,51 +222,65 @@ def update(
     def refuse(reason: str, action: str = "update") -> exceptions.BadRequest:
         return exceptions.BadRequest(
             "Unable to save resource provider %s: Object action %s failed "
-            "because: %s" % (uuid, action, reason))
+            "because: %s" % (uuid, action, reason)
+        )
 
     values = {"name": name, "updated_at": utcnow()}
     new_root = None
     if parent_uuid is not _KEEP:
         if parent_uuid is not None:
             if parent is None:
-                raise refuse("parent provider UUID does not exist.",
-                             action="create")
+                raise refuse(
+                    "parent provider UUID does not exist.", action="create"
+                )
             if parent.id != me.parent_provider_id:
                 if me.parent_provider_id is not None and (
-                        not allow_reparenting):
-                    raise refuse("re-parenting a provider is not currently "
-                                 "allowed.")
+                    not allow_reparenting
+                ):
+                    raise refuse(
+                        "re-parenting a provider is not currently allowed."
+                    )
                 subtree = _subtree_ids(conn, me.id, me.root_provider_id)
                 if parent.id in subtree:
-                    raise refuse("creating loop in the provider tree is "
-                                 "not allowed.")
+                    raise refuse(
+                        "creating loop in the provider tree is not allowed."
+                    )
                 values["parent_provider_id"] = parent.id
                 new_root = parent.root_provider_id
         elif me.parent_provider_id is not None:
             if not allow_reparenting:
-                raise refuse("un-parenting a provider is not currently "
-                             "allowed.")
+                raise refuse(
+                    "un-parenting a provider is not currently allowed."
+                )
             subtree = _subtree_ids(conn, me.id, me.root_provider_id)
             values["parent_provider_id"] = None
             new_root = me.id
 
-    clash = conn.scalar(sa.select(RP.c.id).where(
-        RP.c.name == name, RP.c.id != me.id))
+    clash = conn.scalar(
+        sa.select(RP.c.id).where(RP.c.name == name, RP.c.id != me.id)
+    )
     if clash is not None:
         raise exceptions.Conflict(
             "Conflicting resource provider %s already exists." % name,
-            exceptions.DUPLICATE_NAME)
+            exceptions.DUPLICATE_NAME,
+        )
     changed = [me.id]
     try:
         conn.execute(RP.update().where(RP.c.id == me.id).values(**values))
         if new_root is not None and new_root != me.root_provider_id:
-            conn.execute(RP.update().where(RP.c.id.in_(subtree)).values(
-                root_provider_id=new_root, updated_at=values["updated_at"]))
+            conn.execute(
+                RP.update()
+                .where(RP.c.id.in_(subtree))
+                .values(
+                    root_provider_id=new_root, updated_at=values["updated_at"]
+                )
+            )
             changed = subtree
     except sa.exc.IntegrityError:
         raise exceptions.Conflict(
             "Conflicting resource provider %s already exists." % name,
-            exceptions.DUPLICATE_NAME) from None
+            exceptions.DUPLICATE_NAME,
+        ) from None
     changes.record(conn, changed)
     return get(conn, uuid)
 
@@ -243,28 +293,38 @@ def delete(conn: sa.Connection, uuid: str) -> None:
     me = _ids(conn, uuid)
     if me is None:
         raise exceptions.NotFound(
-            "No resource provider with uuid %s found for delete" % uuid)
+            "No resource provider with uuid %s found for delete" % uuid
+        )
     cannot_delete_parent = exceptions.Conflict(
         "Unable to delete parent resource provider %s: It has child "
         "resource providers." % uuid,
-        exceptions.PROVIDER_CANNOT_DELETE_PARENT)
-    child = conn.scalar(sa.select(RP.c.id).where(
-        RP.c.parent_provider_id == me.id).limit(1))
+        exceptions.PROVIDER_CANNOT_DELETE_PARENT,
+    )
+    child = conn.scalar(
+        sa.select(RP.c.id).where(RP.c.parent_provider_id == me.id).limit(1)
+    )
     if child is not None:
         raise cannot_delete_parent
-    used = conn.scalar(sa.select(ALLOC.c.id).where(
-        ALLOC.c.resource_provider_id == me.id).limit(1))
+    used = conn.scalar(
+        sa.select(ALLOC.c.id)
+        .where(ALLOC.c.resource_provider_id == me.id)
+        .limit(1)
+    )
     if used is not None:
         raise exceptions.Conflict(
             "Unable to delete resource provider %s: Resource provider has "
-            "allocations." % uuid, exceptions.PROVIDER_IN_USE)
+            "allocations." % uuid,
+            exceptions.PROVIDER_IN_USE,
+        )
     conn.execute(INV.delete().where(INV.c.resource_provider_id == me.id))
     conn.execute(RPA.delete().where(RPA.c.resource_provider_id == me.id))
     conn.execute(RPT.delete().where(RPT.c.resource_provider_id == me.id))
     try:
-        conn.execute(RP.update().where(
-            RP.c.id == me.id, RP.c.root_provider_id == me.id).values(
-                root_provider_id=None))
+        conn.execute(
+            RP.update()
+            .where(RP.c.id == me.id, RP.c.root_provider_id == me.id)
+            .values(root_provider_id=None)
+        )
         conn.execute(RP.delete().where(RP.c.id == me.id))
     except sa.exc.IntegrityError:
         raise cannot_delete_parent from None
@@ -284,8 +344,7 @@ class Filters:
     in_tree: str | None = None
     member_of: list[set[str]] = dataclasses.field(default_factory=list)
     forbidden_aggregates: set[str] = dataclasses.field(default_factory=set)
-    required_traits: list[set[str]] = dataclasses.field(
-        default_factory=list)
+    required_traits: list[set[str]] = dataclasses.field(default_factory=list)
     forbidden_traits: set[str] = dataclasses.field(default_factory=set)
     resources: dict[str, int] = dataclasses.field(default_factory=dict)
 
@@ -294,45 +353,59 @@ def _trait_ids(conn: sa.Connection, names: Collection[str]) -> dict[str, int]:
     """Map trait names to ids; 400 naming an unknown trait."""
     if not names:
         return {}
-    found: dict[str, int] = dict(conn.execute(
-        sa.select(TRAITS.c.name, TRAITS.c.id).where(
-            TRAITS.c.name.in_(sorted(names)))).all())
+    found: dict[str, int] = dict(
+        conn.execute(
+            sa.select(TRAITS.c.name, TRAITS.c.id).where(
+                TRAITS.c.name.in_(sorted(names))
+            )
+        ).all()
+    )
     missing = sorted(set(names) - set(found))
     if missing:
         raise exceptions.BadRequest(
             'Invalid trait(s) in "required" parameter: No such trait(s): '
-            '%s.' % missing[0])
+            "%s." % missing[0]
+        )
     return found
 
 
 def _in_aggregates(
-        rp: sa.FromClause, uuids: Collection[str]) -> sa.ColumnElement[bool]:
+    rp: sa.FromClause, uuids: Collection[str]
+) -> sa.ColumnElement[bool]:
     """Providers associated with any aggregate of ``uuids``."""
     return rp.c.id.in_(
         sa.select(RPA.c.resource_provider_id)
         .join(AGG, AGG.c.id == RPA.c.aggregate_id)
-        .where(AGG.c.uuid.in_(sorted(uuids))))
+        .where(AGG.c.uuid.in_(sorted(uuids)))
+    )
 
 
 def _having_traits(rp: sa.FromClause, trait_ids: Collection[int]) -> sa.Exists:
     """Providers having any trait of ``trait_ids``."""
-    return sa.exists().where(RPT.c.resource_provider_id == rp.c.id,
-                             RPT.c.trait_id.in_(sorted(trait_ids)))
+    return sa.exists().where(
+        RPT.c.resource_provider_id == rp.c.id,
+        RPT.c.trait_id.in_(sorted(trait_ids)),
+    )
 
 
 def capacity_for(
-        provider_id: sa.ColumnElement[Any], rc_id: int,
-        amount: int) -> sa.Exists:
+    provider_id: sa.ColumnElement[Any], rc_id: int, amount: int
+) -> sa.Exists:
     """True for the inventory of ``provider_id`` that can take ``amount`` of
     class ``rc_id`` more (the rule of domain/capacity.py)."""
-    used = (sa.select(sa.func.coalesce(sa.func.sum(ALLOC.c.used), 0))
-            .where(ALLOC.c.resource_provider_id == INV.c.resource_provider_id,
-                   ALLOC.c.resource_class_id == rc_id)
-            .scalar_subquery())
+    used = (
+        sa.select(sa.func.coalesce(sa.func.sum(ALLOC.c.used), 0))
+        .where(
+            ALLOC.c.resource_provider_id == INV.c.resource_provider_id,
+            ALLOC.c.resource_class_id == rc_id,
+        )
+        .scalar_subquery()
+    )
     return sa.exists().where(
         INV.c.resource_provider_id == provider_id,
         INV.c.resource_class_id == rc_id,
-        capacity.sql_fits(amount, used, INV))
+        capacity.sql_fits(amount, used, INV),
+    )
 
 
 def list_filtered(conn: sa.Connection, filters: Filters) -> Sequence[sa.Row]:
@@ -347,16 +420,23 @@ def list_filtered(conn: sa.Connection, filters: Filters) -> Sequence[sa.Row]:
         conds.append(rp.c.uuid == filters.uuid)
     if filters.in_tree is not None:
         tree = RP.alias("tree")
-        conds.append(rp.c.root_provider_id == sa.select(
-            tree.c.root_provider_id).where(
-                tree.c.uuid == filters.in_tree).scalar_subquery())
-    trait_ids = _trait_ids(conn, set().union(
-        *filters.required_traits, filters.forbidden_traits))
+        conds.append(
+            rp.c.root_provider_id
+            == sa.select(tree.c.root_provider_id)
+            .where(tree.c.uuid == filters.in_tree)
+            .scalar_subquery()
+        )
+    trait_ids = _trait_ids(
+        conn, set().union(*filters.required_traits, filters.forbidden_traits)
+    )
     for any_of in filters.required_traits:
         conds.append(_having_traits(rp, {trait_ids[t] for t in any_of}))
     if filters.forbidden_traits:
-        conds.append(~_having_traits(
-            rp, {trait_ids[t] for t in filters.forbidden_traits}))
+        conds.append(
+            ~_having_traits(
+                rp, {trait_ids[t] for t in filters.forbidden_traits}
+            )
+        )
     for any_of in filters.member_of:
         conds.append(_in_aggregates(rp, any_of))
     if filters.forbidden_aggregates:
@@ -367,7 +447,7 @@ def list_filtered(conn: sa.Connection, filters: Filters) -> Sequence[sa.Row]:
             if rc_name not in rc_ids:
                 raise exceptions.BadRequest(
                     "Invalid resource class in resources parameter: No such "
-                    "resource class %s." % rc_name)
+                    "resource class %s." % rc_name
+                )
             conds.append(capacity_for(rp.c.id, rc_ids[rc_name], amount))
     return conn.execute(query.where(*conds).order_by(rp.c.id)).all()
-

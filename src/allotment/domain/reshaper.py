@@ -38,8 +38,8 @@ class UnknownClass(exceptions.BadRequest):
 
 
 def _providers(
-        conn: sa.Connection,
-        new_inventories: NewInventories) -> dict[str, sa.Row]:
+    conn: sa.Connection, new_inventories: NewInventories
+) -> dict[str, sa.Row]:
     """uuid -> provider row for every provider given inventory, checking
     that it exists and that the client saw its current generation."""
     providers = {}
@@ -49,23 +49,30 @@ def _providers(
             raise exceptions.BadRequest(
                 "Resource provider %s in inventories not found: No resource "
                 "provider with uuid %s found" % (rp_uuid, rp_uuid),
-                exceptions.RESOURCE_PROVIDER_NOT_FOUND)
+                exceptions.RESOURCE_PROVIDER_NOT_FOUND,
+            )
         given = data["resource_provider_generation"]
         if given != provider.generation:
             raise exceptions.Conflict(
                 "resource provider generation conflict for provider %s: "
                 "actual: %s, given: %s"
                 % (rp_uuid, provider.generation, given),
-                exceptions.CONCURRENT_UPDATE)
+                exceptions.CONCURRENT_UPDATE,
+            )
         providers[rp_uuid] = provider
     return providers
 
 
 def _check_classes(
-        conn: sa.Connection, new_inventories: NewInventories) -> None:
-    names = list(dict.fromkeys(
-        name for data in new_inventories.values()
-        for name in data["inventories"]))
+    conn: sa.Connection, new_inventories: NewInventories
+) -> None:
+    names = list(
+        dict.fromkeys(
+            name
+            for data in new_inventories.values()
+            for name in data["inventories"]
+        )
+    )
     known = resource_classes.ids_for(conn, names)
     for name in names:
         if name not in known:
@@ -73,8 +80,10 @@ def _check_classes(
 
 
 def reshape(
-        conn: sa.Connection, new_inventories: NewInventories,
-        requests: Sequence[allocations.Request]) -> None:
+    conn: sa.Connection,
+    new_inventories: NewInventories,
+    requests: Sequence[allocations.Request],
+) -> None:
     """Apply ``new_inventories`` (provider uuid -> {resource_provider_
     generation, inventories: {class: fields}}) and ``requests`` (a list of
     allocations.Request) in the caller's transaction."""
@@ -87,11 +96,14 @@ def reshape(
         if not data["inventories"]:
             continue
         provider = providers[rp_uuid]
-        union = {name: dict(row._mapping) for name, row in
-                 inventory_domain.list_for(conn, provider).items()}
+        union = {
+            name: dict(row._mapping)
+            for name, row in inventory_domain.list_for(conn, provider).items()
+        }
         union.update(data["inventories"])
         inventory_domain.replace_provider(
-            conn, provider, provider.generation, union, True)
+            conn, provider, provider.generation, union, True
+        )
 
     # Step 2: the allocations, read and checked through this transaction.
     allocations.write(conn, requests)
@@ -100,12 +112,15 @@ def reshape(
     for rp_uuid, data in new_inventories.items():
         provider = provider_lookup.get(conn, rp_uuid)
         inventory_domain.replace_provider(
-            conn, provider, provider.generation, data["inventories"], True)
+            conn, provider, provider.generation, data["inventories"], True
+        )
 
 
 def run(
-        db: Database, new_inventories: NewInventories,
-        requests: Sequence[allocations.Request]) -> None:
+    db: Database,
+    new_inventories: NewInventories,
+    requests: Sequence[allocations.Request],
+) -> None:
     """``reshape`` in a write transaction of its own. A consumer created
     concurrently by another request is a consumer race (409)."""
     try:

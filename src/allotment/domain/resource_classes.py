@@ -25,8 +25,9 @@ _STANDARD_NAMES: dict[int, str] = {}
 
 
 def _load_standard(conn: sa.Connection) -> None:
-    rows = conn.execute(sa.select(RC.c.id, RC.c.name).where(
-        RC.c.id < MIN_CUSTOM_ID)).all()
+    rows = conn.execute(
+        sa.select(RC.c.id, RC.c.name).where(RC.c.id < MIN_CUSTOM_ID)
+    ).all()
     for rc_id, name in rows:
         _STANDARD_IDS[name] = rc_id
         _STANDARD_NAMES[rc_id] = name
@@ -43,9 +44,12 @@ def id_for(conn: sa.Connection, name: str) -> int | None:
 
 
 def _translate(
-        conn: sa.Connection, keys: Iterable[Any], standard: dict[Any, Any],
-        key_column: sa.Column[Any],
-        value_column: sa.Column[Any]) -> dict[Any, Any]:
+    conn: sa.Connection,
+    keys: Iterable[Any],
+    standard: dict[Any, Any],
+    key_column: sa.Column[Any],
+    value_column: sa.Column[Any],
+) -> dict[Any, Any]:
     """Map each known key to its value: standard classes from the cache,
     custom ones with one query (unknown keys omitted)."""
     if not _STANDARD_IDS:
@@ -58,8 +62,13 @@ def _translate(
         else:
             custom.append(key)
     if custom:
-        result.update(conn.execute(sa.select(key_column, value_column).where(
-            key_column.in_(custom))).all())
+        result.update(
+            conn.execute(
+                sa.select(key_column, value_column).where(
+                    key_column.in_(custom)
+                )
+            ).all()
+        )
     return result
 
 
@@ -91,11 +100,13 @@ def create(conn: sa.Connection, name: str) -> int:
     if exists is not None or name in orc.STANDARDS:
         # No specific code: the reference answers placement.undefined_code.
         raise exceptions.Conflict(
-            "Conflicting resource class already exists: %s" % name)
+            "Conflicting resource class already exists: %s" % name
+        )
     next_id = conn.scalar(sa.select(sa.func.max(RC.c.id)))
     next_id = max((next_id or 0) + 1, MIN_CUSTOM_ID)
-    conn.execute(RC.insert().values(id=next_id, name=name,
-                                    created_at=utcnow()))
+    conn.execute(
+        RC.insert().values(id=next_id, name=name, created_at=utcnow())
+    )
     return next_id
 
 
@@ -113,14 +124,19 @@ def rename(conn: sa.Connection, old_name: str, new_name: str) -> sa.Row:
     row = get(conn, old_name)
     if row.id < MIN_CUSTOM_ID:
         raise exceptions.BadRequest(
-            "Cannot update standard resource class %s" % old_name)
+            "Cannot update standard resource class %s" % old_name
+        )
     clash = conn.scalar(sa.select(RC.c.id).where(RC.c.name == new_name))
     if clash is not None and clash != row.id:
         raise exceptions.Conflict(
             "Resource class already exists: %s" % new_name,
-            exceptions.DUPLICATE_NAME)
-    conn.execute(RC.update().where(RC.c.id == row.id).values(
-        name=new_name, updated_at=utcnow()))
+            exceptions.DUPLICATE_NAME,
+        )
+    conn.execute(
+        RC.update()
+        .where(RC.c.id == row.id)
+        .values(name=new_name, updated_at=utcnow())
+    )
     return get(conn, new_name)
 
 
@@ -129,12 +145,16 @@ def delete(conn: sa.Connection, name: str) -> None:
     if row.id < MIN_CUSTOM_ID:
         raise exceptions.BadRequest(
             "Error in delete resource class: Cannot delete standard "
-            "resource class %s." % name)
-    in_use = conn.scalar(sa.select(sa.func.count()).select_from(
-        tables.inventories).where(
-            tables.inventories.c.resource_class_id == row.id))
+            "resource class %s." % name
+        )
+    in_use = conn.scalar(
+        sa.select(sa.func.count())
+        .select_from(tables.inventories)
+        .where(tables.inventories.c.resource_class_id == row.id)
+    )
     if in_use:
         raise exceptions.Conflict(
             "Error in delete resource class: Cannot delete resource class "
-            "%s. Class is in use in inventory." % name)
+            "%s. Class is in use in inventory." % name
+        )
     conn.execute(RC.delete().where(RC.c.id == row.id))

@@ -6,4 +6,5 @@ import datetime
 
 def utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC).replace(
-        tzinfo=None, microsecond=0)
+        tzinfo=None, microsecond=0
+    )

@@ -20,8 +20,8 @@ import time
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import make_url
 from sqlalchemy import pool
+from sqlalchemy.engine import make_url
 
 from allotment import exceptions
 from allotment.storage import changes
@@ -50,8 +50,19 @@ _PG_UNAVAILABLE_STATES = {"53300", "57P01", "57P02", "57P03"}
 # commit (Galera: not connected to the primary component), 1927 connection
 # killed, 2002/2003 cannot connect, 2006 gone away, 2013/2055 connection
 # lost, 4031 disconnected by the server.
-_MYSQL_UNAVAILABLE_CODES = {1040, 1047, 1053, 1180, 1927, 2002, 2003, 2006,
-                            2013, 2055, 4031}
+_MYSQL_UNAVAILABLE_CODES = {
+    1040,
+    1047,
+    1053,
+    1180,
+    1927,
+    2002,
+    2003,
+    2006,
+    2013,
+    2055,
+    4031,
+}
 
 
 def normalize_url(url):
@@ -79,8 +90,11 @@ def redacted_url(url):
     """``url`` as text for logs: the password and any query parameter whose
     name says it is secret (``password=``, ``sslpassword=``) masked."""
     u = make_url(url)
-    hidden = {name: "redacted" for name in u.query
-              if any(word in name.lower() for word in _SECRET_WORDS)}
+    hidden = {
+        name: "redacted"
+        for name in u.query
+        if any(word in name.lower() for word in _SECRET_WORDS)
+    }
     if hidden:
         u = u.update_query_dict(hidden)
     return u.render_as_string(hide_password=True)
@@ -107,8 +121,9 @@ def is_unavailable(error):
         return True  # TimeoutError: no pooled connection came free in time
     if not isinstance(error, sa_exc.DBAPIError):
         return False
-    if error.connection_invalidated or isinstance(error,
-                                                  sa_exc.InterfaceError):
+    if error.connection_invalidated or isinstance(
+        error, sa_exc.InterfaceError
+    ):
         return True
     if not isinstance(error, sa_exc.OperationalError):
         return False
@@ -118,21 +133,36 @@ def is_unavailable(error):
         return args[0] in _MYSQL_UNAVAILABLE_CODES
     if type(orig).__module__.startswith("psycopg"):
         state = orig.sqlstate  # None for client-side (connection) errors
-        return (state is None or state.startswith("08")
-                or state in _PG_UNAVAILABLE_STATES)
+        return (
+            state is None
+            or state.startswith("08")
+            or state in _PG_UNAVAILABLE_STATES
+        )
     return False
 
 
 class Database:
     """An engine plus the transaction helpers the domain layer uses."""
 
-    def __init__(self, url, *, sqlite_synchronous=True,
-                 mysql_sql_mode="TRADITIONAL", pool_size=None,
-                 max_overflow=None, pool_timeout=None, recycle=3600,
-                 echo=False, connection_parameters=""):
+    def __init__(
+        self,
+        url,
+        *,
+        sqlite_synchronous=True,
+        mysql_sql_mode="TRADITIONAL",
+        pool_size=None,
+        max_overflow=None,
+        pool_timeout=None,
+        recycle=3600,
+        echo=False,
+        connection_parameters="",
+    ):
         if connection_parameters:
-            url = "%s%s%s" % (url, "&" if "?" in str(url) else "?",
-                              connection_parameters)
+            url = "%s%s%s" % (
+                url,
+                "&" if "?" in str(url) else "?",
+                connection_parameters,
+            )
         self.url = normalize_url(url)
         self.backend = self.url.get_backend_name()
         kwargs = {"future": True, "echo": echo}
@@ -140,8 +170,10 @@ class Database:
             self._prepare_sqlite_path()
             if self.url.database in (None, "", ":memory:"):
                 kwargs["poolclass"] = pool.StaticPool
-            kwargs["connect_args"] = {"check_same_thread": False,
-                                      "timeout": 60}
+            kwargs["connect_args"] = {
+                "check_same_thread": False,
+                "timeout": 60,
+            }
         else:
             kwargs["pool_recycle"] = recycle
             kwargs["pool_pre_ping"] = True
@@ -152,8 +184,10 @@ class Database:
             if pool_timeout is not None:
                 kwargs["pool_timeout"] = pool_timeout
             kwargs["isolation_level"] = "READ COMMITTED"
-            if (self.backend == "postgresql"
-                    and "connect_timeout" not in self.url.query):
+            if (
+                self.backend == "postgresql"
+                and "connect_timeout" not in self.url.query
+            ):
                 kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT}
         self.engine = sa.create_engine(self.url, **kwargs)
         if self.backend == "sqlite":
@@ -166,15 +200,17 @@ class Database:
         db = conf.placement_database
         if not db.connection:
             raise ValueError("[placement_database] connection is not set")
-        return cls(db.connection,
-                   sqlite_synchronous=db.sqlite_synchronous,
-                   mysql_sql_mode=db.mysql_sql_mode,
-                   pool_size=db.max_pool_size,
-                   max_overflow=db.max_overflow,
-                   pool_timeout=db.pool_timeout,
-                   recycle=db.connection_recycle_time,
-                   echo=db.connection_debug >= 50,
-                   connection_parameters=db.connection_parameters)
+        return cls(
+            db.connection,
+            sqlite_synchronous=db.sqlite_synchronous,
+            mysql_sql_mode=db.mysql_sql_mode,
+            pool_size=db.max_pool_size,
+            max_overflow=db.max_overflow,
+            pool_timeout=db.pool_timeout,
+            recycle=db.connection_recycle_time,
+            echo=db.connection_debug >= 50,
+            connection_parameters=db.connection_parameters,
+        )
 
     def _prepare_sqlite_path(self):
         path = self.url.database
@@ -193,8 +229,9 @@ class Database:
             if not memory:
                 cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA busy_timeout=60000")
-            cur.execute("PRAGMA synchronous=%s"
-                        % ("NORMAL" if synchronous else "OFF"))
+            cur.execute(
+                "PRAGMA synchronous=%s" % ("NORMAL" if synchronous else "OFF")
+            )
             cur.close()
 
         @event.listens_for(self.engine, "begin")
@@ -225,8 +262,12 @@ class Database:
                 if 0 <= max_retries <= attempt:
                     raise
                 attempt += 1
-                LOG.warning("database unreachable (%s); retrying in %s s "
-                            "(attempt %d)", error.orig, interval, attempt)
+                LOG.warning(
+                    "database unreachable (%s); retrying in %s s (attempt %d)",
+                    error.orig,
+                    interval,
+                    attempt,
+                )
                 time.sleep(interval)
 
     @contextlib.contextmanager
@@ -236,7 +277,8 @@ class Database:
         with self.engine.connect() as conn:
             if consistent and self.backend != "sqlite":
                 conn = conn.execution_options(
-                    isolation_level="REPEATABLE READ")
+                    isolation_level="REPEATABLE READ"
+                )
             with conn.begin() as trans:
                 yield conn
                 trans.rollback()
@@ -271,8 +313,11 @@ class Database:
                 if not is_retryable(error):
                     raise
                 if attempt == _WRITE_RETRIES - 1:
-                    LOG.warning("write still conflicting after %d attempts: "
-                                "%s", _WRITE_RETRIES, error.orig)
+                    LOG.warning(
+                        "write still conflicting after %d attempts: %s",
+                        _WRITE_RETRIES,
+                        error.orig,
+                    )
                     raise exceptions.ConcurrentUpdate() from error
                 LOG.debug("retrying write after %s", error.orig)
                 time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))

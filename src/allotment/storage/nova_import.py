@@ -28,8 +28,14 @@ Progress = Callable[[str], object]
 # Parents before children; the provider tree links are set after all
 # providers exist, since a parent may have a higher id than its child.
 PLAIN_TABLES = (
-    "projects", "users", "placement_aggregates", "resource_providers",
-    "inventories", "allocations", "consumers", "resource_provider_traits",
+    "projects",
+    "users",
+    "placement_aggregates",
+    "resource_providers",
+    "inventories",
+    "allocations",
+    "consumers",
+    "resource_provider_traits",
     "resource_provider_aggregates",
 )
 NAMED_TABLES = ("resource_classes", "traits")
@@ -57,8 +63,9 @@ def target_holdings(conn: sa.Connection) -> dict[str, int]:
     """``{table: rows}`` for the data tables of the target that hold rows."""
     counts = {}
     for name in DATA_TABLES:
-        count = conn.scalar(sa.select(sa.func.count()).select_from(
-            _table(name)))
+        count = conn.scalar(
+            sa.select(sa.func.count()).select_from(_table(name))
+        )
         if count:
             counts[name] = count
     return counts
@@ -74,16 +81,20 @@ class Source:
         if "resource_providers" not in self.present:
             raise NovaImportError(
                 "the source database has no resource_providers table; is "
-                "it a Nova API database?")
+                "it a Nova API database?"
+            )
         self.columns = {
             name: [col["name"] for col in inspector.get_columns(name)]
-            for name in ALL_TABLES if name in self.present}
+            for name in ALL_TABLES
+            if name in self.present
+        }
 
     def count(self, name: str) -> int:
         if name not in self.present:
             return 0
-        return self.conn.execute(sa.select(sa.func.count()).select_from(
-            sa.table(name))).scalar_one()
+        return self.conn.execute(
+            sa.select(sa.func.count()).select_from(sa.table(name))
+        ).scalar_one()
 
     def shared_columns(self, name: str) -> list[str]:
         """Columns both the source table and ours have, in our order."""
@@ -97,21 +108,26 @@ class Source:
         ours = _table(name)
         columns = self.shared_columns(name)
         keys = [col.name for col in ours.primary_key.columns]
-        query: sa.Select = (sa.select(*[sa.column(col) for col in columns])
-                 .select_from(sa.table(name))
-                 .order_by(*[sa.column(key) for key in keys]))
+        query: sa.Select = (
+            sa.select(*[sa.column(col) for col in columns])
+            .select_from(sa.table(name))
+            .order_by(*[sa.column(key) for key in keys])
+        )
         result = self.conn.execution_options(stream_results=True).execute(
-            query)
+            query
+        )
         for rows in result.mappings().partitions(_BATCH):
             yield [dict(row) for row in rows]
 
 
 def _merge_resource_classes(
-        source: Source, conn: sa.Connection) -> dict[int, int]:
+    source: Source, conn: sa.Connection
+) -> dict[int, int]:
     """Map source resource class ids to ours, adding the missing classes."""
     rc = tables.resource_classes
-    ours = {row.name: row.id for row in conn.execute(
-        sa.select(rc.c.id, rc.c.name))}
+    ours = {
+        row.name: row.id for row in conn.execute(sa.select(rc.c.id, rc.c.name))
+    }
     used = set(ours.values())
     mapping = {}
     for rows in source.batches("resource_classes"):
@@ -121,9 +137,14 @@ def _merge_resource_classes(
                 new_id = row["id"]
                 if new_id in used:
                     new_id = max(max(used) + 1, standard_rows.MIN_CUSTOM_ID)
-                conn.execute(rc.insert().values(
-                    id=new_id, name=name, created_at=row.get("created_at"),
-                    updated_at=row.get("updated_at")))
+                conn.execute(
+                    rc.insert().values(
+                        id=new_id,
+                        name=name,
+                        created_at=row.get("created_at"),
+                        updated_at=row.get("updated_at"),
+                    )
+                )
                 ours[name] = new_id
                 used.add(new_id)
             mapping[row["id"]] = ours[name]
@@ -137,38 +158,56 @@ def _merge_resource_classes(
 def _merge_traits(source: Source, conn: sa.Connection) -> dict[int, int]:
     """Map source trait ids to ours, adding the missing traits."""
     tr = tables.traits
-    ours = {row.name: row.id for row in conn.execute(
-        sa.select(tr.c.id, tr.c.name))}
+    ours = {
+        row.name: row.id for row in conn.execute(sa.select(tr.c.id, tr.c.name))
+    }
     wanted = {}
     for rows in source.batches("traits"):
         for row in rows:
             wanted[row["id"]] = row
     missing = [row for row in wanted.values() if row["name"] not in ours]
     if missing:
-        conn.execute(tr.insert(), [
-            {"name": row["name"], "created_at": row.get("created_at"),
-             "updated_at": row.get("updated_at")} for row in missing])
-        ours = {row.name: row.id for row in conn.execute(
-            sa.select(tr.c.id, tr.c.name))}
+        conn.execute(
+            tr.insert(),
+            [
+                {
+                    "name": row["name"],
+                    "created_at": row.get("created_at"),
+                    "updated_at": row.get("updated_at"),
+                }
+                for row in missing
+            ],
+        )
+        ours = {
+            row.name: row.id
+            for row in conn.execute(sa.select(tr.c.id, tr.c.name))
+        }
     return {old_id: ours[row["name"]] for old_id, row in wanted.items()}
 
 
 def _remap(
-        rows: list[dict[str, Any]], column: str, mapping: dict[int, int],
-        table: str) -> None:
+    rows: list[dict[str, Any]],
+    column: str,
+    mapping: dict[int, int],
+    table: str,
+) -> None:
     for row in rows:
         old = row[column]
         if old not in mapping:
             raise NovaImportError(
                 "%s row %s refers to %s %s, which the source does not "
-                "define" % (table, row.get("id", ""), column, old))
+                "define" % (table, row.get("id", ""), column, old)
+            )
         row[column] = mapping[old]
 
 
 def _copy_plain(
-        source: Source, conn: sa.Connection, name: str,
-        remaps: dict[str, dict[str, dict[int, int]]],
-        progress: Progress) -> int:
+    source: Source,
+    conn: sa.Connection,
+    name: str,
+    remaps: dict[str, dict[str, dict[int, int]]],
+    progress: Progress,
+) -> int:
     table = _table(name)
     total = source.count(name)
     copied = 0
@@ -186,9 +225,11 @@ def _copy_plain(
         progress("%s: %d/%d rows" % (name, copied, total))
     if links:
         conn.execute(
-            table.update().where(table.c.id == sa.bindparam("key_id"))
+            table.update()
+            .where(table.c.id == sa.bindparam("key_id"))
             .values({key: sa.bindparam(key) for key in _TREE_LINKS}),
-            links)
+            links,
+        )
     return copied
 
 
@@ -202,14 +243,15 @@ def _advance_sequences(conn: sa.Connection) -> None:
             continue
         top = conn.scalar(sa.select(sa.func.max(table.c.id)))
         if top is not None:
-            conn.execute(sa.text(
-                "SELECT setval(pg_get_serial_sequence(:t, 'id'), :v)"),
-                {"t": name, "v": top})
+            conn.execute(
+                sa.text("SELECT setval(pg_get_serial_sequence(:t, 'id'), :v)"),
+                {"t": name, "v": top},
+            )
 
 
 def copy_tables(
-        source: Source, conn: sa.Connection,
-        progress: Progress) -> dict[str, tuple[int, int]]:
+    source: Source, conn: sa.Connection, progress: Progress
+) -> dict[str, tuple[int, int]]:
     """Copy every placement table of ``source`` into ``conn``.
 
     ``conn`` is a write transaction on a database at our schema head. Raises
@@ -223,8 +265,10 @@ def copy_tables(
         raise TargetNotEmpty(
             "the target database already holds placement data (%s); "
             "import-nova only fills a database that has none"
-            % ", ".join("%d %s" % (count, name)
-                        for name, count in sorted(held.items())))
+            % ", ".join(
+                "%d %s" % (count, name) for name, count in sorted(held.items())
+            )
+        )
     expected = {name: source.count(name) for name in ALL_TABLES}
     rc_map = _merge_resource_classes(source, conn)
     progress("resource_classes: %d rows" % expected["resource_classes"])
@@ -235,8 +279,10 @@ def copy_tables(
         "allocations": {"resource_class_id": rc_map},
         "resource_provider_traits": {"trait_id": trait_map},
     }
-    copied = {name: _copy_plain(source, conn, name, remaps, progress)
-              for name in PLAIN_TABLES}
+    copied = {
+        name: _copy_plain(source, conn, name, remaps, progress)
+        for name in PLAIN_TABLES
+    }
     _advance_sequences(conn)
     summary = _verify(source, conn, expected, copied, rc_map, trait_map)
     changes.record_everything(conn)
@@ -244,25 +290,35 @@ def copy_tables(
 
 
 def _verify(
-        source: Source, conn: sa.Connection, expected: dict[str, int],
-        copied: dict[str, int], rc_map: dict[int, int],
-        trait_map: dict[int, int]) -> dict[str, tuple[int, int]]:
+    source: Source,
+    conn: sa.Connection,
+    expected: dict[str, int],
+    copied: dict[str, int],
+    rc_map: dict[int, int],
+    trait_map: dict[int, int],
+) -> dict[str, tuple[int, int]]:
     """Count every table again and compare with the source."""
     summary: dict[str, tuple[int, int]] = {}
     for name in PLAIN_TABLES:
-        now = conn.execute(sa.select(sa.func.count()).select_from(
-            _table(name))).scalar_one()
+        now = conn.execute(
+            sa.select(sa.func.count()).select_from(_table(name))
+        ).scalar_one()
         summary[name] = (expected[name], now)
         if now != expected[name] or copied[name] != expected[name]:
             raise NovaImportError(
                 "%s: the source has %d rows but %d were copied and the "
-                "target now holds %d" % (name, expected[name], copied[name],
-                                         now))
-    for name, mapping in (("resource_classes", rc_map), ("traits",
-                                                          trait_map)):
+                "target now holds %d"
+                % (name, expected[name], copied[name], now)
+            )
+    for name, mapping in (("resource_classes", rc_map), ("traits", trait_map)):
         table = _table(name)
-        names = set(conn.scalars(sa.select(table.c.name).where(
-            table.c.id.in_(set(mapping.values())))))
+        names = set(
+            conn.scalars(
+                sa.select(table.c.name).where(
+                    table.c.id.in_(set(mapping.values()))
+                )
+            )
+        )
         source_names: set[str] = set()
         for rows in source.batches(name):
             source_names.update(row["name"] for row in rows)
@@ -271,5 +327,6 @@ def _verify(
         if accounted != expected[name]:
             raise NovaImportError(
                 "%s: %d of the source's %d rows are in the target"
-                % (name, accounted, expected[name]))
+                % (name, accounted, expected[name])
+            )
     return summary

@@ -23,19 +23,26 @@ def sync(conn: sa.Connection) -> None:
     rc = tables.resource_classes
     have = set(conn.scalars(sa.select(rc.c.name)))
     now = utcnow()
-    rows = [{"id": index, "name": name, "created_at": now}
-            for index, name in enumerate(orc.STANDARDS) if name not in have]
+    rows = [
+        {"id": index, "name": name, "created_at": now}
+        for index, name in enumerate(orc.STANDARDS)
+        if name not in have
+    ]
     if rows:
         if conn.dialect.name == "mysql":
             # id 0 (VCPU) must be stored as 0, not as "next value".
             conn.exec_driver_sql(
                 "SET SESSION sql_mode = CONCAT(@@sql_mode, "
-                "',NO_AUTO_VALUE_ON_ZERO')")
+                "',NO_AUTO_VALUE_ON_ZERO')"
+            )
         conn.execute(rc.insert(), rows)
 
     tr = tables.traits
     have = set(conn.scalars(sa.select(tr.c.name)))
-    rows = [{"name": name, "created_at": now}
-            for name in os_traits.get_traits() if name not in have]
+    rows = [
+        {"name": name, "created_at": now}
+        for name in os_traits.get_traits()
+        if name not in have
+    ]
     if rows:
         conn.execute(tr.insert(), rows)

@@ -31,16 +31,21 @@ class ProviderAggregates(Resource):
         microversion.require(req, microversion.AGGREGATES)
         http.authorize(req, "resource_providers:aggregates:update")
         with_generation = req.context.microversion.matches(
-            microversion.AGGREGATES_GENERATION)
+            microversion.AGGREGATES_GENERATION
+        )
         with self.db.read() as conn:
             domain.find(conn, uuid)
-        data = http.read_json(req, schema.PUT_BODY_1_19
-                              if with_generation else schema.PUT_BODY)
+        data = http.read_json(
+            req, schema.PUT_BODY_1_19 if with_generation else schema.PUT_BODY
+        )
         if with_generation:
             uuids = data["aggregates"]
             generation = self.db.run_write(
-                domain.replace, uuid, uuids,
-                data["resource_provider_generation"])
+                domain.replace,
+                uuid,
+                uuids,
+                data["resource_provider_generation"],
+            )
         else:
             uuids = data
             generation = self.db.run_write(domain.replace, uuid, uuids)

@@ -45,14 +45,23 @@ class AllocationCandidates(Resource):
         if plan is None:
             return iter(())
         options = self.conf.placement
-        counts = [c for c in (request.limit,
-                              options.max_allocation_candidates)
-                  if c is not None and c >= 0]
-        rng = (random.Random() if options.randomize_allocation_candidates
-               else None)
-        breadth_first = (options.allocation_candidates_generation_strategy
-                         == "breadth-first")
-        return combine.generate(plan.problem, min(counts) if counts else None,
-                                breadth_first=breadth_first, rng=rng)
-
-
+        counts = [
+            c
+            for c in (request.limit, options.max_allocation_candidates)
+            if c is not None and c >= 0
+        ]
+        rng = (
+            random.Random()
+            if options.randomize_allocation_candidates
+            else None
+        )
+        breadth_first = (
+            options.allocation_candidates_generation_strategy
+            == "breadth-first"
+        )
+        return combine.generate(
+            plan.problem,
+            min(counts) if counts else None,
+            breadth_first=breadth_first,
+            rng=rng,
+        )

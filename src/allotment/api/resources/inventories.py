@@ -15,8 +15,7 @@ from allotment.domain import provider_lookup
 
 def _url(req, uuid, name):
     """The absolute URL of one inventory (the reference's Location)."""
-    return req.prefix + "/resource_providers/%s/inventories/%s" % (
-        uuid, name)
+    return req.prefix + "/resource_providers/%s/inventories/%s" % (uuid, name)
 
 
 def _fields(record):
@@ -28,9 +27,12 @@ def _reserved_can_be_total(req):
 
 
 def _send_all(req, resp, generation, records, last_modified=None):
-    body = {"resource_provider_generation": generation,
-            "inventories": {name: _fields(record)
-                            for name, record in records.items()}}
+    body = {
+        "resource_provider_generation": generation,
+        "inventories": {
+            name: _fields(record) for name, record in records.items()
+        },
+    }
     http.send_json(req, resp, body, last_modified=last_modified)
     if not records:
         # Like the reference: no inventory, no Last-Modified (Cache-Control
@@ -38,12 +40,10 @@ def _send_all(req, resp, generation, records, last_modified=None):
         resp.delete_header("Last-Modified")
 
 
-def _send_one(req, resp, generation, record, status=200,
-              last_modified=None):
+def _send_one(req, resp, generation, record, status=200, last_modified=None):
     body = _fields(record)
     body["resource_provider_generation"] = generation
-    http.send_json(req, resp, body, status=status,
-                   last_modified=last_modified)
+    http.send_json(req, resp, body, status=status, last_modified=last_modified)
 
 
 class _InventoryResource(Resource):
@@ -65,16 +65,27 @@ class Inventories(_InventoryResource):
             provider = provider_lookup.get(conn, uuid)
             rows = domain.list_for(conn, provider)
         records = {name: row._mapping for name, row in rows.items()}
-        _send_all(req, resp, provider.generation, records, http.latest(
-            *(r.updated_at or r.created_at for r in rows.values())))
+        _send_all(
+            req,
+            resp,
+            provider.generation,
+            records,
+            http.latest(
+                *(r.updated_at or r.created_at for r in rows.values())
+            ),
+        )
 
     def on_post(self, req, resp, uuid):
         http.require_json_content(req)
         http.authorize(req, "resource_providers:inventories:create")
         data = self._read(req, uuid, schema.NEW)
         generation, record = self.db.run_write(
-            domain.create, uuid, data["resource_class"], data,
-            _reserved_can_be_total(req))
+            domain.create,
+            uuid,
+            data["resource_class"],
+            data,
+            _reserved_can_be_total(req),
+        )
         resp.location = _url(req, uuid, data["resource_class"])
         _send_one(req, resp, generation, record, status=201)
 
@@ -83,13 +94,18 @@ class Inventories(_InventoryResource):
         http.authorize(req, "resource_providers:inventories:update")
         data = self._read(req, uuid, schema.ALL)
         generation, records = self.db.run_write(
-            domain.replace_all, uuid, data["resource_provider_generation"],
-            data["inventories"], _reserved_can_be_total(req))
+            domain.replace_all,
+            uuid,
+            data["resource_provider_generation"],
+            data["inventories"],
+            _reserved_can_be_total(req),
+        )
         _send_all(req, resp, generation, records)
 
     def on_delete(self, req, resp, uuid):
-        microversion.require(req, microversion.DELETE_INVENTORIES,
-                             exceptions.MethodNotAllowed)
+        microversion.require(
+            req, microversion.DELETE_INVENTORIES, exceptions.MethodNotAllowed
+        )
         http.authorize(req, "resource_providers:inventories:delete")
         self.db.run_write(domain.delete_all, uuid)
         http.send_empty(req, resp)
@@ -102,17 +118,26 @@ class Inventory(_InventoryResource):
         with self.db.read() as conn:
             provider = provider_lookup.get(conn, uuid)
             row = domain.get(conn, provider, resource_class)
-        _send_one(req, resp, provider.generation, row._mapping,
-                  last_modified=row.updated_at or row.created_at)
+        _send_one(
+            req,
+            resp,
+            provider.generation,
+            row._mapping,
+            last_modified=row.updated_at or row.created_at,
+        )
 
     def on_put(self, req, resp, uuid, resource_class):
         http.require_json_content(req)
         http.authorize(req, "resource_providers:inventories:update")
         data = self._read(req, uuid, schema.ONE)
         generation, record = self.db.run_write(
-            domain.update, uuid, resource_class, data,
+            domain.update,
+            uuid,
+            resource_class,
+            data,
             data["resource_provider_generation"],
-            _reserved_can_be_total(req))
+            _reserved_can_be_total(req),
+        )
         _send_one(req, resp, generation, record)
 
     def on_delete(self, req, resp, uuid, resource_class):

@@ -10,11 +10,13 @@ from allotment.api.schemas import providers as schema
 from allotment.domain import providers as domain
 
 # Links each provider shows besides "self", with the version adding them.
-_LINK_RELS = [(microversion.BASE, "inventories"),
-              (microversion.BASE, "usages"),
-              (microversion.AGGREGATES, "aggregates"),
-              (microversion.TRAITS, "traits"),
-              (microversion.ALLOCATIONS_LINK, "allocations")]
+_LINK_RELS = [
+    (microversion.BASE, "inventories"),
+    (microversion.BASE, "usages"),
+    (microversion.AGGREGATES, "aggregates"),
+    (microversion.TRAITS, "traits"),
+    (microversion.ALLOCATIONS_LINK, "allocations"),
+]
 
 
 class Renderer:
@@ -23,17 +25,23 @@ class Renderer:
     def __init__(self, req):
         version = req.context.microversion
         self.base = http.url(req, "/resource_providers/")
-        self.rels = [rel for since, rel in _LINK_RELS
-                     if version.matches(since)]
+        self.rels = [
+            rel for since, rel in _LINK_RELS if version.matches(since)
+        ]
         self.tree = version.matches(microversion.NESTED_PROVIDERS)
 
     def __call__(self, row):
         href = self.base + row.uuid
         links = [{"rel": "self", "href": href}]
-        links += [{"rel": rel, "href": "%s/%s" % (href, rel)}
-                  for rel in self.rels]
-        body = {"uuid": row.uuid, "name": row.name,
-                "generation": row.generation, "links": links}
+        links += [
+            {"rel": rel, "href": "%s/%s" % (href, rel)} for rel in self.rels
+        ]
+        body = {
+            "uuid": row.uuid,
+            "name": row.name,
+            "generation": row.generation,
+            "links": links,
+        }
         if self.tree:
             body["parent_provider_uuid"] = row.parent_provider_uuid
             body["root_provider_uuid"] = row.root_provider_uuid
@@ -49,18 +57,23 @@ def _filters(req):
     version = req.context.microversion
     # member_of and required may repeat; their parsers apply the
     # microversion rules.
-    params = http.validate_query(req, schema.list_query(version),
-                                 repeatable=("member_of", "required"))
+    params = http.validate_query(
+        req, schema.list_query(version), repeatable=("member_of", "required")
+    )
     values = http.query_lists(req)
-    filters = domain.Filters(name=params.get("name") or None,
-                             uuid=params.get("uuid") or None,
-                             in_tree=params.get("in_tree") or None)
+    filters = domain.Filters(
+        name=params.get("name") or None,
+        uuid=params.get("uuid") or None,
+        in_tree=params.get("in_tree") or None,
+    )
     if "member_of" in values:
         filters.member_of, filters.forbidden_aggregates = query.member_of(
-            values["member_of"], version)
+            values["member_of"], version
+        )
     if "required" in values:
         filters.required_traits, filters.forbidden_traits = query.required(
-            values["required"], version)
+            values["required"], version
+        )
     if "resources" in params:
         filters.resources = query.resources(params["resources"])
     return filters
@@ -75,25 +88,38 @@ class ResourceProviders(Resource):
             rows = domain.list_filtered(conn, filters)
         render = Renderer(req)
         body = {"resource_providers": [render(row) for row in rows]}
-        http.send_json(req, resp, body, last_modified=http.latest(
-            *(_modified(row) for row in rows)))
+        http.send_json(
+            req,
+            resp,
+            body,
+            last_modified=http.latest(*(_modified(row) for row in rows)),
+        )
 
     def on_post(self, req, resp):
         http.require_json_content(req)
         http.authorize(req, "resource_providers:create")
         version = req.context.microversion
-        data = http.read_json(req, schema.POST_BODY_1_14 if version.matches(
-            microversion.NESTED_PROVIDERS) else schema.POST_BODY)
+        data = http.read_json(
+            req,
+            schema.POST_BODY_1_14
+            if version.matches(microversion.NESTED_PROVIDERS)
+            else schema.POST_BODY,
+        )
         if data.get("uuid"):
             provider_uuid = str(uuidlib.UUID(data["uuid"]))
         else:
             provider_uuid = str(uuidlib.uuid4())
-        row = self.db.run_write(domain.create, provider_uuid, data["name"],
-                                data.get("parent_provider_uuid"))
+        row = self.db.run_write(
+            domain.create,
+            provider_uuid,
+            data["name"],
+            data.get("parent_provider_uuid"),
+        )
         resp.location = http.url(req, "/resource_providers/" + row.uuid)
         if version.matches(microversion.CREATE_SHOWS_PROVIDER):
-            http.send_json(req, resp, Renderer(req)(row),
-                           last_modified=_modified(row))
+            http.send_json(
+                req, resp, Renderer(req)(row), last_modified=_modified(row)
+            )
         else:
             http.send_empty(req, resp, status=201)
 
@@ -104,8 +130,9 @@ class ResourceProvider(Resource):
         http.authorize(req, "resource_providers:show")
         with self.db.read() as conn:
             row = domain.get(conn, uuid)
-        http.send_json(req, resp, Renderer(req)(row),
-                       last_modified=_modified(row))
+        http.send_json(
+            req, resp, Renderer(req)(row), last_modified=_modified(row)
+        )
 
     def on_put(self, req, resp, uuid):
         http.require_json_content(req)
@@ -113,17 +140,25 @@ class ResourceProvider(Resource):
         version = req.context.microversion
         with self.db.read() as conn:
             domain.get(conn, uuid)
-        data = http.read_json(req, schema.PUT_BODY_1_14 if version.matches(
-            microversion.NESTED_PROVIDERS) else schema.PUT_BODY)
+        data = http.read_json(
+            req,
+            schema.PUT_BODY_1_14
+            if version.matches(microversion.NESTED_PROVIDERS)
+            else schema.PUT_BODY,
+        )
         extra = {}
         if "parent_provider_uuid" in data:
             extra["parent_uuid"] = data["parent_provider_uuid"]
         row = self.db.run_write(
-            domain.update, uuid, data["name"],
+            domain.update,
+            uuid,
+            data["name"],
             allow_reparenting=version.matches(microversion.REPARENTING),
-            **extra)
-        http.send_json(req, resp, Renderer(req)(row),
-                       last_modified=_modified(row))
+            **extra,
+        )
+        http.send_json(
+            req, resp, Renderer(req)(row), last_modified=_modified(row)
+        )
 
     def on_delete(self, req, resp, uuid):
         http.authorize(req, "resource_providers:delete")

@@ -19,19 +19,25 @@ class Reshaper(Resource):
         version = req.context.microversion
         body = http.read_json(req, schema.for_version(version))
         requests = allocation_api.requests_from_bodies(
-            self.conf, version, body["allocations"])
+            self.conf, version, body["allocations"]
+        )
         try:
             domain.run(self.db, body["inventories"], requests)
         except (domain.UnknownClass, allocations.UnknownClass) as exc:
             raise exceptions.BadRequest(
-                "malformed reshaper data: %s" % exc.detail) from None
+                "malformed reshaper data: %s" % exc.detail
+            ) from None
         except allocations.InvalidAllocation as exc:
             raise exceptions.Conflict(
-                "Unable to allocate inventory: %s" % exc.detail) from None
+                "Unable to allocate inventory: %s" % exc.detail
+            ) from None
         except inventories.InvalidInventory as exc:
             raise exceptions.Conflict(
-                "Unable to allocate inventory: %s" % exc.reason) from None
+                "Unable to allocate inventory: %s" % exc.reason
+            ) from None
         except (allocations.ProviderRace, allocations.ConsumerRace) as exc:
-            raise exceptions.Conflict("update conflict: %s" % exc.detail,
-                                      exceptions.CONCURRENT_UPDATE) from None
+            raise exceptions.Conflict(
+                "update conflict: %s" % exc.detail,
+                exceptions.CONCURRENT_UPDATE,
+            ) from None
         http.send_empty(req, resp)

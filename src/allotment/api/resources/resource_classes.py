@@ -12,8 +12,10 @@ def _url(req, name):
 
 
 def _render(req, row):
-    return {"name": row.name,
-            "links": [{"rel": "self", "href": _url(req, row.name)}]}
+    return {
+        "name": row.name,
+        "links": [{"rel": "self", "href": _url(req, row.name)}],
+    }
 
 
 class ResourceClasses(Resource):
@@ -24,8 +26,14 @@ class ResourceClasses(Resource):
         with self.db.read() as conn:
             rows = domain.list_all(conn)
         body = {"resource_classes": [_render(req, r) for r in rows]}
-        http.send_json(req, resp, body, last_modified=http.latest(
-            *(r.updated_at or r.created_at for r in rows)))
+        http.send_json(
+            req,
+            resp,
+            body,
+            last_modified=http.latest(
+                *(r.updated_at or r.created_at for r in rows)
+            ),
+        )
 
     def on_post(self, req, resp):
         microversion.require(req, microversion.RESOURCE_CLASSES)
@@ -43,13 +51,18 @@ class ResourceClass(Resource):
         http.authorize(req, "resource_classes:show")
         with self.db.read() as conn:
             row = domain.get(conn, name)
-        http.send_json(req, resp, _render(req, row),
-                       last_modified=row.updated_at or row.created_at)
+        http.send_json(
+            req,
+            resp,
+            _render(req, row),
+            last_modified=row.updated_at or row.created_at,
+        )
 
     def on_put(self, req, resp, name):
         microversion.require(req, microversion.RESOURCE_CLASSES)
         if req.context.microversion.matches(
-                microversion.ENSURE_RESOURCE_CLASS):
+            microversion.ENSURE_RESOURCE_CLASS
+        ):
             return self._create_or_validate(req, resp, name)
         http.authorize(req, "resource_classes:update")
         new_name = http.read_json(req, schema.NAME_BODY)["name"]

@@ -9,9 +9,10 @@ from allotment.domain import provider_lookup
 from allotment.domain import traits as domain
 
 _INVALID_TRAIT = (
-    'The trait is invalid. A valid trait must be no longer than 255 '
+    "The trait is invalid. A valid trait must be no longer than 255 "
     'characters, start with the prefix "CUSTOM_" and use following '
-    'characters: "A"-"Z", "0"-"9" and "_"')
+    'characters: "A"-"Z", "0"-"9" and "_"'
+)
 
 
 def _modified(rows):
@@ -27,7 +28,8 @@ def _list_filters(params):
             raise exceptions.BadRequest(
                 "Badly formatted name parameter. Expected name query string "
                 "parameter in form: ?name=[in|startswith]:[name1,name2|"
-                'prefix]. Got: "%s"' % params["name"])
+                'prefix]. Got: "%s"' % params["name"]
+            )
         if op == "in":
             filters["name_in"] = value.split(",")
         elif op == "startswith":
@@ -37,7 +39,8 @@ def _list_filters(params):
         if value not in ("true", "false"):
             raise exceptions.BadRequest(
                 'The query parameter "associated" only accepts "true" or '
-                '"false"')
+                '"false"'
+            )
         filters["associated"] = value == "true"
     return filters
 
@@ -51,8 +54,12 @@ class Traits(Resource):
         filters = _list_filters(params)
         with self.db.read() as conn:
             rows = domain.list_all(conn, **filters)
-        http.send_json(req, resp, {"traits": [r.name for r in rows]},
-                       last_modified=_modified(rows))
+        http.send_json(
+            req,
+            resp,
+            {"traits": [r.name for r in rows]},
+            last_modified=_modified(rows),
+        )
 
 
 class Trait(Resource):
@@ -92,8 +99,10 @@ class ProviderTraits(Resource):
         with self.db.read() as conn:
             provider = provider_lookup.get(conn, uuid)
             rows = domain.for_provider(conn, provider.id)
-        body = {"traits": [r.name for r in rows],
-                "resource_provider_generation": provider.generation}
+        body = {
+            "traits": [r.name for r in rows],
+            "resource_provider_generation": provider.generation,
+        }
         http.send_json(req, resp, body, last_modified=_modified(rows))
 
     def on_put(self, req, resp, uuid):
@@ -102,10 +111,15 @@ class ProviderTraits(Resource):
         http.authorize(req, "resource_providers:traits:update")
         data = http.read_json(req, schema.PROVIDER_TRAITS)
         generation, rows = self.db.run_write(
-            domain.set_for_provider, uuid,
-            data["resource_provider_generation"], data["traits"])
-        body = {"traits": [r.name for r in rows],
-                "resource_provider_generation": generation}
+            domain.set_for_provider,
+            uuid,
+            data["resource_provider_generation"],
+            data["traits"],
+        )
+        body = {
+            "traits": [r.name for r in rows],
+            "resource_provider_generation": generation,
+        }
         http.send_json(req, resp, body, last_modified=_modified(rows))
 
     def on_delete(self, req, resp, uuid):

@@ -19,9 +19,14 @@ class ProviderUsages(Resource):
         with self.db.read() as conn:
             provider = provider_lookup.get(conn, uuid)
             used = domain.for_provider(conn, provider.id)
-        http.send_json(req, resp, {
-            "resource_provider_generation": provider.generation,
-            "usages": used})
+        http.send_json(
+            req,
+            resp,
+            {
+                "resource_provider_generation": provider.generation,
+                "usages": used,
+            },
+        )
 
 
 class Usages(Resource):
@@ -32,13 +37,18 @@ class Usages(Resource):
         http.authorize(req, "usages", {"project_id": project_id})
         by_type = req.context.microversion.matches(microversion.CONSUMER_TYPES)
         params = http.validate_query(
-            req, schema.QUERY_1_38 if by_type else schema.QUERY_1_9)
+            req, schema.QUERY_1_38 if by_type else schema.QUERY_1_9
+        )
         with self.db.read() as conn:
             if by_type:
                 used = domain.by_consumer_type(
-                    conn, params["project_id"], params.get("user_id"),
-                    params.get("consumer_type"))
+                    conn,
+                    params["project_id"],
+                    params.get("user_id"),
+                    params.get("consumer_type"),
+                )
             else:
-                used = domain.totals(conn, params["project_id"],
-                                     params.get("user_id"))
+                used = domain.totals(
+                    conn, params["project_id"], params.get("user_id")
+                )
         http.send_json(req, resp, {"usages": used})

@@ -40,9 +40,12 @@ for _key in ("resources", "required", "member_of"):
 del GET_1_25["required"]
 GET_1_25["patternProperties"] = {
     _GROUP_KEY % key: {"type": "string"}
-    for key in ("resources", "required", "member_of")}
+    for key in ("resources", "required", "member_of")
+}
 GET_1_25["properties"]["group_policy"] = {
-    "type": "string", "enum": ["none", "isolate"]}
+    "type": "string",
+    "enum": ["none", "isolate"],
+}
 
 GET_1_31 = copy.deepcopy(GET_1_25)
 GET_1_31["patternProperties"][_GROUP_KEY % "in_tree"] = {"type": "string"}
@@ -50,7 +53,8 @@ GET_1_31["patternProperties"][_GROUP_KEY % "in_tree"] = {"type": "string"}
 GET_1_33 = copy.deepcopy(GET_1_31)
 GET_1_33["patternProperties"] = {
     _GROUP_KEY_1_33 % key: {"type": "string"}
-    for key in ("resources", "required", "member_of", "in_tree")}
+    for key in ("resources", "required", "member_of", "in_tree")
+}
 
 GET_1_35 = copy.deepcopy(GET_1_33)
 GET_1_35["properties"]["root_required"] = {"type": ["string"]}

@@ -4,7 +4,7 @@ from allotment.api.schemas import common
 
 MAX_INT = 0x7FFFFFFF
 # The largest single-precision float MySQL stores in a FLOAT column.
-MAX_FLOAT = 3.40282e+38
+MAX_FLOAT = 3.40282e38
 
 
 def _bounded_int(minimum):
@@ -35,8 +35,10 @@ ONE = {
 NEW = {
     "type": "object",
     "properties": dict(
-        _FIELDS, resource_provider_generation=_GENERATION,
-        resource_class={"type": "string", "pattern": common.RC_PATTERN}),
+        _FIELDS,
+        resource_provider_generation=_GENERATION,
+        resource_class={"type": "string", "pattern": common.RC_PATTERN},
+    ),
     "required": ["total", "resource_class"],
     "additionalProperties": False,
 }

@@ -34,8 +34,11 @@ PUT_BODY_1_14["properties"]["parent_provider_uuid"] = _PARENT
 def _list_query(**extra):
     properties = {"name": {"type": "string"}, "uuid": _UUID}
     properties.update(extra)
-    return {"type": "object", "properties": properties,
-            "additionalProperties": False}
+    return {
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": False,
+    }
 
 
 _STRING = {"type": "string"}
@@ -43,13 +46,23 @@ _STRING = {"type": "string"}
 # GET /resource_providers query parameters, as (minimum version, schema),
 # newest first.
 LIST_QUERIES = [
-    (microversion.LIST_REQUIRED,
-     _list_query(member_of=_STRING, resources=_STRING, in_tree=_UUID,
-                 required=_STRING)),
-    (microversion.NESTED_PROVIDERS,
-     _list_query(member_of=_STRING, resources=_STRING, in_tree=_UUID)),
-    (microversion.LIST_RESOURCES,
-     _list_query(member_of=_STRING, resources=_STRING)),
+    (
+        microversion.LIST_REQUIRED,
+        _list_query(
+            member_of=_STRING,
+            resources=_STRING,
+            in_tree=_UUID,
+            required=_STRING,
+        ),
+    ),
+    (
+        microversion.NESTED_PROVIDERS,
+        _list_query(member_of=_STRING, resources=_STRING, in_tree=_UUID),
+    ),
+    (
+        microversion.LIST_RESOURCES,
+        _list_query(member_of=_STRING, resources=_STRING),
+    ),
     (microversion.LIST_MEMBER_OF, _list_query(member_of=_STRING)),
     (microversion.BASE, _list_query()),
 ]

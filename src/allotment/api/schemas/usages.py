@@ -14,8 +14,15 @@ QUERY_1_9 = {
     "additionalProperties": False,
 }
 
-QUERY_1_38 = dict(QUERY_1_9, properties=dict(
-    QUERY_1_9["properties"],
-    consumer_type={"type": "string",
-                   "pattern": common.CONSUMER_TYPE_GET_PATTERN,
-                   "minLength": 1, "maxLength": 255}))
+QUERY_1_38 = dict(
+    QUERY_1_9,
+    properties=dict(
+        QUERY_1_9["properties"],
+        consumer_type={
+            "type": "string",
+            "pattern": common.CONSUMER_TYPE_GET_PATTERN,
+            "minLength": 1,
+            "maxLength": 255,
+        },
+    ),
+)
