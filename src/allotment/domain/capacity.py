@@ -10,8 +10,9 @@ The pure functions serve Python callers (the provider snapshot of the
 candidates engine, through ``headroom``; the allocation claim check in
 domain/allocations.py, inventory checks in domain/inventories.py);
 ``sql_fits`` is the same rule as an SQL condition on the inventories
-table, for GET /resource_providers?resources= (domain/providers.py). tests/functional/test_capacity_rule.py runs one
-table of edge cases through all three API paths.
+table, for GET /resource_providers?resources= (domain/providers.py).
+tests/functional/test_capacity_rule.py runs one table of edge cases
+through all three API paths.
 """
 
 from __future__ import annotations
