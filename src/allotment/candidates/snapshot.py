@@ -62,6 +62,8 @@ and moved positions are wasted until a full load, which comes once more
 than half are wasted, or when a new provider's id is below one held.
 """
 
+from __future__ import annotations
+
 import bisect
 import itertools
 import logging
@@ -166,8 +168,8 @@ class Provider:
         self.aggregates = _NONE
 
 
-_NONE = frozenset()
-_NO_LAYOUT = {}
+_NONE: frozenset[int] = frozenset()
+_NO_LAYOUT: dict[int, int] = {}
 
 
 class _Facts:
@@ -217,6 +219,33 @@ class Version:
     the search and the rendering work on rows. The columns, the indexes,
     ``id_of`` and ``trait_names`` (trait id -> name, for the traits held)
     are set by who builds it: ``assemble`` or ``_Next``."""
+
+    # Per row (see _ROW_COLUMNS).
+    ids: array[int]
+    uuid_of: list[str | None]
+    root_of: list[int]
+    parent_of: list[int | None]
+    traits_of: list[frozenset[int]]
+    aggregates_of: list[frozenset[int]]
+    layout_of: list[dict[int, int]]
+    inv_at: array[int]
+    # Per inventory position (see _INVENTORY_COLUMNS).
+    total: array[int]
+    reserved: array[int]
+    ratio: array[float]
+    min_unit: array[int]
+    max_unit: array[int]
+    step: array[int]
+    used: array[int]
+    limit: array[int]
+    # Indexes (see _INDEXES), and by uuid / trait id.
+    by_class: dict[int, list[int]]
+    at_class: dict[int, array[int]]
+    by_trait: dict[int, list[int]]
+    by_agg: dict[int, list[int]]
+    trees: dict[int, list[int]]
+    id_of: dict[str, int]
+    trait_names: dict[int, str]
 
     def __init__(self, facts):
         self.live = 0  # providers held
@@ -317,7 +346,7 @@ class Version:
 
     def in_aggregates(self, agg_ids):
         """Providers in any of ``agg_ids``."""
-        found = set()
+        found: set[int] = set()
         for agg_id in agg_ids:
             found.update(self.by_agg.get(agg_id, ()))
         return found
@@ -630,7 +659,7 @@ class _Next:
         """The next version, its indexes brought up to date."""
         version = self.version
         base = self.base
-        owned = set()
+        owned: set[object] = set()
         for (index, key), (left, joined) in self._edits.items():
             if index == "by_class":
                 self._finish_class(key, left, joined, owned)
@@ -938,7 +967,7 @@ def assemble(loaded, facts=None, shared=None, layouts=None):
     version.root_of = root_of = [row_of[p[3]] for p in providers]
     version.live = count
     version.nested = count - parent_of.count(None)
-    trees = {}
+    trees: dict[int, list[int]] = {}
     for row, root in enumerate(root_of):
         if root != row:
             trees.setdefault(root, [root]).append(row)
@@ -959,7 +988,7 @@ def _assemble_inventory(version, loaded, row_of, layouts):
     rps, rcs, totals, reserveds, ratios, min_units, max_units, steps = (
         [r[i] for r in inventories] for i in range(8)
     )
-    rcs = tuple(rcs)
+    classes_at = tuple(rcs)
     used = loaded.used
     version.total = array("q", totals)
     version.reserved = array("q", reserveds)
@@ -968,7 +997,7 @@ def _assemble_inventory(version, loaded, row_of, layouts):
     version.max_unit = array("q", max_units)
     version.step = array("q", steps)
     version.used = useds = array(
-        "q", [used.get(key, 0) for key in zip(rps, rcs, strict=False)]
+        "q", [used.get(key, 0) for key in zip(rps, classes_at, strict=False)]
     )
     capacity_of, headroom = capacity.capacity, capacity.headroom
     version.limit = array(
@@ -990,19 +1019,22 @@ def _assemble_inventory(version, loaded, row_of, layouts):
         for at, before, rp_id in zip(itertools.count(1), rps, rps[1:])
         if rp_id != before
     )
-    by_layout = {}  # classes -> (rows, starts)
+    by_layout: dict[
+        tuple[int, ...], tuple[list[int], list[int]]
+    ] = {}  # classes -> (rows, starts)
     for start, end in zip(starts, [*starts[1:], len(rps)], strict=False):
         row = row_of[rps[start]]
         inv_at[row] = start
-        classes = rcs[start:end]
+        classes = classes_at[start:end]
         found = by_layout.get(classes)
         if found is None:
             found = by_layout[classes] = ([], [])
         layout_of[row] = _layout(layouts, classes)
         found[0].append(row)
         found[1].append(start)
-    version.by_class = by_class = {}
-    version.at_class = at_class = {}
+    by_class: dict[int, list[int]] = {}
+    at_class: dict[int, array[int]] = {}
+    version.by_class, version.at_class = by_class, at_class
     for classes, (rows, firsts) in by_layout.items():
         for offset, rc_id in enumerate(classes):
             if rc_id not in by_class:
@@ -1016,7 +1048,9 @@ def _assemble_sets(pairs, row_of, count, same):
     """(row -> interned frozenset, key -> rows) from (provider id, key)
     pairs ordered by provider."""
     sets = [_NONE] * count
-    rows_of_set = {}  # keys -> (interned frozenset, rows)
+    rows_of_set: dict[
+        tuple[int, ...], tuple[frozenset[int], list[int]]
+    ] = {}  # keys -> (interned frozenset, rows)
     second = operator.itemgetter(1)
     for rp_id, group in itertools.groupby(pairs, operator.itemgetter(0)):
         keys = tuple(map(second, group))
@@ -1027,14 +1061,14 @@ def _assemble_sets(pairs, row_of, count, same):
         row = row_of[rp_id]
         sets[row] = found[0]
         found[1].append(row)
-    index = {}
+    index: dict[int, list[int]] = {}
     for held, rows in rows_of_set.values():
         for key in held:
-            found = index.get(key)
-            if found is None:
+            listed = index.get(key)
+            if listed is None:
                 index[key] = list(rows)
             else:
-                found.extend(rows)
+                listed.extend(rows)
     return sets, index
 
 
@@ -1176,8 +1210,8 @@ class Loaded:
         for rp_id, group in itertools.groupby(
             self.aggregates, operator.itemgetter(0)
         ):
-            held = frozenset(a for _rp, a in group)
-            found[rp_id].aggregates = same(held, held)
+            aggs_held = frozenset(a for _rp, a in group)
+            found[rp_id].aggregates = same(aggs_held, aggs_held)
         return found
 
 
@@ -1262,7 +1296,9 @@ def _load(conn, ids):
     )
 
 
-_SNAPSHOTS = weakref.WeakKeyDictionary()
+_SNAPSHOTS: weakref.WeakKeyDictionary[object, Snapshot] = (
+    weakref.WeakKeyDictionary()
+)
 _SNAPSHOTS_LOCK = threading.Lock()
 
 

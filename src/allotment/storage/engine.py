@@ -11,22 +11,34 @@ one point in time on every backend (REPEATABLE READ on PostgreSQL and
 MySQL, whose default here is READ COMMITTED).
 """
 
+from __future__ import annotations
+
 import contextlib
 import logging
 import os
 import random
 import time
+from collections.abc import Callable
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import pool
+from sqlalchemy.engine import URL
 from sqlalchemy.engine import make_url
 
 from allotment import exceptions
 from allotment.storage import changes
 
+if TYPE_CHECKING:
+    from oslo_config import cfg
+
 LOG = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # MySQL: 1213 deadlock, 1205 lock wait timeout. PostgreSQL: 40P01 deadlock,
 # 40001 serialization failure.
@@ -65,7 +77,7 @@ _MYSQL_UNAVAILABLE_CODES = {
 }
 
 
-def normalize_url(url):
+def normalize_url(url: str | URL) -> URL:
     """Map a placement.conf connection URL to the drivers allotment ships.
 
     ``postgresql://`` and ``postgresql+psycopg2://`` use psycopg 3;
@@ -86,7 +98,7 @@ def normalize_url(url):
 _SECRET_WORDS = ("password", "secret", "token")
 
 
-def redacted_url(url):
+def redacted_url(url: str | URL) -> str:
     """``url`` as text for logs: the password and any query parameter whose
     name says it is secret (``password=``, ``sslpassword=``) masked."""
     u = make_url(url)
@@ -100,7 +112,7 @@ def redacted_url(url):
     return u.render_as_string(hide_password=True)
 
 
-def is_retryable(error):
+def is_retryable(error: BaseException) -> bool:
     """True when ``error`` is a deadlock or serialization failure."""
     orig = getattr(error, "orig", None)
     if orig is None:
@@ -114,7 +126,7 @@ def is_retryable(error):
     return "database is locked" in str(orig)
 
 
-def is_unavailable(error):
+def is_unavailable(error: BaseException) -> bool:
     """True when ``error`` means the database is unreachable, going away or
     out of connections (a client should retry later), not a bad request."""
     if isinstance(error, (sa_exc.DisconnectionError, sa_exc.TimeoutError)):
@@ -132,7 +144,8 @@ def is_unavailable(error):
     if args and isinstance(args[0], int):  # PyMySQL: (code, message)
         return args[0] in _MYSQL_UNAVAILABLE_CODES
     if type(orig).__module__.startswith("psycopg"):
-        state = orig.sqlstate  # None for client-side (connection) errors
+        # None for client-side (connection) errors.
+        state = getattr(orig, "sqlstate", None)
         return (
             state is None
             or state.startswith("08")
@@ -146,17 +159,17 @@ class Database:
 
     def __init__(
         self,
-        url,
+        url: str | URL,
         *,
-        sqlite_synchronous=True,
-        mysql_sql_mode="TRADITIONAL",
-        pool_size=None,
-        max_overflow=None,
-        pool_timeout=None,
-        recycle=3600,
-        echo=False,
-        connection_parameters="",
-    ):
+        sqlite_synchronous: bool = True,
+        mysql_sql_mode: str = "TRADITIONAL",
+        pool_size: int | None = None,
+        max_overflow: int | None = None,
+        pool_timeout: int | None = None,
+        recycle: int = 3600,
+        echo: bool = False,
+        connection_parameters: str = "",
+    ) -> None:
         if connection_parameters:
             url = "%s%s%s" % (
                 url,
@@ -165,7 +178,7 @@ class Database:
             )
         self.url = normalize_url(url)
         self.backend = self.url.get_backend_name()
-        kwargs = {"future": True, "echo": echo}
+        kwargs: dict[str, Any] = {"future": True, "echo": echo}
         if self.backend == "sqlite":
             self._prepare_sqlite_path()
             if self.url.database in (None, "", ":memory:"):
@@ -196,7 +209,7 @@ class Database:
             self._setup_mysql(mysql_sql_mode)
 
     @classmethod
-    def from_conf(cls, conf):
+    def from_conf(cls, conf: cfg.ConfigOpts) -> Database:
         db = conf.placement_database
         if not db.connection:
             raise ValueError("[placement_database] connection is not set")
@@ -212,17 +225,17 @@ class Database:
             connection_parameters=db.connection_parameters,
         )
 
-    def _prepare_sqlite_path(self):
+    def _prepare_sqlite_path(self) -> None:
         path = self.url.database
         if path and path != ":memory:":
             folder = os.path.dirname(os.path.abspath(path))
             os.makedirs(folder, exist_ok=True)
 
-    def _setup_sqlite(self, synchronous):
+    def _setup_sqlite(self, synchronous: bool) -> None:
         memory = self.url.database in (None, "", ":memory:")
 
         @event.listens_for(self.engine, "connect")
-        def _on_connect(dbapi_conn, _record):
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
             # Let SQLAlchemy's begin event emit BEGIN itself (see below).
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
@@ -235,21 +248,23 @@ class Database:
             cur.close()
 
         @event.listens_for(self.engine, "begin")
-        def _on_begin(conn):
+        def _on_begin(conn: sa.Connection) -> None:
             if conn.get_execution_options().get("allotment_write"):
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
             else:
                 conn.exec_driver_sql("BEGIN")
 
-    def _setup_mysql(self, sql_mode):
+    def _setup_mysql(self, sql_mode: str) -> None:
         @event.listens_for(self.engine, "connect")
-        def _on_connect(dbapi_conn, _record):
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
             if sql_mode:
                 cur.execute("SET SESSION sql_mode = %s", (sql_mode,))
             cur.close()
 
-    def wait_until_reachable(self, max_retries=10, interval=10):
+    def wait_until_reachable(
+        self, max_retries: int = 10, interval: float = 10
+    ) -> None:
         """Connect, trying again every ``interval`` seconds up to
         ``max_retries`` more times (-1: forever) while the server is down;
         the last failure is raised."""
@@ -271,7 +286,7 @@ class Database:
                 time.sleep(interval)
 
     @contextlib.contextmanager
-    def read(self, consistent=False):
+    def read(self, consistent: bool = False) -> Iterator[sa.Connection]:
         """A read-only transaction (rolled back at the end); with
         ``consistent``, every statement sees the same point in time."""
         with self.engine.connect() as conn:
@@ -284,7 +299,7 @@ class Database:
                 trans.rollback()
 
     @contextlib.contextmanager
-    def write(self):
+    def write(self) -> Iterator[sa.Connection]:
         """A write transaction, committed when the block ends cleanly,
         after publishing the provider changes it recorded."""
         with self.engine.connect() as conn:
@@ -297,7 +312,9 @@ class Database:
             finally:
                 changes.discard(conn)
 
-    def run_write(self, work, *args, **kwargs):
+    def run_write(
+        self, work: Callable[..., T], *args: Any, **kwargs: Any
+    ) -> T:
         """Run ``work(conn, *args, **kwargs)`` in a write transaction.
 
         Deadlocks and serialization failures (on Galera also certification
@@ -321,6 +338,7 @@ class Database:
                     raise exceptions.ConcurrentUpdate() from error
                 LOG.debug("retrying write after %s", error.orig)
                 time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
-    def dispose(self):
+    def dispose(self) -> None:
         self.engine.dispose()
