@@ -135,11 +135,10 @@ def test_unavailable_database_leaks_no_password(private_postgres, caplog):
     assert "database unavailable" in caplog.text
 
 
-def test_keystone_tokens_and_password_leak_nowhere(tmp_path, caplog):
-    caplog.set_level(logging.DEBUG)
-    identity = "http://127.0.0.1:%d/identity" % free_port()  # unreachable
-    conf_file = _write_conf(
-        tmp_path / "placement.conf",
+def _keystone_conf(folder, identity_url, timeout):
+    """A placement.conf with keystone auth against ``identity_url``."""
+    return _write_conf(
+        folder / "placement.conf",
         """
 [api]
 auth_strategy = keystone
@@ -155,15 +154,22 @@ password = %s
 project_name = service
 user_domain_name = Default
 project_domain_name = Default
-http_connect_timeout = 2
+http_connect_timeout = %d
 """
         % (
-            tmp_path / "placement.sqlite",
-            identity,
-            identity,
+            folder / "placement.sqlite",
+            identity_url,
+            identity_url,
             KEYSTONE_PASSWORD,
+            timeout,
         ),
     )
+
+
+def test_keystone_tokens_and_password_leak_nowhere(tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    identity = "http://127.0.0.1:%d/identity" % free_port()  # unreachable
+    conf_file = _keystone_conf(tmp_path, identity, timeout=2)
     conf = config.load(["--config-file", conf_file])
     api = support.ApiClient(conf, engine.Database.from_conf(conf))
     try:
@@ -337,32 +343,7 @@ def test_keystone_authenticated_requests_log_no_token(tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
     keystone = _FakeKeystone()
     try:
-        conf_file = _write_conf(
-            tmp_path / "placement.conf",
-            """
-[api]
-auth_strategy = keystone
-[placement_database]
-connection = sqlite:///%s
-sync_on_startup = True
-[keystone_authtoken]
-www_authenticate_uri = %s
-auth_url = %s
-auth_type = password
-username = placement
-password = %s
-project_name = service
-user_domain_name = Default
-project_domain_name = Default
-http_connect_timeout = 5
-"""
-            % (
-                tmp_path / "placement.sqlite",
-                keystone.url,
-                keystone.url,
-                KEYSTONE_PASSWORD,
-            ),
-        )
+        conf_file = _keystone_conf(tmp_path, keystone.url, timeout=5)
         conf = config.load(["--config-file", conf_file])
         api = support.ApiClient(conf, engine.Database.from_conf(conf))
         try:
