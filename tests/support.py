@@ -136,7 +136,7 @@ def snapshot_state(version):
             r.min_unit,
             r.max_unit,
             r.step,
-            r.limit,
+            r.headroom,
         )
 
     rows = version.rows()
@@ -156,13 +156,13 @@ def snapshot_state(version):
     for rc, members in version.by_class.items():
         for row, at in zip(members, version.at_class[rc], strict=False):
             assert at == version.inv_at[row] + version.layout_of[row][rc]
-            by_class.setdefault(rc, {})[ids[row]] = version.limit[at]
+            by_class.setdefault(rc, {})[ids[row]] = version.headroom[at]
     return {
         "providers": providers,
         "by_class": by_class,
-        "limits": {
+        "headroom": {
             rc: {
-                ids[row]: version.limits().get((row, rc))
+                ids[row]: version.headrooms().get((row, rc))
                 for row in rows
                 if rc in version.layout_of[row]
             }

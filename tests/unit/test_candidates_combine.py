@@ -9,17 +9,19 @@ from allotment.candidates.combine import Slot
 VCPU, MEM, DISK, DEV, VF = 0, 1, 2, 100, 101
 
 
-def problem(slots, anchors, limits, **kwargs):
+def problem(slots, anchors, headroom, **kwargs):
     return combine.Problem(
-        slots=slots, anchors=anchors, limits=limits, **kwargs
+        slots=slots, anchors=anchors, headroom=headroom, **kwargs
     )
 
 
 def wide_tree(children=8, isolate=True):
     devices = list(range(1, children + 1))
     slots = [Slot(str(n), True, ((DEV, 1),)) for n in devices]
-    limits = {(rp, DEV): 1 for rp in devices}
-    return problem(slots, [(0, [devices] * children)], limits, isolate=isolate)
+    headroom = {(rp, DEV): 1 for rp in devices}
+    return problem(
+        slots, [(0, [devices] * children)], headroom, isolate=isolate
+    )
 
 
 def test_wide_tree_isolate_gives_every_permutation():
@@ -52,11 +54,11 @@ def test_wide_tree_randomized_is_valid_and_distinct():
 def test_more_isolated_groups_than_providers_gives_nothing():
     devices = [1, 2, 3]
     slots = [Slot(str(n), True, ((DEV, 1),)) for n in range(4)]
-    limits = {(rp, DEV): 5 for rp in devices}
+    headroom = {(rp, DEV): 5 for rp in devices}
     assert (
         list(
             combine.generate(
-                problem(slots, [(0, [devices] * 4)], limits, isolate=True)
+                problem(slots, [(0, [devices] * 4)], headroom, isolate=True)
             )
         )
         == []
@@ -65,9 +67,9 @@ def test_more_isolated_groups_than_providers_gives_nothing():
 
 def test_policy_none_lets_groups_share_a_provider_within_capacity():
     slots = [Slot("1", True, ((DEV, 1),)), Slot("2", True, ((DEV, 1),))]
-    limits = {(1, DEV): 2, (2, DEV): 1}
+    headroom = {(1, DEV): 2, (2, DEV): 1}
     found = set(
-        combine.generate(problem(slots, [(0, [[1, 2], [1, 2]])], limits))
+        combine.generate(problem(slots, [(0, [[1, 2], [1, 2]])], headroom))
     )
     assert found == {(1, 1), (1, 2), (2, 1)}
 
@@ -84,13 +86,13 @@ def test_deep_numa_tree_same_subtree_with_resourceless_group():
         Slot("_N", True, ((VF, 1),)),
         Slot("_R", True, ()),
     ]
-    limits = {(2, VCPU): 4, (3, VCPU): 4, (4, VF): 8, (5, VF): 8}
+    headroom = {(2, VCPU): 4, (3, VCPU): 4, (4, VF): 8, (5, VF): 8}
     found = set(
         combine.generate(
             problem(
                 slots,
                 [(1, [[2, 3], [4, 5], [2, 3]])],
-                limits,
+                headroom,
                 isolate=False,
                 same_subtrees=[(0, 1, 2)],
                 parents=DEEP_PARENTS,
@@ -102,9 +104,9 @@ def test_deep_numa_tree_same_subtree_with_resourceless_group():
 
 def test_deep_numa_tree_unsuffixed_spreads_across_the_tree():
     slots = [Slot("", False, ((VCPU, 1),)), Slot("", False, ((MEM, 512),))]
-    limits = {(2, VCPU): 1, (3, VCPU): 1, (2, MEM): 1024, (3, MEM): 256}
+    headroom = {(2, VCPU): 1, (3, VCPU): 1, (2, MEM): 1024, (3, MEM): 256}
     found = set(
-        combine.generate(problem(slots, [(1, [[2, 3], [2, 3]])], limits))
+        combine.generate(problem(slots, [(1, [[2, 3], [2, 3]])], headroom))
     )
     # numa1 has too little memory.
     assert found == {(2, 2), (3, 2)}
@@ -112,14 +114,14 @@ def test_deep_numa_tree_unsuffixed_spreads_across_the_tree():
 
 def test_deep_numa_tree_required_traits_are_collective():
     slots = [Slot("", False, ((VCPU, 1),)), Slot("", False, ((MEM, 1),))]
-    limits = {(rp, rc): 1 for rp in (2, 3) for rc in (VCPU, MEM)}
+    headroom = {(rp, rc): 1 for rp in (2, 3) for rc in (VCPU, MEM)}
     traits = {2: frozenset({7}), 3: frozenset({8})}
     found = set(
         combine.generate(
             problem(
                 slots,
                 [(1, [[2, 3], [2, 3]])],
-                limits,
+                headroom,
                 required=[frozenset({7}), frozenset({8})],
                 traits=traits,
             )
@@ -131,7 +133,7 @@ def test_deep_numa_tree_required_traits_are_collective():
             problem(
                 slots,
                 [(1, [[2, 3], [2, 3]])],
-                limits,
+                headroom,
                 required=[frozenset({7, 9})],
                 traits=traits,
             )
@@ -142,22 +144,22 @@ def test_deep_numa_tree_required_traits_are_collective():
 
 def test_capacity_sums_unsuffixed_and_granular_amounts():
     slots = [Slot("", False, ((VCPU, 3),)), Slot("1", True, ((VCPU, 2),))]
-    limits = {(2, VCPU): 4, (3, VCPU): 8}
+    headroom = {(2, VCPU): 4, (3, VCPU): 8}
     found = set(
-        combine.generate(problem(slots, [(1, [[2, 3], [2, 3]])], limits))
+        combine.generate(problem(slots, [(1, [[2, 3], [2, 3]])], headroom))
     )
     assert found == {(2, 3), (3, 2), (3, 3)}
 
 
 def test_one_provider_per_tree_below_1_29():
     slots = [Slot("", False, ((VCPU, 1),)), Slot("", False, ((MEM, 1),))]
-    limits = {(rp, rc): 1 for rp in (2, 3) for rc in (VCPU, MEM)}
+    headroom = {(rp, rc): 1 for rp in (2, 3) for rc in (VCPU, MEM)}
     found = set(
         combine.generate(
             problem(
                 slots,
                 [(1, [[2, 3], [2, 3]])],
-                limits,
+                headroom,
                 one_per_tree=True,
                 roots={2: 1, 3: 1},
             )
@@ -169,7 +171,7 @@ def test_one_provider_per_tree_below_1_29():
 # Sharing storage in two aggregates: cn1(1) and cn2(2) in aggregate A with
 # ss1(10); cn3(3) in aggregate B with ss1 and ss2(20).
 def sharing_problem(slots, per_anchor):
-    limits = {
+    headroom = {
         (1, VCPU): 4,
         (2, VCPU): 4,
         (3, VCPU): 4,
@@ -177,7 +179,7 @@ def sharing_problem(slots, per_anchor):
         (20, DISK): 100,
     }
     return problem(
-        slots, sorted(per_anchor.items()), limits, shared=frozenset({10, 20})
+        slots, sorted(per_anchor.items()), headroom, shared=frozenset({10, 20})
     )
 
 
@@ -208,13 +210,13 @@ def test_sharing_only_candidates_are_not_repeated_per_anchor():
 
 def test_breadth_first_alternates_anchors():
     slots = [Slot("1", True, ((DEV, 1),))]
-    limits = {(rp, DEV): 1 for rp in (1, 2, 11, 12)}
+    headroom = {(rp, DEV): 1 for rp in (1, 2, 11, 12)}
     anchors = [(0, [[1, 2]]), (10, [[11, 12]])]
     assert list(
-        combine.generate(problem(slots, anchors, limits), breadth_first=True)
+        combine.generate(problem(slots, anchors, headroom), breadth_first=True)
     ) == [(1,), (11,), (2,), (12,)]
     assert list(
-        combine.generate(problem(slots, anchors, limits), count=3)
+        combine.generate(problem(slots, anchors, headroom), count=3)
     ) == [(1,), (2,), (11,)]
 
 
@@ -251,7 +253,7 @@ def test_single_choice_shortcut_agrees_with_the_walk():
             else []
         )
         choice = [[rng.choice(rps)] for _ in slots]
-        limits = {
+        headroom = {
             (rp, rc): rng.randint(0, 5)
             for rp in rps
             for rc in (VCPU, MEM, DISK)
@@ -264,7 +266,7 @@ def test_single_choice_shortcut_agrees_with_the_walk():
         p = problem(
             slots,
             [(1, choice)],
-            limits,
+            headroom,
             isolate=rng.random() < 0.5,
             same_subtrees=same,
             parents=parents,
@@ -305,7 +307,7 @@ def test_unsuffixed_product_agrees_with_the_walk():
         classes = rng.sample([VCPU, MEM, DISK, VF], rng.randint(1, 4))
         slots = [Slot("", False, ((rc, rng.randint(1, 3)),)) for rc in classes]
         options = [rng.sample(range(1, 7), rng.randint(0, 4)) for _ in slots]
-        limits = {
+        headroom = {
             (rp, rc): rng.randint(0, 4) for rp in range(1, 7) for rc in classes
         }
         required = [
@@ -314,7 +316,11 @@ def test_unsuffixed_product_agrees_with_the_walk():
         ]
         searcher = combine._Searcher(
             problem(
-                slots, [(1, options)], limits, required=required, traits=traits
+                slots,
+                [(1, options)],
+                headroom,
+                required=required,
+                traits=traits,
             )
         )
         assert searcher.independent

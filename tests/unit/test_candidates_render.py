@@ -24,7 +24,7 @@ UUIDS = {rp: "%08d-0000-4000-8000-000000000000" % rp for rp in range(10)}
 
 
 def _plan(slots):
-    problem = combine.Problem(slots=slots, anchors=[], limits={})
+    problem = combine.Problem(slots=slots, anchors=[], headroom={})
     return find.Plan(
         problem=problem,
         uuids=UUIDS,

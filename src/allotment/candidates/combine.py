@@ -49,7 +49,7 @@ class Problem:
     """Everything the search needs.
 
     ``anchors`` yields (root id, options) with options[i] the provider ids
-    that may serve slot i in that anchor's tree. ``limits`` maps
+    that may serve slot i in that anchor's tree. ``headroom`` maps
     (provider, class) to the largest total the candidate may take from it
     (capacity left, capped by max_unit). ``same_subtrees`` lists tuples of
     slot indexes whose providers must all sit under one of them;
@@ -63,7 +63,7 @@ class Problem:
 
     slots: list
     anchors: Iterable[tuple[int, list[list[int]]]]
-    limits: dict
+    headroom: dict
     isolate: bool = False
     same_subtrees: list = dataclasses.field(default_factory=list)
     parents: dict = dataclasses.field(default_factory=dict)
@@ -221,9 +221,10 @@ class _Searcher:
                 wanted[rc] = wanted.get(rc, 0) + amount
                 for rp, _ in opts[pos]:
                     offered.setdefault(rc, set()).add(rp)
-        limits = self.p.limits
+        headroom = self.p.headroom
         return all(
-            sum(max(limits.get((rp, rc), 0), 0) for rp in offered[rc]) >= total
+            sum(max(headroom.get((rp, rc), 0), 0) for rp in offered[rc])
+            >= total
             for rc, total in wanted.items()
         )
 
@@ -260,12 +261,12 @@ class _Searcher:
     def _product(self, options, rng):
         """The candidates of an ``independent`` problem, in the order the
         walk would give them."""
-        limits = self.p.limits
+        headroom = self.p.headroom
         fitting = []
         for choices, ((rc, amount),) in zip(
             options, self.demands, strict=False
         ):
-            fit = [rp for rp in choices if limits.get((rp, rc), 0) >= amount]
+            fit = [rp for rp in choices if headroom.get((rp, rc), 0) >= amount]
             if not fit:
                 return
             if rng is not None:
@@ -286,9 +287,9 @@ class _Searcher:
         for entries in opts:
             for key, amount in entries[0][1]:
                 wanted[key] = wanted.get(key, 0) + amount
-        limits = self.p.limits
+        headroom = self.p.headroom
         for key, amount in wanted.items():
-            if limits.get(key, 0) < amount:
+            if headroom.get(key, 0) < amount:
                 return None
         if self.p.isolate:
             isolated = [
@@ -318,9 +319,9 @@ class _Searcher:
         choice breaks a rule."""
         n = len(opts)
         p = self.p
-        limits = p.limits
+        headroom = p.headroom
         remaining = {
-            key: limits.get(key, 0)
+            key: headroom.get(key, 0)
             for entries in opts
             for _rp, deltas in entries
             for key, _amount in deltas

@@ -330,7 +330,7 @@ class _Planner:
         problem = combine.Problem(
             slots=slots,
             anchors=anchor_lists,
-            limits=snap.limits(),
+            headroom=snap.headrooms(),
             isolate=self.request.group_policy == "isolate",
             same_subtrees=same_subtrees,
             parents=snap.parent_of,

@@ -41,7 +41,7 @@ search and the rendering name providers by row), and each column is an
   distinct set), ``layout_of`` (an interned {class id: offset}) and
   ``inv_at``: where the provider's inventories start in the inventory
   columns ``total``, ``reserved``, ``ratio``, ``min_unit``, ``max_unit``,
-  ``step``, ``used`` and ``limit`` (the most one request may take; see
+  ``step``, ``used`` and ``headroom`` (the most one request may take; see
   ``Room``, which ``inventory`` builds on demand);
 - indexes of rows (lists, as cheap as arrays since a row's int is one
   object shared by all, and quicker to walk): ``by_class`` (with
@@ -56,7 +56,7 @@ search and the rendering name providers by row), and each column is an
   ``names_epoch``, which keys the cached summaries.
 
 A changed provider keeps its row, and its inventory positions while its
-classes stay the same (a claim rewrites ``used`` and ``limit`` in copies of
+classes stay the same (a claim rewrites ``used`` and ``headroom`` in copies of
 those two columns); otherwise its inventories move to the end. Deleted rows
 and moved positions are wasted until a full load, which comes once more
 than half are wasted, or when a new provider's id is below one held.
@@ -112,13 +112,13 @@ class Unavailable(Exception):
 class Room:
     """One inventory of a provider with its usage, as ``Version.inventory``
     gives it. ``capacity`` is (total - reserved) * allocation_ratio;
-    ``limit`` is the most one request may still take (capacity left, capped
-    by max_unit): an amount fits when min_unit <= amount <= limit and amount
-    is a multiple of step."""
+    ``headroom`` is the most one request may still take (capacity left,
+    capped by max_unit): an amount fits when min_unit <= amount <= headroom
+    and amount is a multiple of step."""
 
     __slots__ = (
         "capacity",
-        "limit",
+        "headroom",
         "max_unit",
         "min_unit",
         "ratio",
@@ -137,7 +137,7 @@ class Room:
         self.min_unit = min_unit
         self.max_unit = max_unit
         self.step = step
-        self.limit = capacity.headroom(self.capacity, used, max_unit)
+        self.headroom = capacity.headroom(self.capacity, used, max_unit)
 
 
 class Provider:
@@ -204,7 +204,7 @@ _INVENTORY_COLUMNS = (
     "max_unit",
     "step",
     "used",
-    "limit",
+    "headroom",
 )
 # Key -> rows (by_class also has the rows' inventory positions in at_class).
 _INDEXES = ("by_class", "at_class", "by_trait", "by_agg", "trees")
@@ -237,7 +237,7 @@ class Version:
     max_unit: array[int]
     step: array[int]
     used: array[int]
-    limit: array[int]
+    headroom: array[int]
     # Indexes (see _INDEXES), and by uuid / trait id.
     by_class: dict[int, list[int]]
     at_class: dict[int, array[int]]
@@ -318,12 +318,12 @@ class Version:
         rows = self.by_class.get(rc_id)
         if rows is None:
             return set()
-        limit, min_unit, step = self.limit, self.min_unit, self.step
+        headroom, min_unit, step = self.headroom, self.min_unit, self.step
         if scope is None:
             return {
                 row
                 for row, at in zip(rows, self.at_class[rc_id], strict=False)
-                if amount <= limit[at]
+                if amount <= headroom[at]
                 and min_unit[at] <= amount
                 and amount % step[at] == 0
             }
@@ -332,14 +332,14 @@ class Version:
             row
             for row in scope
             if (offset := layout_of[row].get(rc_id)) is not None
-            and amount <= limit[at := inv_at[row] + offset]
+            and amount <= headroom[at := inv_at[row] + offset]
             and min_unit[at] <= amount
             and amount % step[at] == 0
         }
 
-    def limits(self):
-        """(row, class) -> ``Room.limit``, looked up as needed."""
-        return _Limits(self)
+    def headrooms(self):
+        """(row, class) -> ``Room.headroom``, looked up as needed."""
+        return _Headrooms(self)
 
     def with_trait(self, trait_id):
         return set(self.by_trait.get(trait_id, ()))
@@ -556,7 +556,7 @@ class _Next:
             max_units,
             steps,
             useds,
-            limits,
+            headrooms,
         ) = columns
         for at, (
             rc_id,
@@ -575,7 +575,7 @@ class _Next:
             max_units.append(max_unit)
             steps.append(step)
             useds.append(used)
-            limits.append(
+            headrooms.append(
                 capacity.headroom(
                     capacity.capacity(total, reserved, ratio), used, max_unit
                 )
@@ -1000,7 +1000,7 @@ def _assemble_inventory(version, loaded, row_of, layouts):
         "q", [used.get(key, 0) for key in zip(rps, classes_at, strict=False)]
     )
     capacity_of, headroom = capacity.capacity, capacity.headroom
-    version.limit = array(
+    version.headroom = array(
         "q",
         [
             headroom(capacity_of(total, reserved, ratio), u, max_unit)
@@ -1114,22 +1114,22 @@ def _maintain(ref, stop):
         del snap
 
 
-class _Limits:
-    """The ``limits`` mapping of a search problem, read from the columns."""
+class _Headrooms:
+    """The ``headroom`` mapping of a search problem, read from the columns."""
 
-    __slots__ = ("inv_at", "layout_of", "limit")
+    __slots__ = ("headroom", "inv_at", "layout_of")
 
     def __init__(self, version):
         self.layout_of = version.layout_of
         self.inv_at = version.inv_at
-        self.limit = version.limit
+        self.headroom = version.headroom
 
     def get(self, key, default=None):
         row, rc_id = key
         offset = self.layout_of[row].get(rc_id)
         if offset is None:
             return default
-        return self.limit[self.inv_at[row] + offset]
+        return self.headroom[self.inv_at[row] + offset]
 
 
 def _placement(held):
