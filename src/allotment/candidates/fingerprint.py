@@ -16,9 +16,17 @@ is a row count and a sum of a small integer hash of each row's values
 - traits and aggregates: (provider, trait or aggregate) pairs.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from typing import Any
+
 import sqlalchemy as sa
 
 from allotment.storage import tables
+
+if TYPE_CHECKING:
+    from allotment.candidates.snapshot import Version
 
 RP = tables.resource_providers
 INV = tables.inventories
@@ -46,7 +54,7 @@ def _inventory(rp, rc, total, reserved, min_unit, max_unit, step):
     ) % _P
 
 
-def of_version(version):
+def of_version(version: Version) -> dict[str, Any]:
     """The fingerprint of a snapshot ``Version``."""
     ids = version.ids
     providers = [0, 0]
@@ -107,7 +115,7 @@ def _count_and_sum(conn, table, expr):
     return int(count), int(total)
 
 
-def of_database(conn):
+def of_database(conn: sa.Connection) -> dict[str, Any]:
     """The fingerprint of what the database holds (call in a consistent
     read, together with the refresh it is compared with)."""
     c = INV.c
@@ -181,7 +189,7 @@ def of_database(conn):
     }
 
 
-def compare(held, stored):
+def compare(held: dict[str, Any], stored: dict[str, Any]) -> list[str]:
     """Lines naming each part where the snapshot (``held``) and the
     database (``stored``) differ; empty when they agree."""
     lines = []

@@ -72,6 +72,9 @@ import threading
 import time
 import weakref
 from array import array
+from collections.abc import Hashable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
@@ -82,6 +85,9 @@ from allotment.domain import resource_classes
 from allotment.domain import traits
 from allotment.storage import changes
 from allotment.storage import tables
+
+if TYPE_CHECKING:
+    from allotment.storage.engine import Database
 
 LOG = logging.getLogger(__name__)
 
@@ -261,12 +267,12 @@ class Version:
 
     # -- providers -----------------------------------------------------
 
-    def rows(self):
+    def rows(self) -> list[int]:
         """The rows of the providers held, in id order."""
         uuid_of = self.uuid_of
         return [row for row in range(len(uuid_of)) if uuid_of[row] is not None]
 
-    def inventory(self, row):
+    def inventory(self, row: int) -> dict[int, Room]:
         """class id -> ``Room`` of the provider at ``row``."""
         start = self.inv_at[row]
         return {
@@ -285,12 +291,12 @@ class Version:
             )
         }
 
-    def trait_names_of(self, row):
+    def trait_names_of(self, row: int) -> list[str]:
         """The names of the provider's traits, in trait id order."""
         names = self.trait_names
         return [names[t] for t in sorted(self.traits_of[row])]
 
-    def tree(self, row):
+    def tree(self, row: int) -> set[int]:
         """The rows of the tree rooted at ``row`` (empty when it is no
         root)."""
         found = self.trees.get(row)
@@ -300,7 +306,7 @@ class Version:
             return {row}
         return set()
 
-    def summaries(self, key):
+    def summaries(self, key: Hashable) -> list[bytes | None]:
         """The cache of rendered summaries of the kind ``key``: row ->
         bytes or None; filled in by ``render``."""
         found = self._summaries.get(key)
@@ -310,7 +316,9 @@ class Version:
 
     # -- the search ----------------------------------------------------
 
-    def fitting(self, rc_id, amount, scope=None):
+    def fitting(
+        self, rc_id: int, amount: int, scope: Iterable[int] | None = None
+    ) -> set[int]:
         """The rows with room for ``amount`` of the class ``rc_id`` (among
         ``scope``, rows, when given): the capacity rule of
         ``domain/capacity.py`` (min_unit, step_size, and at most the stored
@@ -337,21 +345,24 @@ class Version:
             and amount % step[at] == 0
         }
 
-    def headrooms(self):
+    def headrooms(self) -> _Headrooms:
         """(row, class) -> ``Room.headroom``, looked up as needed."""
         return _Headrooms(self)
 
-    def with_trait(self, trait_id):
+    def with_trait(self, trait_id: int | None) -> set[int]:
+        """Providers holding the trait (none for an unknown one)."""
+        if trait_id is None:
+            return set()
         return set(self.by_trait.get(trait_id, ()))
 
-    def in_aggregates(self, agg_ids):
+    def in_aggregates(self, agg_ids: Iterable[int]) -> set[int]:
         """Providers in any of ``agg_ids``."""
         found: set[int] = set()
         for agg_id in agg_ids:
             found.update(self.by_agg.get(agg_id, ()))
         return found
 
-    def anchors_of(self, row):
+    def anchors_of(self, row: int) -> set[int]:
         """The roots a sharing provider serves: its own and those of every
         provider sharing one of its aggregates."""
         found = self._anchors.get(row)
@@ -363,7 +374,9 @@ class Version:
             self._anchors[row] = found
         return found
 
-    def aggregate_ids(self, conn, uuids):
+    def aggregate_ids(
+        self, conn: sa.Connection, uuids: Iterable[str]
+    ) -> dict[str, int]:
         """uuid -> id of the known aggregates among ``uuids``."""
         known = self._facts.agg_ids
         missing = [u for u in uuids if u not in known]
@@ -377,7 +390,7 @@ class Version:
             )
         return {u: known[u] for u in uuids if u in known}
 
-    def sharing_trait(self, conn):
+    def sharing_trait(self, conn: sa.Connection) -> int | None:
         """The id of MISC_SHARES_VIA_AGGREGATE (None while it is unknown)."""
         facts = self._facts
         if facts.sharing_trait is None:
@@ -776,7 +789,7 @@ class Snapshot:
 
     # -- serving -------------------------------------------------------
 
-    def version(self):
+    def version(self) -> Version:
         """The current version, brought up to every change committed
         before this call. Raises ``Unavailable`` when that cannot be done
         now."""
@@ -793,7 +806,7 @@ class Snapshot:
                 raise Unavailable("the database cannot be reached") from exc
         return self.current
 
-    def refresh(self, conn):
+    def refresh(self, conn: sa.Connection) -> Version:
         """Bring the snapshot up to the log's head as seen by ``conn`` (a
         consistent read); publish the new version. Callers serialise
         refreshes (``version`` holds the refresh lock). Any error leaves
@@ -874,7 +887,7 @@ class Snapshot:
 
     # -- maintenance ---------------------------------------------------
 
-    def start(self, check_interval=0):
+    def start(self, check_interval: int = 0) -> None:
         """Load now (a worker starting), then keep a maintenance thread
         that retries a failed load and checks for drift every
         ``check_interval`` seconds (0: never)."""
@@ -899,14 +912,14 @@ class Snapshot:
             )
             self._thread.start()
 
-    def stop(self):
+    def stop(self) -> None:
         """End the maintenance thread."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
 
-    def check(self):
+    def check(self) -> list[str]:
         """Compare the snapshot with the database; on a difference, log
         what differed, reload everything and answer the differences."""
         with self._refresh_lock, self.db.read(consistent=True) as conn:
@@ -926,7 +939,7 @@ class Snapshot:
             self._update()
         return differences
 
-    def counters(self):
+    def counters(self) -> dict[str, object]:
         """Figures for the metrics: the current version's age in seconds,
         providers held, loads by kind, failed refreshes, drift repairs."""
         version = self.current
@@ -1302,7 +1315,7 @@ _SNAPSHOTS: weakref.WeakKeyDictionary[object, Snapshot] = (
 _SNAPSHOTS_LOCK = threading.Lock()
 
 
-def for_database(db):
+def for_database(db: Database) -> Snapshot:
     """The process-wide snapshot of the database ``db``."""
     with _SNAPSHOTS_LOCK:
         snap = _SNAPSHOTS.get(db)
