@@ -32,11 +32,14 @@ def _waiting_on_lock(conn, backend):
             "current_database() AND wait_event_type = 'Lock'"
         )
     else:
+        # MariaDB reads a row by unique key while optimizing the statement
+        # (state "Statistics"), and a lock wait there does not always show
+        # in innodb_trx: a locking read still running on another connection
+        # is waiting, since the mover holds the row.
         query = (
-            "SELECT count(*) FROM information_schema.innodb_trx t "
-            "JOIN information_schema.processlist p "
-            "ON p.id = t.trx_mysql_thread_id "
-            "WHERE t.trx_state = 'LOCK WAIT' AND p.db = DATABASE()"
+            "SELECT count(*) FROM information_schema.processlist "
+            "WHERE db = DATABASE() AND id <> CONNECTION_ID() "
+            "AND command = 'Query' AND info LIKE '%%FOR UPDATE%%'"
         )
     return conn.exec_driver_sql(query).scalar() > 0
 
