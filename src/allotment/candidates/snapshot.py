@@ -561,57 +561,21 @@ class _Next:
         self._own("layout_of")[row] = layout
         self._own("inv_at")[row] = start
         columns = [self._own(name) for name in _INVENTORY_COLUMNS]
-        (
-            totals,
-            reserveds,
-            ratios,
-            min_units,
-            max_units,
-            steps,
-            useds,
-            headrooms,
-        ) = columns
-        for at, (
-            rc_id,
-            total,
-            reserved,
-            ratio,
-            used,
-            min_unit,
-            max_unit,
-            step,
-        ) in enumerate(inventory, start):
-            totals.append(total)
-            reserveds.append(reserved)
-            ratios.append(ratio)
-            min_units.append(min_unit)
-            max_units.append(max_unit)
-            steps.append(step)
-            useds.append(used)
-            headrooms.append(
-                capacity.headroom(
-                    capacity.capacity(total, reserved, ratio), used, max_unit
-                )
-            )
+        for at, (rc_id, *values) in enumerate(inventory, start):
+            for column, value in zip(
+                columns, _column_values(*values), strict=True
+            ):
+                column.append(value)
             self._edit("by_class", rc_id, (row, at), True)
 
     def _store(
         self, at, total, reserved, ratio, used, min_unit, max_unit, step
     ):
         version = self.version
-        values = (
-            total,
-            reserved,
-            ratio,
-            min_unit,
-            max_unit,
-            step,
-            used,
-            capacity.headroom(
-                capacity.capacity(total, reserved, ratio), used, max_unit
-            ),
+        values = _column_values(
+            total, reserved, ratio, used, min_unit, max_unit, step
         )
-        for name, value in zip(_INVENTORY_COLUMNS, values, strict=False):
+        for name, value in zip(_INVENTORY_COLUMNS, values, strict=True):
             if getattr(version, name)[at] != value:
                 self._own(name)[at] = value
 
@@ -957,6 +921,15 @@ class Snapshot:
             "failures": self.failures,
             "drift_repairs": self.drift_repairs,
         }
+
+
+def _column_values(total, reserved, ratio, used, min_unit, max_unit, step):
+    """One inventory's values in the order of ``_INVENTORY_COLUMNS``, its
+    headroom included (``domain/capacity.py``)."""
+    headroom = capacity.headroom(
+        capacity.capacity(total, reserved, ratio), used, max_unit
+    )
+    return (total, reserved, ratio, min_unit, max_unit, step, used, headroom)
 
 
 def assemble(loaded, facts=None, shared=None, layouts=None):
