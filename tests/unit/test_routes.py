@@ -11,8 +11,18 @@ from allotment.api import policy
 from allotment.api import routes
 
 SRC = pathlib.Path(__file__).resolve().parents[2] / "src" / "allotment"
-# authorize(req, "name" ...) in handler code.
-_AUTHORIZE = re.compile(r'authorize\(\s*req,\s*"([^"]+)"')
+# authorize(req, "name" ...) and authorize_allotment(req, "name" ...) in
+# handler code: the rule is placement:name or allotment:name.
+_AUTHORIZE = re.compile(r'authorize(_allotment)?\(\s*req,\s*"([^"]+)"')
+
+
+def _rules(source):
+    return {
+        ("allotment:" if own else "placement:") + name
+        for own, name in _AUTHORIZE.findall(source)
+    }
+
+
 # Paths any client may call without a policy check.
 UNCHECKED = {("/", "on_get")}
 
@@ -33,21 +43,22 @@ def _handlers():
 def test_every_handler_authorizes_with_a_registered_rule():
     registered = _registered()
     for path, name, method in _handlers():
-        actions = _AUTHORIZE.findall(inspect.getsource(method))
+        actions = _rules(inspect.getsource(method))
         if (path, name) in UNCHECKED:
             assert not actions
             continue
         assert actions, "%s %s checks no policy rule" % (name, path)
         for action in actions:
-            assert "placement:" + action in registered, (path, name, action)
+            assert action in registered, (path, name, action)
 
 
 def test_every_authorized_action_is_registered_and_every_rule_used():
     used = set()
     for source in SRC.rglob("*.py"):
-        used |= set(_AUTHORIZE.findall(source.read_text()))
-    used = {"placement:" + action for action in used}
-    operations = {rule.name for rule in policy.OPERATION_RULES}
+        used |= _rules(source.read_text())
+    operations = {
+        rule.name for rule in policy.OPERATION_RULES + policy.ALLOTMENT_RULES
+    }
     assert used <= _registered()
     assert operations <= used, operations - used
 

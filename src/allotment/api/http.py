@@ -42,6 +42,13 @@ def authorize(req, action, target=None):
     )
 
 
+def authorize_allotment(req, action, target=None):
+    """Check ``allotment:<action>``, a rule of allotment's own features."""
+    req.context.services.policy.authorize(
+        req.context.placement, "allotment:" + action, target
+    )
+
+
 def require_json_accept(req):
     """406 when the client explicitly accepts no JSON."""
     accept = req.get_header("Accept")

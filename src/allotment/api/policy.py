@@ -2,7 +2,9 @@
 
 Base rules ``admin_api``, ``service_api``, ``admin_or_service_api``,
 ``project_reader_api`` and ``admin_or_project_reader_or_service_api``; every
-``placement:*`` rule defaults to one of them. With
+``placement:*`` rule defaults to one of them. allotment's own features under
+``/allotment/`` are guarded by ``allotment:*`` rules, which default to
+``allotment_reader_api`` (administrators or system readers). With
 ``[oslo_policy] enforce_new_defaults = False`` a rule whose default was
 changed also passes under its old default (``role:admin``).
 """
@@ -54,6 +56,18 @@ BASE_RULES = [
         "of the target project.",
         scope_types=["project"],
         deprecated_rule=_OLD_DEFAULT,
+    ),
+]
+
+ALLOTMENT_READER = "rule:allotment_reader_api"
+
+ALLOTMENT_BASE_RULES = [
+    policy.RuleDefault(
+        "allotment_reader_api",
+        "role:admin or (role:reader and system_scope:all)",
+        description="Who may use allotment's own features under "
+        "/allotment/: administrators or system readers.",
+        scope_types=["system", "project"],
     ),
 ]
 
@@ -231,8 +245,26 @@ OPERATION_RULES = [
 ]
 
 
+# allotment's own operations, as in _OPERATIONS; each rule is
+# ``allotment:<name>``.
+_ALLOTMENT_OPERATIONS: list[tuple[str, str, str, str]] = []
+
+ALLOTMENT_RULES = [
+    policy.DocumentedRuleDefault(
+        name="allotment:" + name,
+        check_str=check,
+        description="%s %s" % (method, path),
+        operations=[{"method": method, "path": path}],
+        scope_types=["system", "project"],
+    )
+    for name, check, method, path in _ALLOTMENT_OPERATIONS
+]
+
+
 def all_rules():
-    return BASE_RULES + OPERATION_RULES
+    return (
+        BASE_RULES + ALLOTMENT_BASE_RULES + OPERATION_RULES + ALLOTMENT_RULES
+    )
 
 
 class Policy:
