@@ -256,41 +256,35 @@ class _Planner:
             scope = found if scope is None else found & scope
         return scope
 
-    def _anchors_of(self, rp):
-        if rp in self.sharing:
-            return self.snap.anchors_of(rp)
-        return (self.snap.root_of[rp],)
-
     def _granular_options(self, group, resolved):
-        """anchor root -> providers able to serve the granular group."""
+        """anchor root -> providers able to serve the granular group (an
+        ``_AnchorOptions``), found with set operations."""
+        snap = self.snap
         required, forbidden = resolved["required"], resolved["forbidden"]
         in_aggs = resolved["in_aggs"]
         if group.resources:
             rooms = list(resolved["with_room"].values())
             found = set.intersection(*rooms)
         elif required:
-            found = set().union(
-                *(self.snap.with_trait(t) for t in required[0])
-            )
+            found = set().union(*(snap.with_trait(t) for t in required[0]))
         elif in_aggs is not None:
             found = set(in_aggs)
         else:
             found = set()
-        if required:
-            found = {
-                rp
-                for rp in found
-                if all(any_of & self._traits(rp) for any_of in required)
-            }
+        for any_of in required:
+            found.intersection_update(
+                set().union(*(snap.by_trait.get(t, ()) for t in any_of))
+            )
         if in_aggs is not None:
             found &= in_aggs
         found -= resolved["banned_aggs"]
-        if forbidden:
-            found = {rp for rp in found if not (self._traits(rp) & forbidden)}
-        options: dict[int, list[int]] = {}
-        for rp in sorted(found):
-            for anchor in self._anchors_of(rp):
-                options.setdefault(anchor, []).append(rp)
+        found.difference_update(*(snap.by_trait.get(t, ()) for t in forbidden))
+        shared: dict[int, list[int]] = {}
+        for rp in sorted(found & self.sharing):
+            found.discard(rp)
+            for anchor in snap.anchors_of(rp):
+                shared.setdefault(anchor, []).append(rp)
+        options = _AnchorOptions(snap, found, shared)
         if not options:
             raise NoCandidates()
         return options
@@ -335,11 +329,17 @@ class _Planner:
         """The anchors that may meet the unsuffixed group's required
         traits: for each any-of set, a tree holding one of them or served
         by a sharing provider holding one (``combine`` checks exactly)."""
+        snap = self.snap
+        root_of = snap.root_of
         for any_of in required_ids:
-            holders = set().union(*(self.snap.with_trait(t) for t in any_of))
-            served = set()
-            for rp in holders:
-                served.update(self._anchors_of(rp))
+            holders = set().union(*(snap.by_trait.get(t, ()) for t in any_of))
+            served = set().union(
+                *(snap.anchors_of(rp) for rp in holders & self.sharing)
+            )
+            if snap.nested:
+                served.update(root_of[rp] for rp in holders)
+            else:  # every provider is a root
+                served |= holders
             anchors = anchors & served
         return anchors
 
