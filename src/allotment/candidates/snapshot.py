@@ -1275,7 +1275,12 @@ def _load(conn, ids):
     providers = rows(
         RP.c.id,
         sa.select(
-            RP.c.id, RP.c.uuid, RP.c.parent_provider_id, RP.c.root_provider_id
+            RP.c.id,
+            RP.c.uuid,
+            RP.c.parent_provider_id,
+            # a provider without a root (before the online data migrations)
+            # is its own root, as set_root_provider_ids makes it
+            sa.func.coalesce(RP.c.root_provider_id, RP.c.id),
         ).order_by(RP.c.id),
     )
     if not providers:
