@@ -249,6 +249,7 @@ OPERATION_RULES = [
 # ``allotment:<name>``.
 _ALLOTMENT_OPERATIONS: list[tuple[str, str, str, str]] = [
     ("consumers:list", ALLOTMENT_READER, "GET", "/allotment/consumers"),
+    ("audit", ALLOTMENT_READER, "GET", "/allotment/audit"),
 ]
 
 ALLOTMENT_RULES = [

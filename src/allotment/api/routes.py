@@ -7,6 +7,7 @@ A new route is one line in ``ROUTES`` (and its handlers' policy rules in
 from allotment.api.resources import aggregates
 from allotment.api.resources import allocation_candidates
 from allotment.api.resources import allocations
+from allotment.api.resources import audit
 from allotment.api.resources import consumers
 from allotment.api.resources import inventories
 from allotment.api.resources import providers
@@ -42,6 +43,7 @@ ROUTES = [
     ("/usages", usages.Usages),
     ("/allocation_candidates", allocation_candidates.AllocationCandidates),
     ("/allotment/consumers", consumers.Consumers),
+    ("/allotment/audit", audit.Audit),
 ]
 
 

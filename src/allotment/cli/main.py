@@ -3,7 +3,9 @@
 ``db sync|version|stamp REV|online-data-migrations``, ``upgrade-check`` and
 ``import-nova --from URL`` do the operator's work of placement-manage and
 placement-status (cli/manage.py, cli/status.py, cli/nova_import.py);
-``snapshot reload`` makes every API worker reload its provider snapshot.
+``snapshot reload`` makes every API worker reload its provider snapshot;
+``audit [--fix] [--live-consumers FILE]`` reports (and repairs the safe
+ones of) the states no API write leaves behind (cli/audit.py).
 
 With no configuration at all, ``allotment serve`` keeps an SQLite database in
 a local data folder (``./data``, or ``$ALLOTMENT_DATA_DIR``), creates its
@@ -176,6 +178,13 @@ def snapshot_reload(args):
     return 0
 
 
+def audit_command(args):
+    from allotment.cli import audit
+
+    conf, _embedded = load_conf(args)
+    return audit.run(conf, args.fix, args.live_consumers, args.json)
+
+
 def _add_config_args(p):
     p.add_argument(
         "--config-file",
@@ -251,6 +260,31 @@ def _add_operator_parsers(sub):
     )
     _add_config_args(reload_)
     reload_.set_defaults(func=snapshot_reload)
+
+    p = sub.add_parser(
+        "audit",
+        help="find what no API write leaves behind (empty consumers, "
+        "allocations without inventory, usage above capacity, NULL roots, "
+        "consumers in several trees, dead consumers), reading the "
+        "database directly; exit 0 clean, 1 findings, 2 error",
+    )
+    _add_config_args(p)
+    p.add_argument(
+        "--fix",
+        action="store_true",
+        help="first repair the safe cases in one transaction (delete "
+        "consumers without allocations, set derivable roots)",
+    )
+    p.add_argument(
+        "--live-consumers",
+        metavar="FILE",
+        help="a file of the consumer uuids that still exist (one a line, "
+        "e.g. from nova); allocations of any other consumer are reported",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="print the findings as JSON"
+    )
+    p.set_defaults(func=audit_command)
 
 
 def build_parser():
