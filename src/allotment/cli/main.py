@@ -5,7 +5,8 @@
 placement-status (cli/manage.py, cli/status.py, cli/nova_import.py);
 ``snapshot reload`` makes every API worker reload its provider snapshot;
 ``audit [--fix] [--live-consumers FILE]`` reports (and repairs the safe
-ones of) the states no API write leaves behind (cli/audit.py).
+ones of) the states no API write leaves behind (cli/audit.py);
+``consumers`` lists the consumers of a running server (cli/consumers.py).
 
 With no configuration at all, ``allotment serve`` keeps an SQLite database in
 a local data folder (``./data``, or ``$ALLOTMENT_DATA_DIR``), creates its
@@ -285,6 +286,10 @@ def _add_operator_parsers(sub):
         "--json", action="store_true", help="print the findings as JSON"
     )
     p.set_defaults(func=audit_command)
+
+    from allotment.cli import consumers
+
+    consumers.add_parser(sub)
 
 
 def build_parser():
