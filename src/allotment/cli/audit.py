@@ -70,7 +70,7 @@ def render(findings, fixed, where):
             where,
             len(findings),
             "" if len(findings) == 1 else "s",
-            " (%d repaired by --fix)" % repairable if repairable else "",
+            " (%d repairable with --fix)" % repairable if repairable else "",
         )
     )
     for kind in audit.KINDS:

@@ -220,6 +220,11 @@ def _without_inventory(conn: sa.Connection) -> list[Finding]:
     return result
 
 
+def _number(value: float) -> str:
+    """A capacity for a reader: 16 when whole, else 4.5."""
+    return "%d" % value if value == int(value) else "%s" % value
+
+
 def total_for(used: int, reserved: int, allocation_ratio: float) -> int:
     """The smallest total whose capacity holds ``used``."""
     total = reserved + math.ceil(used / allocation_ratio)
@@ -301,7 +306,7 @@ def _above_capacity(conn: sa.Connection) -> list[Finding]:
                     row.name,
                     used,
                     rc,
-                    held,
+                    _number(held),
                     row.total,
                     row.reserved,
                     row.allocation_ratio,
@@ -400,7 +405,9 @@ def _on_several_trees(conn: sa.Connection) -> list[Finding]:
         TRAITS.c.name == os_traits.MISC_SHARES_VIA_AGGREGATE,
     )
     placed = (
-        sa.select(ALLOC.c.consumer_id, RP.c.uuid, root_of.label("root"))
+        sa.select(
+            ALLOC.c.consumer_id, RP.c.uuid, RP.c.name, root_of.label("root")
+        )
         .select_from(ALLOC.join(RP, RP.c.id == ALLOC.c.resource_provider_id))
         .where(~sharing)
         .distinct()
@@ -413,25 +420,39 @@ def _on_several_trees(conn: sa.Connection) -> list[Finding]:
     )
     root = RP.alias("root")
     rows = conn.execute(
-        sa.select(placed.c.consumer_id, placed.c.uuid, root.c.uuid)
+        sa.select(
+            placed.c.consumer_id,
+            placed.c.uuid,
+            placed.c.name,
+            root.c.uuid.label("root_uuid"),
+            root.c.name.label("root_name"),
+        )
         .select_from(placed.join(root, root.c.id == placed.c.root))
         .where(placed.c.consumer_id.in_(spread))
         .order_by(placed.c.consumer_id, root.c.uuid, placed.c.uuid)
     ).all()
-    trees: dict[str, dict[str, list[str]]] = defaultdict(dict)
-    for consumer, provider, root_uuid in rows:
-        trees[consumer].setdefault(root_uuid, []).append(provider)
+    # consumer -> root uuid -> the providers of that tree it is on
+    trees: dict[str, dict[str, list[sa.Row]]] = defaultdict(dict)
+    for row in rows:
+        trees[row.consumer_id].setdefault(row.root_uuid, []).append(row)
     result = []
     for consumer, by_root in trees.items():
-        described = "; ".join(
-            "root %s: %s" % (r, ", ".join(providers))
+        described = " and ".join(
+            "%s (%s)%s"
+            % (
+                r,
+                providers[0].root_name,
+                ""
+                if [p.uuid for p in providers] == [r]
+                else " through %s" % ", ".join(p.name for p in providers),
+            )
             for r, providers in by_root.items()
         )
         commands = tuple(
             _ALLOCATION_UNSET
             % (
                 "".join(
-                    "--provider %s " % p
+                    "--provider %s " % p.uuid
                     for other, providers in by_root.items()
                     if other != keep
                     for p in providers
@@ -445,9 +466,10 @@ def _on_several_trees(conn: sa.Connection) -> list[Finding]:
                 SEVERAL_TREES,
                 "consumer",
                 consumer,
-                "consumer %s holds allocations in %d provider trees (%s); "
-                "keep the tree it runs in and unset the others (one "
-                "command per tree kept)" % (consumer, len(by_root), described),
+                "consumer %s holds allocations in %d provider trees, "
+                "rooted at %s; keep the tree it runs in and unset the "
+                "others (one command per tree kept)"
+                % (consumer, len(by_root), described),
                 commands,
             )
         )
