@@ -6,8 +6,6 @@ link; with it, one page of at most that many consumers (after
 ``--marker``).
 """
 
-import json
-import sys
 import urllib.parse
 
 import prettytable
@@ -68,15 +66,16 @@ def _query(args, marker=None):
     return urllib.parse.urlencode(params)
 
 
-def fetch(args, environ=None):
-    """{"consumers": [...]}: one page with ``--limit``, else every page."""
-    answer = remote.get(args, PATH, _query(args), environ)
+def fetch(args, path, query, environ=None):
+    """{"consumers": [...]}: one page with ``--limit``, else every page
+    (``remote.get``'s arguments)."""
+    answer = remote.get(args, path, query, environ)
     if args.limit is not None:
         return answer
     listed = answer["consumers"]
     while answer.get("links"):
         answer = remote.get(
-            args, PATH, _query(args, listed[-1]["uuid"]), environ
+            args, path, _query(args, listed[-1]["uuid"]), environ
         )
         listed += answer["consumers"]
     return {"consumers": listed}
@@ -125,15 +124,6 @@ def render(answer):
 
 
 def main(args, out=None, err=None, environ=None):
-    out = sys.stdout if out is None else out
-    err = sys.stderr if err is None else err
-    try:
-        answer = fetch(args, environ)
-    except remote.RemoteError as exc:
-        print("allotment: %s" % exc, file=err)
-        return 1
-    if args.json:
-        print(json.dumps(answer, indent=2, sort_keys=True), file=out)
-    else:
-        print(render(answer), file=out)
-    return 0
+    return remote.call(
+        args, PATH, _query(args), render, out, err, environ, fetch=fetch
+    )

@@ -162,13 +162,17 @@ def _error_text(status, body, text):
     return "\n".join(lines)
 
 
-def call(args, path, query, render, out=None, err=None, environ=None):
+def call(
+    args, path, query, render, out=None, err=None, environ=None, fetch=None
+):
     """GET and print: JSON with ``args.json``, else ``render(answer)``
-    (text). The exit status: 0, or 1 after printing the error."""
+    (text). The exit status: 0, or 1 after printing the error. ``fetch``
+    replaces ``get`` (same arguments) for answers of several requests,
+    such as every page of a list."""
     out = sys.stdout if out is None else out
     err = sys.stderr if err is None else err
     try:
-        answer = get(args, path, query, environ)
+        answer = (fetch or get)(args, path, query, environ)
     except RemoteError as exc:
         print("allotment: %s" % exc, file=err)
         return 1
