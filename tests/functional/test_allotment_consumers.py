@@ -115,6 +115,8 @@ def test_updated_before(api, cloud):
     # 13:00 at UTC+1 is 12:00 UTC: b was written at, not before, it
     assert uuids("2021-01-01T13:00:00+01:00") == {c["a"]}
     assert uuids("2019-01-01") == set()
+    assert uuids("0001-01-01T00:00:00") == set()
+    assert uuids("9999-12-31T23:59:59") == set(c.values())
 
 
 def test_pages_follow_markers_in_uuid_order(api):
@@ -166,6 +168,9 @@ def test_a_consumer_without_allocations_is_listed_empty(api, cloud):
         "marker=not-a-uuid",
         "provider=42",
         "updated_before=yesterday",
+        # out of range once moved to UTC
+        "updated_before=0001-01-01T00:00:00%2B01:00",
+        "updated_before=9999-12-31T23:00:00-05:00",
         "consumer_type=lower",
         "project_id=",
         "colour=blue",

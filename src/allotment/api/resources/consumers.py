@@ -16,14 +16,14 @@ def _timestamp(value):
     """An ISO 8601 time, UTC, as ``updated_before`` takes it (naive UTC)."""
     try:
         when = datetime.datetime.fromisoformat(value)
-    except ValueError:
+        if when.tzinfo is not None:
+            when = when.astimezone(datetime.UTC).replace(tzinfo=None)
+    except (ValueError, OverflowError):  # out of range once in UTC
         raise exceptions.BadRequest(
             "Invalid query string parameters: 'updated_before' must be an "
             "ISO 8601 time such as 2026-11-30T12:00:00Z. Got: %s" % value,
             exceptions.QUERYPARAM_BAD_VALUE,
         ) from None
-    if when.tzinfo is not None:
-        when = when.astimezone(datetime.UTC).replace(tzinfo=None)
     return when
 
 
