@@ -339,3 +339,18 @@ def test_clean_database_exits_0(sqlite_api, tmp_path, capsys):
     code, out = run_audit(str(sqlite_api.db.url), tmp_path, capsys)
     assert code == 0
     assert ": 0 findings." in out.out
+
+
+@pytest.mark.parametrize(
+    "url, error",
+    [
+        ("postgresql://postgres@127.0.0.1:1/none", "Connection refused"),
+        ("sqlite:///{tmp}/empty.sqlite", "no such table"),
+    ],
+)
+def test_a_database_it_cannot_read_exits_2(tmp_path, capsys, url, error):
+    code, out = run_audit(url.format(tmp=tmp_path), tmp_path, capsys)
+    assert code == 2
+    assert out.out == ""
+    assert out.err.startswith("ERROR: ")
+    assert error in out.err
