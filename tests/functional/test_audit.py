@@ -354,3 +354,11 @@ def test_a_database_it_cannot_read_exits_2(tmp_path, capsys, url, error):
     assert out.out == ""
     assert out.err.startswith("ERROR: ")
     assert error in out.err
+
+
+def test_the_command_and_the_api_report_the_same(
+    api, planted, database_url, tmp_path, capsys
+):
+    code, out = run_audit(database_url, tmp_path, capsys, "--json")
+    assert code == 1
+    assert orjson.loads(out.out) == api.get("/allotment/audit").json
