@@ -111,6 +111,15 @@ def planted(api):
                 used=3,
             )
         )
+        # and beside allocations the API shows
+        conn.execute(
+            ALLOC.insert().values(
+                resource_provider_id=999998,
+                consumer_id=c["over"],
+                resource_class_id=class_id(conn, "VCPU"),
+                used=2,
+            )
+        )
         lone, _ = insert_provider(conn, "lone")
         top, top_id = insert_provider(conn, "top")
         conn.execute(
@@ -164,7 +173,7 @@ def test_api_reports_each_finding_by_uuid(api, planted):
     assert found[audit.EMPTY_CONSUMER][c["empty"]]["repairable"]
 
     missing = found[audit.NO_INVENTORY]
-    assert set(missing) == {c["nomem"], p["ghost"]}
+    assert set(missing) == {c["nomem"], p["ghost"], c["over"]}
     assert missing[c["nomem"]]["fix"] == [
         "openstack resource provider allocation unset --provider %s "
         "--resource-class MEMORY_MB %s" % (p["cn1"], c["nomem"])
@@ -175,6 +184,12 @@ def test_api_reports_each_finding_by_uuid(api, planted):
         "openstack resource provider allocation delete %s" % p["ghost"]
     ]
     assert not missing[c["nomem"]]["repairable"]
+    # the nil uuid: re-put what the API shows, dropping the lost rows
+    assert missing[c["over"]]["fix"] == [
+        "openstack resource provider allocation unset --provider "
+        "00000000-0000-0000-0000-000000000000 %s" % c["over"]
+    ]
+    assert "keeps the others" in missing[c["over"]]["detail"]
 
     # cn2: 7 VCPU used (2 + 5) over (4 - 1) * 1.5 = 4.5; 6 would hold it
     (over,) = found[audit.OVER_CAPACITY].values()
@@ -303,7 +318,7 @@ def test_fix_repairs_the_safe_cases_only(
         audit.SEVERAL_TREES,
     }
     # the report after the fix: each remaining finding with its command
-    assert "Audit of " in text and ": 6 findings." in text
+    assert "Audit of " in text and ": 7 findings." in text
     assert "usage_above_capacity (1)" in text
     assert "      fix: openstack resource provider inventory class set" in text
     # a second --fix has nothing left to do

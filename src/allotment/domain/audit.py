@@ -66,6 +66,8 @@ KINDS = (
 )
 
 _ALLOCATION_DELETE = "openstack resource provider allocation delete %s"
+# A provider uuid no consumer holds anything on (the nil uuid).
+NO_PROVIDER = "00000000-0000-0000-0000-000000000000"
 _ALLOCATION_UNSET = "openstack resource provider allocation unset %s%s"
 
 
@@ -185,12 +187,39 @@ def _without_inventory(conn: sa.Connection) -> list[Finding]:
             ALLOC.c.resource_class_id,
         )
     ).all()
+    # Consumers of allocations on deleted providers that also hold some on
+    # providers that exist: the API shows them only those.
+    shown = set(
+        conn.scalars(
+            sa.select(ALLOC.c.consumer_id)
+            .select_from(
+                ALLOC.join(RP, RP.c.id == ALLOC.c.resource_provider_id)
+            )
+            .where(
+                ALLOC.c.consumer_id.in_(
+                    {row.consumer_id for row in rows if row.uuid is None}
+                )
+            )
+            .distinct()
+        )
+    )
     result = []
     for row in rows:
         rc = _class_text(row.rc_name, row.resource_class_id)
         where = _provider_text(row.uuid, row.name, row.resource_provider_id)
-        if row.uuid is None:
-            detail = "consumer %s holds %d %s on %s" % (
+        if row.uuid is None and row.consumer_id in shown:
+            detail = (
+                "consumer %s holds %d %s on %s; re-writing its "
+                "allocations as the API shows them (unset on a provider "
+                "it holds nothing on) drops them and keeps the others"
+                % (row.consumer_id, row.used, rc, where)
+            )
+            command = _ALLOCATION_UNSET % (
+                "--provider %s " % NO_PROVIDER,
+                row.consumer_id,
+            )
+        elif row.uuid is None:
+            detail = "consumer %s holds %d %s on %s, and nothing else" % (
                 row.consumer_id,
                 row.used,
                 rc,
