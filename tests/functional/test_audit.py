@@ -377,3 +377,29 @@ def test_the_command_and_the_api_report_the_same(
     code, out = run_audit(database_url, tmp_path, capsys, "--json")
     assert code == 1
     assert orjson.loads(out.out) == api.get("/allotment/audit").json
+
+
+def test_trees_are_named_by_root_and_the_providers_within(sqlite_api):
+    api = sqlite_api
+    a = _provider(api, "host-a", inventory={"VCPU": 4})
+    gpu = _provider(api, "gpu-a", parent=a, inventory={"VGPU": 2})
+    b = _provider(api, "host-b", inventory={"VCPU": 4})
+    consumer = str(uuid.uuid4())
+    claim(api, consumer, {a: {"VCPU": 1}, gpu: {"VGPU": 1}, b: {"VCPU": 1}})
+    (finding,) = api.get("/allotment/audit").json["findings"]
+    assert finding["kind"] == audit.SEVERAL_TREES
+    # trees in root uuid order, the providers of each in uuid order
+    within = ", ".join(n for _u, n in sorted([(a, "host-a"), (gpu, "gpu-a")]))
+    trees = sorted(["%s (host-a) through %s" % (a, within), "%s (host-b)" % b])
+    assert "rooted at %s and %s;" % tuple(trees) in finding["detail"]
+    assert sorted(finding["fix"]) == sorted(
+        [
+            "openstack resource provider allocation unset --provider %s %s"
+            % (b, consumer),
+            "openstack resource provider allocation unset %s%s"
+            % (
+                "".join("--provider %s " % p for p in sorted([a, gpu])),
+                consumer,
+            ),
+        ]
+    )
