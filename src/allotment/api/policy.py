@@ -247,7 +247,15 @@ OPERATION_RULES = [
 
 # allotment's own operations, as in _OPERATIONS; each rule is
 # ``allotment:<name>``.
-_ALLOTMENT_OPERATIONS: list[tuple[str, str, str, str]] = []
+_ALLOTMENT_OPERATIONS: list[tuple[str, str, str, str]] = [
+    (
+        "explain",
+        ALLOTMENT_READER,
+        "GET",
+        "/allotment/explain/allocation_candidates",
+    ),
+    ("capacity", ALLOTMENT_READER, "GET", "/allotment/capacity"),
+]
 
 ALLOTMENT_RULES = [
     policy.DocumentedRuleDefault(
