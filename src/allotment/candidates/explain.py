@@ -27,6 +27,7 @@ it is anchored to, as in ``find``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import TYPE_CHECKING
 from typing import Any
 
@@ -400,21 +401,6 @@ class _GroupWalk:
 
             return check
 
-        sentences = {
-            "capacity": lambda: _capacity_sentence(self, units),
-            "min_unit": lambda: [
-                "%s is below the min_unit of every provider with room for it"
-                % self._amount_text()
-            ],
-            "max_unit": lambda: [
-                "%s is above the max_unit of every provider with room for it"
-                % self._amount_text()
-            ],
-            "step_size": lambda: [
-                "%s is not a multiple of the step_size of any provider "
-                "with room for it" % self._amount_text()
-            ],
-        }
         checks = [("capacity", capacity_short)] + [
             (rule, unit_short(rule))
             for rule in ("min_unit", "max_unit", "step_size")
@@ -429,9 +415,13 @@ class _GroupWalk:
                         break
                 else:
                     after.append(unit)
-            units = self.record(
-                constraint, units, after, why, sentences[constraint]
-            )
+            if constraint == "capacity":
+                sentence = functools.partial(_capacity_sentence, self, units)
+            else:
+                sentence = functools.partial(
+                    _unit_sentence, self, constraint, why
+                )
+            units = self.record(constraint, units, after, why, sentence)
         return units
 
     def _amount_text(self):
@@ -629,6 +619,36 @@ class _GroupWalk:
 
 def _key(unit):
     return (unit.row, unit.rc)
+
+
+_UNIT_WORDS = {
+    # rule: (how the amount breaks it, which limit to show, pick it by)
+    "min_unit": ("is below the min_unit of", "the smallest", min),
+    "max_unit": ("is above the max_unit of", "the largest", max),
+    "step_size": (
+        "is not a multiple of the step_size of",
+        "the smallest",
+        min,
+    ),
+}
+
+
+def _unit_sentence(walk, rule, why):
+    """A unit limit emptied the group: the amounts that broke it and the
+    provider whose limit came closest."""
+    broke = [(key[0], d) for key, d in why.items() if rule in d]
+    amounts = sorted(
+        {(d["resource_class"], d["requested"]) for _r, d in broke}
+    )
+    text = ",".join("%s:%d" % a for a in amounts) or walk._amount_text()
+    verb, which, pick = _UNIT_WORDS[rule]
+    parts: list[Any] = ["%s %s every provider with room for it" % (text, verb)]
+    if broke:
+        # The closest limit; on a tie, the first provider.
+        best = pick(b[1][rule] for b in broke)
+        row = min(b[0] for b in broke if b[1][rule] == best)
+        parts += [" (%s %s is %d, on " % (which, rule, best), row, ")"]
+    return parts
 
 
 def _capacity_sentence(walk, units):

@@ -32,17 +32,23 @@ def _table(fields):
 
 
 def _example(example):
+    """One removed provider: ``name [class]: what it lacked``."""
     who = example.get("name") or example["uuid"]
-    facts = ", ".join(
-        "%s %s"
-        % (
-            key.replace("_", " "),
-            ",".join(map(str, value)) if isinstance(value, list) else value,
+    if "resource_class" in example:
+        who += " " + example["resource_class"]
+    facts = []
+    for key, value in example.items():
+        if key in ("name", "uuid", "resource_class"):
+            continue
+        if key == "tree":
+            facts.append("its tree " + value)
+            continue
+        if isinstance(value, list):
+            value = ", ".join(map(str, value))
+        facts.append(
+            "%s %s" % ("short by" if key == "short_by" else key, value)
         )
-        for key, value in example.items()
-        if key not in ("name", "uuid")
-    )
-    return "%s: %s" % (who, facts)
+    return "%s: %s" % (who, ", ".join(facts))
 
 
 def _group_title(group):
