@@ -47,7 +47,10 @@ def test_explain_text_names_the_constraint(cloud, capsys):
     )
     assert (status, err) == (0, "")
     assert out.startswith("Cloud: 2 providers in 2 trees.\n")
-    assert "Unsuffixed request group (resources=MEMORY_MB:2048,VCPU:12)" in out
+    assert (
+        "The unsuffixed request group (resources=MEMORY_MB:2048,VCPU:12)"
+        in out
+    )
     assert "cn1 VCPU: requested 12, max_unit 8, short by 4" in out
     assert "Allocation candidates: 0\n" in out
     assert out.rstrip().endswith(

@@ -51,19 +51,6 @@ def _example(example):
     return "%s: %s" % (who, ", ".join(facts))
 
 
-def _group_title(group):
-    resources = ",".join(
-        "%s:%d" % item for item in sorted(group["resources"].items())
-    )
-    if group["suffix"]:
-        return "Request group %s (resources%s=%s)" % (
-            group["suffix"],
-            group["suffix"],
-            resources,
-        )
-    return "Unsuffixed request group (resources=%s)" % resources
-
-
 def explain_text(answer):
     """The explanation as text: a table of steps per group, then the
     groups together, then the verdict."""
@@ -89,7 +76,8 @@ def explain_text(answer):
                         "" if example is None else _example(example),
                     ]
                 )
-        lines += ["", _group_title(group), table.get_string()]
+        title = group["label"][0].upper() + group["label"][1:]
+        lines += ["", title, table.get_string()]
     table = _table(["constraint", "candidates", "trees"])
     for step in answer["together"]:
         candidates = step.get("candidates", "")
