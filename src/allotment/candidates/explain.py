@@ -731,10 +731,10 @@ def _count(constraint, problem, up_to, breadth_first=None):
     if breadth_first is not None:
         step["trees"] = len({problem.roots[rp] for rp in used})
         return step
-    for root, options in problem.anchors:
-        one = dataclasses.replace(problem, anchors=[(root, options)])
-        if next(combine.generate(one, 1), None) is not None:
-            step["trees"] += 1
+    first = combine.first(problem)
+    step["trees"] = sum(
+        1 for _root, options in problem.anchors if first(options) is not None
+    )
     if up_to is not None and counted == up_to:
         step["at_least"] = True
     return step
