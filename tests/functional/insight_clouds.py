@@ -79,6 +79,9 @@ def check_explain_agrees(api, query, version="latest"):
     for group in body["groups"]:
         # A tree serving every group serves each.
         assert group["trees"] >= together[0]["trees"], query
+    if len(body["groups"]) == 1:
+        # One group: its trees are those the search starts from.
+        assert body["groups"][0]["trees"] == together[0]["trees"], query
     if requests:
         assert body["empty_because"] is None
         for group in body["groups"]:
