@@ -31,9 +31,6 @@ import functools
 from typing import TYPE_CHECKING
 from typing import Any
 
-if TYPE_CHECKING:
-    from collections.abc import Iterable
-
 import sqlalchemy as sa
 
 from allotment.candidates import combine
@@ -44,6 +41,8 @@ from allotment.domain import resource_classes
 from allotment.domain import traits
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from allotment.candidates.groups import Flags
     from allotment.candidates.groups import Group
     from allotment.candidates.groups import Request
