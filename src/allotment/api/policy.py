@@ -250,6 +250,13 @@ OPERATION_RULES = [
 _ALLOTMENT_OPERATIONS: list[tuple[str, str, str, str]] = [
     ("consumers:list", ALLOTMENT_READER, "GET", "/allotment/consumers"),
     ("audit", ALLOTMENT_READER, "GET", "/allotment/audit"),
+    (
+        "explain",
+        ALLOTMENT_READER,
+        "GET",
+        "/allotment/explain/allocation_candidates",
+    ),
+    ("capacity", ALLOTMENT_READER, "GET", "/allotment/capacity"),
 ]
 
 ALLOTMENT_RULES = [

@@ -9,6 +9,7 @@ from allotment.api.resources import allocation_candidates
 from allotment.api.resources import allocations
 from allotment.api.resources import audit
 from allotment.api.resources import consumers
+from allotment.api.resources import insight
 from allotment.api.resources import inventories
 from allotment.api.resources import providers
 from allotment.api.resources import reshaper
@@ -44,6 +45,8 @@ ROUTES = [
     ("/allocation_candidates", allocation_candidates.AllocationCandidates),
     ("/allotment/consumers", consumers.Consumers),
     ("/allotment/audit", audit.Audit),
+    ("/allotment/explain/allocation_candidates", insight.Explain),
+    ("/allotment/capacity", insight.Capacity),
 ]
 
 

@@ -6,7 +6,8 @@ placement-status (cli/manage.py, cli/status.py, cli/nova_import.py);
 ``snapshot reload`` makes every API worker reload its provider snapshot;
 ``audit [--fix] [--live-consumers FILE]`` reports (and repairs the safe
 ones of) the states no API write leaves behind (cli/audit.py);
-``consumers`` lists the consumers of a running server (cli/consumers.py).
+``consumers``, ``explain QUERY`` and ``capacity QUERY`` ask a running
+server (cli/consumers.py, cli/insight.py, docs/insight.md).
 
 With no configuration at all, ``allotment serve`` keeps an SQLite database in
 a local data folder (``./data``, or ``$ALLOTMENT_DATA_DIR``), creates its
@@ -21,6 +22,7 @@ import sys
 
 from allotment import config
 from allotment import logs
+from allotment.cli import insight
 
 LOG = logging.getLogger("allotment")
 
@@ -325,6 +327,7 @@ def build_parser():
     )
     p.set_defaults(func=serve)
     _add_operator_parsers(sub)
+    insight.add_parsers(sub)
     return parser
 
 
