@@ -44,10 +44,10 @@ class Response:
 class ApiClient:
     """Calls the WSGI app in-process, as admin, at a chosen microversion."""
 
-    def __init__(self, conf, database):
+    def __init__(self, conf, database, prepare=True):
         self.conf = conf
         self.db = database
-        self.app = api_app.build(conf, database=database)
+        self.app = api_app.build(conf, database=database, prepare=prepare)
 
     @classmethod
     def create(cls, database_url, **overrides):

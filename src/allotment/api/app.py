@@ -19,6 +19,7 @@ from sqlalchemy import exc as sa_exc
 from allotment import exceptions
 from allotment.api import auth
 from allotment.api import errors
+from allotment.api import health
 from allotment.api import http
 from allotment.api import microversion
 from allotment.api import policy
@@ -244,6 +245,7 @@ def build(conf, database=None, prepare=True):
     if prepare:
         prepare_database(conf, database)
     services = Services(conf, database, policy.Policy(conf))
+    health.attach(conf, database)
 
     middleware = [RequestIdMiddleware(services)]
     if conf.api.auth_strategy == "noauth2":
@@ -283,4 +285,4 @@ def build(conf, database=None, prepare=True):
         application = oslo_cors.CORS(application, conf)
     if conf.oslo_middleware.enable_proxy_headers_parsing:
         application = http_proxy_to_wsgi.HTTPProxyToWSGI(application, conf)
-    return application
+    return health.Dispatch(application, health.plain(conf))

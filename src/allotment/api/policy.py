@@ -247,7 +247,9 @@ OPERATION_RULES = [
 
 # allotment's own operations, as in _OPERATIONS; each rule is
 # ``allotment:<name>``.
-_ALLOTMENT_OPERATIONS: list[tuple[str, str, str, str]] = []
+_ALLOTMENT_OPERATIONS: list[tuple[str, str, str, str]] = [
+    ("healthcheck", ALLOTMENT_READER, "GET", "/allotment/healthcheck"),
+]
 
 ALLOTMENT_RULES = [
     policy.DocumentedRuleDefault(

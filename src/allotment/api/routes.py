@@ -7,6 +7,7 @@ A new route is one line in ``ROUTES`` (and its handlers' policy rules in
 from allotment.api.resources import aggregates
 from allotment.api.resources import allocation_candidates
 from allotment.api.resources import allocations
+from allotment.api.resources import health
 from allotment.api.resources import inventories
 from allotment.api.resources import providers
 from allotment.api.resources import reshaper
@@ -40,6 +41,7 @@ ROUTES = [
     ("/resource_providers/{uuid}/usages", usages.ProviderUsages),
     ("/usages", usages.Usages),
     ("/allocation_candidates", allocation_candidates.AllocationCandidates),
+    ("/allotment/healthcheck", health.DetailedHealthcheck),
 ]
 
 
