@@ -64,6 +64,7 @@ class ApiClient:
         token="admin",
         raw=None,
         content_type=None,
+        remote_addr=None,
     ):
         """Send a request. ``body`` is sent as JSON; ``raw`` as bytes."""
         path, _sep, query = path.partition("?")
@@ -85,6 +86,7 @@ class ApiClient:
             method=method,
             headers=hdrs,
             body=raw or b"",
+            remote_addr=remote_addr,
         )
         captured = {}
 

@@ -168,6 +168,22 @@ ALLOTMENT_OPTS = [
         "for example after SQL written by hand). 0 disables "
         "the check.",
     ),
+    cfg.ListOpt(
+        "metrics_allowed_source_ranges",
+        default=[],
+        help="Networks (CIDR) from which GET /allotment/metrics is "
+        "answered without a token, for Prometheus scrapers (which "
+        "cannot get keystone tokens). Other clients need a token "
+        "passing the allotment:metrics policy rule.",
+    ),
+    cfg.BoolOpt(
+        "export_capacity_metrics",
+        default=False,
+        help="Also export capacity, used and reserved amounts per "
+        "resource class per root provider and per aggregate with "
+        "the metrics (computed from the provider snapshot at each "
+        "scrape).",
+    ),
 ]
 
 

@@ -17,6 +17,7 @@ from oslo_middleware import http_proxy_to_wsgi
 from sqlalchemy import exc as sa_exc
 
 from allotment import exceptions
+from allotment import metrics
 from allotment.api import auth
 from allotment.api import errors
 from allotment.api import health
@@ -24,6 +25,7 @@ from allotment.api import http
 from allotment.api import microversion
 from allotment.api import policy
 from allotment.api import routes
+from allotment.api.resources import metrics as metrics_resource
 from allotment.candidates import snapshot
 from allotment.storage import engine
 from allotment.storage import migrations
@@ -60,6 +62,14 @@ class RequestIdMiddleware:
 
     def process_response(self, req, resp, resource, req_succeeded):
         resp.set_header(REQUEST_ID_HEADER, req.context.request_id)
+        seconds = time.monotonic() - req.context.started
+        metrics.request(
+            req.uri_template,
+            req.method,
+            resp.status_code,
+            req.context.microversion,
+            seconds,
+        )
         if REQUEST_LOG.isEnabledFor(logging.INFO):
             REQUEST_LOG.info(
                 '%s %s "%s %s%s" status: %s microversion: %s time: %.1f ms',
@@ -70,7 +80,7 @@ class RequestIdMiddleware:
                 "?" + req.query_string if req.query_string else "",
                 resp.status_code,
                 req.context.microversion,
-                (time.monotonic() - req.context.started) * 1000,
+                seconds * 1000,
             )
         location = resp.location
         if location and location.startswith("/"):
@@ -246,6 +256,7 @@ def build(conf, database=None, prepare=True):
         prepare_database(conf, database)
     services = Services(conf, database, policy.Policy(conf))
     health.attach(conf, database)
+    metrics.DB_CAPACITY.set(database.pool_capacity())
 
     middleware = [RequestIdMiddleware(services)]
     if conf.api.auth_strategy == "noauth2":
@@ -285,4 +296,7 @@ def build(conf, database=None, prepare=True):
         application = oslo_cors.CORS(application, conf)
     if conf.oslo_middleware.enable_proxy_headers_parsing:
         application = http_proxy_to_wsgi.HTTPProxyToWSGI(application, conf)
+    # Answered before authentication: the health check, and the metrics
+    # for Prometheus scrapers in [allotment] metrics_allowed_source_ranges.
+    application = metrics_resource.Scrape(application, services)
     return health.Dispatch(application, health.plain(conf))

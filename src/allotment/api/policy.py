@@ -249,6 +249,7 @@ OPERATION_RULES = [
 # ``allotment:<name>``.
 _ALLOTMENT_OPERATIONS: list[tuple[str, str, str, str]] = [
     ("healthcheck", ALLOTMENT_READER, "GET", "/allotment/healthcheck"),
+    ("metrics", ALLOTMENT_READER, "GET", "/allotment/metrics"),
 ]
 
 ALLOTMENT_RULES = [

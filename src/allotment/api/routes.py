@@ -9,6 +9,7 @@ from allotment.api.resources import allocation_candidates
 from allotment.api.resources import allocations
 from allotment.api.resources import health
 from allotment.api.resources import inventories
+from allotment.api.resources import metrics
 from allotment.api.resources import providers
 from allotment.api.resources import reshaper
 from allotment.api.resources import resource_classes
@@ -42,6 +43,7 @@ ROUTES = [
     ("/usages", usages.Usages),
     ("/allocation_candidates", allocation_candidates.AllocationCandidates),
     ("/allotment/healthcheck", health.DetailedHealthcheck),
+    ("/allotment/metrics", metrics.Metrics),
 ]
 
 

@@ -63,6 +63,17 @@ def load_conf(args):
 
 
 def serve(args):
+    from allotment import serving
+
+    # Before any metric exists (allotment.metrics).
+    remove_metrics_folder = serving.metrics_folder()
+    try:
+        return _serve(args)
+    finally:
+        remove_metrics_folder()
+
+
+def _serve(args):
     from sqlalchemy import exc as sa_exc
 
     from allotment.api import app as api_app

@@ -3,6 +3,7 @@
 import random
 
 from allotment import exceptions
+from allotment import metrics
 from allotment.api import candidates_query
 from allotment.api import errors
 from allotment.api import http
@@ -42,14 +43,15 @@ class AllocationCandidates(Resource):
             http.set_cache_headers(resp)
 
     def _choices(self, plan, request):
-        if plan is None:
-            return iter(())
         options = self.conf.placement
         counts = [
             c
             for c in (request.limit, options.max_allocation_candidates)
             if c is not None and c >= 0
         ]
+        limit = min(counts) if counts else None
+        if plan is None:
+            return metrics.candidates((), limit)
         rng = (
             random.Random()
             if options.randomize_allocation_candidates
@@ -59,9 +61,9 @@ class AllocationCandidates(Resource):
             options.allocation_candidates_generation_strategy
             == "breadth-first"
         )
-        return combine.generate(
-            plan.problem,
-            min(counts) if counts else None,
-            breadth_first=breadth_first,
-            rng=rng,
+        return metrics.candidates(
+            combine.generate(
+                plan.problem, limit, breadth_first=breadth_first, rng=rng
+            ),
+            limit,
         )
