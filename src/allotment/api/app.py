@@ -49,7 +49,10 @@ REQUEST_LOG = logging.getLogger("allotment.requests")
 
 
 class RequestIdMiddleware:
-    """Gives each request its id, and logs each answer (one INFO line)."""
+    """Gives each request its id, and logs each answer (one INFO line:
+    request id, client address, request line, status, microversion,
+    duration, and the authenticated project and user, ``-`` before
+    authentication; never a token); counts it for the metrics."""
 
     def __init__(self, services):
         self.services = services
@@ -71,8 +74,10 @@ class RequestIdMiddleware:
             seconds,
         )
         if REQUEST_LOG.isEnabledFor(logging.INFO):
+            identity = getattr(req.context, "placement", None)
             REQUEST_LOG.info(
-                '%s %s "%s %s%s" status: %s microversion: %s time: %.1f ms',
+                '%s %s "%s %s%s" status: %s microversion: %s time: %.1f ms '
+                "project: %s user: %s",
                 req.context.request_id,
                 req.remote_addr,
                 req.method,
@@ -81,6 +86,8 @@ class RequestIdMiddleware:
                 resp.status_code,
                 req.context.microversion,
                 seconds * 1000,
+                getattr(identity, "project_id", None) or "-",
+                getattr(identity, "user_id", None) or "-",
             )
         location = resp.location
         if location and location.startswith("/"):
