@@ -44,10 +44,10 @@ class Response:
 class ApiClient:
     """Calls the WSGI app in-process, as admin, at a chosen microversion."""
 
-    def __init__(self, conf, database, prepare=True):
+    def __init__(self, conf, database, **build_args):
         self.conf = conf
         self.db = database
-        self.app = api_app.build(conf, database=database, prepare=prepare)
+        self.app = api_app.build(conf, database=database, **build_args)
 
     @classmethod
     def create(cls, database_url, **overrides):

@@ -184,6 +184,12 @@ ALLOTMENT_OPTS = [
         "the metrics (computed from the provider snapshot at each "
         "scrape).",
     ),
+    cfg.BoolOpt(
+        "ui_enabled",
+        default=False,
+        help="Serve the web console at /allotment/ui/ (to identities "
+        "passing the allotment:ui policy rule).",
+    ),
 ]
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import exc as sa_exc
 from allotment import exceptions
 from allotment import metrics
 from allotment.api import auth
+from allotment.api import console
 from allotment.api import errors
 from allotment.api import health
 from allotment.api import http
@@ -144,12 +145,15 @@ class BodySizeMiddleware:
 
 class EmptySegmentMiddleware:
     """404 for a path with an empty segment (``/allocations/``,
-    ``//resource_providers``, a trailing slash): no route has one, as for
-    the reference, whose routes match non-empty segments only."""
+    ``//resource_providers``, a trailing slash): no Placement route has
+    one, as for the reference, whose routes match non-empty segments only.
+    The console's root, ``/allotment/ui/``, is allotment's own."""
 
     def process_request(self, req, resp):
         path = req.path
-        if path != "/" and (path.endswith("/") or "//" in path):
+        if path not in ("/", console.ROOT) and (
+            path.endswith("/") or "//" in path
+        ):
             raise exceptions.NotFound("")
 
 
@@ -252,11 +256,13 @@ def prepare_database(conf, database):
     database.run_write(standard_rows.sync)
 
 
-def build(conf, database=None, prepare=True):
+def build(conf, database=None, prepare=True, local_console=False):
     """The placement WSGI application for ``conf``.
 
     ``prepare=False`` skips the schema and standard-rows step, for workers
-    whose parent process already did it.
+    whose parent process already did it. ``local_console``: with noauth2,
+    console pages requested from a loopback address without a token are
+    served as admin (``allotment serve`` bound to loopback sets it).
     """
     database = database or engine.Database.from_conf(conf)
     if prepare:
@@ -267,7 +273,11 @@ def build(conf, database=None, prepare=True):
 
     middleware = [RequestIdMiddleware(services)]
     if conf.api.auth_strategy == "noauth2":
-        middleware.append(auth.NoAuth2Middleware())
+        middleware.append(
+            auth.NoAuth2Middleware(
+                console_prefix=console.ROOT if local_console else None
+            )
+        )
     middleware += [
         auth.ContextMiddleware(),
         MicroversionMiddleware(),

@@ -250,6 +250,7 @@ OPERATION_RULES = [
 _ALLOTMENT_OPERATIONS: list[tuple[str, str, str, str]] = [
     ("healthcheck", ALLOTMENT_READER, "GET", "/allotment/healthcheck"),
     ("metrics", ALLOTMENT_READER, "GET", "/allotment/metrics"),
+    ("ui", ALLOTMENT_READER, "GET", "/allotment/ui/"),
 ]
 
 ALLOTMENT_RULES = [

@@ -7,6 +7,7 @@ A new route is one line in ``ROUTES`` (and its handlers' policy rules in
 from allotment.api.resources import aggregates
 from allotment.api.resources import allocation_candidates
 from allotment.api.resources import allocations
+from allotment.api.resources import console
 from allotment.api.resources import health
 from allotment.api.resources import inventories
 from allotment.api.resources import metrics
@@ -44,6 +45,11 @@ ROUTES = [
     ("/allocation_candidates", allocation_candidates.AllocationCandidates),
     ("/allotment/healthcheck", health.DetailedHealthcheck),
     ("/allotment/metrics", metrics.Metrics),
+    ("/allotment/ui/", console.Index),
+    ("/allotment/ui/search", console.Search),
+    ("/allotment/ui/providers/{uuid}", console.Provider),
+    ("/allotment/ui/consumers/{uuid}", console.Consumer),
+    ("/allotment/ui/static/{name}", console.Static),
 ]
 
 

@@ -38,7 +38,8 @@ class Amounts:
 @dataclass
 class Totals:
     """(root uuid, class name) and (aggregate uuid, class name) ->
-    ``Amounts``; ``root_names``: root uuid -> provider name."""
+    ``Amounts``; ``root_names``: root uuid -> provider name, for every
+    root (those without inventories too)."""
 
     by_root: dict[tuple[str, str], Amounts] = field(default_factory=dict)
     by_aggregate: dict[tuple[str, str], Amounts] = field(default_factory=dict)
@@ -50,8 +51,10 @@ def add_up(conn: sa.Connection, version: Version) -> Totals:
     uuids are read through ``conn``)."""
     roots: dict[tuple[int, int], Amounts] = {}
     aggregates: dict[tuple[int, int], Amounts] = {}
+    root_rows = set()
     for row in version.rows():
         root = version.root_of[row]
+        root_rows.add(root)
         members = version.aggregates_of[row]
         for rc_id, room in version.inventory(row).items():
             figures = (room.capacity, room.used, room.reserved)
@@ -67,11 +70,12 @@ def add_up(conn: sa.Connection, version: Version) -> Totals:
         result.by_root[(uuid, rc_names[rc_id])] = amounts
     for (agg_id, rc_id), amounts in aggregates.items():
         result.by_aggregate[(agg_uuids[agg_id], rc_names[rc_id])] = amounts
-    names = _lookup(conn, RP, {version.ids[root] for root, _ in roots}, "name")
+    ids = version.ids
+    names = _lookup(conn, RP, {ids[root] for root in root_rows}, "name")
     result.root_names = {
-        uuid_of[root]: names[version.ids[root]]  # type: ignore[misc]
-        for root, _ in roots
-        if version.ids[root] in names
+        uuid_of[root]: names[ids[root]]  # type: ignore[misc]
+        for root in root_rows
+        if ids[root] in names
     }
     return result
 

@@ -124,8 +124,12 @@ def _serve(args):
         return 1
     database.dispose()
 
+    # noauth2 on loopback: the console works in a local browser, which
+    # sends no token (api/auth.py).
+    local_console = noauth and _is_loopback(args.host)
+
     def make_app():
-        return api_app.build(conf, prepare=False)
+        return api_app.build(conf, prepare=False, local_console=local_console)
 
     GunicornServer(
         make_app,

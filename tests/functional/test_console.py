@@ -1,0 +1,235 @@
+"""The web console at /allotment/ui/, in-process on every backend: off by
+default, for identities passing allotment:ui, pages showing what the API
+holds, search by name, uuid, trait and aggregate, and the cookie-less
+noauth2 admin of a local ``allotment serve``. tests/browser/ drives the
+same pages in Chromium."""
+
+import pytest
+
+from allotment.storage import engine
+from tests import support
+
+ROOT = "11111111-1111-4111-8111-111111111111"
+CHILD = "22222222-2222-4222-8222-222222222222"
+OTHER = "55555555-5555-4555-8555-555555555555"
+AGG = "33333333-3333-4333-8333-333333333333"
+CONSUMER = "44444444-4444-4444-8444-444444444444"
+HTML = {"accept": "text/html"}
+
+
+def seed(api):
+    """cn1 (VCPU, MEMORY_MB, a trait) with child cn1-numa0 (in AGG), cn2,
+    and a consumer on cn1 and its child."""
+
+    def ok(resp):
+        assert resp.status_code < 300, resp.text
+
+    ok(api.put("/resource_classes/CUSTOM_PMEM"))
+    ok(api.post("/resource_providers", {"name": "cn1", "uuid": ROOT}))
+    ok(
+        api.post(
+            "/resource_providers",
+            {"name": "cn1-numa0", "uuid": CHILD, "parent_provider_uuid": ROOT},
+        )
+    )
+    ok(api.post("/resource_providers", {"name": "cn2", "uuid": OTHER}))
+    ok(
+        api.put(
+            "/resource_providers/%s/inventories" % ROOT,
+            {
+                "resource_provider_generation": 0,
+                "inventories": {
+                    "VCPU": {"total": 16, "allocation_ratio": 2.0},
+                    "MEMORY_MB": {"total": 4096, "reserved": 1024},
+                },
+            },
+        )
+    )
+    ok(
+        api.put(
+            "/resource_providers/%s/inventories" % CHILD,
+            {
+                "resource_provider_generation": 0,
+                "inventories": {"CUSTOM_PMEM": {"total": 10}},
+            },
+        )
+    )
+    ok(
+        api.put(
+            "/resource_providers/%s/traits" % ROOT,
+            {"resource_provider_generation": 1, "traits": ["HW_CPU_X86_AVX2"]},
+        )
+    )
+    ok(
+        api.put(
+            "/resource_providers/%s/aggregates" % CHILD,
+            {"resource_provider_generation": 1, "aggregates": [AGG]},
+        )
+    )
+    ok(
+        api.put(
+            "/allocations/" + CONSUMER,
+            {
+                "allocations": {
+                    ROOT: {"resources": {"VCPU": 8, "MEMORY_MB": 1536}},
+                    CHILD: {"resources": {"CUSTOM_PMEM": 5}},
+                },
+                "consumer_generation": None,
+                "consumer_type": "INSTANCE",
+                "project_id": "proj-1",
+                "user_id": "user-1",
+            },
+        )
+    )
+
+
+@pytest.fixture
+def console(database_url):
+    client = support.ApiClient.create(database_url, allotment__ui_enabled=True)
+    seed(client)
+    yield client
+    client.close()
+
+
+def page(api, path, **kwargs):
+    resp = api.get("/allotment/ui/" + path, headers=HTML, **kwargs)
+    assert resp.status_code == 200, resp.text
+    assert resp.headers["content-type"].startswith("text/html")
+    assert "default-src 'none'" in resp.headers["content-security-policy"]
+    return resp.text
+
+
+def test_console_is_off_by_default(sqlite_api):
+    for path in ["", "search?q=x", "static/console.css"]:
+        resp = sqlite_api.get("/allotment/ui/" + path, headers=HTML)
+        assert resp.status_code == 404
+
+
+def test_console_is_for_admins(console):
+    for token in ["user:proj", "service"]:
+        resp = console.get("/allotment/ui/", token=token, headers=HTML)
+        assert resp.status_code == 403
+    resp = console.get("/allotment/ui/", token=None, headers=HTML)
+    assert resp.status_code == 401
+
+
+def test_overview_lists_trees_with_their_totals(console):
+    text = page(console, "")
+    assert "3 providers in 2 trees" in text
+    assert 'href="/allotment/ui/providers/%s">cn1</a>' % ROOT in text
+    assert 'href="/allotment/ui/providers/%s">cn2</a>' % OTHER in text
+    # cn1's tree: capacity (16 - 0) * 2.0 = 32 VCPU, 8 used.
+    assert "8 of 32 used (25%), 24 free" in text
+    assert "CUSTOM_PMEM" in text
+    assert "5 of 10 used (50%), 5 free" in text
+    assert "1,536 of 3,072 used (50%)" in text  # MEMORY_MB, 1024 reserved
+
+
+def test_provider_page_shows_the_whole_tree(console):
+    text = page(console, "providers/" + CHILD)
+    assert text.index(">cn1</a>") < text.index(
+        '<strong aria-current="page">cn1-numa0</strong>'
+    )
+    assert "total 16, reserved 0, ratio 2.0" in text
+    assert "HW_CPU_X86_AVX2" in text
+    assert AGG in text
+    assert 'href="/allotment/ui/consumers/%s"' % CONSUMER in text
+    assert "CUSTOM_PMEM 5" in text
+    resp = console.get("/allotment/ui/providers/" + CONSUMER, headers=HTML)
+    assert resp.status_code == 404
+
+
+def test_consumer_page(console):
+    text = page(console, "consumers/" + CONSUMER)
+    for fact in ["proj-1", "user-1", "INSTANCE", "MEMORY_MB 1536", "VCPU 8"]:
+        assert fact in text
+    assert ">cn1-numa0</a>" in text
+    assert console.get("/allotment/ui/consumers/" + ROOT).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("query", "found", "missing"),
+    [
+        ("CN1", ["cn1", "cn1-numa0"], ["cn2"]),  # a name, case aside
+        ("numa", ["cn1-numa0"], ["cn2"]),
+        ("HW_CPU_X86_AVX2", ["cn1"], ["cn2", "cn1-numa0"]),
+        (AGG, ["cn1-numa0"], ["cn2"]),
+        ("CUSTOM_NOPE", [], ["cn1"]),
+        ("100%_", [], ["cn1"]),  # LIKE wildcards are plain characters
+    ],
+)
+def test_search(console, query, found, missing):
+    resp = console.get(
+        "/allotment/ui/search?q=" + query.replace("%", "%25"), headers=HTML
+    )
+    assert resp.status_code == 200, resp.text
+    text = resp.text
+    for name in found:
+        assert ">%s</a>" % name in text, name
+    for name in missing:
+        assert ">%s</a>" % name not in text, name
+    if not found:
+        assert "Nothing matches" in text
+
+
+def test_search_by_provider_or_consumer_uuid_opens_its_page(console):
+    resp = console.get("/allotment/ui/search?q=" + OTHER, headers=HTML)
+    assert resp.status_code == 303
+    assert resp.headers["location"].endswith(
+        "/allotment/ui/providers/" + OTHER
+    )
+    resp = console.get("/allotment/ui/search?q=" + CONSUMER, headers=HTML)
+    assert resp.status_code == 303
+    assert resp.headers["location"].endswith(
+        "/allotment/ui/consumers/" + CONSUMER
+    )
+
+
+def test_static_files_only(console):
+    resp = console.get("/allotment/ui/static/console.js")
+    assert resp.status_code == 200
+    assert resp.headers["content-type"].startswith("text/javascript")
+    for name in ["../console.py", "nope.css", "templates"]:
+        assert console.get("/allotment/ui/static/" + name).status_code == 404
+
+
+def test_local_noauth2_console_needs_no_token(tmp_path):
+    """``allotment serve`` with noauth2 on loopback: a local browser (no
+    token) is the admin on console pages only, and only from loopback."""
+    url = "sqlite:///%s" % (tmp_path / "p.sqlite")
+    conf = support.make_conf(url, allotment__ui_enabled=True)
+    database = engine.Database.from_conf(conf)
+    api = support.ApiClient(conf, database, local_console=True)
+    try:
+        local = api.get(
+            "/allotment/ui/", token=None, headers=HTML, remote_addr="127.0.0.1"
+        )
+        assert local.status_code == 200
+        remote = api.get(
+            "/allotment/ui/", token=None, headers=HTML, remote_addr="10.0.0.8"
+        )
+        assert remote.status_code == 401
+        api_call = api.get(
+            "/resource_providers", token=None, remote_addr="127.0.0.1"
+        )
+        assert api_call.status_code == 401
+        # A token given is the identity used.
+        user = api.get(
+            "/allotment/ui/",
+            token="user:proj",
+            headers=HTML,
+            remote_addr="127.0.0.1",
+        )
+        assert user.status_code == 403
+    finally:
+        api.close()
+    # Without local_console (every server but allotment serve with noauth2
+    # on loopback) a local browser gets 401.
+    plain = support.ApiClient.create(url, allotment__ui_enabled=True)
+    try:
+        resp = plain.get(
+            "/allotment/ui/", token=None, headers=HTML, remote_addr="127.0.0.1"
+        )
+        assert resp.status_code == 401
+    finally:
+        plain.close()
