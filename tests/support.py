@@ -1,5 +1,9 @@
 """Test helpers: an in-process API client over the WSGI application."""
 
+import contextlib
+import threading
+from wsgiref import simple_server
+
 import falcon.testing
 import orjson
 
@@ -196,3 +200,26 @@ def assert_snapshot_exact(database):
     fresh = snapshot.Snapshot(database).version()
     assert kept.seq == fresh.seq
     assert snapshot_state(kept) == snapshot_state(fresh)
+
+
+@contextlib.contextmanager
+def served_in_thread(app):
+    """Serve the WSGI ``app`` over HTTP on a free loopback port from a
+    thread (for clients that speak HTTP, such as the CLI twins); yields
+    the base URL."""
+    server = simple_server.make_server(
+        "127.0.0.1", 0, app, handler_class=_QuietHandler
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield "http://127.0.0.1:%d" % server.server_port
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+class _QuietHandler(simple_server.WSGIRequestHandler):
+    def log_message(self, format, *args):
+        pass

@@ -22,6 +22,7 @@ import re
 import jinja2
 
 from allotment import exceptions
+from allotment.api import errors
 from allotment.api import http
 from allotment.candidates import snapshot
 from allotment.candidates import totals
@@ -138,7 +139,7 @@ def _version(db):
     except snapshot.Unavailable as exc:
         raise exceptions.ServiceUnavailable(
             "The provider snapshot is unavailable: %s; try again." % exc,
-            headers={"Retry-After": "5"},
+            headers={"Retry-After": str(errors.RETRY_AFTER)},
         ) from None
 
 

@@ -251,6 +251,13 @@ _ALLOTMENT_OPERATIONS: list[tuple[str, str, str, str]] = [
     ("healthcheck", ALLOTMENT_READER, "GET", "/allotment/healthcheck"),
     ("metrics", ALLOTMENT_READER, "GET", "/allotment/metrics"),
     ("ui", ALLOTMENT_READER, "GET", "/allotment/ui/"),
+    (
+        "explain",
+        ALLOTMENT_READER,
+        "GET",
+        "/allotment/explain/allocation_candidates",
+    ),
+    ("capacity", ALLOTMENT_READER, "GET", "/allotment/capacity"),
 ]
 
 ALLOTMENT_RULES = [

@@ -9,6 +9,7 @@ from allotment.api.resources import allocation_candidates
 from allotment.api.resources import allocations
 from allotment.api.resources import console
 from allotment.api.resources import health
+from allotment.api.resources import insight
 from allotment.api.resources import inventories
 from allotment.api.resources import metrics
 from allotment.api.resources import providers
@@ -50,6 +51,8 @@ ROUTES = [
     ("/allotment/ui/providers/{uuid}", console.Provider),
     ("/allotment/ui/consumers/{uuid}", console.Consumer),
     ("/allotment/ui/static/{name}", console.Static),
+    ("/allotment/explain/allocation_candidates", insight.Explain),
+    ("/allotment/capacity", insight.Capacity),
 ]
 
 

@@ -33,7 +33,7 @@ from allotment.domain import traits
 if TYPE_CHECKING:
     from allotment.candidates.groups import Flags
     from allotment.candidates.groups import Request
-    from allotment.candidates.snapshot import Snapshot
+    from allotment.candidates.snapshot import Version
 
 
 class NoCandidates(Exception):
@@ -52,7 +52,7 @@ class Plan:
 
 
 def plan(
-    conn: sa.Connection, snap: Snapshot, request: Request, flags: Flags
+    conn: sa.Connection, snap: Version, request: Request, flags: Flags
 ) -> Plan | None:
     """The Plan for ``request`` (a groups.Request) over the refreshed
     snapshot ``snap`` with ``flags`` (groups.Flags), or None when nothing

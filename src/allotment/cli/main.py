@@ -4,6 +4,8 @@
 ``import-nova --from URL`` do the operator's work of placement-manage and
 placement-status (cli/manage.py, cli/status.py, cli/nova_import.py);
 ``snapshot reload`` makes every API worker reload its provider snapshot.
+``explain QUERY`` and ``capacity QUERY`` ask a running server
+(cli/insight.py, docs/insight.md).
 
 With no configuration at all, ``allotment serve`` keeps an SQLite database in
 a local data folder (``./data``, or ``$ALLOTMENT_DATA_DIR``), creates its
@@ -18,6 +20,7 @@ import sys
 
 from allotment import config
 from allotment import logs
+from allotment.cli import insight
 
 LOG = logging.getLogger("allotment")
 
@@ -301,6 +304,7 @@ def build_parser():
     )
     p.set_defaults(func=serve)
     _add_operator_parsers(sub)
+    insight.add_parsers(sub)
     return parser
 
 
