@@ -233,3 +233,51 @@ def test_local_noauth2_console_needs_no_token(tmp_path):
         assert resp.status_code == 401
     finally:
         plain.close()
+
+
+def test_explain_form_shows_the_narrowing(console):
+    assert "Allocation-candidates query" in page(console, "explain")
+    text = page(console, "explain?query=resources%3DVCPU%3A200")
+    assert "0 allocation requests" in text
+    assert "Empty because:" in text
+    assert "cn1</a>: 24 VCPU free of 32, short by 176" in text
+    text = page(
+        console,
+        "explain?query=resources%3DVCPU%3A2%26required%3DHW_CPU_X86_AVX2",
+    )
+    assert "<strong>1 allocation request</strong>" in text
+    assert "<code>required</code>" in text
+    # The same answer as the API's.
+    api = console.get(
+        "/allotment/explain/allocation_candidates"
+        "?resources=VCPU:2&required=HW_CPU_X86_AVX2"
+    ).json
+    assert api["allocation_requests"] == 1
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("resources%3DNOPE%3A1", "No such resource class NOPE"),
+        ("resources%3DVCPU%3A1&version=1.9", "need microversion 1.10"),
+        ("resources%3DVCPU%3A1&version=x", "Invalid microversion"),
+        ("resources%3DVCPU%3Aabc", "expected positive integer amount"),
+    ],
+)
+def test_explain_form_says_why_the_api_would_refuse(console, query, message):
+    text = page(console, "explain?query=" + query)
+    assert 'id="error"' in text
+    assert message in text
+
+
+def test_capacity_view_counts_the_room(console):
+    text = page(console, "capacity?query=resources%3DVCPU%3A2")
+    # cn1: 24 VCPU free, 2 a claim; cn2 has no VCPU.
+    assert "12 more fit." in text
+    assert ">cn1</a>" in text
+    assert "Outside any aggregate: 12." in text
+    # Aggregates count the root providers in them (GET /allotment/capacity):
+    # AGG holds a child only.
+    text = page(console, "capacity?query=resources%3DCUSTOM_PMEM%3A1")
+    assert "5 more fit." in text
+    assert "Outside any aggregate: 5." in text

@@ -10,20 +10,30 @@ each page checks the ``allotment:ui`` policy rule
 Pages: the root providers with their trees' totals per resource class
 (from the provider snapshot, candidates/totals.py), a provider's whole tree
 with inventories and usage bars per class, traits, aggregates and the
-consumers allocated on it, a consumer's allocations, and search by name,
-uuid, trait or aggregate. Every bar also says its figures in words, so the
+consumers allocated on it, a consumer's allocations, search by name,
+uuid, trait or aggregate, and two forms taking an allocation-candidates
+query: the explanation of its narrowing at each constraint
+(candidates/explain.py, as GET /allotment/explain/allocation_candidates)
+and how many more of it fit (candidates/fits.py, as GET
+/allotment/capacity). Every bar also says its figures in words, so the
 pages read the same with no colour.
 """
 
 import dataclasses
 import os
 import re
+import urllib.parse
 
 import jinja2
 
 from allotment import exceptions
+from allotment.api import candidates_query
 from allotment.api import errors
 from allotment.api import http
+from allotment.api import microversion
+from allotment.api.resources import allocation_candidates
+from allotment.candidates import explain
+from allotment.candidates import fits
 from allotment.candidates import snapshot
 from allotment.candidates import totals
 from allotment.domain import aggregates
@@ -340,3 +350,87 @@ def redirect(req, resp, path):
     """Answer 303 to ``path`` under the console."""
     resp.status = 303
     resp.location = http.url(req, ROOT + path)
+
+
+@dataclasses.dataclass
+class Query:
+    """An allocation-candidates query typed into a console form: the query
+    string (``resources=VCPU:2&required=...``) and the microversion it is
+    read at (the API's latest unless given)."""
+
+    text: str = ""
+    version: str = microversion.MAX_VERSION
+    error: str | None = None
+
+    @classmethod
+    def from_form(cls, req):
+        return cls(
+            (req.get_param("query") or "").strip().lstrip("?"),
+            (req.get_param("version") or "").strip()
+            or microversion.MAX_VERSION,
+        )
+
+    def parse(self):
+        """(request, flags, version) of the query; PlacementError (a 4xx,
+        with the API's message) when the API would refuse it."""
+        version = microversion.parse(
+            {
+                microversion.HEADER: "%s %s"
+                % (microversion.SERVICE_TYPE, self.version)
+            }
+        )
+        if not version.matches(microversion.ALLOCATION_CANDIDATES):
+            raise exceptions.BadRequest(
+                "Allocation candidates need microversion %d.%d or later."
+                % microversion.ALLOCATION_CANDIDATES
+            )
+        lists = urllib.parse.parse_qs(self.text, keep_blank_values=True)
+        return (
+            candidates_query.parse(lists, version),
+            candidates_query.flags(version),
+        )
+
+
+def _answer(db, query, work):
+    """``work(conn, version, request, flags)`` for the query of a form, or
+    None with ``query.error`` set (the API's 4xx message)."""
+    if not query.text:
+        return None
+    try:
+        request, flags = query.parse()
+        version = _version(db)
+        with db.read() as conn:
+            return work(conn, version, request, flags)
+    except exceptions.PlacementError as exc:
+        if exc.status >= 500:
+            raise
+        query.error = exc.detail
+        return None
+
+
+def explanation(db, conf, query):
+    """The explanation of ``query`` (GET
+    /allotment/explain/allocation_candidates's answer), or None."""
+
+    def work(conn, version, request, flags):
+        return explain.explain(
+            conn,
+            version,
+            request,
+            flags,
+            allocation_candidates.most(request, conf),
+            allocation_candidates.breadth_first(conf),
+        )
+
+    return _answer(db, query, work)
+
+
+def room_for(db, query):
+    """How many more of ``query`` fit, per root and per aggregate (GET
+    /allotment/capacity?group_by=aggregate's answer), or None."""
+
+    def work(conn, version, request, flags):
+        found = fits.count(conn, version, request, flags)
+        return fits.answer(conn, version, found, True)
+
+    return _answer(db, query, work)

@@ -50,6 +50,8 @@ ROUTES = [
     ("/allotment/ui/search", console.Search),
     ("/allotment/ui/providers/{uuid}", console.Provider),
     ("/allotment/ui/consumers/{uuid}", console.Consumer),
+    ("/allotment/ui/explain", console.Explain),
+    ("/allotment/ui/capacity", console.Capacity),
     ("/allotment/ui/static/{name}", console.Static),
     ("/allotment/explain/allocation_candidates", insight.Explain),
     ("/allotment/capacity", insight.Capacity),

@@ -81,3 +81,35 @@ class Static(_Page):
         self._allow(req)
         http.authorize_allotment(req, "ui")
         console.send_static(resp, name)
+
+
+class Explain(_Page):
+    def on_get(self, req, resp):
+        self._allow(req)
+        http.authorize_allotment(req, "ui")
+        query = console.Query.from_form(req)
+        answer = console.explanation(self.db, self.conf, query)
+        console.render(
+            req,
+            resp,
+            "explain.html",
+            "Explain a candidates query",
+            form=query,
+            answer=answer,
+        )
+
+
+class Capacity(_Page):
+    def on_get(self, req, resp):
+        self._allow(req)
+        http.authorize_allotment(req, "ui")
+        query = console.Query.from_form(req)
+        answer = console.room_for(self.db, query)
+        console.render(
+            req,
+            resp,
+            "capacity.html",
+            "Room for a request",
+            form=query,
+            answer=answer,
+        )
