@@ -8,85 +8,25 @@ import pytest
 
 from allotment.storage import engine
 from tests import support
+from tests.console_cloud import AGG
+from tests.console_cloud import CHILD
+from tests.console_cloud import CONSUMER
+from tests.console_cloud import OTHER
+from tests.console_cloud import ROOT
+from tests.console_cloud import seed
 
-ROOT = "11111111-1111-4111-8111-111111111111"
-CHILD = "22222222-2222-4222-8222-222222222222"
-OTHER = "55555555-5555-4555-8555-555555555555"
-AGG = "33333333-3333-4333-8333-333333333333"
-CONSUMER = "44444444-4444-4444-8444-444444444444"
 HTML = {"accept": "text/html"}
-
-
-def seed(api):
-    """cn1 (VCPU, MEMORY_MB, a trait) with child cn1-numa0 (in AGG), cn2,
-    and a consumer on cn1 and its child."""
-
-    def ok(resp):
-        assert resp.status_code < 300, resp.text
-
-    ok(api.put("/resource_classes/CUSTOM_PMEM"))
-    ok(api.post("/resource_providers", {"name": "cn1", "uuid": ROOT}))
-    ok(
-        api.post(
-            "/resource_providers",
-            {"name": "cn1-numa0", "uuid": CHILD, "parent_provider_uuid": ROOT},
-        )
-    )
-    ok(api.post("/resource_providers", {"name": "cn2", "uuid": OTHER}))
-    ok(
-        api.put(
-            "/resource_providers/%s/inventories" % ROOT,
-            {
-                "resource_provider_generation": 0,
-                "inventories": {
-                    "VCPU": {"total": 16, "allocation_ratio": 2.0},
-                    "MEMORY_MB": {"total": 4096, "reserved": 1024},
-                },
-            },
-        )
-    )
-    ok(
-        api.put(
-            "/resource_providers/%s/inventories" % CHILD,
-            {
-                "resource_provider_generation": 0,
-                "inventories": {"CUSTOM_PMEM": {"total": 10}},
-            },
-        )
-    )
-    ok(
-        api.put(
-            "/resource_providers/%s/traits" % ROOT,
-            {"resource_provider_generation": 1, "traits": ["HW_CPU_X86_AVX2"]},
-        )
-    )
-    ok(
-        api.put(
-            "/resource_providers/%s/aggregates" % CHILD,
-            {"resource_provider_generation": 1, "aggregates": [AGG]},
-        )
-    )
-    ok(
-        api.put(
-            "/allocations/" + CONSUMER,
-            {
-                "allocations": {
-                    ROOT: {"resources": {"VCPU": 8, "MEMORY_MB": 1536}},
-                    CHILD: {"resources": {"CUSTOM_PMEM": 5}},
-                },
-                "consumer_generation": None,
-                "consumer_type": "INSTANCE",
-                "project_id": "proj-1",
-                "user_id": "user-1",
-            },
-        )
-    )
 
 
 @pytest.fixture
 def console(database_url):
     client = support.ApiClient.create(database_url, allotment__ui_enabled=True)
-    seed(client)
+    seed(
+        lambda method, path, body: (
+            (r := client.request(method, path, body=body)).status_code,
+            r.text,
+        )
+    )
     yield client
     client.close()
 
