@@ -28,13 +28,11 @@ import jinja2
 
 from allotment import exceptions
 from allotment.api import candidates_query
-from allotment.api import errors
 from allotment.api import http
 from allotment.api import microversion
 from allotment.api.resources import allocation_candidates
 from allotment.candidates import explain
 from allotment.candidates import fits
-from allotment.candidates import snapshot
 from allotment.candidates import totals
 from allotment.domain import aggregates
 from allotment.domain import allocations
@@ -143,20 +141,10 @@ def _number(value):
     return f"{value:,.1f}"
 
 
-def _version(db):
-    try:
-        return snapshot.for_database(db).version()
-    except snapshot.Unavailable as exc:
-        raise exceptions.ServiceUnavailable(
-            "The provider snapshot is unavailable: %s; try again." % exc,
-            headers={"Retry-After": str(errors.RETRY_AFTER)},
-        ) from None
-
-
 def overview(db, page):
     """The root providers (``PAGE_SIZE`` a page, by name) with the totals
     of their trees."""
-    version = _version(db)
+    version = allocation_candidates.current_version(db)
     with db.read() as conn:
         found = totals.add_up(conn, version)
     bars = {}
@@ -398,7 +386,7 @@ def _answer(db, query, work):
         return None
     try:
         request, flags = query.parse()
-        version = _version(db)
+        version = allocation_candidates.current_version(db)
         with db.read() as conn:
             return work(conn, version, request, flags)
     except exceptions.PlacementError as exc:
