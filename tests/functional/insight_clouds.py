@@ -75,6 +75,13 @@ def check_explain_agrees(api, query, version="latest"):
     if version == "latest":
         roots = {summaries[rp]["root_provider_uuid"] for rp in used}
         assert final["trees"] == len(roots), query
+    together = body["together"]
+    for group in body["groups"]:
+        # A tree serving every group serves each.
+        assert group["trees"] >= together[0]["trees"], query
+    if len(body["groups"]) == 1:
+        # One group: its trees are those the search starts from.
+        assert body["groups"][0]["trees"] == together[0]["trees"], query
     if requests:
         assert body["empty_because"] is None
         for group in body["groups"]:
@@ -100,8 +107,10 @@ def check_explain_agrees(api, query, version="latest"):
 def fill(api, query):
     """Claim the first candidate of ``query`` until none is left: the
     number of claims per root provider uuid (the root of its first
-    provider that is not a sharing one, else of its first)."""
+    provider that is not a sharing one, else of its first), and whether
+    a sharing provider was claimed from."""
     per_root: dict[str, int] = {}
+    shared = False
     last = None
     while True:
         found = api.get(AC + query + "&limit=1")
@@ -114,6 +123,10 @@ def fill(api, query):
         assert resp.status_code == 204, resp.text
         last = allocations
         summaries = found.json["provider_summaries"]
+        shared = shared or any(
+            "MISC_SHARES_VIA_AGGREGATE" in summaries[rp]["traits"]
+            for rp in allocations
+        )
         roots = [
             summaries[rp]["root_provider_uuid"]
             for rp in allocations
@@ -123,16 +136,26 @@ def fill(api, query):
     if last is not None:
         # The cloud is full for it: one more claim is refused.
         assert claim(api, last).status_code == 409
-    return per_root
+    return per_root, shared
 
 
 def check_capacity_agrees(api, query):
     """GET /allotment/capacity for ``query`` equals the claims that
     succeed when the cloud is filled one claim at a time."""
     answer = api.get(CAPACITY + query)
+    if answer.status_code == 400:
+        # A bad query: the same error as from GET /allocation_candidates.
+        found = api.get(AC + query)
+        assert without_request_id(found.json) == without_request_id(
+            answer.json
+        )
+        return None, None
     assert answer.status_code == 200, answer.text
     body = answer.json
     assert body["exact"]
-    claimed = fill(api, query)
+    claimed, shared = fill(api, query)
     assert body["total"] == sum(claimed.values()), (query, body, claimed)
+    if not shared:
+        # Each claim in one tree: the same count per root.
+        assert {r["uuid"]: r["fits"] for r in body["roots"]} == claimed
     return body, claimed

@@ -47,15 +47,17 @@ def test_explain_text_names_the_constraint(cloud, capsys):
     )
     assert (status, err) == (0, "")
     assert out.startswith("Cloud: 2 providers in 2 trees.\n")
-    assert "Unsuffixed request group (resources=MEMORY_MB:2048,VCPU:12)" in out
     assert (
-        "cn1: resource class VCPU, requested 12, max unit 8, short by 4" in out
+        "The unsuffixed request group (resources=MEMORY_MB:2048,VCPU:12)"
+        in out
     )
+    assert "cn1 VCPU: requested 12, max_unit 8, short by 4" in out
     assert "Allocation candidates: 0\n" in out
     assert out.rstrip().endswith(
         "Nothing is left after `max_unit` in the unsuffixed request group "
-        "(resources=MEMORY_MB:2048,VCPU:12): MEMORY_MB:2048,VCPU:12 is "
-        "above the max_unit of every provider with room for it."
+        "(resources=MEMORY_MB:2048,VCPU:12): VCPU:12 is above the max_unit "
+        "of every provider with room for it (the largest max_unit is 8, on "
+        "cn1 (%s))." % cloud["cn1"]
     )
 
 

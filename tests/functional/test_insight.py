@@ -342,6 +342,7 @@ providers = st.lists(
             "traits": st.lists(st.sampled_from(TRAITS), unique=True),
             "aggs": st.lists(st.integers(0, 1), unique=True, max_size=2),
             "sharing": st.booleans(),
+            "use": st.integers(0, 6),
         }
     ),
     min_size=1,
@@ -357,11 +358,17 @@ def _groups():
         {
             "resources": resources,
             "required": st.lists(
-                st.sampled_from(TRAITS + tuple("!" + t for t in TRAITS)),
-                unique_by=lambda t: t.lstrip("!"),
+                st.sampled_from(
+                    TRAITS
+                    + tuple("!" + t for t in TRAITS)
+                    + ("in:CUSTOM_A,CUSTOM_B", "in:CUSTOM_B,CUSTOM_C")
+                ),
+                unique=True,
                 max_size=2,
             ),
-            "member_of": st.none() | st.integers(0, 1),
+            "member_of": st.none()
+            | st.sampled_from(["{0}", "{1}", "in:{0},{1}", "!{1}"]),
+            "in_tree": st.none() | st.integers(0, 5),
         }
     )
 
@@ -373,6 +380,7 @@ queries = st.fixed_dictionaries(
         "policy": st.sampled_from(["none", "isolate"]),
         "root_required": st.none() | st.sampled_from(TRAITS),
         "limit": st.none() | st.integers(1, 3),
+        "version": st.sampled_from(["latest", "latest", "1.33", "1.25"]),
     }
 ).filter(lambda q: q["unsuffixed"] or q["granular"])
 
@@ -401,10 +409,17 @@ def _build(api, spec):
                 aggregates=[aggs[a] for a in p["aggs"]],
             )
         )
+    # Some usage: a claim of ``use`` of each class (when it is allowed).
+    for rp, p in zip(made, spec, strict=True):
+        if p["use"] and p["inventory"]:
+            ic.claim(
+                api,
+                {rp: {"resources": dict.fromkeys(p["inventory"], p["use"])}},
+            )
     return made, aggs
 
 
-def _query(q, aggs):
+def _query(q, aggs, made):
     parts = []
 
     def group(g, suffix):
@@ -420,7 +435,13 @@ def _query(q, aggs):
         if g["required"]:
             parts.append("required%s=%s" % (suffix, ",".join(g["required"])))
         if g["member_of"] is not None:
-            parts.append("member_of%s=%s" % (suffix, aggs[g["member_of"]]))
+            parts.append(
+                "member_of%s=%s" % (suffix, g["member_of"].format(*aggs))
+            )
+        if g["in_tree"] is not None:
+            parts.append(
+                "in_tree%s=%s" % (suffix, made[g["in_tree"] % len(made)])
+            )
 
     if q["unsuffixed"]:
         group(q["unsuffixed"], "")
@@ -467,9 +488,11 @@ def test_random_clouds_explain_agrees(api):
     @given(spec=providers, qs=st.lists(queries, min_size=1, max_size=4))
     def run(spec, qs):
         _clear(api)
-        _made, aggs = _build(api, spec)
+        made, aggs = _build(api, spec)
         for q in qs:
-            ic.check_explain_agrees(api, _query(q, aggs))
+            ic.check_explain_agrees(
+                api, _query(q, aggs, made), version=q["version"]
+            )
 
     run()
 
@@ -480,8 +503,8 @@ def test_random_clouds_capacity_agrees(api):
     @given(spec=providers, q=queries)
     def run(spec, q):
         _clear(api)
-        _made, aggs = _build(api, spec)
+        made, aggs = _build(api, spec)
         q = dict(q, limit=None)
-        ic.check_capacity_agrees(api, _query(q, aggs))
+        ic.check_capacity_agrees(api, _query(q, aggs, made))
 
     run()

@@ -27,11 +27,9 @@ it is anchored to, as in ``find``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import TYPE_CHECKING
 from typing import Any
-
-if TYPE_CHECKING:
-    from collections.abc import Iterable
 
 import sqlalchemy as sa
 
@@ -43,6 +41,8 @@ from allotment.domain import resource_classes
 from allotment.domain import traits
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from allotment.candidates.groups import Flags
     from allotment.candidates.groups import Group
     from allotment.candidates.groups import Request
@@ -84,7 +84,7 @@ def explain(
             if empty_because is None and "sentence" in step:
                 empty_because = "Nothing is left after `%s` in %s: %s." % (
                     step["constraint"],
-                    _group_label(group),
+                    group["label"],
                     step["sentence"],
                 )
     for step in together:
@@ -106,19 +106,6 @@ def explain(
     }
 
 
-def _group_label(group):
-    resources = ",".join(
-        "%s:%d" % item for item in sorted(group["resources"].items())
-    )
-    if group["suffix"]:
-        return "request group %s (resources%s=%s)" % (
-            group["suffix"],
-            group["suffix"],
-            resources,
-        )
-    return "the unsuffixed request group (resources=%s)" % resources
-
-
 class _Ids:
     """The request's names as ids: classes and traits from the database,
     aggregates from the snapshot; unknown names are simply absent (a
@@ -129,15 +116,7 @@ class _Ids:
         self.rc = resource_classes.ids_for(
             conn, {rc for g in groups for rc in g.resources}
         )
-        trait_names = set(request.root_required | request.root_forbidden)
-        agg_uuids: set[str] = set()
-        for group in groups:
-            for any_of in group.required:
-                trait_names |= any_of
-            trait_names |= group.forbidden
-            for any_of in group.member_of:
-                agg_uuids |= any_of
-            agg_uuids |= group.forbidden_aggs
+        trait_names, agg_uuids = request.names()
         self.trait = traits.ids_for(conn, trait_names)
         self.agg = version.aggregate_ids(conn, agg_uuids)
         self.sharing = version.with_trait(version.sharing_trait(conn))
@@ -213,8 +192,8 @@ class _GroupWalk:
 
     def record(self, constraint, before, after, why, sentence):
         """Add the step: ``why`` maps each unit it removed (its key) to the
-        details of its shortfall; ``sentence()`` says, as a list of text
-        and rows, why nothing is left when that is so."""
+        details of its shortfall; ``sentence(why)`` says, as a list of
+        text and rows, why nothing is left when that is so."""
         trees = self.trees(after)
         if not self.granular:
             # A provider serving a class only in trees lacking another
@@ -247,11 +226,23 @@ class _GroupWalk:
         }
         if not trees and not self.emptied:
             self.emptied = True
-            parts = sentence()
+            parts = sentence(why)
             step["_sentence"] = parts
             step["_rows"] += [p for p in parts if isinstance(p, int)]
         self.steps.append(step)
         return after
+
+    def filter(self, constraint, units, reason, sentence):
+        """The step keeping the units for which ``reason(unit)`` is None
+        (else the details of what it lacked)."""
+        after, why = [], {}
+        for unit in units:
+            detail = reason(unit)
+            if detail is None:
+                after.append(unit)
+            else:
+                why[_key(unit)] = detail
+        return self.record(constraint, units, after, why, sentence)
 
     # -- the walk ------------------------------------------------------
 
@@ -273,8 +264,18 @@ class _GroupWalk:
             units = self._tree_traits(units)
         if self.request.root_required or self.request.root_forbidden:
             units = self._root_required(units)
+        resources = self._amount_text()
+        if group.suffix:
+            label = "request group %s (resources%s=%s)" % (
+                group.suffix,
+                group.suffix,
+                resources,
+            )
+        else:
+            label = "the unsuffixed request group (resources=%s)" % resources
         return {
             "suffix": group.suffix,
+            "label": label,
             "resources": dict(group.resources),
             "providers": len({u.row for u in units}),
             "trees": len(self.trees(units)),
@@ -302,7 +303,7 @@ class _GroupWalk:
             [],
             units,
             {},
-            lambda: [
+            lambda _why: [
                 "a group without resources finds its providers by "
                 "required or member_of"
             ],
@@ -326,7 +327,7 @@ class _GroupWalk:
                 if not held:
                     why[_key(unit)] = {"missing": missing}
 
-        def sentence():
+        def sentence(_why):
             if self.granular:
                 return [
                     "no provider has inventories of all of %s"
@@ -346,91 +347,67 @@ class _GroupWalk:
         return self.record("resources", units, after, why, sentence)
 
     def _amounts(self, units):
-        """The capacity step, then min_unit, max_unit and step_size."""
+        """The capacity step, then min_unit, max_unit and step_size: a
+        unit goes at the first of its classes the constraint refuses."""
         v, ids, group = self.v, self.ids, self.group
         rooms: dict[int, dict] = {}
 
-        def room(row):
-            found = rooms.get(row)
-            if found is None:
-                found = rooms[row] = v.inventory(row)
-            return found
+        def shortfall(check):
+            def reason(unit):
+                rooms_ = rooms.get(unit.row)
+                if rooms_ is None:
+                    rooms_ = rooms[unit.row] = v.inventory(unit.row)
+                for rc in group.resources if unit.rc is None else (unit.rc,):
+                    amount = group.resources[rc]
+                    short = check(amount, rooms_[ids.rc[rc]])
+                    if short is not None:
+                        return dict(
+                            {"resource_class": rc, "requested": amount},
+                            **short,
+                        )
+                return None
 
-        def pairs(unit):
-            rcs = group.resources if unit.rc is None else (unit.rc,)
-            for rc in rcs:
-                yield rc, group.resources[rc], room(unit.row)[ids.rc[rc]]
+            return reason
 
-        def capacity_short(rc, amount, r):
+        def capacity_short(amount, r):
             if capacity.has_room(amount, r.capacity, r.used):
                 return None
             free = capacity.free(r.capacity, r.used)
             return {
-                "resource_class": rc,
-                "requested": amount,
                 "capacity": int(r.capacity),
                 "used": r.used,
                 "free": free,
                 "short_by": amount - free,
             }
 
-        def unit_short(rule):
-            def check(rc, amount, r):
-                broken = capacity.unit_rule_broken(
-                    amount, r.min_unit, r.max_unit, r.step
-                )
-                if broken != rule:
+        units = self.filter(
+            "capacity",
+            units,
+            shortfall(capacity_short),
+            functools.partial(_capacity_sentence, self),
+        )
+        for rule in ("min_unit", "max_unit", "step_size"):
+
+            def unit_short(amount, r, rule=rule):
+                if (
+                    capacity.unit_rule_broken(
+                        amount, r.min_unit, r.max_unit, r.step
+                    )
+                    != rule
+                ):
                     return None
-                limit = {
-                    "min_unit": r.min_unit,
-                    "max_unit": r.max_unit,
-                    "step_size": r.step,
+                limit, short = {
+                    "min_unit": (r.min_unit, r.min_unit - amount),
+                    "max_unit": (r.max_unit, amount - r.max_unit),
+                    "step_size": (r.step, r.step - amount % r.step),
                 }[rule]
-                short = {
-                    "min_unit": r.min_unit - amount,
-                    "max_unit": amount - r.max_unit,
-                    "step_size": r.step - amount % r.step,
-                }[rule]
-                return {
-                    "resource_class": rc,
-                    "requested": amount,
-                    rule: limit,
-                    "short_by": short,
-                }
+                return {rule: limit, "short_by": short}
 
-            return check
-
-        sentences = {
-            "capacity": lambda: _capacity_sentence(self, units),
-            "min_unit": lambda: [
-                "%s is below the min_unit of every provider with room for it"
-                % self._amount_text()
-            ],
-            "max_unit": lambda: [
-                "%s is above the max_unit of every provider with room for it"
-                % self._amount_text()
-            ],
-            "step_size": lambda: [
-                "%s is not a multiple of the step_size of any provider "
-                "with room for it" % self._amount_text()
-            ],
-        }
-        checks = [("capacity", capacity_short)] + [
-            (rule, unit_short(rule))
-            for rule in ("min_unit", "max_unit", "step_size")
-        ]
-        for constraint, check in checks:
-            after, why = [], {}
-            for unit in units:
-                for rc, amount, r in pairs(unit):
-                    short = check(rc, amount, r)
-                    if short is not None:
-                        why[_key(unit)] = short
-                        break
-                else:
-                    after.append(unit)
-            units = self.record(
-                constraint, units, after, why, sentences[constraint]
+            units = self.filter(
+                rule,
+                units,
+                shortfall(unit_short),
+                functools.partial(_unit_sentence, self, rule),
             )
         return units
 
@@ -445,20 +422,19 @@ class _GroupWalk:
             (any_of, {ids.trait.get(n) for n in any_of} - {None})
             for any_of in self.group.required
         ]
-        after, why = [], {}
-        for unit in units:
+
+        def reason(unit):
             have = v.traits_of[unit.row]
-            lacking = [a for a, t in need if not (t & have)]
-            if lacking:
-                why[_key(unit)] = {"lacks": _trait_text(lacking[0])}
-            else:
-                after.append(unit)
-        return self.record(
+            for any_of, held in need:
+                if not (held & have):
+                    return {"lacks": _trait_text(any_of)}
+            return None
+
+        return self.filter(
             "required",
             units,
-            after,
-            why,
-            lambda: [
+            reason,
+            lambda _why: [
                 "no provider left holds %s (required%s)"
                 % (_and(_trait_text(a) for a, _t in need), self.group.suffix)
             ],
@@ -466,23 +442,22 @@ class _GroupWalk:
 
     def _forbidden(self, units):
         v, ids = self.v, self.ids
-        banned = {ids.trait[n] for n in self.group.forbidden if n in ids.trait}
         names = {
             ids.trait[n]: n for n in self.group.forbidden if n in ids.trait
         }
-        after, why = [], {}
-        for unit in units:
+        banned = set(names)
+
+        def reason(unit):
             held = v.traits_of[unit.row] & banned
             if held:
-                why[_key(unit)] = {"holds": sorted(names[t] for t in held)}
-            else:
-                after.append(unit)
-        return self.record(
+                return {"holds": sorted(names[t] for t in held)}
+            return None
+
+        return self.filter(
             "forbidden",
             units,
-            after,
-            why,
-            lambda: [
+            reason,
+            lambda _why: [
                 "every provider left holds %s, forbidden (required%s=!...)"
                 % (_or(sorted(self.group.forbidden)), self.group.suffix)
             ],
@@ -500,28 +475,31 @@ class _GroupWalk:
         self.banned = v.in_aggregates(
             ids.agg[u] for u in group.forbidden_aggs if u in ids.agg
         )
-        after, why = [], {}
-        for unit in units:
-            if (
-                self._granular_member(unit.row)
-                if self.granular
-                else self.anchors(unit.row)
-            ):
-                after.append(unit)
+        in_aggs, banned = self.in_aggs, self.banned
+
+        def reason(unit):
+            row = unit.row
+            if self.granular:
+                # The provider itself must be a member, and not banned.
+                kept = (in_aggs is None or row in in_aggs) and (
+                    row not in banned
+                )
             else:
-                why[_key(unit)] = {
-                    "aggregates": sorted(
-                        a
-                        for a, i in ids.agg.items()
-                        if i in v.aggregates_of[unit.row]
-                    )
-                }
-        return self.record(
+                kept = bool(self.anchors(row))
+            if kept:
+                return None
+            held = v.aggregates_of[row]
+            return {
+                "aggregates": sorted(
+                    a for a, i in ids.agg.items() if i in held
+                )
+            }
+
+        return self.filter(
             "member_of",
             units,
-            after,
-            why,
-            lambda: [
+            reason,
+            lambda _why: [
                 "no provider left%s is in the aggregates asked for "
                 "(member_of%s)"
                 % (
@@ -531,30 +509,22 @@ class _GroupWalk:
             ],
         )
 
-    def _granular_member(self, row):
-        # granular: the provider itself must be a member, and not banned.
-        return (
-            self.in_aggs is None or row in self.in_aggs
-        ) and row not in self.banned
-
     def _in_tree(self, units):
         v = self.v
         row = v.id_of.get(self.group.in_tree)
         tree = None if row is None else v.root_of[row]
         if not self.granular:
             self.use_sharing = False
-        after, why = [], {}
-        for unit in units:
-            if v.root_of[unit.row] == tree:
-                after.append(unit)
-            else:
-                why[_key(unit)] = {"root": v.uuid_of[v.root_of[unit.row]]}
-        return self.record(
+
+        def reason(unit):
+            root = v.root_of[unit.row]
+            return None if root == tree else {"root": v.uuid_of[root]}
+
+        return self.filter(
             "in_tree",
             units,
-            after,
-            why,
-            lambda: [
+            reason,
+            lambda _why: [
                 "no provider left is in the tree of in_tree%s=%s"
                 % (self.group.suffix, self.group.in_tree)
             ],
@@ -575,22 +545,13 @@ class _GroupWalk:
                         served.add(v.root_of[rp])
             ok = served if ok is None else ok & served
         self.tree_ok = ok
-        after, why = [], {}
-        for unit in units:
-            if self.anchors(unit.row):
-                after.append(unit)
-            else:
-                why[_key(unit)] = {
-                    "lacks": _and(_trait_text(a) for a in self.group.required)
-                }
-        return self.record(
+        wanted = _and(_trait_text(a) for a in self.group.required)
+        return self.filter(
             "required",
             units,
-            after,
-            why,
-            lambda: [
-                "no tree left holds %s on its providers (required)"
-                % _and(_trait_text(a) for a in self.group.required)
+            lambda unit: None if self.anchors(unit.row) else {"lacks": wanted},
+            lambda _why: [
+                "no tree left holds %s on its providers (required)" % wanted
             ],
         )
 
@@ -606,21 +567,18 @@ class _GroupWalk:
             return need <= have and not (have & banned)
 
         self.root_ok = ok
-        after, why = [], {}
-        for unit in units:
-            if self.anchors(unit.row):
-                after.append(unit)
-            else:
-                why[_key(unit)] = {"root": v.uuid_of[v.root_of[unit.row]]}
         wanted = sorted(request.root_required) + [
             "!" + n for n in sorted(request.root_forbidden)
         ]
-        return self.record(
+        return self.filter(
             "root_required",
             units,
-            after,
-            why,
-            lambda: [
+            lambda unit: (
+                None
+                if self.anchors(unit.row)
+                else {"root": v.uuid_of[v.root_of[unit.row]]}
+            ),
+            lambda _why: [
                 "no tree left has a root with root_required=%s"
                 % ",".join(wanted)
             ],
@@ -631,30 +589,53 @@ def _key(unit):
     return (unit.row, unit.rc)
 
 
-def _capacity_sentence(walk, units):
+_UNIT_WORDS = {
+    # rule: (how the amount breaks it, which limit to show, pick it by)
+    "min_unit": ("is below the min_unit of", "the smallest", min),
+    "max_unit": ("is above the max_unit of", "the largest", max),
+    "step_size": (
+        "is not a multiple of the step_size of",
+        "the smallest",
+        min,
+    ),
+}
+
+
+def _unit_sentence(walk, rule, why):
+    """A unit limit emptied the group: the amounts that broke it and the
+    provider whose limit came closest."""
+    broke = [(key[0], d) for key, d in why.items() if rule in d]
+    amounts = sorted(
+        {(d["resource_class"], d["requested"]) for _r, d in broke}
+    )
+    text = ",".join("%s:%d" % a for a in amounts) or walk._amount_text()
+    verb, which, pick = _UNIT_WORDS[rule]
+    parts: list[Any] = ["%s %s every provider with room for it" % (text, verb)]
+    if broke:
+        # The closest limit; on a tie, the first provider.
+        best = pick(b[1][rule] for b in broke)
+        row = min(b[0] for b in broke if b[1][rule] == best)
+        parts += [" (%s %s is %d, on " % (which, rule, best), row, ")"]
+    return parts
+
+
+def _capacity_sentence(walk, why):
     """The capacity step emptied the group: the amount asked and the
     provider that came closest."""
-    best = None
-    v, ids, group = walk.v, walk.ids, walk.group
-    for unit in units:
-        inventory = v.inventory(unit.row)
-        rcs = group.resources if unit.rc is None else (unit.rc,)
-        for rc in rcs:
-            r = inventory[ids.rc[rc]]
-            free = capacity.free(r.capacity, r.used)
-            short = group.resources[rc] - free
-            if short > 0 and (best is None or short < best[0]):
-                best = (short, rc, free, unit.row)
+    short = [
+        (d["short_by"], key[0], d) for key, d in why.items() if "free" in d
+    ]
     parts: list[Any] = [
         "no provider has %s free ((total - reserved) * allocation_ratio "
         "- used)" % walk._amount_text()
     ]
-    if best is not None:
-        short, rc, free, row = best
+    if short:
+        _short, row, d = min(short, key=lambda s: (s[0], s[1]))
         parts += [
             "; the closest, ",
             row,
-            ", has %d %s free (short by %d)" % (free, rc, short),
+            ", has %d %s free (short by %d)"
+            % (d["free"], d["resource_class"], d["short_by"]),
         ]
     return parts
 
@@ -749,10 +730,10 @@ def _count(constraint, problem, up_to, breadth_first=None):
     if breadth_first is not None:
         step["trees"] = len({problem.roots[rp] for rp in used})
         return step
-    for root, options in problem.anchors:
-        one = dataclasses.replace(problem, anchors=[(root, options)])
-        if next(combine.generate(one, 1), None) is not None:
-            step["trees"] += 1
+    first = combine.first(problem)
+    step["trees"] = sum(
+        1 for _root, options in problem.anchors if first(options) is not None
+    )
     if up_to is not None and counted == up_to:
         step["at_least"] = True
     return step

@@ -76,16 +76,8 @@ class _Planner:
         self.anchor_ok = None
 
     def run(self):
-        request, groups = self.request, self.request.groups
-        trait_names = set(request.root_required | request.root_forbidden)
-        agg_uuids = set()
-        for group in groups:
-            for any_of in group.required:
-                trait_names |= any_of
-            trait_names |= group.forbidden
-            for any_of in group.member_of:
-                agg_uuids |= any_of
-            agg_uuids |= group.forbidden_aggs
+        groups = self.request.groups
+        trait_names, agg_uuids = self.request.names()
         trait_ids = traits.ids_for(self.conn, trait_names)
         self.anchor_ok = self._anchor_filter(trait_ids)
         rc_ids = resource_classes.ids_for(

@@ -74,11 +74,12 @@ def count(
     fits = Fits({})
     independent = _independent(problem, anchors)
     budget = SIMULATE_UP_TO
+    first = combine.first(problem)
     for root, options in anchors:
         if independent:
             found = _closed_form(version, problem, options)
         else:
-            found, budget = _simulate(problem, left, root, options, budget)
+            found, budget = _simulate(problem, left, first, options, budget)
             if budget <= 0:
                 fits.exact = False
         if found:
@@ -130,11 +131,12 @@ def _claims(room, amount):
     )
 
 
-def _simulate(problem, left, root, options, budget):
-    one = dataclasses.replace(problem, anchors=[(root, options)])
+def _simulate(problem, left, first, options, budget):
+    """Claims from one anchor's ``options`` until none is left (or the
+    ``budget`` of claims is spent): (claims, budget left)."""
     found = 0
     while budget > 0:
-        choice = next(combine.generate(one, 1), None)
+        choice = first(options)
         if choice is None:
             break
         for slot, rp in zip(problem.slots, choice, strict=True):

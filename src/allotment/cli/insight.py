@@ -32,30 +32,23 @@ def _table(fields):
 
 
 def _example(example):
+    """One removed provider: ``name [class]: what it lacked``."""
     who = example.get("name") or example["uuid"]
-    facts = ", ".join(
-        "%s %s"
-        % (
-            key.replace("_", " "),
-            ",".join(map(str, value)) if isinstance(value, list) else value,
+    if "resource_class" in example:
+        who += " " + example["resource_class"]
+    facts = []
+    for key, value in example.items():
+        if key in ("name", "uuid", "resource_class"):
+            continue
+        if key == "tree":
+            facts.append("its tree " + value)
+            continue
+        if isinstance(value, list):
+            value = ", ".join(map(str, value))
+        facts.append(
+            "%s %s" % ("short by" if key == "short_by" else key, value)
         )
-        for key, value in example.items()
-        if key not in ("name", "uuid")
-    )
-    return "%s: %s" % (who, facts)
-
-
-def _group_title(group):
-    resources = ",".join(
-        "%s:%d" % item for item in sorted(group["resources"].items())
-    )
-    if group["suffix"]:
-        return "Request group %s (resources%s=%s)" % (
-            group["suffix"],
-            group["suffix"],
-            resources,
-        )
-    return "Unsuffixed request group (resources=%s)" % resources
+    return "%s: %s" % (who, ", ".join(facts))
 
 
 def explain_text(answer):
@@ -83,7 +76,8 @@ def explain_text(answer):
                         "" if example is None else _example(example),
                     ]
                 )
-        lines += ["", _group_title(group), table.get_string()]
+        title = group["label"][0].upper() + group["label"][1:]
+        lines += ["", title, table.get_string()]
     table = _table(["constraint", "candidates", "trees"])
     for step in answer["together"]:
         candidates = step.get("candidates", "")

@@ -22,15 +22,24 @@ from allotment.candidates import fits
 GROUP_BY = ("aggregate",)
 
 
+def _read(req, params, db):
+    """(candidates.groups.Request, Flags, snapshot version) for the query
+    ``params`` at the request's microversion."""
+    version = req.context.microversion
+    request = candidates_query.parse(params, version)
+    return (
+        request,
+        candidates_query.flags(version),
+        (candidates.current_version(db)),
+    )
+
+
 class Explain(Resource):
     def on_get(self, req, resp):
         microversion.require(req, microversion.ALLOCATION_CANDIDATES)
         http.require_json_accept(req)
         http.authorize_allotment(req, "explain")
-        version = req.context.microversion
-        request = candidates_query.parse(http.query_lists(req), version)
-        flags = candidates_query.flags(version)
-        current = candidates.current_version(self.db)
+        request, flags, current = _read(req, http.query_lists(req), self.db)
         with self.db.read() as conn:
             body = explain.explain(
                 conn,
@@ -48,7 +57,6 @@ class Capacity(Resource):
         microversion.require(req, microversion.ALLOCATION_CANDIDATES)
         http.require_json_accept(req)
         http.authorize_allotment(req, "capacity")
-        version = req.context.microversion
         params = http.query_lists(req)
         group_by = params.pop("group_by", None)
         if group_by is not None and (
@@ -59,9 +67,7 @@ class Capacity(Resource):
                 "%s." % ", ".join(GROUP_BY),
                 exceptions.QUERYPARAM_BAD_VALUE,
             )
-        request = candidates_query.parse(params, version)
-        flags = candidates_query.flags(version)
-        current = candidates.current_version(self.db)
+        request, flags, current = _read(req, params, self.db)
         with self.db.read() as conn:
             found = fits.count(conn, current, request, flags)
             body = fits.answer(conn, current, found, group_by is not None)
