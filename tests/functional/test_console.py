@@ -221,3 +221,22 @@ def test_capacity_view_counts_the_room(console):
     text = page(console, "capacity?query=resources%3DCUSTOM_PMEM%3A1")
     assert "5 more fit." in text
     assert "Outside any aggregate: 5." in text
+
+
+def test_forms_check_their_endpoints_rules_too(tmp_path):
+    policy = tmp_path / "policy.yaml"
+    policy.write_text('"allotment:explain": "!"\n')
+    api = support.ApiClient.create(
+        "sqlite:///%s" % (tmp_path / "p.sqlite"),
+        allotment__ui_enabled=True,
+        oslo_policy__policy_file=str(policy),
+    )
+    try:
+        assert (
+            api.get("/allotment/ui/explain", headers=HTML).status_code == 403
+        )
+        assert (
+            api.get("/allotment/ui/capacity", headers=HTML).status_code == 200
+        )
+    finally:
+        api.close()

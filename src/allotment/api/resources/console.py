@@ -1,5 +1,7 @@
 """The web console's pages under /allotment/ui/ (api/console.py): 404
-unless ``[allotment] ui_enabled``, then the ``allotment:ui`` rule."""
+unless ``[allotment] ui_enabled``, then the ``allotment:ui`` rule (and
+for the explain and capacity forms, ``allotment:explain`` and
+``allotment:capacity`` too, as their API)."""
 
 from allotment import exceptions
 from allotment.api import console
@@ -87,6 +89,7 @@ class Explain(_Page):
     def on_get(self, req, resp):
         self._allow(req)
         http.authorize_allotment(req, "ui")
+        http.authorize_allotment(req, "explain")
         query = console.Query.from_form(req)
         answer = console.explanation(self.db, self.conf, query)
         console.render(
@@ -103,6 +106,7 @@ class Capacity(_Page):
     def on_get(self, req, resp):
         self._allow(req)
         http.authorize_allotment(req, "ui")
+        http.authorize_allotment(req, "capacity")
         query = console.Query.from_form(req)
         answer = console.room_for(self.db, query)
         console.render(
