@@ -190,8 +190,8 @@ def _number(value: object) -> float:
     return value
 
 
-def multiprocess_mode() -> bool:
-    return bool(os.environ.get(MULTIPROC_DIR))
+# As prometheus-client decided when it was imported, before any metric.
+_MULTIPROCESS = bool(os.environ.get(MULTIPROC_DIR))
 
 
 def exposition(
@@ -200,7 +200,7 @@ def exposition(
     """The text exposition of every metric (of every worker, in
     multiprocess mode), plus the metric families ``extra`` collectors
     yield (computed by the worker answering)."""
-    if multiprocess_mode():
+    if _MULTIPROCESS:
         registry = prometheus_client.CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
     else:

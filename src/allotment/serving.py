@@ -20,11 +20,15 @@ from gunicorn.app.base import BaseApplication
 MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 
+_PREFIX = "allotment-metrics-"
+
+
 def metrics_folder():
     """Set up ``$PROMETHEUS_MULTIPROC_DIR`` for a server starting: a folder
     given by the operator is emptied of a previous run's files; without
-    one, a temporary folder is made. Returns a function that removes what
-    was made (call it when the server stops)."""
+    one, a temporary folder named for this process is made (and those of
+    servers that died without removing theirs are removed). Returns a
+    function that removes what was made (call it when the server stops)."""
     given = os.environ.get(MULTIPROC_DIR)
     if given:
         os.makedirs(given, exist_ok=True)
@@ -32,9 +36,32 @@ def metrics_folder():
             with contextlib.suppress(FileNotFoundError):
                 os.remove(path)
         return lambda: None
-    folder = tempfile.mkdtemp(prefix="allotment-metrics-")
+    _remove_orphans()
+    folder = tempfile.mkdtemp(prefix="%s%d-" % (_PREFIX, os.getpid()))
     os.environ[MULTIPROC_DIR] = folder
-    return lambda: shutil.rmtree(folder, ignore_errors=True)
+
+    def remove():
+        shutil.rmtree(folder, ignore_errors=True)
+        if os.environ.get(MULTIPROC_DIR) == folder:
+            del os.environ[MULTIPROC_DIR]
+
+    return remove
+
+
+def _remove_orphans():
+    """Remove the temporary metrics folders of servers no longer running
+    (killed with SIGKILL: they could not remove their own)."""
+    pattern = os.path.join(tempfile.gettempdir(), _PREFIX + "*-*")
+    for folder in glob.glob(pattern):
+        pid = os.path.basename(folder)[len(_PREFIX) :].split("-", 1)[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except PermissionError:
+            pass  # alive, another user's
 
 
 def worker_exited(server, worker):
