@@ -15,8 +15,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $(STAMP)
 
+# The console at http://127.0.0.1:8778/allotment/ui/ (noauth2 on loopback:
+# no token needed from a local browser).
 serve: $(STAMP)
-	$(BIN)/allotment serve $(SERVE_ARGS)
+	OS_ALLOTMENT__UI_ENABLED=True $(BIN)/allotment serve $(SERVE_ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest --cov=allotment --cov-report=

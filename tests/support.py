@@ -48,10 +48,10 @@ class Response:
 class ApiClient:
     """Calls the WSGI app in-process, as admin, at a chosen microversion."""
 
-    def __init__(self, conf, database):
+    def __init__(self, conf, database, **build_args):
         self.conf = conf
         self.db = database
-        self.app = api_app.build(conf, database=database)
+        self.app = api_app.build(conf, database=database, **build_args)
 
     @classmethod
     def create(cls, database_url, **overrides):
@@ -68,6 +68,7 @@ class ApiClient:
         token="admin",
         raw=None,
         content_type=None,
+        remote_addr=None,
     ):
         """Send a request. ``body`` is sent as JSON; ``raw`` as bytes."""
         path, _sep, query = path.partition("?")
@@ -89,6 +90,7 @@ class ApiClient:
             method=method,
             headers=hdrs,
             body=raw or b"",
+            remote_addr=remote_addr,
         )
         captured = {}
 

@@ -250,6 +250,9 @@ OPERATION_RULES = [
 _ALLOTMENT_OPERATIONS: list[tuple[str, str, str, str]] = [
     ("consumers:list", ALLOTMENT_READER, "GET", "/allotment/consumers"),
     ("audit", ALLOTMENT_READER, "GET", "/allotment/audit"),
+    ("healthcheck", ALLOTMENT_READER, "GET", "/allotment/healthcheck"),
+    ("metrics", ALLOTMENT_READER, "GET", "/allotment/metrics"),
+    ("ui", ALLOTMENT_READER, "GET", "/allotment/ui/"),
     (
         "explain",
         ALLOTMENT_READER,

@@ -68,6 +68,17 @@ def load_conf(args):
 
 
 def serve(args):
+    from allotment import serving
+
+    # Before any metric exists (allotment.metrics).
+    remove_metrics_folder = serving.metrics_folder()
+    try:
+        return _serve(args)
+    finally:
+        remove_metrics_folder()
+
+
+def _serve(args):
     from sqlalchemy import exc as sa_exc
 
     from allotment.api import app as api_app
@@ -118,8 +129,12 @@ def serve(args):
         return 1
     database.dispose()
 
+    # noauth2 on loopback: the console works in a local browser, which
+    # sends no token (api/auth.py).
+    local_console = noauth and _is_loopback(args.host)
+
     def make_app():
-        return api_app.build(conf, prepare=False)
+        return api_app.build(conf, prepare=False, local_console=local_console)
 
     GunicornServer(
         make_app,

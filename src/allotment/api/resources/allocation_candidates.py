@@ -3,6 +3,7 @@
 import random
 
 from allotment import exceptions
+from allotment import metrics
 from allotment.api import candidates_query
 from allotment.api import errors
 from allotment.api import http
@@ -36,19 +37,22 @@ class AllocationCandidates(Resource):
             http.set_cache_headers(resp)
 
     def _choices(self, plan, request):
+        limit = most(request, self.conf)
         if plan is None:
-            return iter(())
-        options = self.conf.placement
+            return metrics.candidates((), limit)
         rng = (
             random.Random()
-            if options.randomize_allocation_candidates
+            if self.conf.placement.randomize_allocation_candidates
             else None
         )
-        return combine.generate(
-            plan.problem,
-            most(request, self.conf),
-            breadth_first=breadth_first(self.conf),
-            rng=rng,
+        return metrics.candidates(
+            combine.generate(
+                plan.problem,
+                limit,
+                breadth_first=breadth_first(self.conf),
+                rng=rng,
+            ),
+            limit,
         )
 
 
