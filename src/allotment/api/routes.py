@@ -8,6 +8,7 @@ from allotment.api.resources import aggregates
 from allotment.api.resources import allocation_candidates
 from allotment.api.resources import allocations
 from allotment.api.resources import inventories
+from allotment.api.resources import openapi
 from allotment.api.resources import providers
 from allotment.api.resources import reshaper
 from allotment.api.resources import resource_classes
@@ -40,6 +41,7 @@ ROUTES = [
     ("/resource_providers/{uuid}/usages", usages.ProviderUsages),
     ("/usages", usages.Usages),
     ("/allocation_candidates", allocation_candidates.AllocationCandidates),
+    ("/allotment/openapi.json", openapi.OpenApiDocument),
 ]
 
 
