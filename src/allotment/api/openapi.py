@@ -65,14 +65,6 @@ def _span(gate, choices):
     return {"min": version_text(gate), "max": version_text(last)}
 
 
-def _pick(version, choices):
-    """(gate, value) of the newest choice ``version`` reached."""
-    for gate, value in choices:
-        if version >= gate:
-            return gate, value
-    raise ValueError("no choice for %s" % (version,))
-
-
 def _operation_id(method, path):
     words = re.findall(r"\w+", path)
     return "_".join([method, *words]) if words else method + "_root"
@@ -158,11 +150,11 @@ def _operation(resource_cls, method, path, version):
     }
     if verb in resource_cls.queries:
         choices = resource_cls.queries[verb]
-        gate, schema = _pick(version, choices)
+        gate, schema = microversion.choose(version, choices)
         parameters += _query_parameters(schema, _span(gate, choices))
     if verb in resource_cls.bodies:
         choices = resource_cls.bodies[verb]
-        gate, schema = _pick(version, choices)
+        gate, schema = microversion.choose(version, choices)
         if schema is not None:
             operation["requestBody"] = {
                 "required": True,
