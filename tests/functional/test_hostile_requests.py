@@ -418,3 +418,55 @@ def test_a_chunked_body_is_read_up_to_the_limit(tmp_path):
         assert _counts(api) == before
     finally:
         api.close()
+
+
+# --- numbers written as floats ---------------------------------------------
+
+
+def test_integral_floats_are_answered_as_the_integers_stored(api):
+    # JSON Schema counts 8.0 as an integer; the reference coerces the
+    # fields (integers, and a float ratio) and answers what it stored.
+    # Found by tests/functional/test_fuzz.py.
+    assert (
+        api.post(
+            "/resource_providers", {"name": "cn1", "uuid": RP}
+        ).status_code
+        == 200
+    )
+    floats = {
+        "total": 8.0,
+        "reserved": 1.0,
+        "min_unit": 1.0,
+        "max_unit": 8.0,
+        "step_size": 1.0,
+        "allocation_ratio": 2,
+    }
+    stored = {
+        "total": 8,
+        "reserved": 1,
+        "min_unit": 1,
+        "max_unit": 8,
+        "step_size": 1,
+        "allocation_ratio": 2.0,
+    }
+    base = "/resource_providers/%s/inventories" % RP
+    answers = [
+        api.put(
+            base,
+            {
+                "resource_provider_generation": 0,
+                "inventories": {"VCPU": floats},
+            },
+        ).json["inventories"]["VCPU"],
+        api.post(base, dict(floats, resource_class="DISK_GB")).json,
+        api.put(
+            base + "/VCPU", dict(floats, resource_provider_generation=2)
+        ).json,
+    ]
+    for answer in answers:
+        answer.pop("resource_provider_generation", None)
+        assert answer == stored
+        for name, value in answer.items():
+            assert type(value) is type(stored[name]), (name, value)
+    shown = api.get(base).json["inventories"]
+    assert shown == {"VCPU": stored, "DISK_GB": stored}
