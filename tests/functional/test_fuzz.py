@@ -72,6 +72,7 @@ KNOWN = {
 }
 
 _ALLOCATION_WRITES = ("/allocations", "/reshaper")
+ADMIN = {"X-Auth-Token": "admin", "X-Roles": "admin,service"}
 # Requests between two restorations of the seeded cloud.
 RESTORE_EVERY = 50
 
@@ -89,6 +90,7 @@ _QUERY_VALUES = {
     "in_tree": [ROOT, CHILD],
     "root_required": ["HW_CPU_X86_AVX2", "!CUSTOM_FUZZ"],
     "limit": ["1", "3"],
+    "group_policy": ["none", "isolate"],
 }
 _QUERY_KEY = re.compile(r"^(%s)" % "|".join(_QUERY_VALUES))
 
@@ -99,18 +101,37 @@ def _often(data):
     return data.draw(st.integers(0, 3)) != 3
 
 
-def _steer(value, data):
-    """``value`` (a body or query) with, at random, UUIDs swapped for those
-    of the seeded cloud, upper-case names for its classes, small numbers
-    for large ones: requests that fit the schema then reach past the
-    lookups into the writes."""
+# Body key -> the table whose generations it names.
+_GENERATIONS = {
+    "resource_provider_generation": tables.resource_providers,
+    "consumer_generation": tables.consumers,
+}
+
+
+def _steer(value, data, generations, owner=None):
+    """``value`` (a body) with, at random, UUIDs swapped for those of the
+    seeded cloud, upper-case names for its classes, small numbers for large
+    ones, and the generations of providers and consumers (``generations``,
+    from ``_generations``; ``owner``: the uuid the body or the enclosing
+    key names) for what they are now: requests that fit the schema then reach
+    past the lookups and generation checks into the writes."""
     if isinstance(value, dict):
-        return {
-            _steer_key(key, data): _steer(item, data)
-            for key, item in value.items()
-        }
+        steered = {}
+        for key, item in value.items():
+            key = _steer_key(key, data)
+            if key in _GENERATIONS and _often(data):
+                # None for a consumer yet to be: what a new one needs.
+                steered[key] = generations[key].get(owner)
+            else:
+                steered[key] = _steer(
+                    item,
+                    data,
+                    generations,
+                    key if _UUIDISH.match(key) else owner,
+                )
+        return steered
     if isinstance(value, list):
-        return [_steer(item, data) for item in value]
+        return [_steer(item, data, generations, owner) for item in value]
     if isinstance(value, bool) or not _often(data):
         return value
     if isinstance(value, str) and _UUIDISH.match(value):
@@ -118,6 +139,17 @@ def _steer(value, data):
     if isinstance(value, int):
         return data.draw(st.integers(0, 8))
     return value
+
+
+def _generations(api):
+    """Body key of a generation -> {uuid: generation now}."""
+    with api.db.read() as conn:
+        return {
+            key: dict(
+                conn.execute(sa.select(table.c.uuid, table.c.generation)).all()
+            )
+            for key, table in _GENERATIONS.items()
+        }
 
 
 def _steer_key(key, data):
@@ -129,10 +161,19 @@ def _steer_key(key, data):
 
 
 def _steer_query(query, data):
+    """Well-formed values for the query keys the API knows, most of the
+    time; now and then a key given twice (the second value well-formed or
+    not), which the API refuses, or takes with the reference's rules."""
     for key in list(query):
         match = _QUERY_KEY.match(key)
-        if match and _often(data):
-            query[key] = data.draw(st.sampled_from(_QUERY_VALUES[match[1]]))
+        known = _QUERY_VALUES[match[1]] if match else []
+        if known and _often(data):
+            query[key] = data.draw(st.sampled_from(known))
+        if not _often(data):
+            again = data.draw(st.sampled_from([*known, "abc", "", "-1"]))
+            first = query[key]
+            query[key] = [*(first if isinstance(first, list) else [first])]
+            query[key].append(again)
 
 
 def _ok(resp):
@@ -364,17 +405,24 @@ def test_generated_requests_never_get_a_5xx(api, backend):
                     st.sampled_from(KNOWN[name])
                 )
         if _often(data):
-            # Mostly as an administrator; else with the generated token.
+            # Mostly as an administrator and service (the reshaper's rule);
+            # else with the generated token.
             case.headers = {
                 name: value
                 for name, value in (case.headers or {}).items()
-                if name.lower() != "x-auth-token"
+                if name.lower() not in ("x-auth-token", "x-roles")
             }
-            case.headers["X-Auth-Token"] = "admin"
+            case.headers.update(ADMIN)
         if isinstance(case.query, dict):
             _steer_query(case.query, data)
         if isinstance(case.body, (dict, list)):
-            case.body = _steer(case.body, data)
+            parameters = case.path_parameters or {}
+            case.body = _steer(
+                case.body,
+                data,
+                _generations(api),
+                parameters.get("uuid") or parameters.get("consumer_uuid"),
+            )
         writes = case.method in ("PUT", "POST") and case.path.startswith(
             _ALLOCATION_WRITES
         )
