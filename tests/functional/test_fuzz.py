@@ -324,14 +324,17 @@ def _usage(conn):
 def _orphans(conn):
     """Rows pointing at nothing, as readable lines."""
     t = tables
+    providers = t.resource_providers.c.id
+
+    def pointing_nowhere(shown, column, target):
+        return sa.select(shown).where(~column.in_(sa.select(target)))
+
     checks = {
-        "allocation without provider": sa.select(t.allocations.c.id).where(
-            ~t.allocations.c.resource_provider_id.in_(
-                sa.select(t.resource_providers.c.id)
-            )
+        "allocation without provider": pointing_nowhere(
+            t.allocations.c.id, t.allocations.c.resource_provider_id, providers
         ),
-        "allocation without consumer": sa.select(t.allocations.c.id).where(
-            ~t.allocations.c.consumer_id.in_(sa.select(t.consumers.c.uuid))
+        "allocation without consumer": pointing_nowhere(
+            t.allocations.c.id, t.allocations.c.consumer_id, t.consumers.c.uuid
         ),
         "allocation without inventory": sa.select(t.allocations.c.id).where(
             ~sa.exists().where(
@@ -341,34 +344,42 @@ def _orphans(conn):
                 == t.allocations.c.resource_class_id,
             )
         ),
-        "consumer without allocations": sa.select(t.consumers.c.id).where(
-            ~t.consumers.c.uuid.in_(sa.select(t.allocations.c.consumer_id))
+        "consumer without allocations": pointing_nowhere(
+            t.consumers.c.id, t.consumers.c.uuid, t.allocations.c.consumer_id
         ),
-        "inventory without provider": sa.select(t.inventories.c.id).where(
-            ~t.inventories.c.resource_provider_id.in_(
-                sa.select(t.resource_providers.c.id)
-            )
+        "inventory without provider": pointing_nowhere(
+            t.inventories.c.id, t.inventories.c.resource_provider_id, providers
         ),
-        "trait link without provider": sa.select(
-            t.resource_provider_traits.c.trait_id
-        ).where(
-            ~t.resource_provider_traits.c.resource_provider_id.in_(
-                sa.select(t.resource_providers.c.id)
-            )
+        "trait link without provider": pointing_nowhere(
+            t.resource_provider_traits.c.trait_id,
+            t.resource_provider_traits.c.resource_provider_id,
+            providers,
         ),
-        "aggregate link without provider": sa.select(
-            t.resource_provider_aggregates.c.aggregate_id
-        ).where(
-            ~t.resource_provider_aggregates.c.resource_provider_id.in_(
-                sa.select(t.resource_providers.c.id)
-            )
+        "aggregate link without provider": pointing_nowhere(
+            t.resource_provider_aggregates.c.aggregate_id,
+            t.resource_provider_aggregates.c.resource_provider_id,
+            providers,
         ),
-        "provider whose root is gone": sa.select(
-            t.resource_providers.c.uuid
-        ).where(
-            ~t.resource_providers.c.root_provider_id.in_(
-                sa.select(t.resource_providers.c.id)
-            )
+        "aggregate link without aggregate": pointing_nowhere(
+            t.resource_provider_aggregates.c.aggregate_id,
+            t.resource_provider_aggregates.c.aggregate_id,
+            t.placement_aggregates.c.id,
+        ),
+        "inventory of no class": pointing_nowhere(
+            t.inventories.c.id,
+            t.inventories.c.resource_class_id,
+            t.resource_classes.c.id,
+        ),
+        "consumer without project": pointing_nowhere(
+            t.consumers.c.uuid, t.consumers.c.project_id, t.projects.c.id
+        ),
+        "consumer without user": pointing_nowhere(
+            t.consumers.c.uuid, t.consumers.c.user_id, t.users.c.id
+        ),
+        "provider whose root is gone": pointing_nowhere(
+            t.resource_providers.c.uuid,
+            t.resource_providers.c.root_provider_id,
+            providers,
         ),
     }
     found = []

@@ -427,12 +427,7 @@ def test_integral_floats_are_answered_as_the_integers_stored(api):
     # JSON Schema counts 8.0 as an integer; the reference coerces the
     # fields (integers, and a float ratio) and answers what it stored.
     # Found by tests/functional/test_fuzz.py.
-    assert (
-        api.post(
-            "/resource_providers", {"name": "cn1", "uuid": RP}
-        ).status_code
-        == 200
-    )
+    _seed(api)
     floats = {
         "total": 8.0,
         "reserved": 1.0,
@@ -454,13 +449,13 @@ def test_integral_floats_are_answered_as_the_integers_stored(api):
         api.put(
             base,
             {
-                "resource_provider_generation": 0,
+                "resource_provider_generation": 1,
                 "inventories": {"VCPU": floats},
             },
         ).json["inventories"]["VCPU"],
         api.post(base, dict(floats, resource_class="DISK_GB")).json,
         api.put(
-            base + "/VCPU", dict(floats, resource_provider_generation=2)
+            base + "/VCPU", dict(floats, resource_provider_generation=3)
         ).json,
     ]
     for answer in answers:
