@@ -187,6 +187,24 @@ def snapshot_state(version):
     }
 
 
+def fits_state(version, keys):
+    """The providers (ids) with room for each (class id, amount) of
+    ``keys``: what ``Version.fitting`` answers, kept or derived entries
+    included."""
+    ids = version.ids
+    return {
+        key: sorted(ids[row] for row in version.fitting(*key)) for key in keys
+    }
+
+
+def fits_keys(version, amounts=(1, 2, 7)):
+    """(class id, amount) pairs worth asking ``version`` (the amounts are
+    asked again of the next version, which derives its answers)."""
+    return [
+        (rc, amount) for rc in sorted(version.by_class) for amount in amounts
+    ]
+
+
 def assert_snapshot_exact(database):
     """The snapshot kept current change by change (that of ``database``
     in this process) equals a fresh load."""
@@ -194,3 +212,5 @@ def assert_snapshot_exact(database):
     fresh = snapshot.Snapshot(database).version()
     assert kept.seq == fresh.seq
     assert snapshot_state(kept) == snapshot_state(fresh)
+    keys = fits_keys(fresh)
+    assert fits_state(kept, keys) == fits_state(fresh, keys)

@@ -199,15 +199,20 @@ def _database_error(req, resp, exc, params):
 
 
 def _unexpected_error(req, resp, exc, params):
-    # The detail names the error's type only: its text may quote SQL.
+    # The detail names the error's type (and the database's error code)
+    # only: its text may quote SQL.
     LOG.exception("unexpected error in %s %s", req.method, req.path)
+    code = engine.error_code(exc)
     errors.render(
         req,
         resp,
         500,
-        "Unexpected %s; the server log has the "
-        "details of request %s."
-        % (type(exc).__name__, req.context.request_id),
+        "Unexpected %s%s; the server log has the details of request %s."
+        % (
+            type(exc).__name__,
+            " (database error %s)" % code if code else "",
+            req.context.request_id,
+        ),
     )
 
 

@@ -126,6 +126,20 @@ def is_retryable(error: BaseException) -> bool:
     return "database is locked" in str(orig)
 
 
+def error_code(error: BaseException) -> str | None:
+    """The database's own code for ``error``: MySQL's error number or
+    PostgreSQL's SQLSTATE (None when the driver gave none). Safe to show:
+    unlike the message, it quotes no SQL or values."""
+    orig = getattr(error, "orig", None)
+    if orig is None:
+        return None
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int):
+        return str(args[0])
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return str(state) if state else None
+
+
 def is_unavailable(error: BaseException) -> bool:
     """True when ``error`` means the database is unreachable, going away or
     out of connections (a client should retry later), not a bad request."""
