@@ -13,7 +13,9 @@ usage above its capacity (an inventory update may lower a capacity below
 the usage, as in the reference, so usage within capacity is checked at
 each write); afterwards the database is consistent (every allocation has
 its consumer, provider and inventory, no orphan rows, trees whole) and
-the provider snapshot kept change by change equals a fresh load.
+the provider snapshot kept change by change equals a fresh load. Each
+run's requests and answers by status are printed in the "fuzzing" section
+of pytest's summary.
 
 CI mode sends ``FUZZ_EXAMPLES`` requests per operation and backend (fewer
 on MariaDB); ``ALLOTMENT_HYPOTHESIS_PROFILE=long`` sends ``LONG_EXAMPLES``,
@@ -257,6 +259,8 @@ def _restore(api):
 
 
 _OPERATIONS = {}
+# One line per run, printed at the end (tests/functional/conftest.py).
+SUMMARY = []
 
 
 def _operations(api):
@@ -477,9 +481,14 @@ def test_generated_requests_never_get_a_5xx(api, backend):
         fuzzer(strategies)()
         _restore(api)
 
-    print(
-        "fuzz %s: %d requests, answers %s"
-        % (backend, sum(statuses.values()), dict(sorted(statuses.items())))
+    SUMMARY.append(
+        "%s: %d requests (%d per operation), answers %s"
+        % (
+            backend,
+            sum(statuses.values()),
+            examples,
+            dict(sorted(statuses.items())),
+        )
     )
     assert not failures, "\n".join(failures[:20])
     with api.db.read() as conn:
