@@ -1,5 +1,9 @@
 """Test helpers: an in-process API client over the WSGI application."""
 
+import contextlib
+import threading
+from wsgiref import simple_server
+
 import falcon.testing
 import orjson
 
@@ -44,10 +48,10 @@ class Response:
 class ApiClient:
     """Calls the WSGI app in-process, as admin, at a chosen microversion."""
 
-    def __init__(self, conf, database):
+    def __init__(self, conf, database, **build_args):
         self.conf = conf
         self.db = database
-        self.app = api_app.build(conf, database=database)
+        self.app = api_app.build(conf, database=database, **build_args)
 
     @classmethod
     def create(cls, database_url, **overrides):
@@ -64,6 +68,7 @@ class ApiClient:
         token="admin",
         raw=None,
         content_type=None,
+        remote_addr=None,
     ):
         """Send a request. ``body`` is sent as JSON; ``raw`` as bytes."""
         path, _sep, query = path.partition("?")
@@ -85,6 +90,7 @@ class ApiClient:
             method=method,
             headers=hdrs,
             body=raw or b"",
+            remote_addr=remote_addr,
         )
         captured = {}
 
@@ -214,3 +220,26 @@ def assert_snapshot_exact(database):
     assert snapshot_state(kept) == snapshot_state(fresh)
     keys = fits_keys(fresh)
     assert fits_state(kept, keys) == fits_state(fresh, keys)
+
+
+@contextlib.contextmanager
+def served_in_thread(app):
+    """Serve the WSGI ``app`` over HTTP on a free loopback port from a
+    thread (for clients that speak HTTP, such as the CLI twins); yields
+    the base URL."""
+    server = simple_server.make_server(
+        "127.0.0.1", 0, app, handler_class=_QuietHandler
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield "http://127.0.0.1:%d" % server.server_port
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+class _QuietHandler(simple_server.WSGIRequestHandler):
+    def log_message(self, format, *args):
+        pass

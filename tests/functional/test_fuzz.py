@@ -42,7 +42,7 @@ from tests import support
 pytestmark = pytest.mark.backend
 
 LONG = os.environ.get("ALLOTMENT_HYPOTHESIS_PROFILE") == "long"
-# Requests per operation (there are 37), unless ALLOTMENT_FUZZ_EXAMPLES
+# Requests per operation (50 of them), unless ALLOTMENT_FUZZ_EXAMPLES
 # says otherwise.
 FUZZ_EXAMPLES = {
     "sqlite": 25,

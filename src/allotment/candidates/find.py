@@ -33,7 +33,7 @@ from allotment.domain import traits
 if TYPE_CHECKING:
     from allotment.candidates.groups import Flags
     from allotment.candidates.groups import Request
-    from allotment.candidates.snapshot import Snapshot
+    from allotment.candidates.snapshot import Version
 
 
 class NoCandidates(Exception):
@@ -52,7 +52,7 @@ class Plan:
 
 
 def plan(
-    conn: sa.Connection, snap: Snapshot, request: Request, flags: Flags
+    conn: sa.Connection, snap: Version, request: Request, flags: Flags
 ) -> Plan | None:
     """The Plan for ``request`` (a groups.Request) over the refreshed
     snapshot ``snap`` with ``flags`` (groups.Flags), or None when nothing
@@ -115,16 +115,8 @@ class _Planner:
         self.anchor_ok = None
 
     def run(self):
-        request, groups = self.request, self.request.groups
-        trait_names = set(request.root_required | request.root_forbidden)
-        agg_uuids = set()
-        for group in groups:
-            for any_of in group.required:
-                trait_names |= any_of
-            trait_names |= group.forbidden
-            for any_of in group.member_of:
-                agg_uuids |= any_of
-            agg_uuids |= group.forbidden_aggs
+        groups = self.request.groups
+        trait_names, agg_uuids = self.request.names()
         trait_ids = traits.ids_for(self.conn, trait_names)
         self.anchor_ok = self._anchor_filter(trait_ids)
         rc_ids = resource_classes.ids_for(

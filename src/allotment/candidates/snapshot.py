@@ -82,6 +82,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
+from allotment import metrics
 from allotment.candidates import fingerprint
 from allotment.domain import capacity
 from allotment.domain import resource_classes
@@ -812,6 +813,7 @@ class Snapshot:
         self.failures = 0
         self.drift_repairs = 0
         self.check_interval = 0
+        self._published: dict[str, object] = {}  # counters() last exported
 
     # -- serving -------------------------------------------------------
 
@@ -858,11 +860,16 @@ class Snapshot:
         except BaseException:
             self._full = True
             self.failures += 1
+            self._publish()
             raise
         version.seq = seq
         self.current = version
         self._full = False
+        self._publish()
         return version
+
+    def _publish(self):
+        self._published = metrics.snapshot(self.counters(), self._published)
 
     def _load_all(self, conn):
         self._shared = {}
@@ -1275,7 +1282,12 @@ def _load(conn, ids):
     providers = rows(
         RP.c.id,
         sa.select(
-            RP.c.id, RP.c.uuid, RP.c.parent_provider_id, RP.c.root_provider_id
+            RP.c.id,
+            RP.c.uuid,
+            RP.c.parent_provider_id,
+            # a provider without a root (before the online data migrations)
+            # is its own root, as set_root_provider_ids makes it
+            sa.func.coalesce(RP.c.root_provider_id, RP.c.id),
         ).order_by(RP.c.id),
     )
     if not providers:

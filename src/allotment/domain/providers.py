@@ -408,6 +408,23 @@ def capacity_for(
     )
 
 
+def named_like(
+    conn: sa.Connection, fragment: str, limit: int
+) -> Sequence[sa.Row]:
+    """Up to ``limit`` shown providers whose name contains ``fragment``
+    (case aside), by name."""
+    query, rp = _shown()
+    return conn.execute(
+        query.where(
+            sa.func.lower(rp.c.name).contains(
+                fragment.lower(), autoescape=True
+            )
+        )
+        .order_by(rp.c.name, rp.c.id)
+        .limit(limit)
+    ).all()
+
+
 def list_filtered(conn: sa.Connection, filters: Filters) -> Sequence[sa.Row]:
     """The shown providers matching ``filters``, in one query (plus name to
     id look-ups for classes and traits). 400 for unknown classes or traits.

@@ -32,6 +32,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.engine import make_url
 
 from allotment import exceptions
+from allotment import metrics
 from allotment.storage import changes
 
 if TYPE_CHECKING:
@@ -168,6 +169,14 @@ def is_unavailable(error: BaseException) -> bool:
     return False
 
 
+def _checked_out(*_args: Any) -> None:
+    metrics.DB_IN_USE.inc()
+
+
+def _checked_in(*_args: Any) -> None:
+    metrics.DB_IN_USE.dec()
+
+
 class Database:
     """An engine plus the transaction helpers the domain layer uses."""
 
@@ -217,6 +226,8 @@ class Database:
             ):
                 kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT}
         self.engine = sa.create_engine(self.url, **kwargs)
+        event.listen(self.engine, "checkout", _checked_out)
+        event.listen(self.engine, "checkin", _checked_in)
         if self.backend == "sqlite":
             self._setup_sqlite(sqlite_synchronous)
         elif self.backend == "mysql":
@@ -351,8 +362,18 @@ class Database:
                     )
                     raise exceptions.ConcurrentUpdate() from error
                 LOG.debug("retrying write after %s", error.orig)
+                metrics.RETRIES.labels("deadlock").inc()
                 time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def pool_capacity(self) -> int:
+        """Connections the pool may hold open at once (its size plus its
+        overflow; 1 for an in-memory SQLite database)."""
+        p = self.engine.pool
+        if isinstance(p, pool.QueuePool):
+            # _max_overflow: -1 means no bound; counted as none here.
+            return p.size() + max(0, p._max_overflow)
+        return 1
 
     def dispose(self) -> None:
         self.engine.dispose()
