@@ -1,10 +1,14 @@
-"""Functional-test hooks: the scale-out stress summary at the session end.
+"""Functional-test hooks: the scale-out stress and fuzzing summaries at
+the session end.
 
 Each stress run (tests/scaleout.py) adds one line per backend to
-``scaleout.SUMMARY``; they are printed in their own section of pytest's
-terminal summary, so `make test` shows requests, conflicts, retries and
-violations without ``-s``.
+``scaleout.SUMMARY``, each fuzzing run (test_fuzz.py) one to its
+``SUMMARY``; they are printed in their own sections of pytest's terminal
+summary, so `make test` shows requests, conflicts, retries, violations and
+answers by status without ``-s``.
 """
+
+import sys
 
 from tests import scaleout
 
@@ -13,4 +17,9 @@ def pytest_terminal_summary(terminalreporter):
     if scaleout.SUMMARY:
         terminalreporter.section("scale-out stress")
         for line in scaleout.SUMMARY:
+            terminalreporter.write_line(line)
+    fuzz = sys.modules.get("tests.functional.test_fuzz")
+    if fuzz is not None and fuzz.SUMMARY:
+        terminalreporter.section("fuzzing")
+        for line in fuzz.SUMMARY:
             terminalreporter.write_line(line)

@@ -418,3 +418,120 @@ def test_a_chunked_body_is_read_up_to_the_limit(tmp_path):
         assert _counts(api) == before
     finally:
         api.close()
+
+
+# --- numbers written as floats ---------------------------------------------
+
+
+def test_integral_floats_are_answered_as_the_integers_stored(api):
+    # JSON Schema counts 8.0 as an integer; the reference coerces the
+    # fields (integers, and a float ratio) and answers what it stored.
+    # Found by tests/functional/test_fuzz.py.
+    _seed(api)
+    floats = {
+        "total": 8.0,
+        "reserved": 1.0,
+        "min_unit": 1.0,
+        "max_unit": 8.0,
+        "step_size": 1.0,
+        "allocation_ratio": 2,
+    }
+    stored = {
+        "total": 8,
+        "reserved": 1,
+        "min_unit": 1,
+        "max_unit": 8,
+        "step_size": 1,
+        "allocation_ratio": 2.0,
+    }
+    base = "/resource_providers/%s/inventories" % RP
+    answers = [
+        api.put(
+            base,
+            {
+                "resource_provider_generation": 1,
+                "inventories": {"VCPU": floats},
+            },
+        ).json["inventories"]["VCPU"],
+        api.post(base, dict(floats, resource_class="DISK_GB")).json,
+        api.put(
+            base + "/VCPU", dict(floats, resource_provider_generation=3)
+        ).json,
+    ]
+    for answer in answers:
+        answer.pop("resource_provider_generation", None)
+        assert answer == stored
+        for name, value in answer.items():
+            assert type(value) is type(stored[name]), (name, value)
+    shown = api.get(base).json["inventories"]
+    assert shown == {"VCPU": stored, "DISK_GB": stored}
+
+
+# --- found by the fuzzer (tests/functional/test_fuzz.py) --------------------
+
+
+@pytest.mark.parametrize(
+    "inventories",
+    [
+        {"": True},
+        {"\u00a7": {"x": "y"}},
+        {"VCPU": {"total": 8}, "vcpu": []},
+        {"lower_case": {"total": 1}},
+    ],
+)
+def test_an_inventory_under_a_bad_class_name_is_refused(api, inventories):
+    # Every value is an inventory record, whatever its key (a key that is
+    # no class name was let through unchecked: 500).
+    _seed(api)
+    before = _counts(api)
+    resp = api.put(
+        "/resource_providers/%s/inventories" % RP,
+        {"resource_provider_generation": 1, "inventories": inventories},
+    )
+    _error(resp, 400)
+    resp = api.post(
+        "/reshaper",
+        {
+            "inventories": {
+                RP: {
+                    "resource_provider_generation": 1,
+                    "inventories": inventories,
+                }
+            },
+            "allocations": {},
+        },
+        headers={"x-roles": "admin,service"},
+    )
+    _error(resp, 400)
+    assert _counts(api) == before
+
+
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("POST", "/resource_providers/%s/inventories" % RP),
+        ("PUT", "/resource_providers/%s/inventories/VCPU" % RP),
+    ],
+)
+def test_an_allocation_ratio_below_what_a_column_holds_is_refused(
+    api, method, path
+):
+    # (total - reserved) * ratio overflowed to infinity: 500.
+    _seed(api)
+    before = _counts(api)
+    resp = api.request(
+        method,
+        path,
+        body={
+            "resource_class": "VCPU",
+            "resource_provider_generation": 1,
+            "total": 10,
+            "reserved": 2000000,
+            "allocation_ratio": -1.0e308,
+        },
+    )
+    if method == "PUT":
+        assert resp.status_code == 400, resp.text
+    else:
+        _error(resp, 400)
+    assert _counts(api) == before

@@ -153,10 +153,15 @@ def require(req, minimum, refuse=exceptions.NotFound):
         raise refuse("")
 
 
-def pick(version, choices):
-    """The value of the first (gate, value) of ``choices`` (newest gate
-    first, ending with ``BASE``) that ``version`` has reached."""
+def choose(version, choices):
+    """The first (gate, value) of ``choices`` (newest gate first, ending
+    with ``BASE``) that ``version`` has reached."""
     for gate, value in choices:
-        if version.matches(gate):
-            return value
+        if version >= gate:
+            return gate, value
     raise ValueError("no choice for %s" % (version,))
+
+
+def pick(version, choices):
+    """The value of ``choose(version, choices)``."""
+    return choose(version, choices)[1]

@@ -260,13 +260,23 @@ _ALLOTMENT_OPERATIONS: list[tuple[str, str, str, str]] = [
         "/allotment/explain/allocation_candidates",
     ),
     ("capacity", ALLOTMENT_READER, "GET", "/allotment/capacity"),
+    ("openapi", "@", "GET", "/allotment/openapi.json"),
 ]
+
+# Why a rule's default is not allotment_reader_api, by rule name.
+_ALLOTMENT_WHY = {
+    "openapi": "Any authenticated caller: the document describes the "
+    "public Placement API (as its published reference does) and holds no "
+    "data of the cloud.",
+}
 
 ALLOTMENT_RULES = [
     policy.DocumentedRuleDefault(
         name="allotment:" + name,
         check_str=check,
-        description="%s %s" % (method, path),
+        description=" ".join(
+            filter(None, ["%s %s." % (method, path), _ALLOTMENT_WHY.get(name)])
+        ),
         operations=[{"method": method, "path": path}],
         scope_types=["system", "project"],
     )

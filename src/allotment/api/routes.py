@@ -14,6 +14,7 @@ from allotment.api.resources import health
 from allotment.api.resources import insight
 from allotment.api.resources import inventories
 from allotment.api.resources import metrics
+from allotment.api.resources import openapi
 from allotment.api.resources import providers
 from allotment.api.resources import reshaper
 from allotment.api.resources import resource_classes
@@ -59,6 +60,7 @@ ROUTES = [
     ("/allotment/ui/static/{name}", console.Static),
     ("/allotment/explain/allocation_candidates", insight.Explain),
     ("/allotment/capacity", insight.Capacity),
+    ("/allotment/openapi.json", openapi.OpenApiDocument),
 ]
 
 

@@ -47,9 +47,15 @@ DEFAULTS = {
 
 
 def with_defaults(values: Mapping[str, Any]) -> dict[str, Any]:
-    """The six inventory fields of ``values``, defaults filled in."""
+    """The six inventory fields of ``values``, defaults filled in, as the
+    columns hold them: integers (JSON Schema lets 8.0 pass as one) and a
+    float ratio."""
     record = dict(DEFAULTS)
-    record.update((k, v) for k, v in values.items() if k in FIELDS)
+    record.update(
+        (k, float(v) if k == "allocation_ratio" else int(v))
+        for k, v in values.items()
+        if k in FIELDS
+    )
     return record
 
 

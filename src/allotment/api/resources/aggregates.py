@@ -4,6 +4,7 @@ generation from 1.19)."""
 from allotment.api import http
 from allotment.api import microversion
 from allotment.api.resource import Resource
+from allotment.api.resource import per_method
 from allotment.api.schemas import aggregates as schema
 from allotment.domain import aggregates as domain
 
@@ -17,8 +18,13 @@ def _send(req, resp, uuids, generation):
 
 
 class ProviderAggregates(Resource):
+    since = per_method(
+        GET=microversion.AGGREGATES, PUT=microversion.AGGREGATES
+    )
+    bodies = per_method(PUT=schema.PUT_BODIES)
+
     def on_get(self, req, resp, uuid):
-        microversion.require(req, microversion.AGGREGATES)
+        self.require_version(req)
         http.require_json_accept(req)
         http.authorize(req, "resource_providers:aggregates:list")
         with self.db.read() as conn:
@@ -28,16 +34,14 @@ class ProviderAggregates(Resource):
 
     def on_put(self, req, resp, uuid):
         http.require_json_content(req)
-        microversion.require(req, microversion.AGGREGATES)
+        self.require_version(req)
         http.authorize(req, "resource_providers:aggregates:update")
         with_generation = req.context.microversion.matches(
             microversion.AGGREGATES_GENERATION
         )
         with self.db.read() as conn:
             domain.find(conn, uuid)
-        data = http.read_json(
-            req, schema.PUT_BODY_1_19 if with_generation else schema.PUT_BODY
-        )
+        data = http.read_json(req, self.body_schema(req))
         if with_generation:
             uuids = data["aggregates"]
             generation = self.db.run_write(

@@ -9,6 +9,8 @@ from allotment.api import errors
 from allotment.api import http
 from allotment.api import microversion
 from allotment.api.resource import Resource
+from allotment.api.resource import per_method
+from allotment.api.schemas import allocation_candidates as schema
 from allotment.candidates import combine
 from allotment.candidates import find
 from allotment.candidates import render
@@ -16,8 +18,12 @@ from allotment.candidates import snapshot
 
 
 class AllocationCandidates(Resource):
+    since = per_method(GET=microversion.ALLOCATION_CANDIDATES)
+    # candidates_query.parse validates with the same list.
+    queries = per_method(GET=schema.BY_VERSION)
+
     def on_get(self, req, resp):
-        microversion.require(req, microversion.ALLOCATION_CANDIDATES)
+        self.require_version(req)
         http.require_json_accept(req)
         http.authorize(req, "allocation_candidates:list")
         version = req.context.microversion

@@ -7,6 +7,7 @@ from allotment import exceptions
 from allotment.api import http
 from allotment.api import microversion
 from allotment.api.resource import Resource
+from allotment.api.resource import per_method
 from allotment.api.schemas import allocations as schema
 from allotment.domain import allocations as domain
 from allotment.domain import consumers
@@ -73,6 +74,8 @@ def write(db, conf, requests, unknown_class_prefix):
 
 
 class ConsumerAllocations(Resource):
+    bodies = per_method(PUT=schema.PUT_BY_VERSION)
+
     def on_get(self, req, resp, consumer_uuid):
         http.require_json_accept(req)
         http.authorize(req, "allocations:list")
@@ -111,7 +114,7 @@ class ConsumerAllocations(Resource):
             )
         consumer_uuid = str(uuid.UUID(consumer_uuid))
         version = req.context.microversion
-        body = http.read_json(req, schema.for_put(version))
+        body = http.read_json(req, self.body_schema(req))
         if not version.matches(microversion.ALLOCATIONS_DICT):
             body["allocations"] = {
                 item["resource_provider"]["uuid"]: {
@@ -135,12 +138,15 @@ class ConsumerAllocations(Resource):
 
 
 class Allocations(Resource):
+    since = per_method(POST=microversion.POST_ALLOCATIONS)
+    bodies = per_method(POST=schema.POST_BY_VERSION)
+
     def on_post(self, req, resp):
-        microversion.require(req, microversion.POST_ALLOCATIONS)
+        self.require_version(req)
         http.require_json_content(req)
         http.authorize(req, "allocations:manage")
         version = req.context.microversion
-        body = http.read_json(req, schema.for_post(version))
+        body = http.read_json(req, self.body_schema(req))
         requests = requests_from_bodies(self.conf, version, body)
         write(self.db, self.conf, requests, "Unable to allocate inventory ")
         http.send_empty(req, resp)

@@ -8,6 +8,8 @@ import urllib.parse
 from allotment import exceptions
 from allotment.api import http
 from allotment.api.resource import Resource
+from allotment.api.resource import always
+from allotment.api.resource import per_method
 from allotment.api.schemas import consumers as schema
 from allotment.domain import consumers as domain
 
@@ -43,10 +45,12 @@ def _limit(params):
 
 
 class Consumers(Resource):
+    queries = per_method(GET=always(schema.LIST_QUERY))
+
     def on_get(self, req, resp):
         http.require_json_accept(req)
         http.authorize_allotment(req, "consumers:list")
-        params = http.validate_query(req, schema.LIST_QUERY)
+        params = http.validate_query(req, self.query_schema(req))
         limit = _limit(params)
         updated_before = params.get("updated_before")
         filters = domain.Filters(

@@ -13,7 +13,9 @@ from allotment.api import candidates_query
 from allotment.api import http
 from allotment.api import microversion
 from allotment.api.resource import Resource
+from allotment.api.resource import per_method
 from allotment.api.resources import allocation_candidates as candidates
+from allotment.api.schemas import allocation_candidates as schema
 from allotment.candidates import explain
 from allotment.candidates import fits
 
@@ -35,8 +37,12 @@ def _read(req, params, db):
 
 
 class Explain(Resource):
+    since = per_method(GET=microversion.ALLOCATION_CANDIDATES)
+    # candidates_query.parse validates with the same list.
+    queries = per_method(GET=schema.BY_VERSION)
+
     def on_get(self, req, resp):
-        microversion.require(req, microversion.ALLOCATION_CANDIDATES)
+        self.require_version(req)
         http.require_json_accept(req)
         http.authorize_allotment(req, "explain")
         request, flags, current = _read(req, http.query_lists(req), self.db)
@@ -53,8 +59,13 @@ class Explain(Resource):
 
 
 class Capacity(Resource):
+    since = per_method(GET=microversion.ALLOCATION_CANDIDATES)
+    # The candidates query (candidates_query.parse validates with the same
+    # list), and group_by.
+    queries = per_method(GET=schema.BY_VERSION)
+
     def on_get(self, req, resp):
-        microversion.require(req, microversion.ALLOCATION_CANDIDATES)
+        self.require_version(req)
         http.require_json_accept(req)
         http.authorize_allotment(req, "capacity")
         params = http.query_lists(req)

@@ -8,6 +8,8 @@ from allotment import exceptions
 from allotment.api import http
 from allotment.api import microversion
 from allotment.api.resource import Resource
+from allotment.api.resource import always
+from allotment.api.resource import per_method
 from allotment.api.schemas import inventories as schema
 from allotment.domain import inventories as domain
 from allotment.domain import provider_lookup
@@ -47,17 +49,20 @@ def _send_one(req, resp, generation, record, status=200, last_modified=None):
 
 
 class _InventoryResource(Resource):
-    def _read(self, req, uuid, body_schema):
-        """The JSON body, validated against ``body_schema`` once the
+    def _read(self, req, uuid):
+        """The JSON body, validated against the method's schema once the
         provider is known to exist (404 before 400, as the reference)."""
         data = http.read_json(req, {})
         with self.db.read() as conn:
             provider_lookup.get(conn, uuid)
-        http.validate(data, body_schema)
+        http.validate(data, self.body_schema(req))
         return data
 
 
 class Inventories(_InventoryResource):
+    since = per_method(DELETE=microversion.DELETE_INVENTORIES)
+    bodies = per_method(POST=always(schema.NEW), PUT=always(schema.ALL))
+
     def on_get(self, req, resp, uuid):
         http.require_json_accept(req)
         http.authorize(req, "resource_providers:inventories:list")
@@ -78,7 +83,7 @@ class Inventories(_InventoryResource):
     def on_post(self, req, resp, uuid):
         http.require_json_content(req)
         http.authorize(req, "resource_providers:inventories:create")
-        data = self._read(req, uuid, schema.NEW)
+        data = self._read(req, uuid)
         generation, record = self.db.run_write(
             domain.create,
             uuid,
@@ -92,7 +97,7 @@ class Inventories(_InventoryResource):
     def on_put(self, req, resp, uuid):
         http.require_json_content(req)
         http.authorize(req, "resource_providers:inventories:update")
-        data = self._read(req, uuid, schema.ALL)
+        data = self._read(req, uuid)
         generation, records = self.db.run_write(
             domain.replace_all,
             uuid,
@@ -103,15 +108,15 @@ class Inventories(_InventoryResource):
         _send_all(req, resp, generation, records)
 
     def on_delete(self, req, resp, uuid):
-        microversion.require(
-            req, microversion.DELETE_INVENTORIES, exceptions.MethodNotAllowed
-        )
+        self.require_version(req, exceptions.MethodNotAllowed)
         http.authorize(req, "resource_providers:inventories:delete")
         self.db.run_write(domain.delete_all, uuid)
         http.send_empty(req, resp)
 
 
 class Inventory(_InventoryResource):
+    bodies = per_method(PUT=always(schema.ONE))
+
     def on_get(self, req, resp, uuid, resource_class):
         http.require_json_accept(req)
         http.authorize(req, "resource_providers:inventories:show")
@@ -129,7 +134,7 @@ class Inventory(_InventoryResource):
     def on_put(self, req, resp, uuid, resource_class):
         http.require_json_content(req)
         http.authorize(req, "resource_providers:inventories:update")
-        data = self._read(req, uuid, schema.ONE)
+        data = self._read(req, uuid)
         generation, record = self.db.run_write(
             domain.update,
             uuid,

@@ -6,6 +6,7 @@ from allotment.api import http
 from allotment.api import microversion
 from allotment.api import query
 from allotment.api.resource import Resource
+from allotment.api.resource import per_method
 from allotment.api.schemas import providers as schema
 from allotment.domain import providers as domain
 
@@ -52,13 +53,13 @@ def _modified(row):
     return row.updated_at or row.created_at
 
 
-def _filters(req):
+def _filters(req, query_schema):
     """The list filters of the query string (validated per microversion)."""
     version = req.context.microversion
     # member_of and required may repeat; their parsers apply the
     # microversion rules.
     params = http.validate_query(
-        req, schema.list_query(version), repeatable=("member_of", "required")
+        req, query_schema, repeatable=("member_of", "required")
     )
     values = http.query_lists(req)
     filters = domain.Filters(
@@ -80,10 +81,13 @@ def _filters(req):
 
 
 class ResourceProviders(Resource):
+    bodies = per_method(POST=schema.POST_BODIES)
+    queries = per_method(GET=schema.LIST_QUERIES)
+
     def on_get(self, req, resp):
         http.require_json_accept(req)
         http.authorize(req, "resource_providers:list")
-        filters = _filters(req)
+        filters = _filters(req, self.query_schema(req))
         with self.db.read() as conn:
             rows = domain.list_filtered(conn, filters)
         render = Renderer(req)
@@ -99,12 +103,7 @@ class ResourceProviders(Resource):
         http.require_json_content(req)
         http.authorize(req, "resource_providers:create")
         version = req.context.microversion
-        data = http.read_json(
-            req,
-            schema.POST_BODY_1_14
-            if version.matches(microversion.NESTED_PROVIDERS)
-            else schema.POST_BODY,
-        )
+        data = http.read_json(req, self.body_schema(req))
         if data.get("uuid"):
             provider_uuid = str(uuidlib.UUID(data["uuid"]))
         else:
@@ -125,6 +124,8 @@ class ResourceProviders(Resource):
 
 
 class ResourceProvider(Resource):
+    bodies = per_method(PUT=schema.PUT_BODIES)
+
     def on_get(self, req, resp, uuid):
         http.require_json_accept(req)
         http.authorize(req, "resource_providers:show")
@@ -140,12 +141,7 @@ class ResourceProvider(Resource):
         version = req.context.microversion
         with self.db.read() as conn:
             domain.get(conn, uuid)
-        data = http.read_json(
-            req,
-            schema.PUT_BODY_1_14
-            if version.matches(microversion.NESTED_PROVIDERS)
-            else schema.PUT_BODY,
-        )
+        data = http.read_json(req, self.body_schema(req))
         extra = {}
         if "parent_provider_uuid" in data:
             extra["parent_uuid"] = data["parent_provider_uuid"]

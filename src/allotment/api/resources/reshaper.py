@@ -4,6 +4,7 @@ from allotment import exceptions
 from allotment.api import http
 from allotment.api import microversion
 from allotment.api.resource import Resource
+from allotment.api.resource import per_method
 from allotment.api.resources import allocations as allocation_api
 from allotment.api.schemas import reshaper as schema
 from allotment.domain import allocations
@@ -12,12 +13,15 @@ from allotment.domain import reshaper as domain
 
 
 class Reshaper(Resource):
+    since = per_method(POST=microversion.RESHAPER)
+    bodies = per_method(POST=schema.BY_VERSION)
+
     def on_post(self, req, resp):
-        microversion.require(req, microversion.RESHAPER)
+        self.require_version(req)
         http.require_json_content(req)
         http.authorize(req, "reshaper:reshape")
         version = req.context.microversion
-        body = http.read_json(req, schema.for_version(version))
+        body = http.read_json(req, self.body_schema(req))
         requests = allocation_api.requests_from_bodies(
             self.conf, version, body["allocations"]
         )

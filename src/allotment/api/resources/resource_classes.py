@@ -3,6 +3,8 @@
 from allotment.api import http
 from allotment.api import microversion
 from allotment.api.resource import Resource
+from allotment.api.resource import always
+from allotment.api.resource import per_method
 from allotment.api.schemas import resource_classes as schema
 from allotment.domain import resource_classes as domain
 
@@ -19,8 +21,13 @@ def _render(req, row):
 
 
 class ResourceClasses(Resource):
+    since = per_method(
+        GET=microversion.RESOURCE_CLASSES, POST=microversion.RESOURCE_CLASSES
+    )
+    bodies = per_method(POST=always(schema.NAME_BODY))
+
     def on_get(self, req, resp):
-        microversion.require(req, microversion.RESOURCE_CLASSES)
+        self.require_version(req)
         http.require_json_accept(req)
         http.authorize(req, "resource_classes:list")
         with self.db.read() as conn:
@@ -36,17 +43,30 @@ class ResourceClasses(Resource):
         )
 
     def on_post(self, req, resp):
-        microversion.require(req, microversion.RESOURCE_CLASSES)
+        self.require_version(req)
         http.authorize(req, "resource_classes:create")
-        name = http.read_json(req, schema.NAME_BODY)["name"]
+        name = http.read_json(req, self.body_schema(req))["name"]
         self.db.run_write(domain.create, name)
         resp.status = 201
         resp.location = _url(req, name)
 
 
 class ResourceClass(Resource):
+    since = per_method(
+        GET=microversion.RESOURCE_CLASSES,
+        PUT=microversion.RESOURCE_CLASSES,
+        DELETE=microversion.RESOURCE_CLASSES,
+    )
+    # From 1.7 PUT takes no body: it creates or confirms the class named.
+    bodies = per_method(
+        PUT=[
+            (microversion.ENSURE_RESOURCE_CLASS, None),
+            (microversion.BASE, schema.NAME_BODY),
+        ]
+    )
+
     def on_get(self, req, resp, name):
-        microversion.require(req, microversion.RESOURCE_CLASSES)
+        self.require_version(req)
         http.require_json_accept(req)
         http.authorize(req, "resource_classes:show")
         with self.db.read() as conn:
@@ -59,13 +79,13 @@ class ResourceClass(Resource):
         )
 
     def on_put(self, req, resp, name):
-        microversion.require(req, microversion.RESOURCE_CLASSES)
+        self.require_version(req)
         if req.context.microversion.matches(
             microversion.ENSURE_RESOURCE_CLASS
         ):
             return self._create_or_validate(req, resp, name)
         http.authorize(req, "resource_classes:update")
-        new_name = http.read_json(req, schema.NAME_BODY)["name"]
+        new_name = http.read_json(req, self.body_schema(req))["name"]
         row = self.db.run_write(domain.rename, name, new_name)
         http.send_json(req, resp, _render(req, row))
 
@@ -77,7 +97,7 @@ class ResourceClass(Resource):
         resp.location = _url(req, name)
 
     def on_delete(self, req, resp, name):
-        microversion.require(req, microversion.RESOURCE_CLASSES)
+        self.require_version(req)
         http.authorize(req, "resource_classes:delete")
         self.db.run_write(domain.delete, name)
         resp.status = 204

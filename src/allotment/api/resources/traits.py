@@ -4,6 +4,8 @@ from allotment import exceptions
 from allotment.api import http
 from allotment.api import microversion
 from allotment.api.resource import Resource
+from allotment.api.resource import always
+from allotment.api.resource import per_method
 from allotment.api.schemas import traits as schema
 from allotment.domain import provider_lookup
 from allotment.domain import traits as domain
@@ -46,11 +48,14 @@ def _list_filters(params):
 
 
 class Traits(Resource):
+    since = per_method(GET=microversion.TRAITS)
+    queries = per_method(GET=always(schema.LIST_QUERY))
+
     def on_get(self, req, resp):
-        microversion.require(req, microversion.TRAITS)
+        self.require_version(req)
         http.require_json_accept(req)
         http.authorize(req, "traits:list")
-        params = http.validate_query(req, schema.LIST_QUERY)
+        params = http.validate_query(req, self.query_schema(req))
         filters = _list_filters(params)
         with self.db.read() as conn:
             rows = domain.list_all(conn, **filters)
@@ -63,15 +68,21 @@ class Traits(Resource):
 
 
 class Trait(Resource):
+    since = per_method(
+        GET=microversion.TRAITS,
+        PUT=microversion.TRAITS,
+        DELETE=microversion.TRAITS,
+    )
+
     def on_get(self, req, resp, name):
-        microversion.require(req, microversion.TRAITS)
+        self.require_version(req)
         http.authorize(req, "traits:show")
         with self.db.read() as conn:
             row = domain.get(conn, name)
         http.send_empty(req, resp, last_modified=row.created_at)
 
     def on_put(self, req, resp, name):
-        microversion.require(req, microversion.TRAITS)
+        self.require_version(req)
         http.authorize(req, "traits:update")
         try:
             http.validate(name, schema.CUSTOM_TRAIT)
@@ -85,15 +96,22 @@ class Trait(Resource):
             http.set_cache_headers(resp, row.created_at)
 
     def on_delete(self, req, resp, name):
-        microversion.require(req, microversion.TRAITS)
+        self.require_version(req)
         http.authorize(req, "traits:delete")
         self.db.run_write(domain.delete, name)
         http.send_empty(req, resp)
 
 
 class ProviderTraits(Resource):
+    since = per_method(
+        GET=microversion.TRAITS,
+        PUT=microversion.TRAITS,
+        DELETE=microversion.TRAITS,
+    )
+    bodies = per_method(PUT=always(schema.PROVIDER_TRAITS))
+
     def on_get(self, req, resp, uuid):
-        microversion.require(req, microversion.TRAITS)
+        self.require_version(req)
         http.require_json_accept(req)
         http.authorize(req, "resource_providers:traits:list")
         with self.db.read() as conn:
@@ -106,10 +124,10 @@ class ProviderTraits(Resource):
         http.send_json(req, resp, body, last_modified=_modified(rows))
 
     def on_put(self, req, resp, uuid):
-        microversion.require(req, microversion.TRAITS)
+        self.require_version(req)
         http.require_json_content(req)
         http.authorize(req, "resource_providers:traits:update")
-        data = http.read_json(req, schema.PROVIDER_TRAITS)
+        data = http.read_json(req, self.body_schema(req))
         generation, rows = self.db.run_write(
             domain.set_for_provider,
             uuid,
@@ -123,7 +141,7 @@ class ProviderTraits(Resource):
         http.send_json(req, resp, body, last_modified=_modified(rows))
 
     def on_delete(self, req, resp, uuid):
-        microversion.require(req, microversion.TRAITS)
+        self.require_version(req)
         http.authorize(req, "resource_providers:traits:delete")
         self.db.run_write(domain.clear_for_provider, uuid)
         http.send_empty(req, resp)

@@ -7,6 +7,7 @@ Usage is "now": from 1.15 Last-Modified is the time of the response.
 from allotment.api import http
 from allotment.api import microversion
 from allotment.api.resource import Resource
+from allotment.api.resource import per_method
 from allotment.api.schemas import usages as schema
 from allotment.domain import provider_lookup
 from allotment.domain import usages as domain
@@ -30,15 +31,16 @@ class ProviderUsages(Resource):
 
 
 class Usages(Resource):
+    since = per_method(GET=microversion.USAGES)
+    queries = per_method(GET=schema.QUERIES)
+
     def on_get(self, req, resp):
-        microversion.require(req, microversion.USAGES)
+        self.require_version(req)
         http.require_json_accept(req)
         project_id = http.query_lists(req).get("project_id", [None])[-1]
         http.authorize(req, "usages", {"project_id": project_id})
         by_type = req.context.microversion.matches(microversion.CONSUMER_TYPES)
-        params = http.validate_query(
-            req, schema.QUERY_1_38 if by_type else schema.QUERY_1_9
-        )
+        params = http.validate_query(req, self.query_schema(req))
         with self.db.read() as conn:
             if by_type:
                 used = domain.by_consumer_type(

@@ -1,6 +1,8 @@
 """Schemas of the provider aggregates body: a plain list of UUIDs before
 1.19, then an object carrying the provider generation too."""
 
+from allotment.api import microversion
+
 _UUID_LIST = {
     "type": "array",
     "items": {"type": "string", "format": "uuid"},
@@ -18,3 +20,8 @@ PUT_BODY_1_19 = {
     "required": ["aggregates", "resource_provider_generation"],
     "additionalProperties": False,
 }
+
+PUT_BODIES = [
+    (microversion.AGGREGATES_GENERATION, PUT_BODY_1_19),
+    (microversion.BASE, PUT_BODY),
+]

@@ -62,7 +62,7 @@ GET_1_35["properties"]["root_required"] = {"type": ["string"]}
 GET_1_36 = copy.deepcopy(GET_1_35)
 GET_1_36["properties"]["same_subtree"] = {"type": ["string"]}
 
-_BY_VERSION = [
+BY_VERSION = [
     (microversion.SAME_SUBTREE, GET_1_36),
     (microversion.ROOT_REQUIRED, GET_1_35),
     (microversion.ANY_SUFFIX, GET_1_33),
@@ -77,4 +77,4 @@ _BY_VERSION = [
 
 def for_version(version):
     """The query schema that applies at ``version``."""
-    return microversion.pick(version, _BY_VERSION)
+    return microversion.pick(version, BY_VERSION)

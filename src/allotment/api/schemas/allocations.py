@@ -136,7 +136,7 @@ POST_1_38 = copy.deepcopy(POST_1_34)
 POST_1_38["patternProperties"] = {common.UUID_PATTERN: PUT_1_38}
 
 
-_PUT_BY_VERSION = [
+PUT_BY_VERSION = [
     (microversion.CONSUMER_TYPES, PUT_1_38),
     (microversion.MAPPINGS, PUT_1_34),
     (microversion.CONSUMER_GENERATION, PUT_1_28),
@@ -144,19 +144,9 @@ _PUT_BY_VERSION = [
     (microversion.ALLOCATION_OWNER, PUT_1_8),
     (microversion.BASE, PUT_1_0),
 ]
-_POST_BY_VERSION = [
+POST_BY_VERSION = [
     (microversion.CONSUMER_TYPES, POST_1_38),
     (microversion.MAPPINGS, POST_1_34),
     (microversion.CONSUMER_GENERATION, POST_1_28),
     (microversion.BASE, POST_1_13),
 ]
-
-
-def for_put(version):
-    """The PUT /allocations/{consumer_uuid} schema of ``version``."""
-    return microversion.pick(version, _PUT_BY_VERSION)
-
-
-def for_post(version):
-    """The POST /allocations schema of ``version`` (1.13 and later)."""
-    return microversion.pick(version, _POST_BY_VERSION)

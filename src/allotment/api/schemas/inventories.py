@@ -19,7 +19,13 @@ _FIELDS = {
     "min_unit": _bounded_int(1),
     "max_unit": _bounded_int(1),
     "step_size": _bounded_int(1),
-    "allocation_ratio": {"type": "number", "maximum": MAX_FLOAT},
+    # What a FLOAT column holds; within it (total - reserved) * ratio stays
+    # finite.
+    "allocation_ratio": {
+        "type": "number",
+        "minimum": -MAX_FLOAT,
+        "maximum": MAX_FLOAT,
+    },
 }
 
 # PUT /resource_providers/{uuid}/inventories/{resource_class}
@@ -58,6 +64,9 @@ ALL = {
         "inventories": {
             "type": "object",
             "patternProperties": {common.RC_PATTERN: _RECORD},
+            # Under any other key too: an unknown class is refused by name
+            # later, as in the reference.
+            "additionalProperties": _RECORD,
         },
     },
     "required": ["resource_provider_generation", "inventories"],

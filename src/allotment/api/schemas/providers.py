@@ -30,6 +30,15 @@ PUT_BODY = {
 PUT_BODY_1_14 = copy.deepcopy(PUT_BODY)
 PUT_BODY_1_14["properties"]["parent_provider_uuid"] = _PARENT
 
+POST_BODIES = [
+    (microversion.NESTED_PROVIDERS, POST_BODY_1_14),
+    (microversion.BASE, POST_BODY),
+]
+PUT_BODIES = [
+    (microversion.NESTED_PROVIDERS, PUT_BODY_1_14),
+    (microversion.BASE, PUT_BODY),
+]
+
 
 def _list_query(**extra):
     properties = {"name": {"type": "string"}, "uuid": _UUID}
@@ -66,8 +75,3 @@ LIST_QUERIES = [
     (microversion.LIST_MEMBER_OF, _list_query(member_of=_STRING)),
     (microversion.BASE, _list_query()),
 ]
-
-
-def list_query(version):
-    """The list query schema in force at ``version``."""
-    return microversion.pick(version, LIST_QUERIES)

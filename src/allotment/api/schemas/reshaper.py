@@ -35,12 +35,8 @@ POST_1_34 = _body(allocations.POST_1_34)
 POST_1_38 = _body(allocations.POST_1_38)
 
 
-_BY_VERSION = [
+BY_VERSION = [
     (microversion.CONSUMER_TYPES, POST_1_38),
     (microversion.MAPPINGS, POST_1_34),
     (microversion.BASE, POST_1_30),
 ]
-
-
-def for_version(version):
-    return microversion.pick(version, _BY_VERSION)

@@ -1,5 +1,6 @@
 """Schemas of the GET /usages query (consumer_type from 1.38)."""
 
+from allotment.api import microversion
 from allotment.api.schemas import common
 
 _EXTERNAL_ID = {"type": "string", "minLength": 1, "maxLength": 255}
@@ -26,3 +27,8 @@ QUERY_1_38 = dict(
         },
     ),
 )
+
+QUERIES = [
+    (microversion.CONSUMER_TYPES, QUERY_1_38),
+    (microversion.BASE, QUERY_1_9),
+]
