@@ -138,3 +138,36 @@ def test_error_code_names_the_database_code_only(error, code):
     """A 500's detail names the database's error code (never its text,
     which may quote SQL), so a failure seen only on CI can be diagnosed."""
     assert engine.error_code(error) == code
+
+
+def _raised_while(handling, error):
+    """``error`` raised while handling ``handling`` (its __context__)."""
+    try:
+        try:
+            raise handling
+        except Exception:
+            raise error from None
+    except Exception as raised:
+        return raised
+
+
+def test_a_savepoint_lost_to_a_deadlock_is_retried():
+    deadlock = _wrap(
+        sa_exc.OperationalError,
+        pymysql.err.OperationalError(1213, "Deadlock found"),
+    )
+    lost = _wrap(
+        sa_exc.OperationalError,
+        pymysql.err.OperationalError(
+            1305, "SAVEPOINT sa_savepoint_1 does not exist"
+        ),
+    )
+    assert engine.is_retryable(_raised_while(deadlock, lost))
+    # Without the deadlock it is a bug, not a conflict.
+    alone = _wrap(
+        sa_exc.OperationalError,
+        pymysql.err.OperationalError(
+            1305, "SAVEPOINT sa_savepoint_1 does not exist"
+        ),
+    )
+    assert not engine.is_retryable(alone)

@@ -44,6 +44,7 @@ T = TypeVar("T")
 # MySQL: 1213 deadlock, 1205 lock wait timeout. PostgreSQL: 40P01 deadlock,
 # 40001 serialization failure.
 _MYSQL_RETRY_CODES = {1213, 1205}
+_MYSQL_SAVEPOINT_LOST = 1305  # "SAVEPOINT ... does not exist"
 _PG_RETRY_STATES = {"40P01", "40001"}
 _WRITE_RETRIES = 10
 
@@ -114,7 +115,10 @@ def redacted_url(url: str | URL) -> str:
 
 
 def is_retryable(error: BaseException) -> bool:
-    """True when ``error`` is a deadlock or serialization failure."""
+    """True when ``error`` is a deadlock or serialization failure, or the
+    loss of a savepoint to one: a MySQL deadlock (or Galera certification
+    failure) rolls back the whole transaction, so leaving a savepoint
+    block then fails with 1305 in place of the deadlock (its context)."""
     orig = getattr(error, "orig", None)
     if orig is None:
         return False
@@ -122,8 +126,11 @@ def is_retryable(error: BaseException) -> bool:
     if sqlstate in _PG_RETRY_STATES:
         return True
     args = getattr(orig, "args", ())
-    if args and isinstance(args[0], int) and args[0] in _MYSQL_RETRY_CODES:
-        return True
+    if args and isinstance(args[0], int):
+        if args[0] in _MYSQL_RETRY_CODES:
+            return True
+        if args[0] == _MYSQL_SAVEPOINT_LOST:
+            return any(map(is_retryable, _context_chain(error)))
     return "database is locked" in str(orig)
 
 
@@ -139,6 +146,16 @@ def error_code(error: BaseException) -> str | None:
         return str(args[0])
     state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
     return str(state) if state else None
+
+
+def _context_chain(error: BaseException) -> Iterator[BaseException]:
+    """The exceptions ``error`` was raised while handling, nearest first."""
+    seen = {id(error)}
+    context = error.__context__
+    while context is not None and id(context) not in seen:
+        seen.add(id(context))
+        yield context
+        context = context.__context__
 
 
 def is_unavailable(error: BaseException) -> bool:
