@@ -2,6 +2,8 @@
 
 import uuid as uuidlib
 
+import orjson
+
 from allotment.api import http
 from allotment.api import microversion
 from allotment.api import query
@@ -47,6 +49,46 @@ class Renderer:
             body["root_provider_uuid"] = row.root_provider_uuid
         return body
 
+    def many(self, rows):
+        """The JSON bytes of ``{"resource_providers": [...]}`` for ``rows``:
+        exactly what ``orjson.dumps`` gives for the dicts ``__call__``
+        builds, written through one %-template per provider instead of
+        building and serializing a dict and a list of links each."""
+        template = self._template()
+        dumps = orjson.dumps
+        parts = [
+            template
+            % {
+                b"u": dumps(row.uuid)[1:-1],
+                b"n": dumps(row.name),
+                b"g": row.generation,
+                b"p": dumps(row.parent_provider_uuid),
+                b"r": dumps(row.root_provider_uuid),
+            }
+            for row in rows
+        ]
+        return b'{"resource_providers":[' + b",".join(parts) + b"]}"
+
+    def _template(self):
+        # The base URL is escaped for JSON, then for the %-template.
+        base = orjson.dumps(self.base)[1:-1].replace(b"%", b"%%")
+        links = [b'{"rel":"self","href":"' + base + b'%(u)b"}']
+        links += [
+            b'{"rel":"%s","href":"%s%%(u)b/%s"}'
+            % (rel.encode(), base, rel.encode())
+            for rel in self.rels
+        ]
+        template = (
+            b'{"uuid":"%(u)b","name":%(n)b,"generation":%(g)d,"links":['
+            + b",".join(links)
+            + b"]"
+        )
+        if self.tree:
+            template += (
+                b',"parent_provider_uuid":%(p)b,"root_provider_uuid":%(r)b'
+            )
+        return template + b"}"
+
 
 def _modified(row):
     return row.updated_at or row.created_at
@@ -86,12 +128,10 @@ class ResourceProviders(Resource):
         filters = _filters(req)
         with self.db.read() as conn:
             rows = domain.list_filtered(conn, filters)
-        render = Renderer(req)
-        body = {"resource_providers": [render(row) for row in rows]}
-        http.send_json(
+        http.send_json_bytes(
             req,
             resp,
-            body,
+            Renderer(req).many(rows),
             last_modified=http.latest(*(_modified(row) for row in rows)),
         )
 
