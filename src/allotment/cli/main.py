@@ -265,7 +265,7 @@ def build_parser():
         "--threads",
         type=int,
         default=1,
-        help="threads per worker (gthread worker when > 1)",
+        help="threads per gthread worker",
     )
     p.add_argument(
         "--timeout",
