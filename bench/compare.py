@@ -39,6 +39,10 @@ def _fmt(value):
     )
 
 
+def _ratio(ours, theirs):
+    return "%.1fx" % (theirs / ours) if ours and theirs else "-"
+
+
 def main(ours_path, ref_path):
     ours, ref = _load(ours_path), _load(ref_path)
     base = ours or ref
@@ -54,24 +58,37 @@ def main(ours_path, ref_path):
             ),
         )
     )
+    for label, result in (("allotment", ours), ("reference", ref)):
+        if result:
+            print(
+                "%s: %s, %s, load average %s -> %s"
+                % (
+                    label,
+                    result["started_at"],
+                    result["server"]["db_backend"],
+                    result["host"]["loadavg_start"][0],
+                    result["host"]["loadavg_end"][0],
+                )
+            )
     print()
     print(
         "| query | allotment p50 ms | reference p50 ms | ratio | "
-        "count (ours / ref) |"
+        "server CPU ms (ours / ref) | CPU ratio | count (ours / ref) |"
     )
-    print("| --- | ---: | ---: | ---: | --- |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
     mine, theirs = _reads(ours), _reads(ref)
     for name in dict.fromkeys(list(mine) + list(theirs)):
         a, b = mine.get(name, {}), theirs.get(name, {})
-        pa, pb = a.get("p50_ms"), b.get("p50_ms")
-        ratio = "%.1fx" % (pb / pa) if pa and pb else "-"
         print(
-            "| %s | %s | %s | %s | %s / %s |"
+            "| %s | %s | %s | %s | %s / %s | %s | %s / %s |"
             % (
                 name,
-                _fmt(pa),
-                _fmt(pb),
-                ratio,
+                _fmt(a.get("p50_ms")),
+                _fmt(b.get("p50_ms")),
+                _ratio(a.get("p50_ms"), b.get("p50_ms")),
+                _fmt(a.get("server_cpu_ms")),
+                _fmt(b.get("server_cpu_ms")),
+                _ratio(a.get("server_cpu_ms"), b.get("server_cpu_ms")),
                 _fmt(_count(a)),
                 _fmt(_count(b)),
             )
