@@ -101,39 +101,39 @@ class ConsumerRace(exceptions.ConcurrentUpdate):
 # Reading ---------------------------------------------------------------
 
 
+_FOR_CONSUMER = (
+    sa.select(
+        RP.c.uuid.label("provider_uuid"),
+        RP.c.generation.label("provider_generation"),
+        ALLOC.c.resource_class_id,
+        ALLOC.c.used,
+        ALLOC.c.created_at,
+        ALLOC.c.updated_at,
+        CONSUMERS.c.generation.label("consumer_generation"),
+        tables.consumer_types.c.name.label("consumer_type"),
+        tables.projects.c.external_id.label("project_id"),
+        tables.users.c.external_id.label("user_id"),
+    )
+    .select_from(
+        ALLOC.join(RP, RP.c.id == ALLOC.c.resource_provider_id)
+        .join(CONSUMERS, CONSUMERS.c.uuid == ALLOC.c.consumer_id)
+        .join(tables.projects, tables.projects.c.id == CONSUMERS.c.project_id)
+        .join(tables.users, tables.users.c.id == CONSUMERS.c.user_id)
+        .outerjoin(
+            tables.consumer_types,
+            tables.consumer_types.c.id == CONSUMERS.c.consumer_type_id,
+        )
+    )
+    .where(ALLOC.c.consumer_id == sa.bindparam("consumer_uuid"))
+    .order_by(ALLOC.c.id)
+)
+
+
 def for_consumer(conn: sa.Connection, consumer_uuid: str) -> Sequence[sa.Row]:
     """The consumer's allocations as rows (provider uuid and generation,
     class id, used, time stamps, consumer generation, type name, project
     and user external ids)."""
-    query = (
-        sa.select(
-            RP.c.uuid.label("provider_uuid"),
-            RP.c.generation.label("provider_generation"),
-            ALLOC.c.resource_class_id,
-            ALLOC.c.used,
-            ALLOC.c.created_at,
-            ALLOC.c.updated_at,
-            CONSUMERS.c.generation.label("consumer_generation"),
-            tables.consumer_types.c.name.label("consumer_type"),
-            tables.projects.c.external_id.label("project_id"),
-            tables.users.c.external_id.label("user_id"),
-        )
-        .select_from(
-            ALLOC.join(RP, RP.c.id == ALLOC.c.resource_provider_id)
-            .join(CONSUMERS, CONSUMERS.c.uuid == ALLOC.c.consumer_id)
-            .join(
-                tables.projects, tables.projects.c.id == CONSUMERS.c.project_id
-            )
-            .join(tables.users, tables.users.c.id == CONSUMERS.c.user_id)
-            .outerjoin(
-                tables.consumer_types,
-                tables.consumer_types.c.id == CONSUMERS.c.consumer_type_id,
-            )
-        )
-        .where(ALLOC.c.consumer_id == consumer_uuid)
-        .order_by(ALLOC.c.id)
-    )
-    return conn.execute(query).all()
+    return conn.execute(_FOR_CONSUMER, {"consumer_uuid": consumer_uuid}).all()
 
 
 def for_provider(conn: sa.Connection, provider_id: int) -> Sequence[sa.Row]:

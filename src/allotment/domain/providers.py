@@ -57,10 +57,15 @@ def _shown() -> tuple[sa.Select, sa.FromClause]:
     return query, rp
 
 
+# Built once: constructing the statement costs more than running it for one
+# provider.
+_SHOWN = _shown()
+_GET = _SHOWN[0].where(_SHOWN[1].c.uuid == sa.bindparam("uuid"))
+
+
 def get(conn: sa.Connection, uuid: str) -> sa.Row:
     """The shown provider ``uuid``; 404 when there is none."""
-    query, rp = _shown()
-    row = conn.execute(query.where(rp.c.uuid == uuid)).first()
+    row = conn.execute(_GET, {"uuid": uuid}).first()
     if row is None:
         raise provider_lookup.not_found(uuid)
     return row
@@ -412,7 +417,7 @@ def list_filtered(conn: sa.Connection, filters: Filters) -> Sequence[sa.Row]:
     """The shown providers matching ``filters``, in one query (plus name to
     id look-ups for classes and traits). 400 for unknown classes or traits.
     """
-    query, rp = _shown()
+    query, rp = _SHOWN
     conds = []
     if filters.name is not None:
         conds.append(rp.c.name == filters.name)

@@ -28,27 +28,30 @@ UNKNOWN = "unknown"
 ALL = "all"
 
 
+_FOR_PROVIDER = (
+    sa.select(
+        INV.c.resource_class_id,
+        sa.func.coalesce(sa.func.sum(ALLOC.c.used), 0),
+    )
+    .select_from(
+        INV.outerjoin(
+            ALLOC,
+            sa.and_(
+                ALLOC.c.resource_provider_id == INV.c.resource_provider_id,
+                ALLOC.c.resource_class_id == INV.c.resource_class_id,
+            ),
+        )
+    )
+    .where(INV.c.resource_provider_id == sa.bindparam("provider_id"))
+    .group_by(INV.c.resource_class_id)
+    .order_by(INV.c.resource_class_id)
+)
+
+
 def for_provider(conn: sa.Connection, provider_id: int) -> dict[str, int]:
     """{class name: amount used} for every class the provider has inventory
     of (0 when nothing is allocated)."""
-    rows = conn.execute(
-        sa.select(
-            INV.c.resource_class_id,
-            sa.func.coalesce(sa.func.sum(ALLOC.c.used), 0),
-        )
-        .select_from(
-            INV.outerjoin(
-                ALLOC,
-                sa.and_(
-                    ALLOC.c.resource_provider_id == INV.c.resource_provider_id,
-                    ALLOC.c.resource_class_id == INV.c.resource_class_id,
-                ),
-            )
-        )
-        .where(INV.c.resource_provider_id == provider_id)
-        .group_by(INV.c.resource_class_id)
-        .order_by(INV.c.resource_class_id)
-    ).all()
+    rows = conn.execute(_FOR_PROVIDER, {"provider_id": provider_id}).all()
     return _by_class_name(conn, rows)
 
 
