@@ -52,41 +52,41 @@ class Renderer:
     def many(self, rows):
         """The JSON bytes of ``{"resource_providers": [...]}`` for ``rows``:
         exactly what ``orjson.dumps`` gives for the dicts ``__call__``
-        builds, written through one %-template per provider instead of
-        building and serializing a dict and a list of links each."""
+        builds, written through one positional %-template per provider
+        instead of building and serializing a dict and a list of links
+        each."""
         template = self._template()
         dumps = orjson.dumps
-        parts = [
-            template
-            % {
-                b"u": dumps(row.uuid)[1:-1],
-                b"n": dumps(row.name),
-                b"g": row.generation,
-                b"p": dumps(row.parent_provider_uuid),
-                b"r": dumps(row.root_provider_uuid),
-            }
-            for row in rows
-        ]
+        links = len(self.rels)
+        parts = []
+        for row in rows:
+            uuid = dumps(row.uuid)[1:-1]
+            values = (uuid, dumps(row.name), row.generation, uuid)
+            values += (uuid,) * links
+            if self.tree:
+                values += (
+                    dumps(row.parent_provider_uuid),
+                    dumps(row.root_provider_uuid),
+                )
+            parts.append(template % values)
         return b'{"resource_providers":[' + b",".join(parts) + b"]}"
 
     def _template(self):
         # The base URL is escaped for JSON, then for the %-template.
         base = orjson.dumps(self.base)[1:-1].replace(b"%", b"%%")
-        links = [b'{"rel":"self","href":"' + base + b'%(u)b"}']
+        links = [b'{"rel":"self","href":"' + base + b'%b"}']
         links += [
-            b'{"rel":"%s","href":"%s%%(u)b/%s"}'
+            b'{"rel":"%s","href":"%s%%b/%s"}'
             % (rel.encode(), base, rel.encode())
             for rel in self.rels
         ]
         template = (
-            b'{"uuid":"%(u)b","name":%(n)b,"generation":%(g)d,"links":['
+            b'{"uuid":"%b","name":%b,"generation":%d,"links":['
             + b",".join(links)
             + b"]"
         )
         if self.tree:
-            template += (
-                b',"parent_provider_uuid":%(p)b,"root_provider_uuid":%(r)b'
-            )
+            template += b',"parent_provider_uuid":%b,"root_provider_uuid":%b'
         return template + b"}"
 
 
