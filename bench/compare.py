@@ -1,6 +1,8 @@
-"""Print a markdown table comparing two placement-bench JSON results.
+"""Print a markdown table comparing two placement-bench JSON results, or
+two boot storms (bench/boot_storm.py).
 
 python bench/compare.py OURS.json REFERENCE.json
+python bench/compare.py --storm OURS.storm.json REFERENCE.storm.json
 """
 
 import json
@@ -112,5 +114,32 @@ def main(ours_path, ref_path):
             )
 
 
+def storm(ours_path, ref_path):
+    print(
+        "| server | idle p50 ms | storm p50 ms | storm / idle | claims/s | "
+        "claims | 409 | errors |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for label, path in (("allotment", ours_path), ("reference", ref_path)):
+        s = _load(path)
+        if s:
+            print(
+                "| %s | %s | %s | %s | %s | %s | %s | %s |"
+                % (
+                    label,
+                    s["idle_p50_ms"],
+                    s["storm_p50_ms"],
+                    s["storm_over_idle"],
+                    s["claims_per_s"],
+                    s["claims"],
+                    s["conflicts"],
+                    s["errors"],
+                )
+            )
+
+
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    if sys.argv[1] == "--storm":
+        storm(sys.argv[2], sys.argv[3])
+    else:
+        main(sys.argv[1], sys.argv[2])

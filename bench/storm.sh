@@ -61,3 +61,6 @@ if [[ -z $only || $only == ours ]]; then run_one allotment; fi
 if [[ -z $only || $only == reference ]]; then run_one reference; fi
 "$root/.venv/bin/python" "$here/compare.py" "$out_dir/storm-flat-$n-allotment.json" \
   "$out_dir/storm-flat-$n-reference.json"
+echo
+"$root/.venv/bin/python" "$here/compare.py" --storm \
+  "$out_dir/storm-flat-$n-allotment.storm.json" "$out_dir/storm-flat-$n-reference.storm.json"
