@@ -21,11 +21,7 @@ class GunicornServer(BaseApplication):
             "bind": "%s:%d" % (host, port),
             "workers": workers,
             "threads": threads,
-            # gthread even with one thread: unlike the sync worker it keeps
-            # connections alive, which saves a TCP connection per request
-            # (about half the time of a small read for a client that
-            # reuses its connections).
-            "worker_class": "gthread",
+            "worker_class": "gthread" if threads > 1 else "sync",
             "timeout": timeout,
             # SIGTERM: stop accepting, let requests in flight finish for
             # up to this many seconds, then exit.

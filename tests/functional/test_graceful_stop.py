@@ -29,7 +29,7 @@ def _wait_for(predicate, timeout, what):
         time.sleep(0.05)
 
 
-@pytest.mark.parametrize("threads", [1, 2], ids=["1-thread", "2-threads"])
+@pytest.mark.parametrize("threads", [1, 2], ids=["sync", "gthread"])
 def test_sigterm_lets_the_request_in_flight_finish(
     private_postgres, tmp_path, threads
 ):

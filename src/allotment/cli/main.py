@@ -269,7 +269,7 @@ def build_parser():
         "--threads",
         type=int,
         default=1,
-        help="threads per gthread worker",
+        help="threads per worker (gthread worker when > 1)",
     )
     p.add_argument(
         "--timeout",
