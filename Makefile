@@ -1,5 +1,6 @@
-# allotment: `make serve` runs the API on 127.0.0.1:8778, `make test` runs
-# every test and prints the line coverage, `make lint` runs ruff and mypy.
+# allotment: `make serve` runs the API on 127.0.0.1:8778 (another port:
+# SERVE_ARGS="--port N"), `make test` runs every test and prints the line
+# coverage, `make lint` runs ruff and mypy.
 # All create the virtualenv in .venv on first use.
 PYTHON ?= python3
 VENV ?= .venv
@@ -14,8 +15,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $(STAMP)
 
+# The console at http://127.0.0.1:8778/allotment/ui/ (noauth2 on loopback:
+# no token needed from a local browser).
 serve: $(STAMP)
-	$(BIN)/allotment serve
+	OS_ALLOTMENT__UI_ENABLED=True $(BIN)/allotment serve $(SERVE_ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest --cov=allotment --cov-report=

@@ -20,3 +20,16 @@ accesslog = "-"
 errorlog = "-"
 loglevel = "info"
 proc_name = "placement-api"
+
+# Metrics of every worker add up in GET /allotment/metrics
+# (prometheus-client's multiprocess mode): a folder of per-worker files,
+# $PROMETHEUS_MULTIPROC_DIR if set (emptied at start) or a temporary one
+# (removed at exit); an exited worker's live gauges are dropped.
+from allotment import serving  # noqa: E402
+
+_remove_metrics_folder = serving.metrics_folder()
+child_exit = serving.worker_exited
+
+
+def on_exit(server):
+    _remove_metrics_folder()

@@ -37,6 +37,7 @@ import http.client
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -128,13 +129,19 @@ def db_sync(config_path):
         )
 
 
+# The last line of a Python traceback in a server log: the exception.
+_RAISED = re.compile(r"^[\w.]+(Error|Exception): ")
+
+
 def keep_logs(*sources):
     """Copy the logs (``*.log``) under ``sources`` to a new folder that
-    outlives the test; its path, for a failure message."""
+    outlives the test; its path, and the exceptions the servers logged
+    (on CI the folder is gone, the failure message is not)."""
     import shutil
     import tempfile
 
     kept = tempfile.mkdtemp(prefix="allotment-stress-logs-")
+    raised = collections.Counter()
     for source in sources:
         for folder, _dirs, files in os.walk(source):
             for name in files:
@@ -144,8 +151,16 @@ def keep_logs(*sources):
                         kept, os.path.basename(source), relative
                     )
                     os.makedirs(target, exist_ok=True)
-                    shutil.copy(os.path.join(folder, name), target)
-    return kept
+                    path = os.path.join(folder, name)
+                    shutil.copy(path, target)
+                    with open(path, errors="replace") as handle:
+                        raised.update(
+                            line.strip()[:300]
+                            for line in handle
+                            if _RAISED.match(line)
+                        )
+    lines = ["%d x %s" % (n, line) for line, n in raised.most_common(10)]
+    return "\n".join([kept, *lines])
 
 
 class Server:

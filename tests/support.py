@@ -1,5 +1,9 @@
 """Test helpers: an in-process API client over the WSGI application."""
 
+import contextlib
+import threading
+from wsgiref import simple_server
+
 import falcon.testing
 import orjson
 import sqlalchemy as sa
@@ -47,10 +51,10 @@ class Response:
 class ApiClient:
     """Calls the WSGI app in-process, as admin, at a chosen microversion."""
 
-    def __init__(self, conf, database):
+    def __init__(self, conf, database, **build_args):
         self.conf = conf
         self.db = database
-        self.app = api_app.build(conf, database=database)
+        self.app = api_app.build(conf, database=database, **build_args)
 
     @classmethod
     def create(cls, database_url, **overrides):
@@ -67,6 +71,7 @@ class ApiClient:
         token="admin",
         raw=None,
         content_type=None,
+        remote_addr=None,
     ):
         """Send a request. ``body`` is sent as JSON; ``raw`` as bytes."""
         path, _sep, query = path.partition("?")
@@ -88,6 +93,7 @@ class ApiClient:
             method=method,
             headers=hdrs,
             body=raw or b"",
+            remote_addr=remote_addr,
         )
         captured = {}
 
@@ -190,6 +196,24 @@ def snapshot_state(version):
     }
 
 
+def fits_state(version, keys):
+    """The providers (ids) with room for each (class id, amount) of
+    ``keys``: what ``Version.fitting`` answers, kept or derived entries
+    included."""
+    ids = version.ids
+    return {
+        key: sorted(ids[row] for row in version.fitting(*key)) for key in keys
+    }
+
+
+def fits_keys(version, amounts=(1, 2, 7)):
+    """(class id, amount) pairs worth asking ``version`` (the amounts are
+    asked again of the next version, which derives its answers)."""
+    return [
+        (rc, amount) for rc in sorted(version.by_class) for amount in amounts
+    ]
+
+
 def assert_snapshot_exact(database):
     """The snapshot kept current change by change (that of ``database``
     in this process) equals a fresh load."""
@@ -197,6 +221,31 @@ def assert_snapshot_exact(database):
     fresh = snapshot.Snapshot(database).version()
     assert kept.seq == fresh.seq
     assert snapshot_state(kept) == snapshot_state(fresh)
+    keys = fits_keys(fresh)
+    assert fits_state(kept, keys) == fits_state(fresh, keys)
+
+
+@contextlib.contextmanager
+def served_in_thread(app):
+    """Serve the WSGI ``app`` over HTTP on a free loopback port from a
+    thread (for clients that speak HTTP, such as the CLI twins); yields
+    the base URL."""
+    server = simple_server.make_server(
+        "127.0.0.1", 0, app, handler_class=_QuietHandler
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield "http://127.0.0.1:%d" % server.server_port
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+class _QuietHandler(simple_server.WSGIRequestHandler):
+    def log_message(self, format, *args):
+        pass
 
 
 def assert_usage_totals_exact(database):

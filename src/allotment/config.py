@@ -13,6 +13,7 @@ from oslo_config import cfg
 from oslo_middleware import cors
 from oslo_middleware import http_proxy_to_wsgi
 from oslo_middleware import sizelimit
+from oslo_middleware.healthcheck import opts as healthcheck_opts
 from oslo_policy import opts as policy_opts
 
 DEFAULT_CONSUMER_MISSING_ID = "00000000-0000-0000-0000-000000000000"
@@ -167,6 +168,28 @@ ALLOTMENT_OPTS = [
         "for example after SQL written by hand). 0 disables "
         "the check.",
     ),
+    cfg.ListOpt(
+        "metrics_allowed_source_ranges",
+        default=[],
+        help="Networks (CIDR) from which GET /allotment/metrics is "
+        "answered without a token, for Prometheus scrapers (which "
+        "cannot get keystone tokens). Other clients need a token "
+        "passing the allotment:metrics policy rule.",
+    ),
+    cfg.BoolOpt(
+        "export_capacity_metrics",
+        default=False,
+        help="Also export capacity, used and reserved amounts per "
+        "resource class per root provider and per aggregate with "
+        "the metrics (computed from the provider snapshot at each "
+        "scrape).",
+    ),
+    cfg.BoolOpt(
+        "ui_enabled",
+        default=False,
+        help="Serve the web console at /allotment/ui/ (to identities "
+        "passing the allotment:ui policy rule).",
+    ),
 ]
 
 
@@ -185,6 +208,14 @@ def register_opts(conf):
         "max_request_body_size",
         DEFAULT_MAX_REQUEST_BODY_SIZE,
         group="oslo_middleware",
+    )
+    conf.register_opts(healthcheck_opts.HEALTHCHECK_OPTS, group="healthcheck")
+    # GET /healthcheck checks the database and the provider snapshot
+    # (api/health.py); an operator may add oslo.middleware's backends.
+    conf.set_default(
+        "backends",
+        ["allotment_database", "allotment_snapshot"],
+        group="healthcheck",
     )
     for group, opts in auth_token_opts.list_auth_token_opts():
         conf.register_opts(opts, group=group)

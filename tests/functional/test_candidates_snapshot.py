@@ -308,3 +308,27 @@ def test_a_new_provider_below_an_id_held_brings_a_full_load(pair):
         assert late.get("/resource_providers/" + new).status_code == 200
     finally:
         late.close()
+
+
+def test_a_provider_without_root_is_its_own_root(api):
+    """A provider whose root_provider_id is NULL (a reference database
+    before its online data migrations, SQL by hand) is its own root in the
+    snapshot, as the migration would make it, and its fingerprint agrees
+    with the database's; it once made every candidates request answer 500
+    (KeyError: None)."""
+    from allotment.candidates import fingerprint
+
+    cn = _provider(api, "cn", inventory={"VCPU": 4})
+    with api.db.write() as conn:
+        conn.execute(
+            RP.update().where(RP.c.uuid == cn).values(root_provider_id=None)
+        )
+        changes.record_everything(conn)
+    found, summaries = _seen(api, "resources=VCPU:1")
+    assert found == [{cn: {"VCPU": 1}}]
+    assert list(summaries) == [cn]
+    version = snapshot.for_database(api.db).version()
+    with api.db.read() as conn:
+        stored = fingerprint.of_database(conn)
+    assert fingerprint.compare(fingerprint.of_version(version), stored) == []
+    _assert_exact(api)

@@ -203,8 +203,30 @@ def test_request_log_lines_carry_no_token(sqlite_api, caplog, token):
                 "authorization": "Bearer " + token,
             },
         )
-    assert "allotment.requests" in caplog.text
+    lines = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "allotment.requests"
+    ]
+    assert len(lines) == 3
+    # The identity noauth2 took from the token ("admin"), not the
+    # Authorization header or the service token.
+    for line in lines:
+        assert line.endswith("project: admin user: admin"), line
     _assert_no_secret(caplog.text, "request log")
+
+
+def test_unauthenticated_request_log_line_names_nobody(sqlite_api, caplog):
+    caplog.set_level(logging.INFO)
+    resp = sqlite_api.get("/resource_providers", token=None)
+    assert resp.status_code == 401
+    (line,) = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "allotment.requests"
+    ]
+    assert " status: 401 " in line
+    assert line.endswith("project: - user: -"), line
 
 
 class _FakeKeystone:
@@ -376,4 +398,12 @@ def test_keystone_authenticated_requests_log_no_token(tmp_path, caplog):
         keystone.close()
     _assert_no_secret("\n".join(answers), "answers")
     _assert_no_secret(caplog.text, "logs")
-    assert '"GET /resource_providers" status: 200' in caplog.text
+    lines = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "allotment.requests"
+    ]
+    # The project and user keystone validated the token for, never it.
+    assert '"GET /resource_providers" status: 200' in lines[0]
+    assert lines[0].endswith("project: p-admin user: u-admin"), lines[0]
+    assert all(line.endswith("user: u-admin") for line in lines), lines

@@ -105,3 +105,36 @@ def test_unavailable(error):
 )
 def test_not_unavailable(error):
     assert not engine.is_unavailable(error)
+
+
+@pytest.mark.parametrize(
+    "error, code",
+    [
+        (
+            _wrap(
+                sa_exc.OperationalError,
+                pymysql.err.OperationalError(1317, "Query interrupted"),
+            ),
+            "1317",
+        ),
+        (
+            _wrap(
+                sa_exc.OperationalError,
+                psycopg.errors.AdminShutdown("terminating connection"),
+            ),
+            "57P01",
+        ),
+        (
+            _wrap(
+                sa_exc.OperationalError,
+                sqlite3.OperationalError("disk I/O error"),
+            ),
+            None,
+        ),
+        (RuntimeError("not from a database"), None),
+    ],
+)
+def test_error_code_names_the_database_code_only(error, code):
+    """A 500's detail names the database's error code (never its text,
+    which may quote SQL), so a failure seen only on CI can be diagnosed."""
+    assert engine.error_code(error) == code

@@ -6,6 +6,7 @@ Connecting to a port nobody listens on (127.0.0.1) gives the driver's
 "cannot connect" error; a Galera node's 1047 and 1180 are built by hand.
 """
 
+import prometheus_client
 import pymysql
 import pytest
 import sqlalchemy as sa
@@ -96,6 +97,15 @@ def test_api_answers_503_in_placement_format(tmp_path):
         database.dispose()
 
 
+def _deadlock_retries():
+    return (
+        prometheus_client.REGISTRY.get_sample_value(
+            "allotment_write_retries_total", {"reason": "deadlock"}
+        )
+        or 0
+    )
+
+
 def test_persistent_deadlock_is_409(monkeypatch):
     database = engine.Database("sqlite://")
     calls = []
@@ -111,12 +121,15 @@ def test_persistent_deadlock_is_409(monkeypatch):
         )
 
     monkeypatch.setattr(engine.time, "sleep", lambda _s: None)
+    before = _deadlock_retries()
     try:
         with pytest.raises(exceptions.ConcurrentUpdate) as caught:
             database.run_write(work)
     finally:
         database.dispose()
     assert len(calls) == engine._WRITE_RETRIES
+    # Each run but the last was a retry, counted for the metrics.
+    assert _deadlock_retries() - before == engine._WRITE_RETRIES - 1
     assert caught.value.status == 409
     assert caught.value.code == exceptions.CONCURRENT_UPDATE
 

@@ -17,12 +17,16 @@ from oslo_middleware import http_proxy_to_wsgi
 from sqlalchemy import exc as sa_exc
 
 from allotment import exceptions
+from allotment import metrics
 from allotment.api import auth
+from allotment.api import console
 from allotment.api import errors
+from allotment.api import health
 from allotment.api import http
 from allotment.api import microversion
 from allotment.api import policy
 from allotment.api import routes
+from allotment.api.resources import metrics as metrics_resource
 from allotment.candidates import snapshot
 from allotment.storage import engine
 from allotment.storage import migrations
@@ -46,7 +50,10 @@ REQUEST_LOG = logging.getLogger("allotment.requests")
 
 
 class RequestIdMiddleware:
-    """Gives each request its id, and logs each answer (one INFO line)."""
+    """Gives each request its id, and logs each answer (one INFO line:
+    request id, client address, request line, status, microversion,
+    duration, and the authenticated project and user, ``-`` before
+    authentication; never a token); counts it for the metrics."""
 
     def __init__(self, services):
         self.services = services
@@ -59,9 +66,19 @@ class RequestIdMiddleware:
 
     def process_response(self, req, resp, resource, req_succeeded):
         resp.set_header(REQUEST_ID_HEADER, req.context.request_id)
+        seconds = time.monotonic() - req.context.started
+        metrics.request(
+            req.uri_template,
+            req.method,
+            resp.status_code,
+            req.context.microversion,
+            seconds,
+        )
         if REQUEST_LOG.isEnabledFor(logging.INFO):
+            identity = getattr(req.context, "placement", None)
             REQUEST_LOG.info(
-                '%s %s "%s %s%s" status: %s microversion: %s time: %.1f ms',
+                '%s %s "%s %s%s" status: %s microversion: %s time: %.1f ms '
+                "project: %s user: %s",
                 req.context.request_id,
                 req.remote_addr,
                 req.method,
@@ -69,7 +86,9 @@ class RequestIdMiddleware:
                 "?" + req.query_string if req.query_string else "",
                 resp.status_code,
                 req.context.microversion,
-                (time.monotonic() - req.context.started) * 1000,
+                seconds * 1000,
+                getattr(identity, "project_id", None) or "-",
+                getattr(identity, "user_id", None) or "-",
             )
         location = resp.location
         if location and location.startswith("/"):
@@ -126,12 +145,15 @@ class BodySizeMiddleware:
 
 class EmptySegmentMiddleware:
     """404 for a path with an empty segment (``/allocations/``,
-    ``//resource_providers``, a trailing slash): no route has one, as for
-    the reference, whose routes match non-empty segments only."""
+    ``//resource_providers``, a trailing slash): no Placement route has
+    one, as for the reference, whose routes match non-empty segments only.
+    The console's root, ``/allotment/ui/``, is allotment's own."""
 
     def process_request(self, req, resp):
         path = req.path
-        if path != "/" and (path.endswith("/") or "//" in path):
+        if path not in ("/", console.ROOT) and (
+            path.endswith("/") or "//" in path
+        ):
             raise exceptions.NotFound("")
 
 
@@ -199,15 +221,20 @@ def _database_error(req, resp, exc, params):
 
 
 def _unexpected_error(req, resp, exc, params):
-    # The detail names the error's type only: its text may quote SQL.
+    # The detail names the error's type (and the database's error code)
+    # only: its text may quote SQL.
     LOG.exception("unexpected error in %s %s", req.method, req.path)
+    code = engine.error_code(exc)
     errors.render(
         req,
         resp,
         500,
-        "Unexpected %s; the server log has the "
-        "details of request %s."
-        % (type(exc).__name__, req.context.request_id),
+        "Unexpected %s%s; the server log has the details of request %s."
+        % (
+            type(exc).__name__,
+            " (database error %s)" % code if code else "",
+            req.context.request_id,
+        ),
     )
 
 
@@ -234,20 +261,28 @@ def prepare_database(conf, database):
     database.run_write(standard_rows.sync)
 
 
-def build(conf, database=None, prepare=True):
+def build(conf, database=None, prepare=True, local_console=False):
     """The placement WSGI application for ``conf``.
 
     ``prepare=False`` skips the schema and standard-rows step, for workers
-    whose parent process already did it.
+    whose parent process already did it. ``local_console``: with noauth2,
+    console pages requested from a loopback address without a token are
+    served as admin (``allotment serve`` bound to loopback sets it).
     """
     database = database or engine.Database.from_conf(conf)
     if prepare:
         prepare_database(conf, database)
     services = Services(conf, database, policy.Policy(conf))
+    health.attach(conf, database)
+    metrics.DB_CAPACITY.set(database.pool_capacity())
 
     middleware = [RequestIdMiddleware(services)]
     if conf.api.auth_strategy == "noauth2":
-        middleware.append(auth.NoAuth2Middleware())
+        middleware.append(
+            auth.NoAuth2Middleware(
+                console_prefix=console.ROOT if local_console else None
+            )
+        )
     middleware += [
         auth.ContextMiddleware(),
         MicroversionMiddleware(),
@@ -283,4 +318,7 @@ def build(conf, database=None, prepare=True):
         application = oslo_cors.CORS(application, conf)
     if conf.oslo_middleware.enable_proxy_headers_parsing:
         application = http_proxy_to_wsgi.HTTPProxyToWSGI(application, conf)
-    return application
+    # Answered before authentication: the health check, and the metrics
+    # for Prometheus scrapers in [allotment] metrics_allowed_source_ranges.
+    application = metrics_resource.Scrape(application, services)
+    return health.Dispatch(application, health.plain(conf))

@@ -5,6 +5,8 @@ Both strategies end with the same WSGI headers (``X-User-Id``,
 oslo.context ``RequestContext`` is built for policy checks.
 """
 
+import ipaddress
+
 from keystonemiddleware import auth_token
 from oslo_context import context as oslo_context
 
@@ -39,13 +41,33 @@ def noauth2_environ(environ):
 
 
 class NoAuth2Middleware:
-    """Falcon middleware: 401 without a token, identity from the token."""
+    """Falcon middleware: 401 without a token, identity from the token.
+
+    With ``console_prefix`` (``allotment serve`` with noauth2 bound to a
+    loopback address), a request under it without a token, from a loopback
+    address, is the noauth2 admin: a browser on the same machine can use
+    the console, which sends no token."""
+
+    def __init__(self, console_prefix=None):
+        self.console_prefix = console_prefix
 
     def process_request(self, req, resp):
         if req.path in UNAUTHENTICATED_PATHS:
             return
+        if self._local_console(req):
+            req.env["HTTP_X_AUTH_TOKEN"] = "admin"
         if not noauth2_environ(req.env):
             raise exceptions.Unauthorized("")
+
+    def _local_console(self, req):
+        if not self.console_prefix or "HTTP_X_AUTH_TOKEN" in req.env:
+            return False
+        if not req.path.startswith(self.console_prefix):
+            return False
+        try:
+            return ipaddress.ip_address(req.remote_addr).is_loopback
+        except ValueError:
+            return False
 
 
 class ContextMiddleware:

@@ -12,6 +12,7 @@ import re
 import falcon
 import orjson
 
+from allotment import metrics
 from allotment.api import microversion
 from allotment.exceptions import DEFAULT
 
@@ -100,6 +101,8 @@ def _pick_media(req):
 def render(req, resp, status, message, code=DEFAULT, headers=None, extra=None):
     """Write an error response for ``status`` with ``message`` to ``resp``."""
     title = TITLES.get(status, falcon.code_to_http_status(status)[4:])
+    if status == 409:
+        metrics.CONFLICTS.labels(code).inc()
     resp.status = status
     for name, value in (headers or {}).items():
         resp.set_header(name, value)

@@ -247,7 +247,20 @@ OPERATION_RULES = [
 
 # allotment's own operations, as in _OPERATIONS; each rule is
 # ``allotment:<name>``.
-_ALLOTMENT_OPERATIONS: list[tuple[str, str, str, str]] = []
+_ALLOTMENT_OPERATIONS: list[tuple[str, str, str, str]] = [
+    ("consumers:list", ALLOTMENT_READER, "GET", "/allotment/consumers"),
+    ("audit", ALLOTMENT_READER, "GET", "/allotment/audit"),
+    ("healthcheck", ALLOTMENT_READER, "GET", "/allotment/healthcheck"),
+    ("metrics", ALLOTMENT_READER, "GET", "/allotment/metrics"),
+    ("ui", ALLOTMENT_READER, "GET", "/allotment/ui/"),
+    (
+        "explain",
+        ALLOTMENT_READER,
+        "GET",
+        "/allotment/explain/allocation_candidates",
+    ),
+    ("capacity", ALLOTMENT_READER, "GET", "/allotment/capacity"),
+]
 
 ALLOTMENT_RULES = [
     policy.DocumentedRuleDefault(

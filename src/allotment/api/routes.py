@@ -7,7 +7,13 @@ A new route is one line in ``ROUTES`` (and its handlers' policy rules in
 from allotment.api.resources import aggregates
 from allotment.api.resources import allocation_candidates
 from allotment.api.resources import allocations
+from allotment.api.resources import audit
+from allotment.api.resources import console
+from allotment.api.resources import consumers
+from allotment.api.resources import health
+from allotment.api.resources import insight
 from allotment.api.resources import inventories
+from allotment.api.resources import metrics
 from allotment.api.resources import providers
 from allotment.api.resources import reshaper
 from allotment.api.resources import resource_classes
@@ -40,6 +46,19 @@ ROUTES = [
     ("/resource_providers/{uuid}/usages", usages.ProviderUsages),
     ("/usages", usages.Usages),
     ("/allocation_candidates", allocation_candidates.AllocationCandidates),
+    ("/allotment/consumers", consumers.Consumers),
+    ("/allotment/audit", audit.Audit),
+    ("/allotment/healthcheck", health.DetailedHealthcheck),
+    ("/allotment/metrics", metrics.Metrics),
+    ("/allotment/ui/", console.Index),
+    ("/allotment/ui/search", console.Search),
+    ("/allotment/ui/providers/{uuid}", console.Provider),
+    ("/allotment/ui/consumers/{uuid}", console.Consumer),
+    ("/allotment/ui/explain", console.Explain),
+    ("/allotment/ui/capacity", console.Capacity),
+    ("/allotment/ui/static/{name}", console.Static),
+    ("/allotment/explain/allocation_candidates", insight.Explain),
+    ("/allotment/capacity", insight.Capacity),
 ]
 
 

@@ -29,6 +29,7 @@ import dataclasses
 import itertools
 import operator
 import random
+from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Iterator
 
@@ -112,6 +113,19 @@ def generate(
         produced += 1
         if produced == count:
             return
+
+
+def first(
+    problem: Problem,
+) -> Callable[[list[list[int]]], tuple[int, ...] | None]:
+    """A function giving the first candidate of one anchor's options (or
+    None), searched with ``problem.headroom`` as it is at the call."""
+    searcher = _Searcher(problem)
+
+    def first_of(options):
+        return next(searcher.search(options), None)
+
+    return first_of
 
 
 def _round_robin(iterators):

@@ -33,7 +33,7 @@ from allotment.domain import traits
 if TYPE_CHECKING:
     from allotment.candidates.groups import Flags
     from allotment.candidates.groups import Request
-    from allotment.candidates.snapshot import Snapshot
+    from allotment.candidates.snapshot import Version
 
 
 class NoCandidates(Exception):
@@ -52,7 +52,7 @@ class Plan:
 
 
 def plan(
-    conn: sa.Connection, snap: Snapshot, request: Request, flags: Flags
+    conn: sa.Connection, snap: Version, request: Request, flags: Flags
 ) -> Plan | None:
     """The Plan for ``request`` (a groups.Request) over the refreshed
     snapshot ``snap`` with ``flags`` (groups.Flags), or None when nothing
@@ -66,6 +66,45 @@ def plan(
         return None
 
 
+class _AnchorOptions:
+    """anchor root -> the providers (ascending) of one unsuffixed slot:
+    ``own``, providers serving their own tree, and ``shared``, anchor ->
+    sharing providers serving it. The anchors are a set; a list is made
+    only for an anchor the search reaches (a limited answer reaches few).
+    """
+
+    __slots__ = ("_anchors", "_own", "_shared", "_snap")
+
+    def __init__(self, snap, own, shared):
+        self._snap = snap
+        self._own = own
+        self._shared = shared
+        if snap.nested:
+            root_of = snap.root_of
+            self._anchors = {root_of[rp] for rp in own}
+        else:  # every provider is a root
+            self._anchors = set(own)
+        self._anchors.update(shared)
+
+    def __iter__(self):
+        return iter(self._anchors)
+
+    def __len__(self):
+        return len(self._anchors)
+
+    def __getitem__(self, root):
+        own = self._own
+        members = self._snap.trees.get(root)
+        if members is None:
+            found = [root] if root in own else []
+        else:
+            found = sorted(rp for rp in members if rp in own)
+        shared = self._shared.get(root)
+        if shared:
+            found = sorted(found + shared)
+        return found
+
+
 class _Planner:
     def __init__(self, conn, snap, request, flags):
         self.conn = conn
@@ -76,16 +115,8 @@ class _Planner:
         self.anchor_ok = None
 
     def run(self):
-        request, groups = self.request, self.request.groups
-        trait_names = set(request.root_required | request.root_forbidden)
-        agg_uuids = set()
-        for group in groups:
-            for any_of in group.required:
-                trait_names |= any_of
-            trait_names |= group.forbidden
-            for any_of in group.member_of:
-                agg_uuids |= any_of
-            agg_uuids |= group.forbidden_aggs
+        groups = self.request.groups
+        trait_names, agg_uuids = self.request.names()
         trait_ids = traits.ids_for(self.conn, trait_names)
         self.anchor_ok = self._anchor_filter(trait_ids)
         rc_ids = resource_classes.ids_for(
@@ -217,79 +248,71 @@ class _Planner:
             scope = found if scope is None else found & scope
         return scope
 
-    def _anchors_of(self, rp):
-        if rp in self.sharing:
-            return self.snap.anchors_of(rp)
-        return (self.snap.root_of[rp],)
-
     def _granular_options(self, group, resolved):
-        """anchor root -> providers able to serve the granular group."""
+        """anchor root -> providers able to serve the granular group (an
+        ``_AnchorOptions``), found with set operations."""
+        snap = self.snap
         required, forbidden = resolved["required"], resolved["forbidden"]
         in_aggs = resolved["in_aggs"]
         if group.resources:
             rooms = list(resolved["with_room"].values())
             found = set.intersection(*rooms)
         elif required:
-            found = set().union(
-                *(self.snap.with_trait(t) for t in required[0])
-            )
+            found = set().union(*(snap.with_trait(t) for t in required[0]))
         elif in_aggs is not None:
             found = set(in_aggs)
         else:
             found = set()
-        if required:
-            found = {
-                rp
-                for rp in found
-                if all(any_of & self._traits(rp) for any_of in required)
-            }
+        for any_of in required:
+            found.intersection_update(
+                set().union(*(snap.by_trait.get(t, ()) for t in any_of))
+            )
         if in_aggs is not None:
             found &= in_aggs
         found -= resolved["banned_aggs"]
-        if forbidden:
-            found = {rp for rp in found if not (self._traits(rp) & forbidden)}
-        options: dict[int, list[int]] = {}
-        for rp in sorted(found):
-            for anchor in self._anchors_of(rp):
-                options.setdefault(anchor, []).append(rp)
+        found.difference_update(*(snap.by_trait.get(t, ()) for t in forbidden))
+        shared: dict[int, list[int]] = {}
+        for rp in sorted(found & self.sharing):
+            found.discard(rp)
+            for anchor in snap.anchors_of(rp):
+                shared.setdefault(anchor, []).append(rp)
+        options = _AnchorOptions(snap, found, shared)
         if not options:
             raise NoCandidates()
         return options
 
     def _unsuffixed_options(self, resolved, name):
         """anchor root -> providers able to give the unsuffixed group its
-        amount of the class ``name``."""
+        amount of the class ``name`` (an ``_AnchorOptions``: the anchors
+        are known at once, each anchor's providers are listed when the
+        search reaches it)."""
         in_aggs, banned = resolved["in_aggs"], resolved["banned_aggs"]
         snap = self.snap
         root_of = snap.root_of
-        sharing = self.sharing if resolved["tree"] is None else ()
-        excluded = set().union(
-            *(snap.with_trait(t) for t in resolved["forbidden"])
+        rooms = resolved["with_room"][name].difference(
+            *(snap.by_trait.get(t, ()) for t in resolved["forbidden"])
         )
-        options: dict[int, list[int]] = {}
-        for rp in sorted(resolved["with_room"][name]):
-            if rp in excluded:
-                continue
-            if rp in sharing and (in_aggs is None or rp in in_aggs):
-                anchors = snap.anchors_of(rp)
-            elif in_aggs is None and not banned:
-                anchor = root_of[rp]
-                found = options.get(anchor)
-                if found is None:
-                    options[anchor] = [rp]
-                else:
-                    found.append(rp)
-                continue
-            else:
-                anchors = (root_of[rp],)
-            for anchor in anchors:
-                if in_aggs is not None and not (
-                    rp in in_aggs or anchor in in_aggs
-                ):
+        shared: dict[int, list[int]] = {}
+        if resolved["tree"] is None and self.sharing:
+            # A sharing provider (one in the aggregates, under member_of)
+            # serves every tree it is anchored to; others only their own.
+            for rp in sorted(rooms & self.sharing):
+                if in_aggs is not None and rp not in in_aggs:
                     continue
-                if banned and (rp in banned or anchor in banned):
+                rooms.discard(rp)
+                if banned and rp in banned:
                     continue
-                options.setdefault(anchor, []).append(rp)
+                for anchor in snap.anchors_of(rp):
+                    if not (banned and anchor in banned):
+                        shared.setdefault(anchor, []).append(rp)
+        if in_aggs is not None or banned:
+            rooms = {
+                rp
+                for rp in rooms
+                if (in_aggs is None or rp in in_aggs or root_of[rp] in in_aggs)
+                and not (banned and (rp in banned or root_of[rp] in banned))
+            }
+        options = _AnchorOptions(snap, rooms, shared)
         if not options:
             raise NoCandidates()
         return options
@@ -298,11 +321,17 @@ class _Planner:
         """The anchors that may meet the unsuffixed group's required
         traits: for each any-of set, a tree holding one of them or served
         by a sharing provider holding one (``combine`` checks exactly)."""
+        snap = self.snap
+        root_of = snap.root_of
         for any_of in required_ids:
-            holders = set().union(*(self.snap.with_trait(t) for t in any_of))
-            served = set()
-            for rp in holders:
-                served.update(self._anchors_of(rp))
+            holders = set().union(*(snap.by_trait.get(t, ()) for t in any_of))
+            served = set().union(
+                *(snap.anchors_of(rp) for rp in holders & self.sharing)
+            )
+            if snap.nested:
+                served.update(root_of[rp] for rp in holders)
+            else:  # every provider is a root
+                served |= holders
             anchors = anchors & served
         return anchors
 

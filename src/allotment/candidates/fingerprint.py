@@ -169,7 +169,7 @@ def of_database(conn: sa.Connection) -> dict[str, Any]:
             RP,
             (
                 _big(RP.c.id) * 7
-                + _big(RP.c.root_provider_id) * 11
+                + _big(sa.func.coalesce(RP.c.root_provider_id, RP.c.id)) * 11
                 + _big(sa.func.coalesce(RP.c.parent_provider_id, 0)) * 13
             )
             % _P,

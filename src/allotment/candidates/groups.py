@@ -35,6 +35,19 @@ class Request:
     root_forbidden: set = dataclasses.field(default_factory=set)
     same_subtrees: list = dataclasses.field(default_factory=list)
 
+    def names(self):
+        """(trait names, aggregate uuids) the request mentions."""
+        trait_names = set(self.root_required | self.root_forbidden)
+        agg_uuids = set()
+        for group in self.groups:
+            for any_of in group.required:
+                trait_names |= any_of
+            trait_names |= group.forbidden
+            for any_of in group.member_of:
+                agg_uuids |= any_of
+            agg_uuids |= group.forbidden_aggs
+        return trait_names, agg_uuids
+
 
 @dataclasses.dataclass(frozen=True)
 class Flags:

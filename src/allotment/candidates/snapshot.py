@@ -52,6 +52,9 @@ search and the rendering name providers by row), and each column is an
   computed on demand and dropped when aggregate membership or trees change;
 - the rendered provider summaries (``summaries``), filled in by requests;
   a refresh drops those of the providers it changed;
+- the rows with room for an amount of a class (``fitting``), kept for the
+  last amounts asked (``_FITS_KEPT``); the next version derives an entry
+  from this one's by re-checking only the rows it changed, when asked;
 - ``rc_names``: the name of every class held; a renamed custom class moves
   ``names_epoch``, which keys the cached summaries.
 
@@ -79,6 +82,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
+from allotment import metrics
 from allotment.candidates import fingerprint
 from allotment.domain import capacity
 from allotment.domain import resource_classes
@@ -108,6 +112,11 @@ _RELOAD_ALL_ABOVE = (
 _SHARED_SLACK = 1000
 _WASTE_SLACK = 1000
 RETRY_SECONDS = 2.0  # between load attempts while the database is away
+# (class, amount) entries of rows with room a version keeps, and the
+# changed rows beyond which deriving one from the previous version's is
+# no cheaper than scanning the class again.
+_FITS_KEPT = 16
+_FITS_DERIVE_ROWS = 4096
 
 
 class Unavailable(Exception):
@@ -264,6 +273,12 @@ class Version:
         self._facts = facts
         self._anchors = {}
         self._summaries = {}
+        # (class id, amount) -> rows with room; entries of an earlier
+        # version and the rows changed since (None: nothing to derive from).
+        self._fits: dict[tuple[int, int], frozenset[int]] = {}
+        self._fits_from: (
+            tuple[dict[tuple[int, int], frozenset[int]], frozenset[int]] | None
+        ) = None
 
     # -- providers -----------------------------------------------------
 
@@ -322,19 +337,50 @@ class Version:
         """The rows with room for ``amount`` of the class ``rc_id`` (among
         ``scope``, rows, when given): the capacity rule of
         ``domain/capacity.py`` (min_unit, step_size, and at most the stored
-        ``capacity.headroom``), inlined over the columns."""
+        ``capacity.headroom``), inlined over the columns. Without a scope,
+        from the entries kept (see the module's docstring)."""
+        if scope is not None:
+            return self._fitting_among(rc_id, amount, scope)
+        key = (rc_id, amount)
+        found = self._fits.get(key)
+        if found is None:
+            found = self._derived_fits(key)
+            if found is None:
+                found = frozenset(self._fitting_all(rc_id, amount))
+            if len(self._fits) < _FITS_KEPT:
+                self._fits[key] = found
+        return set(found)
+
+    def _derived_fits(self, key: tuple[int, int]) -> frozenset[int] | None:
+        """The entry ``key`` from an earlier version's, its changed rows
+        checked again (None when that version has none)."""
+        if self._fits_from is None:
+            return None
+        fits, changed = self._fits_from
+        earlier = fits.get(key)
+        if earlier is None:
+            return None
+        return earlier.difference(changed).union(
+            self._fitting_among(*key, changed)
+        )
+
+    def _fitting_all(self, rc_id: int, amount: int) -> set[int]:
         rows = self.by_class.get(rc_id)
         if rows is None:
             return set()
         headroom, min_unit, step = self.headroom, self.min_unit, self.step
-        if scope is None:
-            return {
-                row
-                for row, at in zip(rows, self.at_class[rc_id], strict=False)
-                if amount <= headroom[at]
-                and min_unit[at] <= amount
-                and amount % step[at] == 0
-            }
+        return {
+            row
+            for row, at in zip(rows, self.at_class[rc_id], strict=False)
+            if amount <= headroom[at]
+            and min_unit[at] <= amount
+            and amount % step[at] == 0
+        }
+
+    def _fitting_among(
+        self, rc_id: int, amount: int, scope: Iterable[int]
+    ) -> set[int]:
+        headroom, min_unit, step = self.headroom, self.min_unit, self.step
         inv_at, layout_of = self.inv_at, self.layout_of
         return {
             row
@@ -664,9 +710,26 @@ class _Next:
             else:
                 entries.pop(key, None)
         version._summaries = self._summaries(base._summaries)
+        version._fits_from = self._fits_from(base)
         if self.placement_changed:
             version._anchors = {}
         return version
+
+    def _fits_from(self, base):
+        """What the next version derives its rows with room from: the
+        base's entries, or those the base could have derived, and the rows
+        changed since (None when too many changed)."""
+        changed = frozenset(self._changed)
+        if base._fits:
+            source = (base._fits, changed)
+        elif base._fits_from is not None:
+            fits, earlier = base._fits_from
+            source = (fits, earlier | changed)
+        else:
+            return None
+        if len(source[1]) > _FITS_DERIVE_ROWS:
+            return None
+        return source
 
     def _summaries(self, cached):
         """The base's summaries cache without the changed rows' (shared
@@ -750,6 +813,7 @@ class Snapshot:
         self.failures = 0
         self.drift_repairs = 0
         self.check_interval = 0
+        self._published: dict[str, object] = {}  # counters() last exported
 
     # -- serving -------------------------------------------------------
 
@@ -796,11 +860,16 @@ class Snapshot:
         except BaseException:
             self._full = True
             self.failures += 1
+            self._publish()
             raise
         version.seq = seq
         self.current = version
         self._full = False
+        self._publish()
         return version
+
+    def _publish(self):
+        self._published = metrics.snapshot(self.counters(), self._published)
 
     def _load_all(self, conn):
         self._shared = {}
@@ -1213,7 +1282,12 @@ def _load(conn, ids):
     providers = rows(
         RP.c.id,
         sa.select(
-            RP.c.id, RP.c.uuid, RP.c.parent_provider_id, RP.c.root_provider_id
+            RP.c.id,
+            RP.c.uuid,
+            RP.c.parent_provider_id,
+            # a provider without a root (before the online data migrations)
+            # is its own root, as set_root_provider_ids makes it
+            sa.func.coalesce(RP.c.root_provider_id, RP.c.id),
         ).order_by(RP.c.id),
     )
     if not providers:

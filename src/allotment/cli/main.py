@@ -4,7 +4,11 @@
 ``import-nova --from URL`` do the operator's work of placement-manage and
 placement-status (cli/manage.py, cli/status.py, cli/nova_import.py);
 ``snapshot reload`` makes every API worker reload its provider snapshot
-(and recounts the project usage totals).
+(and recounts the project usage totals);
+``audit [--fix] [--live-consumers FILE]`` reports (and repairs the safe
+ones of) the states no API write leaves behind (cli/audit.py);
+``consumers``, ``explain QUERY`` and ``capacity QUERY`` ask a running
+server (cli/consumers.py, cli/insight.py, docs/insight.md).
 
 With no configuration at all, ``allotment serve`` keeps an SQLite database in
 a local data folder (``./data``, or ``$ALLOTMENT_DATA_DIR``), creates its
@@ -19,6 +23,7 @@ import sys
 
 from allotment import config
 from allotment import logs
+from allotment.cli import insight
 
 LOG = logging.getLogger("allotment")
 
@@ -64,6 +69,17 @@ def load_conf(args):
 
 
 def serve(args):
+    from allotment import serving
+
+    # Before any metric exists (allotment.metrics).
+    remove_metrics_folder = serving.metrics_folder()
+    try:
+        return _serve(args)
+    finally:
+        remove_metrics_folder()
+
+
+def _serve(args):
     from sqlalchemy import exc as sa_exc
 
     from allotment.api import app as api_app
@@ -114,8 +130,12 @@ def serve(args):
         return 1
     database.dispose()
 
+    # noauth2 on loopback: the console works in a local browser, which
+    # sends no token (api/auth.py).
+    local_console = noauth and _is_loopback(args.host)
+
     def make_app():
-        return api_app.build(conf, prepare=False)
+        return api_app.build(conf, prepare=False, local_console=local_console)
 
     GunicornServer(
         make_app,
@@ -178,6 +198,13 @@ def snapshot_reload(args):
         "request."
     )
     return 0
+
+
+def audit_command(args):
+    from allotment.cli import audit
+
+    conf, _embedded = load_conf(args)
+    return audit.run(conf, args.fix, args.live_consumers, args.json)
 
 
 def _add_config_args(p):
@@ -256,6 +283,35 @@ def _add_operator_parsers(sub):
     _add_config_args(reload_)
     reload_.set_defaults(func=snapshot_reload)
 
+    p = sub.add_parser(
+        "audit",
+        help="find what no API write leaves behind (empty consumers, "
+        "allocations without inventory, usage above capacity, NULL roots, "
+        "consumers in several trees, dead consumers), reading the "
+        "database directly; exit 0 clean, 1 findings, 2 error",
+    )
+    _add_config_args(p)
+    p.add_argument(
+        "--fix",
+        action="store_true",
+        help="first repair the safe cases in one transaction (delete "
+        "consumers without allocations, set derivable roots)",
+    )
+    p.add_argument(
+        "--live-consumers",
+        metavar="FILE",
+        help="a file of the consumer uuids that still exist (one a line, "
+        "e.g. from nova); allocations of any other consumer are reported",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="print the findings as JSON"
+    )
+    p.set_defaults(func=audit_command)
+
+    from allotment.cli import consumers
+
+    consumers.add_parser(sub)
+
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="allotment")
@@ -290,6 +346,7 @@ def build_parser():
     )
     p.set_defaults(func=serve)
     _add_operator_parsers(sub)
+    insight.add_parsers(sub)
     return parser
 
 

@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from allotment import exceptions
+from allotment import metrics
 from allotment.domain import capacity
 from allotment.domain import consumers as consumer_domain
 from allotment.domain import resource_classes
@@ -244,6 +245,7 @@ def replace(
         try:
             return db.run_write(write, requests)
         except ProviderRace:
+            metrics.RETRIES.labels("generation").inc()
             LOG.debug(
                 "allocation write lost a provider race (attempt %d)",
                 attempt + 1,
@@ -252,6 +254,7 @@ def replace(
             # A concurrent writer created the same project, user, consumer
             # type or consumer first: run again to see its row.
             LOG.debug("allocation write collided on insert: %s", error.orig)
+            metrics.RETRIES.labels("insert").inc()
     LOG.warning("Exceeded retry limit of %d on allocations write", attempts)
     raise ProviderRace()
 

@@ -38,6 +38,43 @@ def within_units(
     return min_unit <= amount <= max_unit and amount % step_size == 0
 
 
+def unit_rule_broken(
+    amount: int, min_unit: int, max_unit: int, step_size: int
+) -> str | None:
+    """The first unit limit one allocation of ``amount`` breaks, by its
+    API name (``min_unit``, ``max_unit``, ``step_size``); None when
+    ``within_units`` holds."""
+    if amount < min_unit:
+        return "min_unit"
+    if amount > max_unit:
+        return "max_unit"
+    if amount % step_size:
+        return "step_size"
+    return None
+
+
+def free(capacity_: float, used: int) -> int:
+    """The most one allocation may take from the inventory before its
+    max_unit: ``used + amount <= capacity`` for whole amounts is ``amount
+    <= int(capacity) - used``."""
+    return int(capacity_) - used
+
+
+def claims(
+    amount: int,
+    capacity_: float,
+    used: int,
+    min_unit: int,
+    max_unit: int,
+    step_size: int,
+) -> int:
+    """How many allocations of ``amount`` still fit the inventory, made
+    one after another (each checked by ``fits``)."""
+    if amount <= 0 or not within_units(amount, min_unit, max_unit, step_size):
+        return 0
+    return max(free(capacity_, used) // amount, 0)
+
+
 def has_room(amount: int, capacity_: float, used: int) -> bool:
     """True when ``amount`` more still fits ``capacity_`` over ``used``."""
     return used + amount <= capacity_
@@ -60,10 +97,9 @@ def fits(
 def headroom(capacity_: float, used: int, max_unit: int) -> int:
     """The most one allocation may still take from the inventory: an
     amount fits exactly when ``within_units`` holds and it is at most this
-    (``used + amount <= capacity`` for whole amounts is ``amount <=
-    int(capacity) - used``). The provider snapshot stores it per inventory
-    and compares against it (``candidates/snapshot.py``)."""
-    return min(int(capacity_) - used, max_unit)
+    (``free`` capped by max_unit). The provider snapshot stores it per
+    inventory and compares against it (``candidates/snapshot.py``)."""
+    return min(free(capacity_, used), max_unit)
 
 
 def sql_capacity(inv: sa.Table = INV) -> sa.ColumnElement[Any]:

@@ -4,16 +4,23 @@ A consumer row exists while the consumer holds allocations; it records the
 owning project and user (external ids mapped to internal rows created on
 first use), an optional consumer type (shown as ``unknown`` when unset) and
 a generation that advances on every change of the consumer's allocations.
+
+``list_page`` serves operators (GET /allotment/consumers): consumers with
+their owner, type, generation, time stamps and allocation totals, filtered
+and paginated in uuid order.
 """
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 from typing import Any
+from typing import NamedTuple
 
 import sqlalchemy as sa
 
+from allotment.domain import resource_classes
 from allotment.storage import tables
 from allotment.storage.clock import utcnow
 
@@ -24,6 +31,8 @@ CONSUMERS = tables.consumers
 PROJECTS = tables.projects
 USERS = tables.users
 TYPES = tables.consumer_types
+ALLOC = tables.allocations
+RP = tables.resource_providers
 
 # The name shown for a consumer whose type was never set.
 UNKNOWN_TYPE = "unknown"
@@ -157,3 +166,113 @@ def remove(conn: sa.Connection, consumer: sa.Row) -> bool:
         )
     )
     return result.rowcount == 1
+
+
+class Filters(NamedTuple):
+    """What GET /allotment/consumers narrows the list to (None: any).
+
+    ``project_id`` and ``user_id`` are external ids; ``consumer_type`` a
+    type name (``unknown``: consumers without one); ``provider`` a provider
+    uuid the consumer holds allocations on; ``updated_before`` a naive UTC
+    time the consumer was last written before (its creation time when it
+    was never updated); ``marker`` the last uuid of the previous page.
+    """
+
+    project_id: str | None = None
+    user_id: str | None = None
+    consumer_type: str | None = None
+    provider: str | None = None
+    updated_before: datetime.datetime | None = None
+    marker: str | None = None
+
+
+def list_page(
+    conn: sa.Connection, filters: Filters, limit: int
+) -> tuple[list[dict[str, Any]], bool]:
+    """``(consumers, more)``: up to ``limit`` consumers matching
+    ``filters`` after ``filters.marker``, in uuid order, each a dict of
+    uuid, project_id, user_id, consumer_type, generation, created_at,
+    updated_at and allocations ({class name: total used, over every
+    provider}); ``more`` when further consumers match."""
+    query = (
+        sa.select(
+            CONSUMERS.c.uuid,
+            PROJECTS.c.external_id.label("project_id"),
+            USERS.c.external_id.label("user_id"),
+            TYPES.c.name.label("consumer_type"),
+            CONSUMERS.c.generation,
+            CONSUMERS.c.created_at,
+            CONSUMERS.c.updated_at,
+        )
+        .select_from(
+            CONSUMERS.join(PROJECTS, PROJECTS.c.id == CONSUMERS.c.project_id)
+            .join(USERS, USERS.c.id == CONSUMERS.c.user_id)
+            .outerjoin(TYPES, TYPES.c.id == CONSUMERS.c.consumer_type_id)
+        )
+        .order_by(CONSUMERS.c.uuid)
+        .limit(limit + 1)
+    )
+    if filters.project_id is not None:
+        query = query.where(PROJECTS.c.external_id == filters.project_id)
+    if filters.user_id is not None:
+        query = query.where(USERS.c.external_id == filters.user_id)
+    if filters.consumer_type == UNKNOWN_TYPE:
+        query = query.where(CONSUMERS.c.consumer_type_id.is_(None))
+    elif filters.consumer_type is not None:
+        query = query.where(TYPES.c.name == filters.consumer_type)
+    if filters.provider is not None:
+        query = query.where(
+            sa.exists().where(
+                ALLOC.c.consumer_id == CONSUMERS.c.uuid,
+                ALLOC.c.resource_provider_id == RP.c.id,
+                RP.c.uuid == filters.provider,
+            )
+        )
+    if filters.updated_before is not None:
+        written = sa.func.coalesce(
+            CONSUMERS.c.updated_at, CONSUMERS.c.created_at
+        )
+        query = query.where(written < filters.updated_before)
+    if filters.marker is not None:
+        query = query.where(CONSUMERS.c.uuid > filters.marker)
+    rows = conn.execute(query).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    totals = _allocation_totals(conn, [row.uuid for row in rows])
+    return [
+        {
+            "uuid": row.uuid,
+            "project_id": row.project_id,
+            "user_id": row.user_id,
+            "consumer_type": row.consumer_type or UNKNOWN_TYPE,
+            "generation": row.generation,
+            "created_at": row.created_at,
+            "updated_at": row.updated_at,
+            "allocations": totals.get(row.uuid, {}),
+        }
+        for row in rows
+    ], more
+
+
+def _allocation_totals(
+    conn: sa.Connection, uuids: list[str]
+) -> dict[str, dict[str, int]]:
+    """consumer uuid -> {class name: amount used over every provider}."""
+    if not uuids:
+        return {}
+    rows = conn.execute(
+        sa.select(
+            ALLOC.c.consumer_id,
+            ALLOC.c.resource_class_id,
+            sa.func.sum(ALLOC.c.used),
+        )
+        .where(ALLOC.c.consumer_id.in_(uuids))
+        .group_by(ALLOC.c.consumer_id, ALLOC.c.resource_class_id)
+        .order_by(ALLOC.c.resource_class_id)
+    ).all()
+    names = resource_classes.names_for(conn, {r[1] for r in rows})
+    result: dict[str, dict[str, int]] = {}
+    for consumer, rc_id, used in rows:
+        name = names.get(rc_id, "unknown class %d" % rc_id)
+        result.setdefault(consumer, {})[name] = int(used)
+    return result

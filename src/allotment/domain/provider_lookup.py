@@ -8,6 +8,8 @@ there first.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import sqlalchemy as sa
 
 from allotment import exceptions
@@ -60,3 +62,13 @@ def bump_generation(
             "resource provider generation conflict"
         )
     return expected + 1
+
+
+def names_of(conn: sa.Connection, ids: Collection[int]) -> dict[int, str]:
+    """id -> name of the providers ``ids`` (those that still exist)."""
+    if not ids:
+        return {}
+    found = conn.execute(
+        sa.select(RP.c.id, RP.c.name).where(RP.c.id.in_(list(ids)))
+    )
+    return dict(found.all())

@@ -414,6 +414,23 @@ def capacity_for(
     )
 
 
+def named_like(
+    conn: sa.Connection, fragment: str, limit: int
+) -> Sequence[sa.Row]:
+    """Up to ``limit`` shown providers whose name contains ``fragment``
+    (case aside), by name."""
+    query, rp = _SHOWN
+    return conn.execute(
+        query.where(
+            sa.func.lower(rp.c.name).contains(
+                fragment.lower(), autoescape=True
+            )
+        )
+        .order_by(rp.c.name, rp.c.id)
+        .limit(limit)
+    ).all()
+
+
 # The list's statements by shape (which filters, how many groups): built
 # once each, values bound at execution; building one costs more than
 # running it for a small answer.

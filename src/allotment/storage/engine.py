@@ -32,6 +32,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.engine import make_url
 
 from allotment import exceptions
+from allotment import metrics
 from allotment.storage import changes
 
 if TYPE_CHECKING:
@@ -126,6 +127,20 @@ def is_retryable(error: BaseException) -> bool:
     return "database is locked" in str(orig)
 
 
+def error_code(error: BaseException) -> str | None:
+    """The database's own code for ``error``: MySQL's error number or
+    PostgreSQL's SQLSTATE (None when the driver gave none). Safe to show:
+    unlike the message, it quotes no SQL or values."""
+    orig = getattr(error, "orig", None)
+    if orig is None:
+        return None
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int):
+        return str(args[0])
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return str(state) if state else None
+
+
 def is_unavailable(error: BaseException) -> bool:
     """True when ``error`` means the database is unreachable, going away or
     out of connections (a client should retry later), not a bad request."""
@@ -152,6 +167,14 @@ def is_unavailable(error: BaseException) -> bool:
             or state in _PG_UNAVAILABLE_STATES
         )
     return False
+
+
+def _checked_out(*_args: Any) -> None:
+    metrics.DB_IN_USE.inc()
+
+
+def _checked_in(*_args: Any) -> None:
+    metrics.DB_IN_USE.dec()
 
 
 class Database:
@@ -203,6 +226,8 @@ class Database:
             ):
                 kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT}
         self.engine = sa.create_engine(self.url, **kwargs)
+        event.listen(self.engine, "checkout", _checked_out)
+        event.listen(self.engine, "checkin", _checked_in)
         if self.backend == "sqlite":
             self._setup_sqlite(sqlite_synchronous)
         elif self.backend == "mysql":
@@ -337,8 +362,18 @@ class Database:
                     )
                     raise exceptions.ConcurrentUpdate() from error
                 LOG.debug("retrying write after %s", error.orig)
+                metrics.RETRIES.labels("deadlock").inc()
                 time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def pool_capacity(self) -> int:
+        """Connections the pool may hold open at once (its size plus its
+        overflow; 1 for an in-memory SQLite database)."""
+        p = self.engine.pool
+        if isinstance(p, pool.QueuePool):
+            # _max_overflow: -1 means no bound; counted as none here.
+            return p.size() + max(0, p._max_overflow)
+        return 1
 
     def dispose(self) -> None:
         self.engine.dispose()

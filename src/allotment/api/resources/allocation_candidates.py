@@ -3,6 +3,7 @@
 import random
 
 from allotment import exceptions
+from allotment import metrics
 from allotment.api import candidates_query
 from allotment.api import errors
 from allotment.api import http
@@ -22,13 +23,7 @@ class AllocationCandidates(Resource):
         version = req.context.microversion
         request = candidates_query.parse(http.query_lists(req), version)
         flags = candidates_query.flags(version)
-        try:
-            current = snapshot.for_database(self.db).version()
-        except snapshot.Unavailable as exc:
-            raise exceptions.ServiceUnavailable(
-                "Allocation candidates are unavailable: %s; try again." % exc,
-                headers={"Retry-After": str(errors.RETRY_AFTER)},
-            ) from None
+        current = current_version(self.db)
         with self.db.read() as conn:
             plan = find.plan(conn, current, request, flags)
         resp.status = 200
@@ -42,26 +37,50 @@ class AllocationCandidates(Resource):
             http.set_cache_headers(resp)
 
     def _choices(self, plan, request):
+        limit = most(request, self.conf)
         if plan is None:
-            return iter(())
-        options = self.conf.placement
-        counts = [
-            c
-            for c in (request.limit, options.max_allocation_candidates)
-            if c is not None and c >= 0
-        ]
+            return metrics.candidates((), limit)
         rng = (
             random.Random()
-            if options.randomize_allocation_candidates
+            if self.conf.placement.randomize_allocation_candidates
             else None
         )
-        breadth_first = (
-            options.allocation_candidates_generation_strategy
-            == "breadth-first"
+        return metrics.candidates(
+            combine.generate(
+                plan.problem,
+                limit,
+                breadth_first=breadth_first(self.conf),
+                rng=rng,
+            ),
+            limit,
         )
-        return combine.generate(
-            plan.problem,
-            min(counts) if counts else None,
-            breadth_first=breadth_first,
-            rng=rng,
-        )
+
+
+def current_version(db):
+    """The snapshot version a request works on, brought up to the change
+    log's head; 503 while the snapshot cannot be."""
+    try:
+        return snapshot.for_database(db).version()
+    except snapshot.Unavailable as exc:
+        raise exceptions.ServiceUnavailable(
+            "Allocation candidates are unavailable: %s; try again." % exc,
+            headers={"Retry-After": str(errors.RETRY_AFTER)},
+        ) from None
+
+
+def most(request, conf):
+    """The most candidates answered: ``limit`` and ``[placement]
+    max_allocation_candidates`` (None: all)."""
+    counts = [
+        c
+        for c in (request.limit, conf.placement.max_allocation_candidates)
+        if c is not None and c >= 0
+    ]
+    return min(counts) if counts else None
+
+
+def breadth_first(conf):
+    return (
+        conf.placement.allocation_candidates_generation_strategy
+        == "breadth-first"
+    )
