@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test unit functional conformance lint cover bench clean
+.PHONY: serve test unit functional conformance lint cover bench storm clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,15 +45,22 @@ cover: $(STAMP)
 
 # The cloud-scale comparison of bench/RESULTS.md (needs ../shared/bench and,
 # for the reference, ../shared/reference-serve). BENCH_ONLY=ours skips the
-# reference; reports land in bench/out/.
+# reference; BENCH_DB=postgresql or mysql runs on the shared database
+# servers; reports land in bench/out/. `make storm`: the boot storm at
+# BENCH_STORM_N (10,000) flat compute nodes.
 BENCH_N ?= 1000
 BENCH_SHAPES ?= flat nested
 BENCH_ONLY ?=
+BENCH_DB ?= sqlite
+BENCH_STORM_N ?= 10000
 bench: $(STAMP)
 	for shape in $(BENCH_SHAPES); do \
-		bench/cloud.sh -n $(BENCH_N) --shape $$shape \
+		bench/cloud.sh -n $(BENCH_N) --shape $$shape --db $(BENCH_DB) \
 			$(if $(BENCH_ONLY),--only $(BENCH_ONLY)) || exit 1; \
 	done
+
+storm: $(STAMP)
+	bench/storm.sh -n $(BENCH_STORM_N) $(if $(BENCH_ONLY),--only $(BENCH_ONLY))
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .coverage htmlcov .mypy_cache \

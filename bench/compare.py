@@ -1,6 +1,8 @@
-"""Print a markdown table comparing two placement-bench JSON results.
+"""Print a markdown table comparing two placement-bench JSON results, or
+two boot storms (bench/boot_storm.py).
 
 python bench/compare.py OURS.json REFERENCE.json
+python bench/compare.py --storm OURS.storm.json REFERENCE.storm.json
 """
 
 import json
@@ -39,6 +41,10 @@ def _fmt(value):
     )
 
 
+def _ratio(ours, theirs):
+    return "%.1fx" % (theirs / ours) if ours and theirs else "-"
+
+
 def main(ours_path, ref_path):
     ours, ref = _load(ours_path), _load(ref_path)
     base = ours or ref
@@ -54,24 +60,37 @@ def main(ours_path, ref_path):
             ),
         )
     )
+    for label, result in (("allotment", ours), ("reference", ref)):
+        if result:
+            print(
+                "%s: %s, %s, load average %s -> %s"
+                % (
+                    label,
+                    result["started_at"],
+                    result["server"]["db_backend"],
+                    result["host"]["loadavg_start"][0],
+                    result["host"]["loadavg_end"][0],
+                )
+            )
     print()
     print(
         "| query | allotment p50 ms | reference p50 ms | ratio | "
-        "count (ours / ref) |"
+        "server CPU ms (ours / ref) | CPU ratio | count (ours / ref) |"
     )
-    print("| --- | ---: | ---: | ---: | --- |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
     mine, theirs = _reads(ours), _reads(ref)
     for name in dict.fromkeys(list(mine) + list(theirs)):
         a, b = mine.get(name, {}), theirs.get(name, {})
-        pa, pb = a.get("p50_ms"), b.get("p50_ms")
-        ratio = "%.1fx" % (pb / pa) if pa and pb else "-"
         print(
-            "| %s | %s | %s | %s | %s / %s |"
+            "| %s | %s | %s | %s | %s / %s | %s | %s / %s |"
             % (
                 name,
-                _fmt(pa),
-                _fmt(pb),
-                ratio,
+                _fmt(a.get("p50_ms")),
+                _fmt(b.get("p50_ms")),
+                _ratio(a.get("p50_ms"), b.get("p50_ms")),
+                _fmt(a.get("server_cpu_ms")),
+                _fmt(b.get("server_cpu_ms")),
+                _ratio(a.get("server_cpu_ms"), b.get("server_cpu_ms")),
                 _fmt(_count(a)),
                 _fmt(_count(b)),
             )
@@ -95,5 +114,32 @@ def main(ours_path, ref_path):
             )
 
 
+def storm(ours_path, ref_path):
+    print(
+        "| server | idle p50 ms | storm p50 ms | storm / idle | claims/s | "
+        "claims | 409 | errors |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for label, path in (("allotment", ours_path), ("reference", ref_path)):
+        s = _load(path)
+        if s:
+            print(
+                "| %s | %s | %s | %s | %s | %s | %s | %s |"
+                % (
+                    label,
+                    s["idle_p50_ms"],
+                    s["storm_p50_ms"],
+                    s["storm_over_idle"],
+                    s["claims_per_s"],
+                    s["claims"],
+                    s["conflicts"],
+                    s["errors"],
+                )
+            )
+
+
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    if sys.argv[1] == "--storm":
+        storm(sys.argv[2], sys.argv[3])
+    else:
+        main(sys.argv[1], sys.argv[2])

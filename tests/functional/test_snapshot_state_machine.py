@@ -33,6 +33,7 @@ from allotment.candidates import snapshot
 from allotment.storage import changes
 from allotment.storage import engine
 from allotment.storage import tables
+from allotment.storage import usage_totals
 from tests import support
 
 CLASSES = ["VCPU", "MEMORY_MB", "DISK_GB"]
@@ -40,6 +41,12 @@ TRAITS = ["HW_CPU_X86_AVX2", "CUSTOM_FAST", "MISC_SHARES_VIA_AGGREGATE"]
 AGGREGATES = ["5e0bfb1e-0000-4000-8000-00000000000%d" % n for n in (1, 2)]
 PROJECT = "7d2ed3b0-0000-4000-8000-000000000001"
 USER = "7d2ed3b0-0000-4000-8000-000000000002"
+# Owners a consumer moves between (project, user, consumer type or None).
+OWNERS = [
+    (PROJECT, USER, None),
+    (PROJECT, "7d2ed3b0-0000-4000-8000-000000000003", "INSTANCE"),
+    ("7d2ed3b0-0000-4000-8000-000000000004", USER, "MIGRATION"),
+]
 INV = tables.inventories
 
 
@@ -88,6 +95,7 @@ def _empty(database):
         conn.execute(rp.delete())
         if mysql:
             conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS = 1")
+        usage_totals.rebuild(conn)
         changes.record_everything(conn)
 
 
@@ -223,6 +231,39 @@ def _machine(url, backend):
             if resp.status_code == 204:
                 self.consumers.append(consumer)
 
+        @precondition(lambda self: self.consumers and self.providers)
+        @rule(
+            n=st.integers(0, 50),
+            m=st.integers(0, 50),
+            owner=st.sampled_from(OWNERS),
+            amounts=st.dictionaries(
+                st.sampled_from(CLASSES), st.integers(1, 8), max_size=2
+            ),
+        )
+        def reallocate(self, n, m, owner, amounts):
+            """An existing consumer's allocations replaced, maybe under
+            another project, user and consumer type, maybe by none (it is
+            deleted then); POST /allocations, as a migration does."""
+            consumer = self._pick(self.consumers, n)
+            rp = self._pick(self.providers, m)
+            mine = self.w.get("/allocations/" + consumer, version="1.38")
+            project, user, consumer_type = owner
+            body = {
+                "allocations": (
+                    {rp: {"resources": amounts}} if amounts else {}
+                ),
+                "project_id": project,
+                "user_id": user,
+                "consumer_generation": mine.json.get("consumer_generation"),
+                "consumer_type": consumer_type or "INSTANCE",
+            }
+            resp = self.w.post(
+                "/allocations", {consumer: body}, version="1.38"
+            )
+            assert resp.status_code in (204, 400, 409), resp.text
+            if resp.status_code == 204 and not amounts:
+                self.consumers.remove(consumer)
+
         @precondition(lambda self: self.consumers)
         @rule(n=st.integers(0, 50))
         def delete_allocations(self, n):
@@ -344,6 +385,22 @@ def _machine(url, backend):
                     for rc, room in kept.inventory(row).items()
                 }
                 assert held == usages
+            support.assert_usage_totals_exact(self.w.db)
+            for project, user, _type in OWNERS:
+                for query, version in (
+                    ("project_id=%s" % project, "1.38"),
+                    ("project_id=%s&user_id=%s" % (project, user), "1.38"),
+                    ("project_id=%s&consumer_type=all" % project, "1.38"),
+                    ("project_id=%s&consumer_type=unknown" % project, "1.38"),
+                    ("project_id=%s&consumer_type=INSTANCE" % project, "1.38"),
+                    ("project_id=%s" % project, "1.9"),
+                ):
+                    served = self.reader.get(
+                        "/usages?" + query, version=version
+                    ).json
+                    assert served == support.usages_by_sql(
+                        self.w.db, query, version
+                    )
 
     def close():
         clients["reader"].close()

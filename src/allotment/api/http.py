@@ -168,9 +168,14 @@ def validate_query(req, schema, repeatable=()):
 
 def send_json(req, resp, body, status=200, last_modified=None):
     """Send ``body`` as JSON; from 1.15 GETs carry cache headers."""
+    send_json_bytes(req, resp, orjson.dumps(body), status, last_modified)
+
+
+def send_json_bytes(req, resp, data, status=200, last_modified=None):
+    """Send ``data``, a body already serialized as JSON (see send_json)."""
     resp.status = status
     resp.content_type = JSON
-    resp.data = orjson.dumps(body)
+    resp.data = data
     if req.context.microversion.matches(microversion.CACHE_HEADERS):
         set_cache_headers(resp, last_modified)
 

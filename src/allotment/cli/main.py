@@ -3,7 +3,8 @@
 ``db sync|version|stamp REV|online-data-migrations``, ``upgrade-check`` and
 ``import-nova --from URL`` do the operator's work of placement-manage and
 placement-status (cli/manage.py, cli/status.py, cli/nova_import.py);
-``snapshot reload`` makes every API worker reload its provider snapshot;
+``snapshot reload`` makes every API worker reload its provider snapshot
+(and recounts the project usage totals);
 ``audit [--fix] [--live-consumers FILE]`` reports (and repairs the safe
 ones of) the states no API write leaves behind (cli/audit.py);
 ``consumers``, ``explain QUERY`` and ``capacity QUERY`` ask a running
@@ -181,17 +182,20 @@ def import_nova(args):
 def snapshot_reload(args):
     from allotment.storage import changes
     from allotment.storage import engine
+    from allotment.storage import usage_totals
 
     conf, _embedded = load_conf(args)
     database = engine.Database.from_conf(conf)
     try:
         with database.write() as conn:
+            usage_totals.rebuild(conn)
             changes.record_everything(conn)
     finally:
         database.dispose()
     print(
-        "Every API worker of every host reloads its provider snapshot "
-        "on its next allocation-candidates request."
+        "Project usage totals recounted. Every API worker of every host "
+        "reloads its provider snapshot on its next allocation-candidates "
+        "request."
     )
     return 0
 

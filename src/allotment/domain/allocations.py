@@ -33,7 +33,9 @@ from allotment.domain import consumers as consumer_domain
 from allotment.domain import resource_classes
 from allotment.storage import changes
 from allotment.storage import tables
+from allotment.storage import usage_totals
 from allotment.storage.clock import utcnow
+from allotment.storage.usage_totals import Owner
 
 if TYPE_CHECKING:
     from oslo_config import cfg
@@ -100,39 +102,39 @@ class ConsumerRace(exceptions.ConcurrentUpdate):
 # Reading ---------------------------------------------------------------
 
 
+_FOR_CONSUMER = (
+    sa.select(
+        RP.c.uuid.label("provider_uuid"),
+        RP.c.generation.label("provider_generation"),
+        ALLOC.c.resource_class_id,
+        ALLOC.c.used,
+        ALLOC.c.created_at,
+        ALLOC.c.updated_at,
+        CONSUMERS.c.generation.label("consumer_generation"),
+        tables.consumer_types.c.name.label("consumer_type"),
+        tables.projects.c.external_id.label("project_id"),
+        tables.users.c.external_id.label("user_id"),
+    )
+    .select_from(
+        ALLOC.join(RP, RP.c.id == ALLOC.c.resource_provider_id)
+        .join(CONSUMERS, CONSUMERS.c.uuid == ALLOC.c.consumer_id)
+        .join(tables.projects, tables.projects.c.id == CONSUMERS.c.project_id)
+        .join(tables.users, tables.users.c.id == CONSUMERS.c.user_id)
+        .outerjoin(
+            tables.consumer_types,
+            tables.consumer_types.c.id == CONSUMERS.c.consumer_type_id,
+        )
+    )
+    .where(ALLOC.c.consumer_id == sa.bindparam("consumer_uuid"))
+    .order_by(ALLOC.c.id)
+)
+
+
 def for_consumer(conn: sa.Connection, consumer_uuid: str) -> Sequence[sa.Row]:
     """The consumer's allocations as rows (provider uuid and generation,
     class id, used, time stamps, consumer generation, type name, project
     and user external ids)."""
-    query = (
-        sa.select(
-            RP.c.uuid.label("provider_uuid"),
-            RP.c.generation.label("provider_generation"),
-            ALLOC.c.resource_class_id,
-            ALLOC.c.used,
-            ALLOC.c.created_at,
-            ALLOC.c.updated_at,
-            CONSUMERS.c.generation.label("consumer_generation"),
-            tables.consumer_types.c.name.label("consumer_type"),
-            tables.projects.c.external_id.label("project_id"),
-            tables.users.c.external_id.label("user_id"),
-        )
-        .select_from(
-            ALLOC.join(RP, RP.c.id == ALLOC.c.resource_provider_id)
-            .join(CONSUMERS, CONSUMERS.c.uuid == ALLOC.c.consumer_id)
-            .join(
-                tables.projects, tables.projects.c.id == CONSUMERS.c.project_id
-            )
-            .join(tables.users, tables.users.c.id == CONSUMERS.c.user_id)
-            .outerjoin(
-                tables.consumer_types,
-                tables.consumer_types.c.id == CONSUMERS.c.consumer_type_id,
-            )
-        )
-        .where(ALLOC.c.consumer_id == consumer_uuid)
-        .order_by(ALLOC.c.id)
-    )
-    return conn.execute(query).all()
+    return conn.execute(_FOR_CONSUMER, {"consumer_uuid": consumer_uuid}).all()
 
 
 def for_provider(conn: sa.Connection, provider_id: int) -> Sequence[sa.Row]:
@@ -159,22 +161,42 @@ def for_provider(conn: sa.Connection, provider_id: int) -> Sequence[sa.Row]:
 # Deleting --------------------------------------------------------------
 
 
-def _delete(conn: sa.Connection, consumer_uuids: Collection[str]) -> set[int]:
-    """Delete the allocations of ``consumer_uuids``; answers the ids of the
-    providers they were on (in the DELETE itself where the database can
-    return them)."""
+def _delete(
+    conn: sa.Connection, consumer_uuids: Collection[str]
+) -> Sequence[sa.Row]:
+    """Delete the allocations of ``consumer_uuids``; answers the rows
+    deleted (provider id, consumer uuid, class id, used), from the DELETE
+    itself where the database can return them."""
+    columns = (
+        ALLOC.c.resource_provider_id,
+        ALLOC.c.consumer_id,
+        ALLOC.c.resource_class_id,
+        ALLOC.c.used,
+    )
     query = ALLOC.delete().where(ALLOC.c.consumer_id.in_(consumer_uuids))
     if conn.dialect.delete_returning:
-        return set(conn.scalars(query.returning(ALLOC.c.resource_provider_id)))
-    held = set(
-        conn.scalars(
-            sa.select(ALLOC.c.resource_provider_id)
-            .where(ALLOC.c.consumer_id.in_(consumer_uuids))
-            .with_for_update()
-        )
-    )
+        return conn.execute(query.returning(*columns)).all()
+    held = conn.execute(
+        sa.select(*columns)
+        .where(ALLOC.c.consumer_id.in_(consumer_uuids))
+        .with_for_update()
+    ).all()
     conn.execute(query)
     return held
+
+
+def _count_deleted(
+    delta: usage_totals.Delta, deleted: Sequence, owners: dict[str, Owner]
+) -> None:
+    """Take the ``deleted`` rows (of ``_delete``) of the consumers with an
+    owner off the usage totals."""
+    lost = collections.defaultdict(list)
+    for _rp_id, consumer_uuid, rc_id, used in deleted:
+        lost[consumer_uuid].append((rc_id, used))
+    for consumer_uuid, allocations in lost.items():
+        owner = owners.get(consumer_uuid)
+        if owner is not None:
+            delta.remove(owner, allocations)
 
 
 def delete_for_consumer(conn: sa.Connection, consumer_uuid: str) -> None:
@@ -185,18 +207,28 @@ def delete_for_consumer(conn: sa.Connection, consumer_uuid: str) -> None:
     # row) to commit first: under READ COMMITTED a DELETE that waited for
     # the rows the writer replaced skips them and, on PostgreSQL, misses
     # the ones it inserted (404 while they stay allocated).
-    conn.execute(
-        sa.select(CONSUMERS.c.id)
+    consumer = conn.execute(
+        sa.select(
+            CONSUMERS.c.project_id,
+            CONSUMERS.c.user_id,
+            CONSUMERS.c.consumer_type_id,
+        )
         .where(CONSUMERS.c.uuid == consumer_uuid)
         .with_for_update()
-    )
-    held = _delete(conn, [consumer_uuid])
-    if not held:
+    ).first()
+    deleted = _delete(conn, [consumer_uuid])
+    if not deleted:
         raise exceptions.NotFound(
             "No allocations for consumer '%s'" % consumer_uuid
         )
     conn.execute(CONSUMERS.delete().where(CONSUMERS.c.uuid == consumer_uuid))
-    changes.record(conn, held)
+    delta = usage_totals.Delta()
+    if consumer is not None:
+        _count_deleted(
+            delta, deleted, {consumer_uuid: usage_totals.owner_of(*consumer)}
+        )
+    delta.apply(conn)
+    changes.record(conn, {row[0] for row in deleted})
 
 
 # Writing ---------------------------------------------------------------
@@ -244,7 +276,7 @@ def write(conn: sa.Connection, requests: Sequence[Request]) -> None:
     rows = _new_rows(conn, requests, providers)
     _check_capacity(conn, rows, providers, [r.uuid for r in requests])
 
-    held = _delete(conn, [r.uuid for r in requests])
+    deleted = _delete(conn, [r.uuid for r in requests])
     if rows:
         now = utcnow()
         conn.execute(
@@ -262,9 +294,50 @@ def write(conn: sa.Connection, requests: Sequence[Request]) -> None:
         )
     _write_consumers(conn, requests, existing, owners)
     _bump_providers(conn, touched)
+    _count_usage(deleted, rows, requests, existing, owners).apply(conn)
     # Usage changed wherever the consumers were and wherever they are now
     # (a provider they left keeps its generation, as in the reference).
-    changes.record(conn, held.union(touched))
+    changes.record(conn, {row[0] for row in deleted}.union(touched))
+
+
+def _count_usage(
+    deleted: Sequence,
+    rows: Sequence[NewRow],
+    requests: Sequence[Request],
+    existing: dict[str, sa.Row],
+    owners: Owners,
+) -> usage_totals.Delta:
+    """The change in usage totals: the deleted rows off the owner each
+    consumer had (as read with the generation ``_write_consumers`` then
+    compare-and-set), the new rows onto the owner it has now."""
+    delta = usage_totals.Delta()
+    _count_deleted(
+        delta,
+        deleted,
+        {
+            uuid: usage_totals.owner_of(
+                row.project_id, row.user_id, row.consumer_type_id
+            )
+            for uuid, row in existing.items()
+        },
+    )
+    projects, users, types = owners
+    held = collections.defaultdict(list)
+    for consumer_uuid, _rp_id, rc_id, used, _rc, _rp in rows:
+        held[consumer_uuid].append((rc_id, used))
+    for req in requests:
+        if req.uuid not in held:
+            continue
+        if req.consumer_type is not None:
+            type_id = types.get(req.consumer_type)
+        else:
+            old = existing.get(req.uuid)
+            type_id = old.consumer_type_id if old is not None else None
+        owner = usage_totals.owner_of(
+            projects[req.project_id], users[req.user_id], type_id
+        )
+        delta.add(owner, held[req.uuid])
+    return delta
 
 
 def _check_consumer_generations(

@@ -108,13 +108,17 @@ def sql_capacity(inv: sa.Table = INV) -> sa.ColumnElement[Any]:
 
 
 def sql_fits(
-    amount: int, used: sa.ColumnElement[Any], inv: sa.Table = INV
+    amount: Any, used: sa.ColumnElement[Any], inv: sa.Table = INV
 ) -> sa.ColumnElement[bool]:
     """``fits`` as an SQL condition on an inventory row; ``used`` is an
-    SQL expression of its current usage."""
+    SQL expression of its current usage; ``amount`` an int or a bound
+    parameter."""
+    value = (
+        amount if isinstance(amount, sa.BindParameter) else sa.literal(amount)
+    )
     return sa.and_(
         inv.c.min_unit <= amount,
         inv.c.max_unit >= amount,
-        sa.literal(amount) % inv.c.step_size == 0,
+        value % inv.c.step_size == 0,
         used + amount <= sql_capacity(inv),
     )

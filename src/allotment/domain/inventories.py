@@ -102,12 +102,15 @@ def _check_capacity(
     )
 
 
+_ROWS = (
+    sa.select(INV)
+    .where(INV.c.resource_provider_id == sa.bindparam("provider_id"))
+    .order_by(INV.c.resource_class_id)
+)
+
+
 def _rows(conn: sa.Connection, provider_id: int) -> Sequence[sa.Row]:
-    return conn.execute(
-        sa.select(INV)
-        .where(INV.c.resource_provider_id == provider_id)
-        .order_by(INV.c.resource_class_id)
-    ).all()
+    return conn.execute(_ROWS, {"provider_id": provider_id}).all()
 
 
 def list_for(conn: sa.Connection, provider: sa.Row) -> dict[str, sa.Row]:

@@ -10,6 +10,7 @@ much work is pending without doing it (``placement-status upgrade check``).
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,7 @@ import sqlalchemy as sa
 
 from allotment.storage import changes
 from allotment.storage import tables
+from allotment.storage import usage_totals
 from allotment.storage.clock import utcnow
 
 if TYPE_CHECKING:
@@ -129,6 +131,19 @@ def create_incomplete_consumers(
             for uuid in missing
         ],
     )
+    # Their allocations now count in the project's usage.
+    delta = usage_totals.Delta()
+    held = collections.defaultdict(list)
+    for consumer_uuid, rc_id, used in conn.execute(
+        sa.select(
+            ALLOC.c.consumer_id, ALLOC.c.resource_class_id, ALLOC.c.used
+        ).where(ALLOC.c.consumer_id.in_(missing))
+    ):
+        held[consumer_uuid].append((rc_id, used))
+    owner = usage_totals.owner_of(project_id, user_id, None)
+    for allocations in held.values():
+        delta.add(owner, allocations)
+    delta.apply(conn)
     return len(missing), len(missing)
 
 

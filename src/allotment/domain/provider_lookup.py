@@ -18,10 +18,13 @@ from allotment.storage.clock import utcnow
 
 RP = tables.resource_providers
 
+# Built once: constructing a statement costs more than running it here.
+_FIND = sa.select(RP).where(RP.c.uuid == sa.bindparam("uuid"))
+
 
 def find(conn: sa.Connection, uuid: str) -> sa.Row | None:
     """The provider row with ``uuid``, or None."""
-    return conn.execute(sa.select(RP).where(RP.c.uuid == uuid)).first()
+    return conn.execute(_FIND, {"uuid": uuid}).first()
 
 
 def not_found(

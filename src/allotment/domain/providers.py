@@ -57,10 +57,15 @@ def _shown() -> tuple[sa.Select, sa.FromClause]:
     return query, rp
 
 
+# Built once: constructing the statement costs more than running it for one
+# provider.
+_SHOWN = _shown()
+_GET = _SHOWN[0].where(_SHOWN[1].c.uuid == sa.bindparam("uuid"))
+
+
 def get(conn: sa.Connection, uuid: str) -> sa.Row:
     """The shown provider ``uuid``; 404 when there is none."""
-    query, rp = _shown()
-    row = conn.execute(query.where(rp.c.uuid == uuid)).first()
+    row = conn.execute(_GET, {"uuid": uuid}).first()
     if row is None:
         raise provider_lookup.not_found(uuid)
     return row
@@ -369,30 +374,31 @@ def _trait_ids(conn: sa.Connection, names: Collection[str]) -> dict[str, int]:
     return found
 
 
-def _in_aggregates(
-    rp: sa.FromClause, uuids: Collection[str]
-) -> sa.ColumnElement[bool]:
-    """Providers associated with any aggregate of ``uuids``."""
+def _in_aggregates(rp: sa.FromClause, uuids: Any) -> sa.ColumnElement[bool]:
+    """Providers associated with any aggregate of ``uuids`` (a list or an
+    expanding bound parameter)."""
     return rp.c.id.in_(
         sa.select(RPA.c.resource_provider_id)
         .join(AGG, AGG.c.id == RPA.c.aggregate_id)
-        .where(AGG.c.uuid.in_(sorted(uuids)))
+        .where(AGG.c.uuid.in_(uuids))
     )
 
 
-def _having_traits(rp: sa.FromClause, trait_ids: Collection[int]) -> sa.Exists:
-    """Providers having any trait of ``trait_ids``."""
+def _having_traits(rp: sa.FromClause, trait_ids: Any) -> sa.Exists:
+    """Providers having any trait of ``trait_ids`` (a list or an expanding
+    bound parameter)."""
     return sa.exists().where(
         RPT.c.resource_provider_id == rp.c.id,
-        RPT.c.trait_id.in_(sorted(trait_ids)),
+        RPT.c.trait_id.in_(trait_ids),
     )
 
 
 def capacity_for(
-    provider_id: sa.ColumnElement[Any], rc_id: int, amount: int
+    provider_id: sa.ColumnElement[Any], rc_id: Any, amount: Any
 ) -> sa.Exists:
     """True for the inventory of ``provider_id`` that can take ``amount`` of
-    class ``rc_id`` more (the rule of domain/capacity.py)."""
+    class ``rc_id`` more (the rule of domain/capacity.py); both may be
+    bound parameters."""
     used = (
         sa.select(sa.func.coalesce(sa.func.sum(ALLOC.c.used), 0))
         .where(
@@ -413,7 +419,7 @@ def named_like(
 ) -> Sequence[sa.Row]:
     """Up to ``limit`` shown providers whose name contains ``fragment``
     (case aside), by name."""
-    query, rp = _shown()
+    query, rp = _SHOWN
     return conn.execute(
         query.where(
             sa.func.lower(rp.c.name).contains(
@@ -425,46 +431,114 @@ def named_like(
     ).all()
 
 
-def list_filtered(conn: sa.Connection, filters: Filters) -> Sequence[sa.Row]:
-    """The shown providers matching ``filters``, in one query (plus name to
-    id look-ups for classes and traits). 400 for unknown classes or traits.
-    """
-    query, rp = _shown()
+# The list's statements by shape (which filters, how many groups): built
+# once each, values bound at execution; building one costs more than
+# running it for a small answer.
+_LISTS: dict[tuple[Any, ...], sa.Select] = {}
+
+
+def _list_statement(shape: tuple[Any, ...]) -> sa.Select:
+    statement = _LISTS.get(shape)
+    if statement is None:
+        statement = _LISTS[shape] = _build_list(*shape)
+    return statement
+
+
+def _build_list(
+    name: bool,
+    uuid: bool,
+    in_tree: bool,
+    required: int,
+    forbidden_traits: bool,
+    member_of: int,
+    forbidden_aggregates: bool,
+    resources: int,
+) -> sa.Select:
+    query, rp = _SHOWN
     conds = []
-    if filters.name is not None:
-        conds.append(rp.c.name == filters.name)
-    if filters.uuid is not None:
-        conds.append(rp.c.uuid == filters.uuid)
-    if filters.in_tree is not None:
+    if name:
+        conds.append(rp.c.name == sa.bindparam("name"))
+    if uuid:
+        conds.append(rp.c.uuid == sa.bindparam("uuid"))
+    if in_tree:
         tree = RP.alias("tree")
         conds.append(
             rp.c.root_provider_id
             == sa.select(tree.c.root_provider_id)
-            .where(tree.c.uuid == filters.in_tree)
+            .where(tree.c.uuid == sa.bindparam("in_tree"))
             .scalar_subquery()
         )
+    for n in range(required):
+        conds.append(
+            _having_traits(rp, sa.bindparam("required_%d" % n, expanding=True))
+        )
+    if forbidden_traits:
+        conds.append(
+            ~_having_traits(
+                rp, sa.bindparam("forbidden_traits", expanding=True)
+            )
+        )
+    for n in range(member_of):
+        conds.append(
+            _in_aggregates(
+                rp, sa.bindparam("member_of_%d" % n, expanding=True)
+            )
+        )
+    if forbidden_aggregates:
+        conds.append(
+            ~_in_aggregates(
+                rp, sa.bindparam("forbidden_aggregates", expanding=True)
+            )
+        )
+    for n in range(resources):
+        conds.append(
+            capacity_for(
+                rp.c.id,
+                sa.bindparam("rc_%d" % n, type_=sa.Integer),
+                sa.bindparam("amount_%d" % n, type_=sa.Integer),
+            )
+        )
+    return query.where(*conds).order_by(rp.c.id)
+
+
+def list_filtered(conn: sa.Connection, filters: Filters) -> Sequence[sa.Row]:
+    """The shown providers matching ``filters``, in one query (plus name to
+    id look-ups for classes and traits). 400 for unknown classes or traits.
+    """
+    params: dict[str, Any] = {
+        "name": filters.name,
+        "uuid": filters.uuid,
+        "in_tree": filters.in_tree,
+    }
     trait_ids = _trait_ids(
         conn, set().union(*filters.required_traits, filters.forbidden_traits)
     )
-    for any_of in filters.required_traits:
-        conds.append(_having_traits(rp, {trait_ids[t] for t in any_of}))
-    if filters.forbidden_traits:
-        conds.append(
-            ~_having_traits(
-                rp, {trait_ids[t] for t in filters.forbidden_traits}
-            )
-        )
-    for any_of in filters.member_of:
-        conds.append(_in_aggregates(rp, any_of))
-    if filters.forbidden_aggregates:
-        conds.append(~_in_aggregates(rp, filters.forbidden_aggregates))
+    for n, any_of in enumerate(filters.required_traits):
+        params["required_%d" % n] = sorted(trait_ids[t] for t in any_of)
+    params["forbidden_traits"] = sorted(
+        trait_ids[t] for t in filters.forbidden_traits
+    )
+    for n, uuids in enumerate(filters.member_of):
+        params["member_of_%d" % n] = sorted(uuids)
+    params["forbidden_aggregates"] = sorted(filters.forbidden_aggregates)
     if filters.resources:
         rc_ids = resource_classes.ids_for(conn, filters.resources)
-        for rc_name, amount in filters.resources.items():
+        for n, (rc_name, amount) in enumerate(filters.resources.items()):
             if rc_name not in rc_ids:
                 raise exceptions.BadRequest(
                     "Invalid resource class in resources parameter: No such "
                     "resource class %s." % rc_name
                 )
-            conds.append(capacity_for(rp.c.id, rc_ids[rc_name], amount))
-    return conn.execute(query.where(*conds).order_by(rp.c.id)).all()
+            params["rc_%d" % n] = rc_ids[rc_name]
+            params["amount_%d" % n] = amount
+    shape = (
+        filters.name is not None,
+        filters.uuid is not None,
+        filters.in_tree is not None,
+        len(filters.required_traits),
+        bool(filters.forbidden_traits),
+        len(filters.member_of),
+        bool(filters.forbidden_aggregates),
+        len(filters.resources),
+    )
+    return conn.execute(_list_statement(shape), params).all()

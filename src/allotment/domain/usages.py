@@ -1,5 +1,8 @@
 """Usages: how much of each resource class is allocated, per provider or per
 project (and user), optionally split by consumer type (microversion 1.38).
+
+Per project, usage is read from the totals the writes keep
+(``storage/usage_totals.py``): a few rows, however many consumers.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from allotment.storage import tables
 
 INV = tables.inventories
 ALLOC = tables.allocations
-CONS = tables.consumers
+TOTALS = tables.usage_totals
+COUNTS = tables.consumer_totals
 PROJ = tables.projects
 USERS = tables.users
 CT = tables.consumer_types
@@ -24,27 +28,30 @@ UNKNOWN = "unknown"
 ALL = "all"
 
 
+_FOR_PROVIDER = (
+    sa.select(
+        INV.c.resource_class_id,
+        sa.func.coalesce(sa.func.sum(ALLOC.c.used), 0),
+    )
+    .select_from(
+        INV.outerjoin(
+            ALLOC,
+            sa.and_(
+                ALLOC.c.resource_provider_id == INV.c.resource_provider_id,
+                ALLOC.c.resource_class_id == INV.c.resource_class_id,
+            ),
+        )
+    )
+    .where(INV.c.resource_provider_id == sa.bindparam("provider_id"))
+    .group_by(INV.c.resource_class_id)
+    .order_by(INV.c.resource_class_id)
+)
+
+
 def for_provider(conn: sa.Connection, provider_id: int) -> dict[str, int]:
     """{class name: amount used} for every class the provider has inventory
     of (0 when nothing is allocated)."""
-    rows = conn.execute(
-        sa.select(
-            INV.c.resource_class_id,
-            sa.func.coalesce(sa.func.sum(ALLOC.c.used), 0),
-        )
-        .select_from(
-            INV.outerjoin(
-                ALLOC,
-                sa.and_(
-                    ALLOC.c.resource_provider_id == INV.c.resource_provider_id,
-                    ALLOC.c.resource_class_id == INV.c.resource_class_id,
-                ),
-            )
-        )
-        .where(INV.c.resource_provider_id == provider_id)
-        .group_by(INV.c.resource_class_id)
-        .order_by(INV.c.resource_class_id)
-    ).all()
+    rows = conn.execute(_FOR_PROVIDER, {"provider_id": provider_id}).all()
     return _by_class_name(conn, rows)
 
 
@@ -55,21 +62,42 @@ def _by_class_name(
     return {names[rc_id]: int(used) for rc_id, used in rows}
 
 
-def _allocations_of(
-    project_id: str, user_id: str | None, *columns: Any
-) -> sa.Select:
-    """A select of ``columns`` over the allocations of the consumers of a
-    project (and user), joined with their consumer types."""
-    joined = (
-        ALLOC.join(CONS, CONS.c.uuid == ALLOC.c.consumer_id)
-        .join(PROJ, PROJ.c.id == CONS.c.project_id)
-        .outerjoin(CT, CT.c.id == CONS.c.consumer_type_id)
-    )
+def _owned(table: sa.Table, project_id: str, user_id: str | None) -> Any:
+    """The join of a totals table with the project (and user) named by
+    external id, and the conditions selecting them."""
+    joined = table.join(PROJ, PROJ.c.id == table.c.project_id)
     conditions = [PROJ.c.external_id == project_id]
     if user_id is not None:
-        joined = joined.join(USERS, USERS.c.id == CONS.c.user_id)
+        joined = joined.join(USERS, USERS.c.id == table.c.user_id)
         conditions.append(USERS.c.external_id == user_id)
-    return sa.select(*columns).select_from(joined).where(*conditions)
+    return joined, conditions
+
+
+def _usage_of(
+    project_id: str, user_id: str | None, *columns: Any
+) -> sa.Select:
+    """A select of ``columns`` over the usage totals of a project (and
+    user), joined with their consumer types (none for type 0)."""
+    joined, conditions = _owned(TOTALS, project_id, user_id)
+    joined = joined.outerjoin(CT, CT.c.id == TOTALS.c.consumer_type_id)
+    return (
+        sa.select(*columns)
+        .select_from(joined)
+        .where(*conditions, TOTALS.c.allocations > 0)
+    )
+
+
+def _consumers_of(
+    project_id: str, user_id: str | None, *columns: Any
+) -> sa.Select:
+    """The same over the consumer totals."""
+    joined, conditions = _owned(COUNTS, project_id, user_id)
+    joined = joined.outerjoin(CT, CT.c.id == COUNTS.c.consumer_type_id)
+    return (
+        sa.select(*columns)
+        .select_from(joined)
+        .where(*conditions, COUNTS.c.consumers > 0)
+    )
 
 
 def totals(
@@ -79,17 +107,17 @@ def totals(
     unknown_type_only: bool = False,
 ) -> dict[str, int]:
     """{class name: amount used} by the consumers of a project (and user)."""
-    query = _allocations_of(
+    query = _usage_of(
         project_id,
         user_id,
-        ALLOC.c.resource_class_id,
-        sa.func.sum(ALLOC.c.used),
+        TOTALS.c.resource_class_id,
+        sa.func.sum(TOTALS.c.used),
     )
     if unknown_type_only:
-        query = query.where(CONS.c.consumer_type_id.is_(None))
+        query = query.where(TOTALS.c.consumer_type_id == 0)
     rows = conn.execute(
-        query.group_by(ALLOC.c.resource_class_id).order_by(
-            ALLOC.c.resource_class_id
+        query.group_by(TOTALS.c.resource_class_id).order_by(
+            TOTALS.c.resource_class_id
         )
     ).all()
     return _by_class_name(conn, rows)
@@ -101,12 +129,10 @@ def _consumer_count(
     user_id: str | None,
     unknown_type_only: bool,
 ) -> int:
-    query = _allocations_of(
-        project_id, user_id, sa.func.count(sa.distinct(ALLOC.c.consumer_id))
-    )
+    query = _consumers_of(project_id, user_id, sa.func.sum(COUNTS.c.consumers))
     if unknown_type_only:
-        query = query.where(CONS.c.consumer_type_id.is_(None))
-    return conn.scalar(query)
+        query = query.where(COUNTS.c.consumer_type_id == 0)
+    return int(conn.scalar(query) or 0)
 
 
 def by_consumer_type(
@@ -131,28 +157,40 @@ def by_consumer_type(
         )
         return {consumer_type: used}
 
-    def query(*columns: Any) -> sa.Select:
-        select = _allocations_of(project_id, user_id, *columns)
+    def only_type(select: sa.Select) -> sa.Select:
         if consumer_type is not None:
             select = select.where(CT.c.name == consumer_type)
         return select
 
     counts = dict(
         conn.execute(
-            query(
-                CT.c.name, sa.func.count(sa.distinct(ALLOC.c.consumer_id))
+            only_type(
+                _consumers_of(
+                    project_id,
+                    user_id,
+                    CT.c.name,
+                    sa.func.sum(COUNTS.c.consumers),
+                )
             ).group_by(CT.c.name)
         ).all()
     )
     rows = conn.execute(
-        query(CT.c.name, ALLOC.c.resource_class_id, sa.func.sum(ALLOC.c.used))
-        .group_by(CT.c.name, ALLOC.c.resource_class_id)
-        .order_by(ALLOC.c.resource_class_id)
+        only_type(
+            _usage_of(
+                project_id,
+                user_id,
+                CT.c.name,
+                TOTALS.c.resource_class_id,
+                sa.func.sum(TOTALS.c.used),
+            )
+        )
+        .group_by(CT.c.name, TOTALS.c.resource_class_id)
+        .order_by(TOTALS.c.resource_class_id)
     ).all()
     names = resource_classes.names_for(conn, [r[1] for r in rows])
     result: dict[str, dict[str, int]] = {}
     for type_name, rc_id, used in rows:
         entry = result.setdefault(type_name or UNKNOWN, {})
         entry[names[rc_id]] = int(used)
-        entry["consumer_count"] = counts[type_name]
+        entry["consumer_count"] = int(counts[type_name])
     return result

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from allotment.storage import changes
 from allotment.storage import standard_rows
 from allotment.storage import tables
+from allotment.storage import usage_totals
 
 Progress = Callable[[str], object]
 
@@ -285,6 +286,7 @@ def copy_tables(
     }
     _advance_sequences(conn)
     summary = _verify(source, conn, expected, copied, rc_map, trait_map)
+    usage_totals.rebuild(conn)
     changes.record_everything(conn)
     return summary
 

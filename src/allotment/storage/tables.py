@@ -243,3 +243,35 @@ change_head = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("seq", sa.BigInteger, nullable=False),
 )
+
+# allotment's own (revision 3d9a41c7e5b2): the usage of each project, user
+# and consumer type (0: none) per resource class, with the number of
+# allocation rows it sums, and the number of consumers holding allocations.
+# Written in the transaction that changes the allocations
+# (``domain/usages.py``), so that GET /usages reads a few rows instead of
+# every allocation of the project.
+usage_totals = sa.Table(
+    "allotment_usage_totals",
+    metadata,
+    sa.Column("project_id", sa.Integer, primary_key=True, nullable=False),
+    sa.Column("user_id", sa.Integer, primary_key=True, nullable=False),
+    sa.Column(
+        "consumer_type_id", sa.Integer, primary_key=True, nullable=False
+    ),
+    sa.Column(
+        "resource_class_id", sa.Integer, primary_key=True, nullable=False
+    ),
+    sa.Column("used", sa.BigInteger, nullable=False),
+    sa.Column("allocations", sa.BigInteger, nullable=False),
+)
+
+consumer_totals = sa.Table(
+    "allotment_consumer_totals",
+    metadata,
+    sa.Column("project_id", sa.Integer, primary_key=True, nullable=False),
+    sa.Column("user_id", sa.Integer, primary_key=True, nullable=False),
+    sa.Column(
+        "consumer_type_id", sa.Integer, primary_key=True, nullable=False
+    ),
+    sa.Column("consumers", sa.BigInteger, nullable=False),
+)

@@ -2,6 +2,8 @@
 
 import uuid as uuidlib
 
+import orjson
+
 from allotment.api import http
 from allotment.api import microversion
 from allotment.api import query
@@ -48,6 +50,46 @@ class Renderer:
             body["root_provider_uuid"] = row.root_provider_uuid
         return body
 
+    def many(self, rows):
+        """The JSON bytes of ``{"resource_providers": [...]}`` for ``rows``:
+        exactly what ``orjson.dumps`` gives for the dicts ``__call__``
+        builds, written through one positional %-template per provider
+        instead of building and serializing a dict and a list of links
+        each."""
+        template = self._template()
+        dumps = orjson.dumps
+        links = len(self.rels)
+        parts = []
+        for row in rows:
+            uuid = dumps(row.uuid)[1:-1]
+            values = (uuid, dumps(row.name), row.generation, uuid)
+            values += (uuid,) * links
+            if self.tree:
+                values += (
+                    dumps(row.parent_provider_uuid),
+                    dumps(row.root_provider_uuid),
+                )
+            parts.append(template % values)
+        return b'{"resource_providers":[' + b",".join(parts) + b"]}"
+
+    def _template(self):
+        # The base URL is escaped for JSON, then for the %-template.
+        base = orjson.dumps(self.base)[1:-1].replace(b"%", b"%%")
+        links = [b'{"rel":"self","href":"' + base + b'%b"}']
+        links += [
+            b'{"rel":"%s","href":"%s%%b/%s"}'
+            % (rel.encode(), base, rel.encode())
+            for rel in self.rels
+        ]
+        template = (
+            b'{"uuid":"%b","name":%b,"generation":%d,"links":['
+            + b",".join(links)
+            + b"]"
+        )
+        if self.tree:
+            template += b',"parent_provider_uuid":%b,"root_provider_uuid":%b'
+        return template + b"}"
+
 
 def _modified(row):
     return row.updated_at or row.created_at
@@ -90,12 +132,10 @@ class ResourceProviders(Resource):
         filters = _filters(req, self.query_schema(req))
         with self.db.read() as conn:
             rows = domain.list_filtered(conn, filters)
-        render = Renderer(req)
-        body = {"resource_providers": [render(row) for row in rows]}
-        http.send_json(
+        http.send_json_bytes(
             req,
             resp,
-            body,
+            Renderer(req).many(rows),
             last_modified=http.latest(*(_modified(row) for row in rows)),
         )
 

@@ -1,0 +1,96 @@
+"""The benchmark scripts of bench/ keep working: a small run (100 compute
+nodes, SQLite) of bench/cloud.sh (reads and claims through
+../shared/bench/run) and bench/storm.sh (the boot storm), allotment only.
+Nothing is timed: the checks are that the runs complete, answer every
+query, claim without errors or violations, and write their reports.
+
+Needs ../shared/bench (``ALLOTMENT_SHARED``); skipped without it unless
+CI or ALLOTMENT_REQUIRE_BACKENDS=1 is set.
+"""
+
+import json
+import os
+import pathlib
+import subprocess
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+SHARED = pathlib.Path(
+    os.environ.get("ALLOTMENT_SHARED", ROOT.parent / "shared")
+)
+
+
+@pytest.fixture
+def bench_env(tmp_path):
+    if not (SHARED / "bench" / "run").exists():
+        message = "no benchmark at %s" % (SHARED / "bench" / "run")
+        if (
+            os.environ.get("CI")
+            or os.environ.get("ALLOTMENT_REQUIRE_BACKENDS") == "1"
+        ):
+            pytest.fail(message)
+        pytest.skip(message)
+    return dict(
+        os.environ,
+        ALLOTMENT_SHARED=str(SHARED),
+        BENCH_OUT=str(tmp_path),
+        BENCH_WORKDIR=str(tmp_path),
+    )
+
+
+def _run(env, *args):
+    done = subprocess.run(
+        args, env=env, cwd=ROOT, capture_output=True, text=True, timeout=900
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout
+
+
+def test_cloud_reads_and_claims(bench_env, tmp_path):
+    out = _run(
+        bench_env,
+        "bench/cloud.sh",
+        "-n",
+        "100",
+        "--only",
+        "ours",
+        "--repeats",
+        "2",
+        "--warmup",
+        "1",
+        "--claims",
+        "20",
+    )
+    assert "| rp_list_all |" in out
+    result = json.loads((tmp_path / "flat-100-allotment.json").read_text())
+    reads = {q["name"]: q for q in result["read"]}
+    assert reads["rp_list_all"]["count"] == 102
+    assert all(q["statuses"] == {"200": q["n"]} for q in reads.values())
+    (claims,) = result["claims"]
+    assert claims["successes"] == 20
+    assert claims["errors"] == 0
+    assert result["violations_total"] == 0
+
+
+def test_boot_storm(bench_env, tmp_path):
+    _run(
+        bench_env,
+        "bench/storm.sh",
+        "-n",
+        "100",
+        "--only",
+        "ours",
+        "--seconds",
+        "3",
+        "--repeats",
+        "2",
+        "--warmup",
+        "1",
+    )
+    storm = json.loads(
+        (tmp_path / "storm-flat-100-allotment.storm.json").read_text()
+    )
+    assert storm["claims"] > 0
+    assert storm["errors"] == 0
+    assert storm["idle_samples"] == 20 and storm["storm_samples"] > 0
