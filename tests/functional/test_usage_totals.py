@@ -198,3 +198,26 @@ def test_snapshot_reload_recounts_after_sql_by_hand(api, tmp_path):
         "usages": {"VCPU": 7}
     }
     _exact(api)
+
+
+def test_maintenance_check_repairs_sql_by_hand(api):
+    """Each worker's maintenance thread compares the totals with a recount
+    (with the snapshot's drift check) and rebuilds them on a difference,
+    so SQL by hand is repaired without an operator's command."""
+    rp = make_provider(api, {"VCPU": 64}, name="rp1")
+    consumer = allocate(api, rp, {"VCPU": 2})
+    assert usage_totals.check(api.db) == []
+    with api.db.engine.begin() as conn:
+        conn.execute(
+            tables.allocations.update()
+            .where(tables.allocations.c.consumer_id == consumer)
+            .values(used=7)
+        )
+    assert usage_totals.check(api.db) == [
+        "allotment_usage_totals: 2 rows differ"
+    ]
+    assert api.get("/usages?project_id=p1", version="1.9").json == {
+        "usages": {"VCPU": 7}
+    }
+    _exact(api)
+    assert usage_totals.check(api.db) == []

@@ -89,6 +89,7 @@ from allotment.domain import resource_classes
 from allotment.domain import traits
 from allotment.storage import changes
 from allotment.storage import tables
+from allotment.storage import usage_totals
 
 if TYPE_CHECKING:
     from allotment.storage.engine import Database
@@ -1141,7 +1142,9 @@ def _layout(layouts, classes):
 def _maintain(ref, stop):
     """The maintenance thread: while the snapshot is not loaded, try again
     every RETRY_SECONDS; then check for drift every ``check_interval``
-    seconds (if any). Ends on ``stop`` or when the snapshot is gone."""
+    seconds (if any), the snapshot's and that of the project usage totals
+    (``usage_totals.check``). Ends on ``stop`` or when the snapshot is
+    gone."""
     while True:
         snap = ref()
         if snap is None:
@@ -1166,6 +1169,10 @@ def _maintain(ref, stop):
                 snap.check()
             except Exception:
                 LOG.warning("provider snapshot check failed", exc_info=True)
+            try:
+                usage_totals.check(snap.db)
+            except Exception:
+                LOG.warning("usage totals check failed", exc_info=True)
         del snap
 
 

@@ -23,12 +23,17 @@ write's other statements, just before the change log takes its number.
 ``rebuild`` recomputes both tables from the allocations: the migration that
 creates them runs it, and so does every ``db sync`` that comes back after
 the database was handed to the reference, and the import from nova.
+Writes that bypass allotment (SQL by hand, the reference service) are
+found by ``check``, which every API worker's maintenance thread runs with
+the provider snapshot's drift check, and by ``allotment snapshot reload``.
 """
 
 from __future__ import annotations
 
 import collections
+import logging
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
@@ -36,6 +41,11 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite
 
 from allotment.storage import tables
+
+if TYPE_CHECKING:
+    from allotment.storage.engine import Database
+
+LOG = logging.getLogger(__name__)
 
 USAGE = tables.usage_totals
 CONSUMERS = tables.consumer_totals
@@ -139,42 +149,85 @@ def _add(
     conn.execute(stmt, rows)
 
 
-def rebuild(conn: sa.Connection) -> None:
-    """Recompute both tables from the allocations and consumers."""
+def _recounts() -> tuple[sa.Select, sa.Select]:
+    """What both tables should hold, counted from the allocations and
+    consumers (the columns in the tables' order)."""
     joined = ALLOC.join(CONS, CONS.c.uuid == ALLOC.c.consumer_id)
     type_id = sa.func.coalesce(CONS.c.consumer_type_id, 0)
+    usage = (
+        sa.select(
+            CONS.c.project_id,
+            CONS.c.user_id,
+            type_id,
+            ALLOC.c.resource_class_id,
+            sa.func.sum(ALLOC.c.used),
+            sa.func.count(),
+        )
+        .select_from(joined)
+        .group_by(
+            CONS.c.project_id,
+            CONS.c.user_id,
+            type_id,
+            ALLOC.c.resource_class_id,
+        )
+    )
+    consumers = (
+        sa.select(
+            CONS.c.project_id,
+            CONS.c.user_id,
+            type_id,
+            sa.func.count(sa.distinct(ALLOC.c.consumer_id)),
+        )
+        .select_from(joined)
+        .group_by(CONS.c.project_id, CONS.c.user_id, type_id)
+    )
+    return usage, consumers
+
+
+def rebuild(conn: sa.Connection) -> None:
+    """Recompute both tables from the allocations and consumers."""
+    usage, consumers = _recounts()
     conn.execute(USAGE.delete())
     conn.execute(CONSUMERS.delete())
-    conn.execute(
-        USAGE.insert().from_select(
-            [c.name for c in USAGE.c],
-            sa.select(
-                CONS.c.project_id,
-                CONS.c.user_id,
-                type_id,
-                ALLOC.c.resource_class_id,
-                sa.func.sum(ALLOC.c.used),
-                sa.func.count(),
-            )
-            .select_from(joined)
-            .group_by(
-                CONS.c.project_id,
-                CONS.c.user_id,
-                type_id,
-                ALLOC.c.resource_class_id,
-            ),
-        )
-    )
+    conn.execute(USAGE.insert().from_select([c.name for c in USAGE.c], usage))
     conn.execute(
         CONSUMERS.insert().from_select(
-            [c.name for c in CONSUMERS.c],
-            sa.select(
-                CONS.c.project_id,
-                CONS.c.user_id,
-                type_id,
-                sa.func.count(sa.distinct(ALLOC.c.consumer_id)),
-            )
-            .select_from(joined)
-            .group_by(CONS.c.project_id, CONS.c.user_id, type_id),
+            [c.name for c in CONSUMERS.c], consumers
         )
     )
+
+
+def differences(conn: sa.Connection) -> list[str]:
+    """The tables whose rows differ from a recount, read in the caller's
+    transaction (consistent, to compare like with like). Rows the deltas
+    brought back to zero count as absent."""
+    found = []
+    for table, recount in zip((USAGE, CONSUMERS), _recounts(), strict=True):
+        stored = {
+            tuple(int(v) for v in row)
+            for row in conn.execute(sa.select(*table.c))
+            if any(row[4:] if table is USAGE else row[3:])
+        }
+        counted = {tuple(int(v) for v in row) for row in conn.execute(recount)}
+        if stored != counted:
+            found.append(
+                "%s: %d rows differ" % (table.name, len(stored ^ counted))
+            )
+    return found
+
+
+def check(db: Database) -> list[str]:
+    """Compare the totals with a recount; on a difference (a write that
+    bypassed allotment: SQL by hand, the reference service), log it and
+    rebuild them. Run by each worker's maintenance thread, like the
+    provider snapshot's drift check."""
+    with db.read(consistent=True) as conn:
+        found = differences(conn)
+    if found:
+        LOG.warning(
+            "usage totals differed from the allocations (%s): recounting "
+            "(a write that bypassed allotment?)",
+            "; ".join(found),
+        )
+        db.run_write(rebuild)
+    return found
