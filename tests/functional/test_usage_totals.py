@@ -221,3 +221,31 @@ def test_maintenance_check_repairs_sql_by_hand(api):
     }
     _exact(api)
     assert usage_totals.check(api.db) == []
+
+
+def test_the_usage_totals_check_runs_in_the_background(database_url):
+    import time
+
+    client = support.ApiClient.create(
+        database_url, allotment__snapshot_check_interval=1
+    )
+    try:
+        rp = make_provider(client, {"VCPU": 64}, name="rp1")
+        consumer = allocate(client, rp, {"VCPU": 2})
+        with client.db.engine.begin() as conn:
+            conn.execute(
+                tables.allocations.update()
+                .where(tables.allocations.c.consumer_id == consumer)
+                .values(used=7)
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with client.db.read(consistent=True) as conn:
+                if not usage_totals.differences(conn):
+                    break
+            time.sleep(0.05)
+        assert client.get("/usages?project_id=p1", version="1.9").json == {
+            "usages": {"VCPU": 7}
+        }
+    finally:
+        client.close()
