@@ -102,10 +102,15 @@ def generate(
     else:
         stream = itertools.chain.from_iterable(streams)
     shared = problem.shared
+    if not shared:
+        yield from itertools.islice(stream, count)
+        return
+    # A choice of sharing providers only can come from several anchors:
+    # the first one gives it.
     seen = set()
     produced = 0
     for choice in stream:
-        if shared and all(rp in shared for rp in choice):
+        if shared.issuperset(choice):
             if choice in seen:
                 continue
             seen.add(choice)
