@@ -215,7 +215,10 @@ class _Searcher:
             lines.append(line)
             if highest is None or len(line) < len(highest):
                 top, highest = rp, line
-        return all(top in line for line in lines)
+        for line in lines:
+            if top not in line:
+                return False
+        return True
 
     def _traits_ok(self, rps):
         traits = self.p.traits
