@@ -215,7 +215,9 @@ class _Searcher:
             lines.append(line)
             if highest is None or len(line) < len(highest):
                 top, highest = rp, line
-        for line in lines:
+        # A loop, not all() over a generator: this runs for every partial
+        # choice of a same_subtree search.
+        for line in lines:  # noqa: SIM110
             if top not in line:
                 return False
         return True
