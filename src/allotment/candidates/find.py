@@ -79,11 +79,7 @@ class _AnchorOptions:
         self._snap = snap
         self._own = own
         self._shared = shared
-        if snap.nested:
-            root_of = snap.root_of
-            self._anchors = {root_of[rp] for rp in own}
-        else:  # every provider is a root
-            self._anchors = set(own)
+        self._anchors = snap.roots_of(own)
         self._anchors.update(shared)
 
     def __iter__(self):
@@ -258,19 +254,17 @@ class _Planner:
             rooms = list(resolved["with_room"].values())
             found = set.intersection(*rooms)
         elif required:
-            found = set().union(*(snap.with_trait(t) for t in required[0]))
+            found = snap.with_any_trait(required[0])
         elif in_aggs is not None:
             found = set(in_aggs)
         else:
             found = set()
         for any_of in required:
-            found.intersection_update(
-                set().union(*(snap.by_trait.get(t, ()) for t in any_of))
-            )
+            found &= snap.with_any_trait(any_of)
         if in_aggs is not None:
             found &= in_aggs
         found -= resolved["banned_aggs"]
-        found.difference_update(*(snap.by_trait.get(t, ()) for t in forbidden))
+        found -= snap.with_any_trait(forbidden)
         shared: dict[int, list[int]] = {}
         for rp in sorted(found & self.sharing):
             found.discard(rp)
@@ -289,8 +283,8 @@ class _Planner:
         in_aggs, banned = resolved["in_aggs"], resolved["banned_aggs"]
         snap = self.snap
         root_of = snap.root_of
-        rooms = resolved["with_room"][name].difference(
-            *(snap.by_trait.get(t, ()) for t in resolved["forbidden"])
+        rooms = resolved["with_room"][name] - snap.with_any_trait(
+            resolved["forbidden"]
         )
         shared: dict[int, list[int]] = {}
         if resolved["tree"] is None and self.sharing:
@@ -322,16 +316,11 @@ class _Planner:
         traits: for each any-of set, a tree holding one of them or served
         by a sharing provider holding one (``combine`` checks exactly)."""
         snap = self.snap
-        root_of = snap.root_of
         for any_of in required_ids:
-            holders = set().union(*(snap.by_trait.get(t, ()) for t in any_of))
-            served = set().union(
+            holders = snap.with_any_trait(any_of)
+            served = snap.roots_of(holders).union(
                 *(snap.anchors_of(rp) for rp in holders & self.sharing)
             )
-            if snap.nested:
-                served.update(root_of[rp] for rp in holders)
-            else:  # every provider is a root
-                served |= holders
             anchors = anchors & served
         return anchors
 

@@ -402,6 +402,20 @@ class Version:
             return set()
         return set(self.by_trait.get(trait_id, ()))
 
+    def with_any_trait(self, trait_ids: Iterable[int]) -> set[int]:
+        """Providers holding any of ``trait_ids``."""
+        found: set[int] = set()
+        for trait_id in trait_ids:
+            found.update(self.by_trait.get(trait_id, ()))
+        return found
+
+    def roots_of(self, rows: set[int]) -> set[int]:
+        """The roots of the trees of ``rows`` (a new set)."""
+        if not self.nested:  # every provider is a root
+            return set(rows)
+        root_of = self.root_of
+        return {root_of[row] for row in rows}
+
     def in_aggregates(self, agg_ids: Iterable[int]) -> set[int]:
         """Providers in any of ``agg_ids``."""
         found: set[int] = set()
