@@ -114,6 +114,18 @@ def redacted_url(url: str | URL) -> str:
     return u.render_as_string(hide_password=True)
 
 
+def _code(error: BaseException) -> int | str | None:
+    """The driver's code for ``error``: MySQL's error number or
+    PostgreSQL's SQLSTATE (None when there is none)."""
+    orig = getattr(error, "orig", None)
+    if orig is None:
+        return None
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int):
+        return args[0]
+    return getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+
+
 def is_retryable(error: BaseException) -> bool:
     """True when ``error`` is a deadlock or serialization failure, or the
     loss of a savepoint to one: a MySQL deadlock (or Galera certification
@@ -122,15 +134,11 @@ def is_retryable(error: BaseException) -> bool:
     orig = getattr(error, "orig", None)
     if orig is None:
         return False
-    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-    if sqlstate in _PG_RETRY_STATES:
+    code = _code(error)
+    if code in _PG_RETRY_STATES or code in _MYSQL_RETRY_CODES:
         return True
-    args = getattr(orig, "args", ())
-    if args and isinstance(args[0], int):
-        if args[0] in _MYSQL_RETRY_CODES:
-            return True
-        if args[0] == _MYSQL_SAVEPOINT_LOST:
-            return any(map(is_retryable, _context_chain(error)))
+    if code == _MYSQL_SAVEPOINT_LOST:
+        return any(map(is_retryable, _context_chain(error)))
     return "database is locked" in str(orig)
 
 
@@ -138,14 +146,8 @@ def error_code(error: BaseException) -> str | None:
     """The database's own code for ``error``: MySQL's error number or
     PostgreSQL's SQLSTATE (None when the driver gave none). Safe to show:
     unlike the message, it quotes no SQL or values."""
-    orig = getattr(error, "orig", None)
-    if orig is None:
-        return None
-    args = getattr(orig, "args", ())
-    if args and isinstance(args[0], int):
-        return str(args[0])
-    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-    return str(state) if state else None
+    code = _code(error)
+    return None if code is None else str(code)
 
 
 def _context_chain(error: BaseException) -> Iterator[BaseException]:
