@@ -7,7 +7,20 @@ Base rules ``admin_api``, ``service_api``, ``admin_or_service_api``,
 ``allotment_reader_api`` (administrators or system readers). With
 ``[oslo_policy] enforce_new_defaults = False`` a rule whose default was
 changed also passes under its old default (``role:admin``).
+
+Decisions are remembered: a rule's answer depends only on the rules, the
+caller's credentials and the target, so ``Policy`` keeps the answers it
+gave (``_DECISIONS_KEPT`` of them) and asks oslo.policy again only for a
+new combination. It looks for a changed policy file at most once every
+``RELOAD_SECONDS`` (oslo.policy itself looks on every call) and forgets its
+answers when the rules changed. Rules that ask another server (``http:``,
+``https:`` checks) are never answered from memory.
 """
+
+import re
+import time
+from collections.abc import Mapping
+from typing import Any
 
 from oslo_policy import policy
 
@@ -290,8 +303,25 @@ def all_rules():
     )
 
 
+RELOAD_SECONDS = 1.0
+_DECISIONS_KEPT = 4096
+_REMOTE_CHECK = re.compile(r"(?<![\w%])https?:")
+
+
+def _frozen(values: Mapping[str, Any]) -> tuple[Any, ...]:
+    """``values`` as a hashable key (lists become tuples); TypeError when a
+    value cannot be one."""
+    return tuple(
+        sorted(
+            (k, tuple(v) if isinstance(v, list) else v)
+            for k, v in values.items()
+        )
+    )
+
+
 class Policy:
-    """One oslo.policy enforcer built from a ConfigOpts."""
+    """One oslo.policy enforcer built from a ConfigOpts, with its decisions
+    remembered (see the module docstring)."""
 
     def __init__(self, conf):
         self.enforcer = policy.Enforcer(conf)
@@ -299,6 +329,30 @@ class Policy:
         self.enforcer.suppress_deprecation_warnings = True
         self.enforcer.register_defaults(all_rules())
         self.enforcer.load_rules()
+        self._decisions: dict[tuple[Any, ...], bool] = {}
+        self._rules: dict[str, str] = {}
+        self._remembering = False
+        self._take(self._current_rules())
+        self._next_reload = time.monotonic() + RELOAD_SECONDS
+
+    def _current_rules(self) -> dict[str, str]:
+        return {name: str(rule) for name, rule in self.enforcer.rules.items()}
+
+    def _reload(self) -> None:
+        """Let oslo.policy re-read a changed policy file; forget every
+        decision if the rules are not the ones they were made under."""
+        self.enforcer.load_rules()
+        rules = self._current_rules()
+        if rules != self._rules:
+            self._take(rules)
+        self._next_reload = time.monotonic() + RELOAD_SECONDS
+
+    def _take(self, rules: dict[str, str]) -> None:
+        self._rules = rules
+        self._decisions = {}
+        self._remembering = not any(
+            _REMOTE_CHECK.search(rule) for rule in rules.values()
+        )
 
     def authorize(self, context, action, target=None):
         """Raise a 403 PlacementError unless ``context`` may do ``action``."""
@@ -307,12 +361,34 @@ class Policy:
                 "project_id": context.project_id,
                 "user_id": context.user_id,
             }
-        message = "Policy does not allow %s to be performed." % action
+        if time.monotonic() >= self._next_reload:
+            self._reload()
         try:
-            allowed = self.enforcer.authorize(
-                action, target, context, do_raise=False
+            key: tuple[Any, ...] | None = (
+                action,
+                _frozen(context.to_policy_values()),
+                _frozen(target),
+            )
+        except TypeError:
+            key = None
+        allowed = self._decisions.get(key) if key is not None else None
+        if allowed is None:
+            allowed = self._decide(context, action, target)
+            if key is not None and self._remembering:
+                if len(self._decisions) >= _DECISIONS_KEPT:
+                    self._decisions = {}
+                self._decisions[key] = allowed
+        if not allowed:
+            raise exceptions.Forbidden(
+                "Policy does not allow %s to be performed." % action
+            )
+
+    def _decide(self, context, action, target) -> bool:
+        try:
+            return bool(
+                self.enforcer.authorize(
+                    action, target, context, do_raise=False
+                )
             )
         except policy.InvalidScope:
-            allowed = False
-        if not allowed:
-            raise exceptions.Forbidden(message)
+            return False
