@@ -67,20 +67,24 @@ def plan(
 
 
 class _AnchorOptions:
-    """anchor root -> the providers (ascending) of one unsuffixed slot:
-    ``own``, providers serving their own tree, and ``shared``, anchor ->
-    sharing providers serving it. The anchors are a set; a list is made
-    only for an anchor the search reaches (a limited answer reaches few).
+    """anchor root -> the providers (ascending) of one slot: ``own``,
+    providers serving their own tree, and ``sharing``, sharing providers
+    (ascending) serving every root they are anchored to except those in
+    ``banned``. The anchors are a set, made with set operations; a list is
+    made only for an anchor the search reaches (a limited answer reaches
+    few).
     """
 
-    __slots__ = ("_anchors", "_own", "_shared", "_snap")
+    __slots__ = ("_anchors", "_own", "_sharing", "_snap")
 
-    def __init__(self, snap, own, shared):
+    def __init__(self, snap, own, sharing, banned=frozenset()):
         self._snap = snap
         self._own = own
-        self._shared = shared
+        self._sharing = sharing
         self._anchors = snap.roots_of(own)
-        self._anchors.update(shared)
+        if sharing:
+            served = set().union(*map(snap.anchors_of, sharing))
+            self._anchors.update(served - banned if banned else served)
 
     def __iter__(self):
         return iter(self._anchors)
@@ -95,9 +99,11 @@ class _AnchorOptions:
             found = [root] if root in own else []
         else:
             found = sorted(rp for rp in members if rp in own)
-        shared = self._shared.get(root)
-        if shared:
-            found = sorted(found + shared)
+        if self._sharing:
+            anchors_of = self._snap.anchors_of
+            shared = [rp for rp in self._sharing if root in anchors_of(rp)]
+            if shared:
+                found = sorted(found + shared)
         return found
 
 
@@ -265,12 +271,9 @@ class _Planner:
             found &= in_aggs
         found -= resolved["banned_aggs"]
         found -= snap.with_any_trait(forbidden)
-        shared: dict[int, list[int]] = {}
-        for rp in sorted(found & self.sharing):
-            found.discard(rp)
-            for anchor in snap.anchors_of(rp):
-                shared.setdefault(anchor, []).append(rp)
-        options = _AnchorOptions(snap, found, shared)
+        sharing = sorted(found & self.sharing)
+        found.difference_update(sharing)
+        options = _AnchorOptions(snap, found, sharing)
         if not options:
             raise NoCandidates()
         return options
@@ -286,7 +289,7 @@ class _Planner:
         rooms = resolved["with_room"][name] - snap.with_any_trait(
             resolved["forbidden"]
         )
-        shared: dict[int, list[int]] = {}
+        sharing: list[int] = []
         if resolved["tree"] is None and self.sharing:
             # A sharing provider (one in the aggregates, under member_of)
             # serves every tree it is anchored to; others only their own.
@@ -294,11 +297,8 @@ class _Planner:
                 if in_aggs is not None and rp not in in_aggs:
                     continue
                 rooms.discard(rp)
-                if banned and rp in banned:
-                    continue
-                for anchor in snap.anchors_of(rp):
-                    if not (banned and anchor in banned):
-                        shared.setdefault(anchor, []).append(rp)
+                if not (banned and rp in banned):
+                    sharing.append(rp)
         if in_aggs is not None or banned:
             rooms = {
                 rp
@@ -306,7 +306,7 @@ class _Planner:
                 if (in_aggs is None or rp in in_aggs or root_of[rp] in in_aggs)
                 and not (banned and (rp in banned or root_of[rp] in banned))
             }
-        options = _AnchorOptions(snap, rooms, shared)
+        options = _AnchorOptions(snap, rooms, sharing, banned)
         if not options:
             raise NoCandidates()
         return options
