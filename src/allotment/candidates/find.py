@@ -75,22 +75,21 @@ class _AnchorOptions:
     few).
     """
 
-    __slots__ = ("_anchors", "_own", "_sharing", "_snap")
+    __slots__ = ("_own", "_sharing", "_snap", "anchors")
 
     def __init__(self, snap, own, sharing, banned=frozenset()):
         self._snap = snap
         self._own = own
         self._sharing = sharing
-        self._anchors = snap.roots_of(own)
+        self.anchors = snap.roots_of(own)
         if sharing:
             served = set().union(*map(snap.anchors_of, sharing))
-            self._anchors.update(served - banned if banned else served)
-
-    def __iter__(self):
-        return iter(self._anchors)
+            if banned:
+                served -= banned
+            self.anchors = served.union(self.anchors)
 
     def __len__(self):
-        return len(self._anchors)
+        return len(self.anchors)
 
     def __getitem__(self, root):
         own = self._own
@@ -257,8 +256,8 @@ class _Planner:
         required, forbidden = resolved["required"], resolved["forbidden"]
         in_aggs = resolved["in_aggs"]
         if group.resources:
-            rooms = list(resolved["with_room"].values())
-            found = set.intersection(*rooms)
+            first, *rooms = resolved["with_room"].values()
+            found = set(first).intersection(*rooms)
         elif required:
             found = snap.with_any_trait(required[0])
         elif in_aggs is not None:
@@ -286,19 +285,23 @@ class _Planner:
         in_aggs, banned = resolved["in_aggs"], resolved["banned_aggs"]
         snap = self.snap
         root_of = snap.root_of
-        rooms = resolved["with_room"][name] - snap.with_any_trait(
-            resolved["forbidden"]
-        )
+        rooms = resolved["with_room"][name]  # kept by the version: not changed
+        if resolved["forbidden"]:
+            rooms = rooms - snap.with_any_trait(resolved["forbidden"])
         sharing: list[int] = []
         if resolved["tree"] is None and self.sharing:
             # A sharing provider (one in the aggregates, under member_of)
             # serves every tree it is anchored to; others only their own.
-            for rp in sorted(rooms & self.sharing):
-                if in_aggs is not None and rp not in in_aggs:
-                    continue
-                rooms.discard(rp)
-                if not (banned and rp in banned):
-                    sharing.append(rp)
+            serving = [
+                rp
+                for rp in sorted(rooms & self.sharing)
+                if in_aggs is None or rp in in_aggs
+            ]
+            if serving:
+                rooms = rooms.difference(serving)
+                sharing = [
+                    rp for rp in serving if not (banned and rp in banned)
+                ]
         if in_aggs is not None or banned:
             rooms = {
                 rp
@@ -311,30 +314,34 @@ class _Planner:
             raise NoCandidates()
         return options
 
-    def _with_traits(self, anchors, required_ids):
-        """The anchors that may meet the unsuffixed group's required
-        traits: for each any-of set, a tree holding one of them or served
+    def _served(self, required_ids):
+        """For each any-of set of the unsuffixed group's required traits,
+        the anchors that may meet it: a tree holding one of them or served
         by a sharing provider holding one (``combine`` checks exactly)."""
         snap = self.snap
+        found = []
         for any_of in required_ids:
             holders = snap.with_any_trait(any_of)
-            served = snap.roots_of(holders).union(
-                *(snap.anchors_of(rp) for rp in holders & self.sharing)
+            found.append(
+                snap.roots_of(holders).union(
+                    *(snap.anchors_of(rp) for rp in holders & self.sharing)
+                )
             )
-            anchors = anchors & served
-        return anchors
+        return found
 
     def _build(self, slots, slot_options, required_ids, rc_ids):
         snap = self.snap
-        anchors = set(slot_options[0]).intersection(*slot_options[1:])
+        # The anchors, ascending, that every slot and filter accepts, found
+        # as the search asks for them: a limited answer looks at few.
+        first, *others = sorted(slot_options, key=len)
+        checks = [o.anchors.__contains__ for o in others]
+        checks += [s.__contains__ for s in self._served(required_ids)]
         if self.anchor_ok is not None:
-            anchors = {a for a in anchors if self.anchor_ok(a)}
-        if required_ids:
-            anchors = self._with_traits(anchors, required_ids)
-        if not anchors:
-            raise NoCandidates()
+            checks.append(self.anchor_ok)
         anchor_lists = (
-            (root, [o[root] for o in slot_options]) for root in sorted(anchors)
+            (root, [o[root] for o in slot_options])
+            for root in sorted(first.anchors)
+            if all(check(root) for check in checks)
         )
         suffix_slot = {s.suffix: i for i, s in enumerate(slots) if s.granular}
         same_subtrees = [

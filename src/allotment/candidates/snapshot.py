@@ -77,6 +77,7 @@ import weakref
 from array import array
 from collections.abc import Hashable
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -334,12 +335,13 @@ class Version:
 
     def fitting(
         self, rc_id: int, amount: int, scope: Iterable[int] | None = None
-    ) -> set[int]:
+    ) -> AbstractSet[int]:
         """The rows with room for ``amount`` of the class ``rc_id`` (among
         ``scope``, rows, when given): the capacity rule of
         ``domain/capacity.py`` (min_unit, step_size, and at most the stored
         ``capacity.headroom``), inlined over the columns. Without a scope,
-        from the entries kept (see the module's docstring)."""
+        from the entries kept (see the module's docstring): the kept set
+        itself, which the caller must not change."""
         if scope is not None:
             return self._fitting_among(rc_id, amount, scope)
         key = (rc_id, amount)
@@ -350,7 +352,7 @@ class Version:
                 found = frozenset(self._fitting_all(rc_id, amount))
             if len(self._fits) < _FITS_KEPT:
                 self._fits[key] = found
-        return set(found)
+        return found
 
     def _derived_fits(self, key: tuple[int, int]) -> frozenset[int] | None:
         """The entry ``key`` from an earlier version's, its changed rows
@@ -409,10 +411,11 @@ class Version:
             found.update(self.by_trait.get(trait_id, ()))
         return found
 
-    def roots_of(self, rows: set[int]) -> set[int]:
-        """The roots of the trees of ``rows`` (a new set)."""
-        if not self.nested:  # every provider is a root
-            return set(rows)
+    def roots_of(self, rows: AbstractSet[int]) -> AbstractSet[int]:
+        """The roots of the trees of ``rows``: ``rows`` itself when every
+        provider is a root (the caller must not change the answer)."""
+        if not self.nested:
+            return rows
         root_of = self.root_of
         return {root_of[row] for row in rows}
 
