@@ -32,8 +32,31 @@ import random
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Iterator
+from collections.abc import Sequence
+from typing import Protocol
+from typing import TypeVar
 
 _SMALL = 8  # candidate combinations below which a tree is searched directly
+
+_T_co = TypeVar("_T_co", covariant=True)
+# A provider's option for a slot: (provider, (((provider, class), amount),
+# ...)), what choosing it takes from each inventory.
+_Deltas = tuple[tuple[tuple[int, int], int], ...]
+_Option = tuple[int, _Deltas]
+
+
+class Headroom(Protocol):
+    """What the search reads of ``Problem.headroom``: a dict, or a mapping
+    read from a snapshot version (``snapshot._Headrooms``)."""
+
+    def get(self, key: tuple[int, int], default: int, /) -> int: ...
+
+
+class ByProvider(Protocol[_T_co]):
+    """provider -> value: a dict, or a snapshot version's column (a list
+    indexed by row)."""
+
+    def __getitem__(self, rp: int, /) -> _T_co: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,7 +65,7 @@ class Slot:
 
     suffix: str
     granular: bool
-    demands: tuple = ()
+    demands: tuple[tuple[int, int], ...] = ()
 
 
 @dataclasses.dataclass
@@ -62,17 +85,21 @@ class Problem:
     ``shared`` are the providers that may appear under several anchors.
     """
 
-    slots: list
+    slots: list[Slot]
     anchors: Iterable[tuple[int, list[list[int]]]]
-    headroom: dict
+    headroom: Headroom
     isolate: bool = False
-    same_subtrees: list = dataclasses.field(default_factory=list)
-    parents: dict = dataclasses.field(default_factory=dict)
-    required: list = dataclasses.field(default_factory=list)
-    traits: dict = dataclasses.field(default_factory=dict)
+    same_subtrees: list[tuple[int, ...]] = dataclasses.field(
+        default_factory=list
+    )
+    parents: ByProvider[int | None] = dataclasses.field(default_factory=dict)
+    required: list[frozenset[int]] = dataclasses.field(default_factory=list)
+    traits: ByProvider[frozenset[int]] = dataclasses.field(
+        default_factory=dict
+    )
     one_per_tree: bool = False
-    roots: dict = dataclasses.field(default_factory=dict)
-    shared: frozenset = frozenset()
+    roots: ByProvider[int] = dataclasses.field(default_factory=dict)
+    shared: frozenset[int] = frozenset()
 
 
 def generate(
@@ -107,7 +134,7 @@ def generate(
         return
     # A choice of sharing providers only can come from several anchors:
     # the first one gives it.
-    seen = set()
+    seen: set[tuple[int, ...]] = set()
     produced = 0
     for choice in stream:
         if shared.issuperset(choice):
@@ -127,13 +154,15 @@ def first(
     None), searched with ``problem.headroom`` as it is at the call."""
     searcher = _Searcher(problem)
 
-    def first_of(options):
+    def first_of(options: list[list[int]]) -> tuple[int, ...] | None:
         return next(searcher.search(options), None)
 
     return first_of
 
 
-def _round_robin(iterators):
+def _round_robin(
+    iterators: list[Iterator[tuple[int, ...]]],
+) -> Iterator[tuple[int, ...]]:
     while iterators:
         alive = []
         for it in iterators:
@@ -148,7 +177,7 @@ class _Searcher:
     """The per-anchor depth-first search, with the problem's fixed parts
     precomputed once."""
 
-    def __init__(self, problem):
+    def __init__(self, problem: Problem) -> None:
         self.p = problem
         slots = problem.slots
         # Unsuffixed slots first: they share providers and traits.
@@ -175,19 +204,21 @@ class _Searcher:
             problem.one_per_tree and bool(slots[i].demands) for i in self.order
         ]
         self.granular_count = sum(1 for s in slots if s.granular)
-        self._ancestors = {}
+        self._ancestors: dict[int, set[int]] = {}
         self.demands = [slots[i].demands for i in self.order]
         back = [0] * n
         for pos, i in enumerate(self.order):
             back[i] = pos
-        self.in_slot_order = tuple if n == 1 else operator.itemgetter(*back)
+        self.in_slot_order: Callable[[list[int]], tuple[int, ...]] = (
+            tuple if n == 1 else operator.itemgetter(*back)
+        )
         # Only unsuffixed slots (one class each): every combination of
         # providers with room that holds the required traits is a candidate.
         self.independent = not (
             any(s.granular for s in slots) or problem.one_per_tree
         )
 
-    def ancestors(self, rp):
+    def ancestors(self, rp: int) -> set[int]:
         found = self._ancestors.get(rp)
         if found is None:
             found = {rp}
@@ -198,13 +229,15 @@ class _Searcher:
             self._ancestors[rp] = found
         return found
 
-    def _subtrees_ok(self, choice, groups):
+    def _subtrees_ok(
+        self, choice: Sequence[int], groups: Iterable[Sequence[int]]
+    ) -> bool:
         for group in groups:
             if not self._same_subtree([choice[q] for q in group]):
                 return False
         return True
 
-    def _same_subtree(self, rps):
+    def _same_subtree(self, rps: Iterable[int]) -> bool:
         """True when one of ``rps`` is an ancestor (or self) of all: only
         the highest of them can be."""
         known = self._ancestors
@@ -222,14 +255,14 @@ class _Searcher:
                 return False
         return True
 
-    def _traits_ok(self, rps):
+    def _traits_ok(self, rps: Iterable[int]) -> bool:
         traits = self.p.traits
-        have = set()
+        have: set[int] = set()
         for rp in rps:
             have |= traits[rp]
         return all(any_of & have for any_of in self.p.required)
 
-    def _feasible(self, opts):
+    def _feasible(self, opts: list[list[_Option]]) -> bool:
         """Cheap whole-tree checks before searching it."""
         if self.p.isolate and self.granular_count > 1:
             granular: set[int] = set()
@@ -252,7 +285,9 @@ class _Searcher:
             for rc, total in wanted.items()
         )
 
-    def search(self, options, rng=None):
+    def search(
+        self, options: list[list[int]], rng: random.Random | None = None
+    ) -> Iterator[tuple[int, ...]]:
         if self.independent:
             yield from self._product(options, rng)
             return
@@ -282,7 +317,9 @@ class _Searcher:
             return
         yield from self._walk(opts)
 
-    def _product(self, options, rng):
+    def _product(
+        self, options: list[list[int]], rng: random.Random | None
+    ) -> Iterator[tuple[int, ...]]:
         """The candidates of an ``independent`` problem, in the order the
         walk would give them."""
         headroom = self.p.headroom
@@ -303,7 +340,7 @@ class _Searcher:
             if self._traits_ok(choice):
                 yield choice
 
-    def _only(self, opts):
+    def _only(self, opts: list[list[_Option]]) -> tuple[int, ...] | None:
         """The candidate when each slot has a single option, if it obeys
         the rules ``_walk`` enforces (checked on the whole choice)."""
         rps = [entries[0][0] for entries in opts]
@@ -338,7 +375,7 @@ class _Searcher:
                 return None
         return self.in_slot_order(rps)
 
-    def _walk(self, opts):
+    def _walk(self, opts: list[list[_Option]]) -> Iterator[tuple[int, ...]]:
         """Depth-first over the options, pruning as soon as a partial
         choice breaks a rule."""
         n = len(opts)
@@ -354,14 +391,16 @@ class _Searcher:
         subtree_at, trait_at = self.subtree_at, self.trait_at
         unsuffixed = self.unsuffixed
         roots = p.roots
-        taken = set()
+        taken: set[int] = set()
         tree_use: dict[int, list[int]] = {}  # root -> [provider, uses]
-        choice = [None] * n
-        chosen = [None] * n
+        # The provider and deltas chosen per position: each is set before
+        # it is read (None only fills the positions not reached yet).
+        choice: list[int] = [None] * n  # type: ignore[list-item]
+        chosen: list[_Deltas] = [None] * n  # type: ignore[list-item]
         in_slot_order = self.in_slot_order
         subtrees_ok = self._subtrees_ok
 
-        def undo(pos):
+        def undo(pos: int) -> None:
             for key, amount in chosen[pos]:
                 remaining[key] += amount
             rp = choice[pos]

@@ -41,15 +41,24 @@ from allotment.domain import resource_classes
 from allotment.domain import traits
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from collections.abc import Iterable
 
+    from allotment.candidates.find import Plan
     from allotment.candidates.groups import Flags
     from allotment.candidates.groups import Group
     from allotment.candidates.groups import Request
+    from allotment.candidates.snapshot import Room
     from allotment.candidates.snapshot import Version
 
 EXAMPLES = 3  # providers shown per step
 COUNT_UP_TO = 1000  # candidates counted before the last step
+
+# What a step says of each unit it removed (``_key``): the details of its
+# shortfall, as shown in the answer.
+_Why = dict[tuple[int, str | None], dict[str, Any]]
+# Why nothing is left, as text and the rows to name in it (``_finish``).
+_Sentence = list[str | int]
 
 
 def explain(
@@ -111,7 +120,9 @@ class _Ids:
     aggregates from the snapshot; unknown names are simply absent (a
     trait nobody holds, an aggregate with no members)."""
 
-    def __init__(self, conn, version, request):
+    def __init__(
+        self, conn: sa.Connection, version: Version, request: Request
+    ) -> None:
         groups = request.groups
         self.rc = resource_classes.ids_for(
             conn, {rc for g in groups for rc in g.resources}
@@ -134,23 +145,25 @@ class _Unit:
 class _GroupWalk:
     """One group's steps."""
 
-    def __init__(self, version, ids, request, group):
+    def __init__(
+        self, version: Version, ids: _Ids, request: Request, group: Group
+    ) -> None:
         self.v = version
         self.ids = ids
         self.request = request
-        self.group: Group = group
+        self.group = group
         self.granular = group.granular
         self.steps: list[dict[str, Any]] = []
         self.in_aggs: set[int] | None = None
         self.banned: set[int] = set()
-        self.root_ok = None
+        self.root_ok: Callable[[int], bool] | None = None
         self.tree_ok: set[int] | None = None  # unsuffixed required traits
         self.use_sharing = True
         self.emptied = False
 
     # -- counting ------------------------------------------------------
 
-    def anchors(self, row):
+    def anchors(self, row: int) -> set[int]:
         """The trees ``row`` may serve this group in, as far as the steps
         applied so far say."""
         v = self.v
@@ -175,13 +188,13 @@ class _GroupWalk:
             found &= self.tree_ok
         return found
 
-    def trees(self, units):
+    def trees(self, units: Iterable[_Unit]) -> set[int]:
         if self.granular:
             found: set[int] = set()
             for unit in units:
                 found |= self.anchors(unit.row)
             return found
-        per_class: dict[str, set[int]] = {
+        per_class: dict[str | None, set[int]] = {
             rc: set() for rc in self.group.resources
         }
         for unit in units:
@@ -190,7 +203,14 @@ class _GroupWalk:
             return set()
         return set.intersection(*per_class.values())
 
-    def record(self, constraint, before, after, why, sentence):
+    def record(
+        self,
+        constraint: str,
+        before: list[_Unit],
+        after: list[_Unit],
+        why: _Why,
+        sentence: Callable[[_Why], _Sentence],
+    ) -> list[_Unit]:
         """Add the step: ``why`` maps each unit it removed (its key) to the
         details of its shortfall; ``sentence(why)`` says, as a list of
         text and rows, why nothing is left when that is so."""
@@ -232,7 +252,13 @@ class _GroupWalk:
         self.steps.append(step)
         return after
 
-    def filter(self, constraint, units, reason, sentence):
+    def filter(
+        self,
+        constraint: str,
+        units: list[_Unit],
+        reason: Callable[[_Unit], dict[str, Any] | None],
+        sentence: Callable[[_Why], _Sentence],
+    ) -> list[_Unit]:
         """The step keeping the units for which ``reason(unit)`` is None
         (else the details of what it lacked)."""
         after, why = [], {}
@@ -246,7 +272,7 @@ class _GroupWalk:
 
     # -- the walk ------------------------------------------------------
 
-    def run(self):
+    def run(self) -> dict[str, Any]:
         group = self.group
         units = self._start()
         if group.resources:
@@ -282,7 +308,7 @@ class _GroupWalk:
             "steps": self.steps,
         }
 
-    def _start(self):
+    def _start(self) -> list[_Unit]:
         v, group = self.v, self.group
         if group.resources:
             return [_Unit(r, None) for r in v.rows()]
@@ -309,7 +335,7 @@ class _GroupWalk:
             ],
         )
 
-    def _resources(self, units):
+    def _resources(self, units: list[_Unit]) -> list[_Unit]:
         v, ids = self.v, self.ids
         wanted = {rc: ids.rc.get(rc) for rc in self.group.resources}
         after, why = [], {}
@@ -327,7 +353,7 @@ class _GroupWalk:
                 if not held:
                     why[_key(unit)] = {"missing": missing}
 
-        def sentence(_why):
+        def sentence(_why: _Why) -> _Sentence:
             if self.granular:
                 return [
                     "no provider has inventories of all of %s"
@@ -336,7 +362,8 @@ class _GroupWalk:
             absent = [
                 rc
                 for rc, rc_id in sorted(wanted.items())
-                if not v.by_class.get(rc_id)
+                # (an unknown class, None, is held by none)
+                if not v.by_class.get(rc_id)  # type: ignore[arg-type]
             ]
             if absent:
                 return ["no provider has an inventory of %s" % _and(absent)]
@@ -346,14 +373,16 @@ class _GroupWalk:
 
         return self.record("resources", units, after, why, sentence)
 
-    def _amounts(self, units):
+    def _amounts(self, units: list[_Unit]) -> list[_Unit]:
         """The capacity step, then min_unit, max_unit and step_size: a
         unit goes at the first of its classes the constraint refuses."""
         v, ids, group = self.v, self.ids, self.group
-        rooms: dict[int, dict] = {}
+        rooms: dict[int, dict[int, Room]] = {}
 
-        def shortfall(check):
-            def reason(unit):
+        def shortfall(
+            check: Callable[[int, Room], dict[str, int] | None],
+        ) -> Callable[[_Unit], dict[str, Any] | None]:
+            def reason(unit: _Unit) -> dict[str, Any] | None:
                 rooms_ = rooms.get(unit.row)
                 if rooms_ is None:
                     rooms_ = rooms[unit.row] = v.inventory(unit.row)
@@ -369,7 +398,7 @@ class _GroupWalk:
 
             return reason
 
-        def capacity_short(amount, r):
+        def capacity_short(amount: int, r: Room) -> dict[str, int] | None:
             if capacity.has_room(amount, r.capacity, r.used):
                 return None
             free = capacity.free(r.capacity, r.used)
@@ -388,7 +417,9 @@ class _GroupWalk:
         )
         for rule in ("min_unit", "max_unit", "step_size"):
 
-            def unit_short(amount, r, rule=rule):
+            def unit_short(
+                amount: int, r: Room, rule: str = rule
+            ) -> dict[str, int] | None:
                 if (
                     capacity.unit_rule_broken(
                         amount, r.min_unit, r.max_unit, r.step
@@ -411,19 +442,19 @@ class _GroupWalk:
             )
         return units
 
-    def _amount_text(self):
+    def _amount_text(self) -> str:
         return ",".join(
             "%s:%d" % item for item in sorted(self.group.resources.items())
         )
 
-    def _required(self, units):
+    def _required(self, units: list[_Unit]) -> list[_Unit]:
         v, ids = self.v, self.ids
         need = [
             (any_of, {ids.trait.get(n) for n in any_of} - {None})
             for any_of in self.group.required
         ]
 
-        def reason(unit):
+        def reason(unit: _Unit) -> dict[str, Any] | None:
             have = v.traits_of[unit.row]
             for any_of, held in need:
                 if not (held & have):
@@ -440,14 +471,14 @@ class _GroupWalk:
             ],
         )
 
-    def _forbidden(self, units):
+    def _forbidden(self, units: list[_Unit]) -> list[_Unit]:
         v, ids = self.v, self.ids
         names = {
             ids.trait[n]: n for n in self.group.forbidden if n in ids.trait
         }
         banned = set(names)
 
-        def reason(unit):
+        def reason(unit: _Unit) -> dict[str, Any] | None:
             held = v.traits_of[unit.row] & banned
             if held:
                 return {"holds": sorted(names[t] for t in held)}
@@ -463,7 +494,7 @@ class _GroupWalk:
             ],
         )
 
-    def _member_of(self, units):
+    def _member_of(self, units: list[_Unit]) -> list[_Unit]:
         v, ids, group = self.v, self.ids, self.group
         if group.member_of:
             self.in_aggs = set.intersection(
@@ -477,7 +508,7 @@ class _GroupWalk:
         )
         in_aggs, banned = self.in_aggs, self.banned
 
-        def reason(unit):
+        def reason(unit: _Unit) -> dict[str, Any] | None:
             row = unit.row
             if self.granular:
                 # The provider itself must be a member, and not banned.
@@ -509,14 +540,15 @@ class _GroupWalk:
             ],
         )
 
-    def _in_tree(self, units):
+    def _in_tree(self, units: list[_Unit]) -> list[_Unit]:
         v = self.v
-        row = v.id_of.get(self.group.in_tree)
+        # (run calls this only when in_tree is set)
+        row = v.id_of.get(self.group.in_tree)  # type: ignore[arg-type]
         tree = None if row is None else v.root_of[row]
         if not self.granular:
             self.use_sharing = False
 
-        def reason(unit):
+        def reason(unit: _Unit) -> dict[str, Any] | None:
             root = v.root_of[unit.row]
             return None if root == tree else {"root": v.uuid_of[root]}
 
@@ -530,7 +562,7 @@ class _GroupWalk:
             ],
         )
 
-    def _tree_traits(self, units):
+    def _tree_traits(self, units: list[_Unit]) -> list[_Unit]:
         """The unsuffixed group's required traits, met by the providers
         of a tree (or sharing providers anchored to it) together."""
         v, ids = self.v, self.ids
@@ -555,14 +587,14 @@ class _GroupWalk:
             ],
         )
 
-    def _root_required(self, units):
+    def _root_required(self, units: list[_Unit]) -> list[_Unit]:
         v, ids, request = self.v, self.ids, self.request
         need = {ids.trait.get(n) for n in request.root_required}
         banned = {
             ids.trait[n] for n in request.root_forbidden if n in ids.trait
         }
 
-        def ok(root):
+        def ok(root: int) -> bool:
             have = v.traits_of[root]
             return need <= have and not (have & banned)
 
@@ -585,7 +617,7 @@ class _GroupWalk:
         )
 
 
-def _key(unit):
+def _key(unit: _Unit) -> tuple[int, str | None]:
     return (unit.row, unit.rc)
 
 
@@ -601,7 +633,7 @@ _UNIT_WORDS = {
 }
 
 
-def _unit_sentence(walk, rule, why):
+def _unit_sentence(walk: _GroupWalk, rule: str, why: _Why) -> _Sentence:
     """A unit limit emptied the group: the amounts that broke it and the
     provider whose limit came closest."""
     broke = [(key[0], d) for key, d in why.items() if rule in d]
@@ -610,7 +642,7 @@ def _unit_sentence(walk, rule, why):
     )
     text = ",".join("%s:%d" % a for a in amounts) or walk._amount_text()
     verb, which, pick = _UNIT_WORDS[rule]
-    parts: list[Any] = ["%s %s every provider with room for it" % (text, verb)]
+    parts: _Sentence = ["%s %s every provider with room for it" % (text, verb)]
     if broke:
         # The closest limit; on a tie, the first provider.
         best = pick(b[1][rule] for b in broke)
@@ -619,13 +651,13 @@ def _unit_sentence(walk, rule, why):
     return parts
 
 
-def _capacity_sentence(walk, why):
+def _capacity_sentence(walk: _GroupWalk, why: _Why) -> _Sentence:
     """The capacity step emptied the group: the amount asked and the
     provider that came closest."""
     short = [
         (d["short_by"], key[0], d) for key, d in why.items() if "free" in d
     ]
-    parts: list[Any] = [
+    parts: _Sentence = [
         "no provider has %s free ((total - reserved) * allocation_ratio "
         "- used)" % walk._amount_text()
     ]
@@ -640,7 +672,13 @@ def _capacity_sentence(walk, why):
     return parts
 
 
-def _together(request, plan, count, breadth_first, emptied):
+def _together(
+    request: Request,
+    plan: Plan | None,
+    count: int | None,
+    breadth_first: bool,
+    emptied: bool,
+) -> list[dict[str, Any]]:
     """The steps of all groups together, from the real search; ``emptied``:
     some group was left with nothing already (no step here says why)."""
     anchors = [] if plan is None else list(plan.problem.anchors)
@@ -667,8 +705,10 @@ def _together(request, plan, count, breadth_first, emptied):
         )
     ]
     if request.same_subtrees and base is not None:
+        # (base is set only with a plan)
         base = dataclasses.replace(
-            base, same_subtrees=plan.problem.same_subtrees
+            base,
+            same_subtrees=plan.problem.same_subtrees,  # type: ignore[union-attr]
         )
         variants.append(
             (
@@ -704,7 +744,12 @@ def _together(request, plan, count, breadth_first, emptied):
     return steps
 
 
-def _count(constraint, problem, up_to, breadth_first=None):
+def _count(
+    constraint: str,
+    problem: combine.Problem | None,
+    up_to: int | None,
+    breadth_first: bool | None = None,
+) -> dict[str, Any]:
     """The candidates of ``problem``: up to ``up_to`` of them, with the
     trees giving any; or, with ``breadth_first`` given, those the API
     returns for ``up_to`` (the distinct providers they use and the trees
@@ -751,12 +796,15 @@ def provider_names(
     }
 
 
-def _finish(step, version, names):
+def _finish(
+    step: dict[str, Any], version: Version, names: dict[int, str]
+) -> None:
     """Name the providers of a step's examples and sentence."""
 
-    def label(row):
+    def label(row: int) -> str:
         name = names.get(row)
-        uuid = version.uuid_of[row]
+        # (a step names providers held: a uuid is never None)
+        uuid: str = version.uuid_of[row]  # type: ignore[assignment]
         return uuid if name in (None, uuid) else "%s (%s)" % (name, uuid)
 
     for example in step.get("examples", ()):
@@ -771,22 +819,22 @@ def _finish(step, version, names):
         )
 
 
-def _trait_text(any_of):
+def _trait_text(any_of: Iterable[str]) -> str:
     """A required entry as the query writes it."""
     names = sorted(any_of)
     return names[0] if len(names) == 1 else "in:" + ",".join(names)
 
 
-def _join(names, word):
+def _join(names: Iterable[str], word: str) -> str:
     names = list(names)
     if len(names) <= 1:
         return "".join(names)
     return "%s %s %s" % (", ".join(names[:-1]), word, names[-1])
 
 
-def _and(names):
+def _and(names: Iterable[str]) -> str:
     return _join(names, "and")
 
 
-def _or(names):
+def _or(names: Iterable[str]) -> str:
     return _join(names, "or")

@@ -21,7 +21,10 @@ reference's rules:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING
+from typing import TypedDict
 
 import sqlalchemy as sa
 
@@ -32,6 +35,7 @@ from allotment.domain import traits
 
 if TYPE_CHECKING:
     from allotment.candidates.groups import Flags
+    from allotment.candidates.groups import Group
     from allotment.candidates.groups import Request
     from allotment.candidates.snapshot import Version
 
@@ -45,10 +49,21 @@ class Plan:
     """A request resolved: the search problem plus what rendering needs."""
 
     problem: combine.Problem
-    uuids: dict
-    roots: dict
-    rc_names: dict
-    requested_rc_ids: set
+    uuids: combine.ByProvider[str]
+    roots: combine.ByProvider[int]
+    rc_names: dict[int, str]
+    requested_rc_ids: set[int]
+
+
+class _Resolved(TypedDict):
+    """One group's filters as ids (``_Planner._resolve``)."""
+
+    in_aggs: set[int] | None  # None: no member_of
+    banned_aggs: set[int]
+    required: list[frozenset[int]]
+    forbidden: set[int]
+    tree: int | None  # the in_tree provider's root
+    with_room: dict[str, AbstractSet[int]]  # class -> providers with room
 
 
 def plan(
@@ -77,7 +92,13 @@ class _AnchorOptions:
 
     __slots__ = ("_own", "_sharing", "_snap", "anchors")
 
-    def __init__(self, snap, own, sharing, banned=frozenset()):
+    def __init__(
+        self,
+        snap: Version,
+        own: AbstractSet[int],
+        sharing: list[int],
+        banned: AbstractSet[int] = frozenset(),
+    ) -> None:
         self._snap = snap
         self._own = own
         self._sharing = sharing
@@ -88,10 +109,10 @@ class _AnchorOptions:
                 served -= banned
             self.anchors = served.union(self.anchors)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.anchors)
 
-    def __getitem__(self, root):
+    def __getitem__(self, root: int) -> list[int]:
         own = self._own
         members = self._snap.trees.get(root)
         if members is None:
@@ -107,15 +128,21 @@ class _AnchorOptions:
 
 
 class _Planner:
-    def __init__(self, conn, snap, request, flags):
+    def __init__(
+        self,
+        conn: sa.Connection,
+        snap: Version,
+        request: Request,
+        flags: Flags,
+    ) -> None:
         self.conn = conn
         self.snap = snap
         self.request = request
         self.flags = flags
-        self.sharing = set()
-        self.anchor_ok = None
+        self.sharing: set[int] = set()
+        self.anchor_ok: Callable[[int], bool] | None = None
 
-    def run(self):
+    def run(self) -> Plan:
         groups = self.request.groups
         trait_names, agg_uuids = self.request.names()
         trait_ids = traits.ids_for(self.conn, trait_names)
@@ -153,10 +180,12 @@ class _Planner:
                     )
         return self._build(slots, slot_options, required_ids, rc_ids)
 
-    def _traits(self, rp):
+    def _traits(self, rp: int) -> frozenset[int]:
         return self.snap.traits_of[rp]
 
-    def _anchor_filter(self, trait_ids):
+    def _anchor_filter(
+        self, trait_ids: dict[str, int]
+    ) -> Callable[[int], bool] | None:
         """A predicate on roots for root_required (None: any root)."""
         required = self.request.root_required
         forbidden = self.request.root_forbidden
@@ -169,7 +198,7 @@ class _Planner:
         banned = {trait_ids[n] for n in forbidden}
         snap = self.snap
 
-        def ok(root):
+        def ok(root: int) -> bool:
             have = self._traits(root)
             return need <= have and not (have & banned)
 
@@ -181,7 +210,13 @@ class _Planner:
                 raise NoCandidates()
         return ok
 
-    def _resolve(self, group, rc_ids, trait_ids, agg_ids):
+    def _resolve(
+        self,
+        group: Group,
+        rc_ids: dict[str, int],
+        trait_ids: dict[str, int],
+        agg_ids: dict[str, int],
+    ) -> _Resolved:
         """Check one group as the reference does, in its order; return
         its filters as ids and the providers with room per class."""
         snap = self.snap
@@ -214,7 +249,7 @@ class _Planner:
                 raise NoCandidates()
             tree = snap.root_of[rp]
         scope = self._scope(group, in_aggs, tree)
-        with_room = {}
+        with_room: dict[str, AbstractSet[int]] = {}
         for name, amount in group.resources.items():
             fit = snap.fitting(rc_ids[name], amount, scope)
             if not fit:
@@ -235,7 +270,9 @@ class _Planner:
             "with_room": with_room,
         }
 
-    def _scope(self, group, in_aggs, tree):
+    def _scope(
+        self, group: Group, in_aggs: set[int] | None, tree: int | None
+    ) -> set[int] | None:
         """The only providers that may serve ``group`` given its in_tree
         and member_of (None: any): the tree; the members of the aggregates,
         and for the unsuffixed group the trees whose root is a member."""
@@ -249,7 +286,9 @@ class _Planner:
             scope = found if scope is None else found & scope
         return scope
 
-    def _granular_options(self, group, resolved):
+    def _granular_options(
+        self, group: Group, resolved: _Resolved
+    ) -> _AnchorOptions:
         """anchor root -> providers able to serve the granular group (an
         ``_AnchorOptions``), found with set operations."""
         snap = self.snap
@@ -277,7 +316,9 @@ class _Planner:
             raise NoCandidates()
         return options
 
-    def _unsuffixed_options(self, resolved, name):
+    def _unsuffixed_options(
+        self, resolved: _Resolved, name: str
+    ) -> _AnchorOptions:
         """anchor root -> providers able to give the unsuffixed group its
         amount of the class ``name`` (an ``_AnchorOptions``: the anchors
         are known at once, each anchor's providers are listed when the
@@ -298,7 +339,7 @@ class _Planner:
                 if in_aggs is None or rp in in_aggs
             ]
             if serving:
-                rooms = rooms.difference(serving)
+                rooms = rooms - set(serving)
                 sharing = [
                     rp for rp in serving if not (banned and rp in banned)
                 ]
@@ -314,7 +355,7 @@ class _Planner:
             raise NoCandidates()
         return options
 
-    def _served(self, required_ids):
+    def _served(self, required_ids: list[frozenset[int]]) -> list[set[int]]:
         """For each any-of set of the unsuffixed group's required traits,
         the anchors that may meet it: a tree holding one of them or served
         by a sharing provider holding one (``combine`` checks exactly)."""
@@ -323,18 +364,27 @@ class _Planner:
         for any_of in required_ids:
             holders = snap.with_any_trait(any_of)
             found.append(
-                snap.roots_of(holders).union(
-                    *(snap.anchors_of(rp) for rp in holders & self.sharing)
+                set().union(
+                    snap.roots_of(holders),
+                    *(snap.anchors_of(rp) for rp in holders & self.sharing),
                 )
             )
         return found
 
-    def _build(self, slots, slot_options, required_ids, rc_ids):
+    def _build(
+        self,
+        slots: list[combine.Slot],
+        slot_options: list[_AnchorOptions],
+        required_ids: list[frozenset[int]],
+        rc_ids: dict[str, int],
+    ) -> Plan:
         snap = self.snap
         # The anchors, ascending, that every slot and filter accepts, found
         # as the search asks for them: a limited answer looks at few.
         first, *others = sorted(slot_options, key=len)
-        checks = [o.anchors.__contains__ for o in others]
+        checks: list[Callable[[int], bool]] = [
+            o.anchors.__contains__ for o in others
+        ]
         checks += [s.__contains__ for s in self._served(required_ids)]
         if self.anchor_ok is not None:
             checks.append(self.anchor_ok)
@@ -367,7 +417,8 @@ class _Planner:
         )
         return Plan(
             problem=problem,
-            uuids=snap.uuid_of,
+            # The rows of a plan hold providers: none is None.
+            uuids=snap.uuid_of,  # type: ignore[arg-type]
             roots=snap.root_of,
             rc_names={v: k for k, v in rc_ids.items()},
             requested_rc_ids=set(rc_ids.values()),

@@ -38,11 +38,19 @@ _P = 1000003
 _W = 1009
 
 
-def _pair(a, b):
+def _pair(a: int, b: int) -> int:
     return (a * 7 + b * 11) % _P
 
 
-def _inventory(rp, rc, total, reserved, min_unit, max_unit, step):
+def _inventory(
+    rp: int,
+    rc: int,
+    total: int,
+    reserved: int,
+    min_unit: int,
+    max_unit: int,
+    step: int,
+) -> int:
     return (
         rp * 7
         + rc * 11
@@ -100,13 +108,15 @@ def of_version(version: Version) -> dict[str, Any]:
     }
 
 
-def _big(column):
+def _big(column: sa.ColumnElement[Any]) -> sa.Cast[int]:
     """``column`` as a 64-bit integer (PostgreSQL computes in the type of
     its operands: 2147483647 * 23 would overflow an INTEGER)."""
     return sa.cast(column, sa.BigInteger)
 
 
-def _count_and_sum(conn, table, expr):
+def _count_and_sum(
+    conn: sa.Connection, table: sa.Table, expr: sa.ColumnElement[Any]
+) -> tuple[int, int]:
     count, total = conn.execute(
         sa.select(
             sa.func.count(), sa.func.coalesce(sa.func.sum(expr), 0)

@@ -22,9 +22,11 @@ counts each tree in the order the API offers them:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 from typing import Any
-from typing import cast
+from typing import TypeVar
+from typing import overload
 
 import sqlalchemy as sa
 
@@ -37,9 +39,12 @@ from allotment.storage import tables
 if TYPE_CHECKING:
     from allotment.candidates.groups import Flags
     from allotment.candidates.groups import Request
+    from allotment.candidates.snapshot import Room
     from allotment.candidates.snapshot import Version
 
 SIMULATE_UP_TO = 100_000
+
+_T = TypeVar("_T")
 
 AGG = tables.placement_aggregates
 
@@ -67,10 +72,7 @@ def count(
         return Fits({})
     anchors = list(plan.problem.anchors)
     left = _Left(version)
-    # The search only calls ``headroom.get``, as on snapshot._Headrooms.
-    problem = dataclasses.replace(
-        plan.problem, anchors=anchors, headroom=cast(dict, left)
-    )
+    problem = dataclasses.replace(plan.problem, anchors=anchors, headroom=left)
     fits = Fits({})
     independent = _independent(problem, anchors)
     budget = SIMULATE_UP_TO
@@ -89,7 +91,9 @@ def count(
     return fits
 
 
-def _independent(problem, anchors):
+def _independent(
+    problem: combine.Problem, anchors: list[tuple[int, list[list[int]]]]
+) -> bool:
     """True when each tree's claims take from inventories no other claim
     of another slot or tree touches, so that they can be counted apart."""
     slots = problem.slots
@@ -107,7 +111,9 @@ def _independent(problem, anchors):
     )
 
 
-def _closed_form(version, problem, options):
+def _closed_form(
+    version: Version, problem: combine.Problem, options: list[list[int]]
+) -> int:
     counts = []
     for slot, providers in zip(problem.slots, options, strict=True):
         total = 0
@@ -120,7 +126,7 @@ def _closed_form(version, problem, options):
     return min(counts) if counts else 0
 
 
-def _claims(room, amount):
+def _claims(room: Room, amount: int) -> int:
     return capacity.claims(
         amount,
         room.capacity,
@@ -131,7 +137,13 @@ def _claims(room, amount):
     )
 
 
-def _simulate(problem, left, first, options, budget):
+def _simulate(
+    problem: combine.Problem,
+    left: _Left,
+    first: Callable[[list[list[int]]], tuple[int, ...] | None],
+    options: list[list[int]],
+    budget: int,
+) -> tuple[int, int]:
     """Claims from one anchor's ``options`` until none is left (or the
     ``budget`` of claims is spent): (claims, budget left)."""
     found = 0
@@ -151,15 +163,21 @@ class _Left:
     """The ``headroom`` mapping of the search (``snapshot._Headrooms``)
     over the capacity the simulated claims left."""
 
-    def __init__(self, version):
+    def __init__(self, version: Version) -> None:
         self.version = version
         self.headroom = version.headrooms()
         self.taken: dict[tuple[int, int], int] = {}
 
-    def take(self, rp, rc_id, amount):
+    def take(self, rp: int, rc_id: int, amount: int) -> None:
         self.taken[rp, rc_id] = self.taken.get((rp, rc_id), 0) + amount
 
-    def get(self, key, default=None):
+    @overload
+    def get(self, key: tuple[int, int]) -> int | None: ...
+    @overload
+    def get(self, key: tuple[int, int], default: _T) -> int | _T: ...
+    def get(
+        self, key: tuple[int, int], default: _T | None = None
+    ) -> int | _T | None:
         taken = self.taken.get(key)
         if taken is None:
             return self.headroom.get(key, default)

@@ -11,15 +11,15 @@ class Group:
     resources may come from several providers of one tree."""
 
     suffix: str
-    resources: dict = dataclasses.field(default_factory=dict)
-    required: list = dataclasses.field(default_factory=list)
-    forbidden: set = dataclasses.field(default_factory=set)
-    member_of: list = dataclasses.field(default_factory=list)
-    forbidden_aggs: set = dataclasses.field(default_factory=set)
+    resources: dict[str, int] = dataclasses.field(default_factory=dict)
+    required: list[set[str]] = dataclasses.field(default_factory=list)
+    forbidden: set[str] = dataclasses.field(default_factory=set)
+    member_of: list[set[str]] = dataclasses.field(default_factory=list)
+    forbidden_aggs: set[str] = dataclasses.field(default_factory=set)
     in_tree: str | None = None
 
     @property
-    def granular(self):
+    def granular(self) -> bool:
         return self.suffix != ""
 
 
@@ -28,17 +28,17 @@ class Request:
     """Request-wide parameters plus the groups, in the order their
     suffixes first appear in the query string."""
 
-    groups: list
+    groups: list[Group]
     limit: int | None = None
     group_policy: str | None = None
-    root_required: set = dataclasses.field(default_factory=set)
-    root_forbidden: set = dataclasses.field(default_factory=set)
-    same_subtrees: list = dataclasses.field(default_factory=list)
+    root_required: set[str] = dataclasses.field(default_factory=set)
+    root_forbidden: set[str] = dataclasses.field(default_factory=set)
+    same_subtrees: list[set[str]] = dataclasses.field(default_factory=list)
 
-    def names(self):
+    def names(self) -> tuple[set[str], set[str]]:
         """(trait names, aggregate uuids) the request mentions."""
         trait_names = set(self.root_required | self.root_forbidden)
-        agg_uuids = set()
+        agg_uuids: set[str] = set()
         for group in self.groups:
             for any_of in group.required:
                 trait_names |= any_of

@@ -19,16 +19,21 @@ from __future__ import annotations
 import re
 from collections.abc import Generator
 from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import orjson
 
 if TYPE_CHECKING:
+    from allotment.candidates.combine import ByProvider
     from allotment.candidates.find import Plan
     from allotment.candidates.groups import Flags
-    from allotment.candidates.snapshot import Snapshot
+    from allotment.candidates.snapshot import Version
 
 _PLACEHOLDER = re.compile(r'"@(\d+)@"')
+# What a provider summary shows (``_summaries``): the classes (None: all),
+# traits, parent and root, and the class-name epoch.
+_SummaryKey = tuple[frozenset[int] | None, bool, bool, int]
 
 
 class AllocationRequests:
@@ -62,14 +67,16 @@ class AllocationRequests:
         uuids = self.uuids
         return text % tuple([uuids[choice[i]] for i in positions])
 
-    def _template(self, shape):
+    def _template(self, shape: tuple[int, ...]) -> tuple[str, list[int]]:
         """(text with a %s per uuid, slot whose provider fills each)."""
         placeholders = {i: "@%d@" % i for i in shape}
         text = orjson.dumps(self(shape, placeholders)).decode()
         positions = [int(i) for i in _PLACEHOLDER.findall(text)]
         return _PLACEHOLDER.sub('"%s"', text.replace("%", "%%")), positions
 
-    def __call__(self, choice, uuids=None):
+    def __call__(
+        self, choice: Sequence[int], uuids: ByProvider[str] | None = None
+    ) -> dict[str, object]:
         """The candidate as JSON-ready data."""
         uuids = self.uuids if uuids is None else uuids
         allocations: dict[str, dict[str, dict[str, int]]] = {}
@@ -115,7 +122,7 @@ def answer(
     plan: Plan | None,
     choices: Iterable[tuple[int, ...]],
     flags: Flags,
-    snap: Snapshot,
+    snap: Version,
 ) -> Generator[bytes, None, None]:
     """The body as an iterator of byte chunks of about CHUNK_BYTES: the
     candidates ``choices`` of ``plan`` (None: no candidates) as they are
@@ -147,7 +154,9 @@ def answer(
     yield b"}}"
 
 
-def _summaries(plan, used, flags, snap):
+def _summaries(
+    plan: Plan | None, used: set[int], flags: Flags, snap: Version
+) -> bytes:
     if not used:
         return b""
     if flags.nested_summaries:
@@ -157,10 +166,11 @@ def _summaries(plan, used, flags, snap):
             shown |= snap.tree(root)
     else:
         shown = used
-    key = (
+    # (a provider is used only with a plan)
+    key: _SummaryKey = (
         None
         if flags.all_classes_in_summaries
-        else frozenset(plan.requested_rc_ids),
+        else frozenset(plan.requested_rc_ids),  # type: ignore[union-attr]
         flags.traits_in_summaries,
         flags.nested_summaries,
         snap.names_epoch,
@@ -175,7 +185,7 @@ def _summaries(plan, used, flags, snap):
     return b",".join(fragments)
 
 
-def _summary(rp, key, snap):
+def _summary(rp: int, key: _SummaryKey, snap: Version) -> bytes:
     """``"uuid":{...}`` for the provider at row ``rp``."""
     classes, traits, nested, _epoch = key
     names = snap.rc_names

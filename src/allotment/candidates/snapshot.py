@@ -75,10 +75,15 @@ import threading
 import time
 import weakref
 from array import array
+from collections.abc import Callable
 from collections.abc import Hashable
 from collections.abc import Iterable
+from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING
+from typing import Any
+from typing import TypeVar
+from typing import overload
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
@@ -94,6 +99,19 @@ from allotment.storage import usage_totals
 
 if TYPE_CHECKING:
     from allotment.storage.engine import Database
+
+# A provider's inventory as ``_load`` read it: (class id, total, reserved,
+# allocation ratio, used, min_unit, max_unit, step).
+_Inventory = tuple[int, int, int, float, int, int, int, int]
+# Rows as the driver returns them (see ``Loaded``): tuples, or
+# SQLAlchemy rows.
+_Rows = Sequence[Any]
+# Interned inventory layouts: classes -> {class id: offset}.
+_Layouts = dict[tuple[int, ...], dict[int, int]]
+# Interned trait and aggregate sets: each set -> its first copy.
+_Shared = dict[frozenset[int], frozenset[int]]
+
+_T = TypeVar("_T")
 
 LOG = logging.getLogger(__name__)
 
@@ -145,7 +163,16 @@ class Room:
         "used",
     )
 
-    def __init__(self, total, reserved, ratio, used, min_unit, max_unit, step):
+    def __init__(
+        self,
+        total: int,
+        reserved: int,
+        ratio: float,
+        used: int,
+        min_unit: int,
+        max_unit: int,
+        step: int,
+    ) -> None:
         self.total = total
         self.reserved = reserved
         self.ratio = ratio
@@ -174,14 +201,16 @@ class Provider:
         "uuid",
     )
 
-    def __init__(self, rp_id, uuid, parent, root):
+    def __init__(
+        self, rp_id: int, uuid: str, parent: int | None, root: int
+    ) -> None:
         self.id = rp_id
         self.uuid = uuid
         self.parent = parent
         self.root = root
-        self.inventory = []
+        self.inventory: list[_Inventory] = []
         self.traits = _NONE
-        self.trait_names = ()
+        self.trait_names: tuple[str, ...] = ()
         self.aggregates = _NONE
 
 
@@ -194,9 +223,9 @@ class _Facts:
     uuid -> id (an aggregate's id never changes and its row is never
     deleted) and the id of MISC_SHARES_VIA_AGGREGATE (a standard trait)."""
 
-    def __init__(self):
-        self.agg_ids = {}
-        self.sharing_trait = None
+    def __init__(self) -> None:
+        self.agg_ids: dict[str, int] = {}
+        self.sharing_trait: int | None = None
 
 
 # Per row: the provider's id, uuid (None once it is deleted), root and
@@ -264,17 +293,17 @@ class Version:
     id_of: dict[str, int]
     trait_names: dict[int, str]
 
-    def __init__(self, facts):
+    def __init__(self, facts: _Facts) -> None:
         self.live = 0  # providers held
         self.nested = 0  # providers with a parent
         self.waste = 0  # rows and inventory positions no longer used
-        self.rc_names = {}
+        self.rc_names: dict[int, str] = {}
         self.names_epoch = 0
-        self.seq = None
+        self.seq: int | None = None
         self.built_at = time.monotonic()
         self._facts = facts
-        self._anchors = {}
-        self._summaries = {}
+        self._anchors: dict[int, set[int]] = {}
+        self._summaries: dict[Hashable, list[bytes | None]] = {}
         # (class id, amount) -> rows with room; entries of an earlier
         # version and the rows changed since (None: nothing to derive from).
         self._fits: dict[tuple[int, int], frozenset[int]] = {}
@@ -478,13 +507,16 @@ class _Next:
     same; new providers take new rows at the end (``assemble`` builds a
     version from nothing)."""
 
-    def __init__(self, facts, base):
+    def __init__(self, facts: _Facts, base: Version) -> None:
         self.version = version = Version(facts)
         self.base = base
-        self._owned = set()
-        self._edits = {}  # (index, key) -> [rows left, rows joined]
-        self._new_rows = {}  # provider id -> row, for rows added here
-        self._changed = []  # rows whose cached summaries are stale
+        self._owned: set[str] = set()
+        # (index, key) -> [rows left, rows joined]; by_class joins (row,
+        # inventory position) pairs
+        self._edits: dict[tuple[str, int], list[Any]] = {}
+        # provider id -> row, for rows added here
+        self._new_rows: dict[int, int] = {}
+        self._changed: list[int] = []  # rows whose cached summaries are stale
         self.placement_changed = False
         for name in (
             _ROW_COLUMNS
@@ -503,7 +535,7 @@ class _Next:
         ):
             setattr(version, name, getattr(base, name))
 
-    def _own(self, name):
+    def _own(self, name: str) -> Any:
         """The column (or dict) ``name`` of the next version, ready to
         change."""
         found = getattr(self.version, name)
@@ -513,7 +545,7 @@ class _Next:
             self._owned.add(name)
         return found
 
-    def _row(self, rp_id):
+    def _row(self, rp_id: int) -> int | None:
         """The row of the provider ``rp_id`` (None: it has none)."""
         row = self._new_rows.get(rp_id)
         if row is None:
@@ -523,7 +555,9 @@ class _Next:
                 return None
         return row
 
-    def _edit(self, index, key, row, joins):
+    def _edit(
+        self, index: str, key: int, row: int | tuple[int, int], joins: bool
+    ) -> None:
         edit = self._edits.get((index, key))
         if edit is None:
             edit = self._edits[(index, key)] = [set(), []]
@@ -532,7 +566,7 @@ class _Next:
         else:
             edit[0].add(row)
 
-    def allocate(self, rp_ids):
+    def allocate(self, rp_ids: Iterable[int]) -> None:
         """Give the providers ``rp_ids`` (ascending) that have none a row."""
         version = self.version
         ids = version.ids
@@ -556,11 +590,12 @@ class _Next:
             zip(new, range(start, start + count), strict=False)
         )
 
-    def put(self, p, layouts):
+    def put(self, p: Provider, layouts: _Layouts) -> None:
         """File the provider ``p`` (its row allocated) in place of what its
         row held. ``layouts`` interns inventory layouts."""
         version = self.version
-        row = self._row(p.id)
+        # Allocated: ``p`` and its root have rows.
+        row: int = self._row(p.id)  # type: ignore[assignment]
         if version.uuid_of[row] is not None:
             old = _Held(version, row)
             self._take_out(row, old, p)
@@ -571,7 +606,7 @@ class _Next:
                 version.waste -= 1  # an empty row taken again
         self._changed.append(row)
         parent = None if p.parent is None else self._row(p.parent)
-        root = self._row(p.root)
+        root: int = self._row(p.root)  # type: ignore[assignment]
         if old is None or old.uuid != p.uuid:
             self._own("uuid_of")[row] = p.uuid
             self._own("id_of")[p.uuid] = row
@@ -600,7 +635,13 @@ class _Next:
             self.placement_changed = True
         self._file_inventory(row, old, p.inventory, layouts)
 
-    def _file_inventory(self, row, old, inventory, layouts):
+    def _file_inventory(
+        self,
+        row: int,
+        old: _Held | None,
+        inventory: list[_Inventory],
+        layouts: _Layouts,
+    ) -> None:
         version = self.version
         layout = _layout(layouts, tuple(rc_id for rc_id, *_rest in inventory))
         if old is not None and old.layout is layout:
@@ -625,6 +666,7 @@ class _Next:
         self._own("layout_of")[row] = layout
         self._own("inv_at")[row] = start
         columns = [self._own(name) for name in _INVENTORY_COLUMNS]
+        values: list[Any]  # an ``_Inventory`` but its class id
         for at, (rc_id, *values) in enumerate(inventory, start):
             for column, value in zip(
                 columns, _column_values(*values), strict=True
@@ -633,8 +675,16 @@ class _Next:
             self._edit("by_class", rc_id, (row, at), True)
 
     def _store(
-        self, at, total, reserved, ratio, used, min_unit, max_unit, step
-    ):
+        self,
+        at: int,
+        total: int,
+        reserved: int,
+        ratio: float,
+        used: int,
+        min_unit: int,
+        max_unit: int,
+        step: int,
+    ) -> None:
         version = self.version
         values = _column_values(
             total, reserved, ratio, used, min_unit, max_unit, step
@@ -643,7 +693,7 @@ class _Next:
             if getattr(version, name)[at] != value:
                 self._own(name)[at] = value
 
-    def _take_out(self, row, old, new):
+    def _take_out(self, row: int, old: _Held, new: Provider | None) -> None:
         """Leave the index entries that ``new`` (None: nothing) no longer
         shares with ``old``, what the row held."""
         version = self.version
@@ -676,7 +726,7 @@ class _Next:
             for rc_id in old.layout:
                 self._edit("by_class", rc_id, row, False)
 
-    def drop(self, rp_id):
+    def drop(self, rp_id: int) -> None:
         """Take the provider ``rp_id`` out, if held: its row stays, empty."""
         version = self.version
         row = self._row(rp_id)
@@ -696,11 +746,11 @@ class _Next:
         self._own("aggregates_of")[row] = _NONE
         self._own("layout_of")[row] = _NO_LAYOUT
 
-    def finish(self):
+    def finish(self) -> Version:
         """The next version, its indexes brought up to date."""
         version = self.version
         base = self.base
-        owned: set[object] = set()
+        owned: set[str] = set()
         for (index, key), (left, joined) in self._edits.items():
             if index == "by_class":
                 self._finish_class(key, left, joined, owned)
@@ -733,7 +783,9 @@ class _Next:
             version._anchors = {}
         return version
 
-    def _fits_from(self, base):
+    def _fits_from(
+        self, base: Version
+    ) -> tuple[dict[tuple[int, int], frozenset[int]], frozenset[int]] | None:
         """What the next version derives its rows with room from: the
         base's entries, or those the base could have derived, and the rows
         changed since (None when too many changed)."""
@@ -749,14 +801,16 @@ class _Next:
             return None
         return source
 
-    def _summaries(self, cached):
+    def _summaries(
+        self, cached: dict[Hashable, list[bytes | None]]
+    ) -> dict[Hashable, list[bytes | None]]:
         """The base's summaries cache without the changed rows' (shared
         while no row changed)."""
         stale = self._changed
         count = len(self.version.ids)
         if not stale and count == len(self.base.ids):
             return cached
-        summaries = {}
+        summaries: dict[Hashable, list[bytes | None]] = {}
         for key, fragments in cached.items():
             fragments = fragments[:]
             fragments.extend([None] * (count - len(fragments)))
@@ -765,7 +819,13 @@ class _Next:
             summaries[key] = fragments
         return summaries
 
-    def _finish_class(self, rc_id, left, joined, owned):
+    def _finish_class(
+        self,
+        rc_id: int,
+        left: set[int],
+        joined: list[tuple[int, int]],
+        owned: set[str],
+    ) -> None:
         version = self.version
         for index in ("by_class", "at_class"):
             if index not in owned:
@@ -790,7 +850,7 @@ class _Next:
             version.by_class.pop(rc_id, None)
             version.at_class.pop(rc_id, None)
 
-    def wasteful(self):
+    def wasteful(self) -> bool:
         """Whether more than half the rows and positions are unused (then
         a full load packs them)."""
         version = self.version
@@ -803,7 +863,7 @@ class _Held:
 
     __slots__ = ("aggregates", "layout", "parent", "root", "traits", "uuid")
 
-    def __init__(self, version, row):
+    def __init__(self, version: Version, row: int) -> None:
         self.uuid = version.uuid_of[row]
         self.parent = version.parent_of[row]
         self.root = version.root_of[row]
@@ -816,17 +876,17 @@ class Snapshot:
     """The current version of one database's providers, and how it is
     brought up to date (see the module docstring)."""
 
-    def __init__(self, db=None):
+    def __init__(self, db: Database) -> None:
         self.db = db
-        self.current = None
+        self.current: Version | None = None
         self._facts = _Facts()
-        self._shared = {}
-        self._layouts = {}
+        self._shared: _Shared = {}
+        self._layouts: _Layouts = {}
         self._refresh_lock = threading.Lock()
         self._full = True  # the next refresh loads everything
         self._loading = False  # the maintenance thread is still loading
         self._stop = threading.Event()
-        self._thread = None
+        self._thread: threading.Thread | None = None
         self.loads = {"full": 0, "partial": 0}
         self.failures = 0
         self.drift_repairs = 0
@@ -843,14 +903,14 @@ class Snapshot:
             raise Unavailable("the provider snapshot is still loading")
         return self._update()
 
-    def _update(self):
+    def _update(self) -> Version:
         with self._refresh_lock:
             try:
                 with self.db.read(consistent=True) as conn:
                     self.refresh(conn)
             except sa_exc.DBAPIError as exc:
                 raise Unavailable("the database cannot be reached") from exc
-        return self.current
+        return self.current  # type: ignore[return-value]  # just refreshed
 
     def refresh(self, conn: sa.Connection) -> Version:
         """Bring the snapshot up to the log's head as seen by ``conn`` (a
@@ -868,7 +928,8 @@ class Snapshot:
                 changed is not changes.EVERYTHING
                 and len(changed) <= _RELOAD_ALL_ABOVE
             ):
-                version = self._reload(conn, base, changed)
+                # (changes since no version are EVERYTHING: base is set)
+                version = self._reload(conn, base, changed)  # type: ignore[arg-type]
             if version is None:
                 version = self._load_all(conn)
                 self.loads["full"] += 1
@@ -886,17 +947,19 @@ class Snapshot:
         self._publish()
         return version
 
-    def _publish(self):
+    def _publish(self) -> None:
         self._published = metrics.snapshot(self.counters(), self._published)
 
-    def _load_all(self, conn):
+    def _load_all(self, conn: sa.Connection) -> Version:
         self._shared = {}
         self._layouts = {}
         return assemble(
             _load(conn, None), self._facts, self._shared, self._layouts
         )
 
-    def _reload(self, conn, base, changed):
+    def _reload(
+        self, conn: sa.Connection, base: Version, changed: set[int]
+    ) -> Version | None:
         """The next version with the providers ``changed`` reloaded, or
         None when a full load is due instead (rows out of id order, or
         more than half of them wasted)."""
@@ -905,7 +968,7 @@ class Snapshot:
             if len(self._shared) > 2 * base.live + _SHARED_SLACK:
                 self._shared = {}  # mostly sets no provider holds by now
             ids = sorted(changed)
-            loaded = {}
+            loaded: dict[int, Provider] = {}
             for start in range(0, len(ids), _CHUNK):
                 loaded.update(
                     _load(conn, ids[start : start + _CHUNK]).providers_by_id(
@@ -926,7 +989,9 @@ class Snapshot:
                 return None
         return nxt.finish()
 
-    def _name_classes(self, conn, version, base):
+    def _name_classes(
+        self, conn: sa.Connection, version: Version, base: Version | None
+    ) -> None:
         names = resource_classes.names_for(conn, version.by_class)
         if base is not None and names == base.rc_names:
             version.rc_names = base.rc_names
@@ -1010,7 +1075,15 @@ class Snapshot:
         }
 
 
-def _column_values(total, reserved, ratio, used, min_unit, max_unit, step):
+def _column_values(
+    total: int,
+    reserved: int,
+    ratio: float,
+    used: int,
+    min_unit: int,
+    max_unit: int,
+    step: int,
+) -> tuple[int, int, float, int, int, int, int, int]:
     """One inventory's values in the order of ``_INVENTORY_COLUMNS``, its
     headroom included (``domain/capacity.py``)."""
     headroom = capacity.headroom(
@@ -1019,7 +1092,12 @@ def _column_values(total, reserved, ratio, used, min_unit, max_unit, step):
     return (total, reserved, ratio, min_unit, max_unit, step, used, headroom)
 
 
-def assemble(loaded, facts=None, shared=None, layouts=None):
+def assemble(
+    loaded: Loaded,
+    facts: _Facts | None = None,
+    shared: _Shared | None = None,
+    layouts: _Layouts | None = None,
+) -> Version:
     """A version holding just what ``loaded`` (``Loaded``, everything)
     read, built column by column. ``shared`` and ``layouts`` intern trait
     and aggregate sets and inventory layouts."""
@@ -1056,7 +1134,9 @@ def assemble(loaded, facts=None, shared=None, layouts=None):
     return version
 
 
-def _assemble_inventory(version, loaded, row_of, layouts):
+def _assemble_inventory(
+    version: Version, loaded: Loaded, row_of: dict[int, int], layouts: _Layouts
+) -> None:
     inventories = loaded.inventories
     rps, rcs, totals, reserveds, ratios, min_units, max_units, steps = (
         [r[i] for r in inventories] for i in range(8)
@@ -1117,7 +1197,12 @@ def _assemble_inventory(version, loaded, row_of, layouts):
             at_class[rc_id].extend([start + offset for start in firsts])
 
 
-def _assemble_sets(pairs, row_of, count, same):
+def _assemble_sets(
+    pairs: _Rows,
+    row_of: dict[int, int],
+    count: int,
+    same: Callable[[frozenset[int], frozenset[int]], frozenset[int]],
+) -> tuple[list[frozenset[int]], dict[int, list[int]]]:
     """(row -> interned frozenset, key -> rows) from (provider id, key)
     pairs ordered by provider."""
     sets = [_NONE] * count
@@ -1145,7 +1230,7 @@ def _assemble_sets(pairs, row_of, count, same):
     return sets, index
 
 
-def _layout(layouts, classes):
+def _layout(layouts: _Layouts, classes: tuple[int, ...]) -> dict[int, int]:
     """The interned layout of inventories of ``classes``: class id ->
     offset."""
     found = layouts.get(classes)
@@ -1156,7 +1241,7 @@ def _layout(layouts, classes):
     return found
 
 
-def _maintain(ref, stop):
+def _maintain(ref: weakref.ref[Snapshot], stop: threading.Event) -> None:
     """The maintenance thread: while the snapshot is not loaded, try again
     every RETRY_SECONDS; then check for drift every ``check_interval``
     seconds (if any), the snapshot's and that of the project usage totals
@@ -1198,12 +1283,18 @@ class _Headrooms:
 
     __slots__ = ("headroom", "inv_at", "layout_of")
 
-    def __init__(self, version):
+    def __init__(self, version: Version) -> None:
         self.layout_of = version.layout_of
         self.inv_at = version.inv_at
         self.headroom = version.headroom
 
-    def get(self, key, default=None):
+    @overload
+    def get(self, key: tuple[int, int]) -> int | None: ...
+    @overload
+    def get(self, key: tuple[int, int], default: _T) -> int | _T: ...
+    def get(
+        self, key: tuple[int, int], default: _T | None = None
+    ) -> int | _T | None:
         row, rc_id = key
         offset = self.layout_of[row].get(rc_id)
         if offset is None:
@@ -1211,18 +1302,24 @@ class _Headrooms:
         return self.headroom[self.inv_at[row] + offset]
 
 
-def _placement(held):
+def _placement(
+    held: _Held | None,
+) -> tuple[int, frozenset[int]] | None:
     """What the anchors of sharing providers depend on."""
     if held is None:
         return None
     return _placement_of(held.root, held.aggregates)
 
 
-def _placement_of(root, aggregates):
+def _placement_of(
+    root: int, aggregates: frozenset[int]
+) -> tuple[int, frozenset[int]] | None:
     return (root, aggregates) if aggregates else None
 
 
-def _query(conn, sel, ids):
+def _query(
+    conn: sa.Connection, sel: sa.Select[Any], ids: list[int] | None
+) -> _Rows:
     """The rows of ``sel``, a query about the providers ``ids``; about all
     of them (None), as the driver returns them: plain tuples, no per-row
     processing."""
@@ -1248,8 +1345,14 @@ class Loaded:
     id -> name."""
 
     def __init__(
-        self, providers, inventories, used, traits, trait_names, aggregates
-    ):
+        self,
+        providers: _Rows,
+        inventories: _Rows,
+        used: dict[tuple[int, int], int],
+        traits: _Rows,
+        trait_names: dict[int, str],
+        aggregates: _Rows,
+    ) -> None:
         self.providers = providers
         self.inventories = inventories
         self.used = used
@@ -1257,7 +1360,7 @@ class Loaded:
         self.trait_names = trait_names
         self.aggregates = aggregates
 
-    def providers_by_id(self, shared):
+    def providers_by_id(self, shared: _Shared) -> dict[int, Provider]:
         """id -> ``Provider`` record (equal sets stored once: ``shared``
         maps each value to its first copy)."""
         same = shared.setdefault
@@ -1294,11 +1397,11 @@ class Loaded:
         return found
 
 
-def _load(conn, ids):
+def _load(conn: sa.Connection, ids: list[int] | None) -> Loaded:
     """A ``Loaded`` of the providers ``ids`` (None: all); five queries,
     six for all."""
 
-    def rows(column, sel):
+    def rows(column: sa.Column[Any], sel: sa.Select[Any]) -> _Rows:
         return _query(
             conn, sel if ids is None else sel.where(column.in_(ids)), ids
         )
