@@ -42,7 +42,11 @@ db_args() {  # a fresh database $dbname on the shared server
     sqlite) return ;;
     postgresql)
       drop_db; psql -q -h 127.0.0.1 -U postgres -c "CREATE DATABASE $dbname"
-      echo "--db-url postgresql://postgres@127.0.0.1:5432/$dbname" ;;
+      # The reference's SQLAlchemy would pick psycopg 3, which its
+      # virtualenv lacks: name its psycopg2.
+      local driver=postgresql
+      [[ $1 == reference ]] && driver=postgresql+psycopg2
+      echo "--db-url $driver://postgres@127.0.0.1:5432/$dbname" ;;
     mysql)
       drop_db; mysql -h 127.0.0.1 -u root -e "CREATE DATABASE $dbname CHARACTER SET utf8mb4"
       echo "--db-url mysql+pymysql://root@127.0.0.1:3306/$dbname?charset=utf8mb4" ;;
@@ -53,7 +57,7 @@ run_one() {
   local label=$1 cmd=$2 status=0
   local dbargs
   dbname=allotment_bench_${label}_$$
-  dbargs=$(db_args)
+  dbargs=$(db_args "$label")
   # shellcheck disable=SC2086  # $dbargs is empty or two words
   "$shared/bench/run" --server-cmd "$cmd" --label "$label" -n "$n" --shape "$shape" \
     --workdir "$workdir" $dbargs --json "$out_dir/$name-$label.json" "${extra[@]}" \

@@ -17,6 +17,7 @@ time.
 
     .venv/bin/python bench/scale.py -n 5000 --shape nested
     .venv/bin/python bench/scale.py -n 10000 --shape nested --only ours
+    .venv/bin/python bench/scale.py -n 10000 --shape flat --kinds rp,other
 
 ``$ALLOTMENT_SHARED`` (default ../shared) holds the benchmark and
 reference-serve. Markdown on stdout; ``--json FILE`` keeps everything.
@@ -313,6 +314,12 @@ def main():
     parser.add_argument("--workdir", default="/dev/shm")
     parser.add_argument("--json")
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument(
+        "--kinds",
+        default="ac,rp,other",
+        help="the benchmark's kinds of query to time (ac: allocation "
+        "candidates, rp: provider lists, other: the rest)",
+    )
     args = parser.parse_args()
 
     pb = _bench_module()
@@ -329,7 +336,7 @@ def main():
     queries = [
         q
         for q in pb.build_queries(topo, consumers, project)
-        if args.shape in q.shapes
+        if args.shape in q.shapes and q.kind in args.kinds.split(",")
     ]
     folder = tempfile.mkdtemp(prefix="allotment-scale-", dir=args.workdir)
     ref_conf, our_conf = _config(folder, "reference"), _config(folder, "ours")
