@@ -1,7 +1,8 @@
 """One worker of the whole deployment runs a periodic task per interval
 (storage/periodic.py), on every backend: workers asking one after the
-other and all at once, the interval passing, a clock set back, and the
-database away or not yet synced.
+other and all at once, the interval passing, a clock set back, the
+database away or not yet synced, and the usage totals check that the
+maintenance rounds of two workers share.
 
 Two ``Database`` objects stand for two worker processes (each its own
 connection pool). Time passes by moving the task's stamp back with SQL,
@@ -16,11 +17,15 @@ import threading
 import pytest
 import sqlalchemy as sa
 
+from allotment.candidates import snapshot
 from allotment.storage import clock
 from allotment.storage import engine
 from allotment.storage import periodic
 from allotment.storage import tables
+from allotment.storage import usage_totals
 from tests import support
+from tests.functional.test_usages import allocate
+from tests.functional.test_usages import make_provider
 from tests.scaleout import free_port
 
 TASKS = tables.periodic_tasks
@@ -168,3 +173,85 @@ def test_a_schema_without_the_table_means_skip(database_url, caplog):
     finally:
         db.dispose()
     assert "%s skipped this time" % TASK in caplog.text
+
+
+def _break_totals(client, consumer, used):
+    with client.db.engine.begin() as conn:  # SQL by hand
+        conn.execute(
+            tables.allocations.update()
+            .where(tables.allocations.c.consumer_id == consumer)
+            .values(used=used)
+        )
+
+
+def _recounts(caplog):
+    return [
+        r
+        for r in caplog.records
+        if r.getMessage().startswith("usage totals differed")
+    ]
+
+
+def test_two_workers_one_usage_totals_check_per_interval(
+    pair, caplog, monkeypatch
+):
+    """Both workers' maintenance rounds check their own snapshot; one of
+    them checks the usage totals, repairing SQL written by hand. Within
+    the interval neither checks them again; once it has passed, one
+    does."""
+    writer, reader = pair
+    rounds = [snapshot.for_database(c.db) for c in pair]
+    assert {snap.check_interval for snap in rounds} == {300}
+    checks = {"totals": 0, "snapshot": 0}
+
+    def counted(name, check):
+        def run(*args):
+            checks[name] += 1
+            return check(*args)
+
+        return run
+
+    monkeypatch.setattr(
+        usage_totals, "check", counted("totals", usage_totals.check)
+    )
+    monkeypatch.setattr(
+        snapshot.Snapshot,
+        "check",
+        counted("snapshot", snapshot.Snapshot.check),
+    )
+    rp = make_provider(writer, {"VCPU": 64}, name="rp1")
+    consumer = allocate(writer, rp, {"VCPU": 2})
+    _break_totals(writer, consumer, 7)
+    with caplog.at_level(logging.WARNING):
+        for snap in rounds:
+            snap.periodic_checks()
+    assert checks == {"totals": 1, "snapshot": 2}
+    assert len(_recounts(caplog)) == 1
+    assert reader.get("/usages?project_id=p1", version="1.9").json == {
+        "usages": {"VCPU": 7}
+    }
+    support.assert_usage_totals_exact(writer.db)
+    assert _row(writer.db, usage_totals.CHECK_TASK).holder == (
+        periodic.holder()
+    )
+    # broken again within the interval: nobody looks
+    _break_totals(writer, consumer, 9)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        for snap in rounds:
+            snap.periodic_checks()
+    assert checks == {"totals": 1, "snapshot": 4}
+    assert _recounts(caplog) == []
+    with writer.db.read(consistent=True) as conn:
+        assert usage_totals.differences(conn)
+    # the interval passed: one of them repairs it
+    _move_back(writer.db, 300, usage_totals.CHECK_TASK)
+    with caplog.at_level(logging.WARNING):
+        for snap in reversed(rounds):
+            snap.periodic_checks()
+    assert checks == {"totals": 2, "snapshot": 6}
+    assert len(_recounts(caplog)) == 1
+    support.assert_usage_totals_exact(writer.db)
+    assert reader.get("/usages?project_id=p1", version="1.9").json == {
+        "usages": {"VCPU": 9}
+    }
