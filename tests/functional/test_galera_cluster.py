@@ -74,6 +74,17 @@ def _wait_serving(server, timeout=RECOVERY_TIMEOUT):
     )
 
 
+def _synced_database(galera, tmp_path, name):
+    """Create database ``name`` on the cluster, at our head revision."""
+    galera.create_database(name)
+    scaleout.db_sync(
+        scaleout.write_config(
+            str(tmp_path / "placement.conf"),
+            galera.nodes[0].database_url(name),
+        )
+    )
+
+
 def _writes(stats, server_name, start, end):
     return sum(
         1
@@ -233,13 +244,7 @@ def test_certification_failure_is_retried(galera, tmp_path, monkeypatch):
     that loses certification gets 1213 and is run again; if it lost every
     time it would answer 409 placement.concurrent_update."""
     name = "allotment_certification"
-    galera.create_database(name)
-    scaleout.db_sync(
-        scaleout.write_config(
-            str(tmp_path / "placement.conf"),
-            galera.nodes[0].database_url(name),
-        )
-    )
+    _synced_database(galera, tmp_path, name)
     node1, node2 = (
         storage_engine.Database(node.database_url(name))
         for node in galera.nodes[:2]
@@ -295,13 +300,7 @@ def test_one_node_claims_a_periodic_task(
     loses certification at its commit and answers "not you" (no retry, no
     error); claims through each node in turn elect the first."""
     name = "allotment_lease"
-    galera.create_database(name)
-    scaleout.db_sync(
-        scaleout.write_config(
-            str(tmp_path / "placement.conf"),
-            galera.nodes[0].database_url(name),
-        )
-    )
+    _synced_database(galera, tmp_path, name)
     nodes = [
         storage_engine.Database(node.database_url(name))
         for node in galera.nodes

@@ -153,26 +153,24 @@ def _unreachable(backend, tmp_path):
     return "postgresql+psycopg://postgres@127.0.0.1:%d/placement" % port
 
 
-def test_the_database_away_means_skip(backend, tmp_path, caplog):
-    db = engine.Database(_unreachable(backend, tmp_path))
+def _assert_skipped(url, caplog):
+    db = engine.Database(url)
     try:
         with caplog.at_level(logging.WARNING, logger=periodic.LOG.name):
             assert periodic.claim(db, TASK, HOUR) is False
     finally:
         db.dispose()
     assert "%s skipped this time" % TASK in caplog.text
+
+
+def test_the_database_away_means_skip(backend, tmp_path, caplog):
+    _assert_skipped(_unreachable(backend, tmp_path), caplog)
 
 
 def test_a_schema_without_the_table_means_skip(database_url, caplog):
     """New code on a database ``db sync`` has not brought to this
     revision yet: no task runs, nothing raises."""
-    db = engine.Database(database_url)
-    try:
-        with caplog.at_level(logging.WARNING, logger=periodic.LOG.name):
-            assert periodic.claim(db, TASK, HOUR) is False
-    finally:
-        db.dispose()
-    assert "%s skipped this time" % TASK in caplog.text
+    _assert_skipped(database_url, caplog)
 
 
 def _break_totals(client, consumer, used):
