@@ -165,8 +165,10 @@ ALLOTMENT_OPTS = [
         help="Seconds between each API worker's comparisons of its "
         "in-memory provider snapshot with the database (a "
         "fingerprint; the snapshot reloads when they differ, "
-        "for example after SQL written by hand). 0 disables "
-        "the check.",
+        "for example after SQL written by hand), and between the "
+        "checks of the project usage totals against the "
+        "allocations, which one worker of the whole deployment "
+        "runs per interval. 0 disables both checks.",
     ),
     cfg.ListOpt(
         "metrics_allowed_source_ranges",

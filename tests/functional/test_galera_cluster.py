@@ -17,12 +17,16 @@ of allocations and to the clients' models, generations never backwards.
 
 Certification failures (two nodes taking a change number, or claiming on
 one provider, at once) come back as deadlocks (1213) and are retried like
-them; persistent ones would answer 409, never 500.
+them; persistent ones would answer 409, never 500. Two nodes claiming a
+periodic task at once (storage/periodic.py) elect one: the other's claim
+fails certification and answers "not you".
 
 Skipped only when mariadbd, galera-4 or rsync are missing (``.ci/run``
 installs them; with ALLOTMENT_REQUIRE_BACKENDS=1 their absence fails).
 """
 
+import datetime
+import logging
 import time
 
 import pytest
@@ -31,6 +35,7 @@ import sqlalchemy as sa
 from allotment import exceptions
 from allotment.storage import changes
 from allotment.storage import engine as storage_engine
+from allotment.storage import periodic
 from tests import private_galera
 from tests import scaleout
 
@@ -66,6 +71,17 @@ def _wait_serving(server, timeout=RECOVERY_TIMEOUT):
     raise AssertionError(
         "%s did not recover within %s s (last answer %s %s)"
         % (server.name, timeout, last.status, last.body)
+    )
+
+
+def _synced_database(galera, tmp_path, name):
+    """Create database ``name`` on the cluster, at our head revision."""
+    galera.create_database(name)
+    scaleout.db_sync(
+        scaleout.write_config(
+            str(tmp_path / "placement.conf"),
+            galera.nodes[0].database_url(name),
+        )
     )
 
 
@@ -228,13 +244,7 @@ def test_certification_failure_is_retried(galera, tmp_path, monkeypatch):
     that loses certification gets 1213 and is run again; if it lost every
     time it would answer 409 placement.concurrent_update."""
     name = "allotment_certification"
-    galera.create_database(name)
-    scaleout.db_sync(
-        scaleout.write_config(
-            str(tmp_path / "placement.conf"),
-            galera.nodes[0].database_url(name),
-        )
-    )
+    _synced_database(galera, tmp_path, name)
     node1, node2 = (
         storage_engine.Database(node.database_url(name))
         for node in galera.nodes[:2]
@@ -280,6 +290,69 @@ def test_certification_failure_is_retried(galera, tmp_path, monkeypatch):
     finally:
         node1.dispose()
         node2.dispose()
+
+
+def test_one_node_claims_a_periodic_task(
+    galera, tmp_path, monkeypatch, caplog
+):
+    """The periodic tasks' lease (storage/periodic.py) across nodes: a
+    claim through node 2 whose UPDATE has run while node 1's claim commits
+    loses certification at its commit and answers "not you" (no retry, no
+    error); claims through each node in turn elect the first."""
+    name = "allotment_lease"
+    _synced_database(galera, tmp_path, name)
+    nodes = [
+        storage_engine.Database(node.database_url(name))
+        for node in galera.nodes
+    ]
+    task, hour = "test.task", 3600
+    stamp = periodic.TASKS.c.last_run_at
+
+    def due_again():
+        with nodes[2].write() as conn:
+            last = conn.scalar(sa.select(stamp))
+            conn.execute(
+                periodic.TASKS.update().values(
+                    last_run_at=last - datetime.timedelta(seconds=hour)
+                )
+            )
+        galera.wait_converged()
+
+    def holders():
+        galera.wait_converged()
+        seen = set()
+        for database in nodes:
+            with database.read() as conn:
+                seen.add(conn.scalar(sa.select(periodic.TASKS.c.holder)))
+        return seen
+
+    real = periodic._claim
+
+    def node1_first(conn, *args):
+        won = real(conn, *args)  # node 2 stamped the row ...
+        monkeypatch.setattr(periodic, "_claim", real)
+        assert periodic.claim(nodes[0], task, hour, "node1")  # ... committed
+        return won
+
+    try:
+        assert periodic.claim(nodes[2], task, hour, "node3")
+        due_again()
+        monkeypatch.setattr(periodic, "_claim", node1_first)
+        with caplog.at_level(logging.DEBUG, logger=periodic.LOG.name):
+            assert periodic.claim(nodes[1], task, hour, "node2") is False
+        assert "another worker claimed it" in caplog.text
+        assert "1213" in caplog.text  # certification failure, at commit
+        assert holders() == {"node1"}
+        due_again()
+        won = [
+            periodic.claim(database, task, hour, "node%d" % n)
+            for n, database in enumerate(nodes, 1)
+        ]
+        assert won == [True, False, False]
+        assert holders() == {"node1"}
+    finally:
+        for database in nodes:
+            database.dispose()
 
 
 def test_causal_reads_through_connection_parameters(galera):

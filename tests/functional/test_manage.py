@@ -13,6 +13,7 @@ from allotment.cli import main as allotment_cli
 from allotment.cli import manage
 from allotment.storage import engine
 from allotment.storage import migrations
+from allotment.storage import periodic
 from allotment.storage import tables
 
 HEAD = migrations.head_revision()
@@ -120,6 +121,28 @@ def test_sync_version_stamp(conf, capsys):
     assert "Can't locate revision identified by 'nonsense'" in (
         capsys.readouterr().err
     )
+
+
+@pytest.mark.parametrize("start", ["a082b8bb98d0", "3d9a41c7e5b2"])
+def test_sync_from_an_older_revision_adds_the_periodic_tasks(
+    conf, database_url, start
+):
+    """``db sync`` from the reference's last revision or from our previous
+    head reaches the head, whose periodic tasks the workers claim; a round
+    trip to the reference (``db stamp a082b8bb98d0``, ``db sync``) keeps
+    when each task last ran."""
+    database = engine.Database(database_url)
+    try:
+        migrations.upgrade(database, start)
+        assert manage_cmd(conf, "db", "sync") == 0
+        assert migrations.current_revision(database) == HEAD
+        assert periodic.claim(database, "test.task", 3600, "a") is True
+        assert manage_cmd(conf, "db", "stamp", "a082b8bb98d0") == 0
+        assert manage_cmd(conf, "db", "sync") == 0
+        assert migrations.current_revision(database) == HEAD
+        assert periodic.claim(database, "test.task", 3600, "b") is False
+    finally:
+        database.dispose()
 
 
 def test_online_migrations_batch_by_batch(conf, database_url, capsys):

@@ -201,9 +201,10 @@ def test_snapshot_reload_recounts_after_sql_by_hand(api, tmp_path):
 
 
 def test_maintenance_check_repairs_sql_by_hand(api):
-    """Each worker's maintenance thread compares the totals with a recount
-    (with the snapshot's drift check) and rebuilds them on a difference,
-    so SQL by hand is repaired without an operator's command."""
+    """The usage totals check (run by one worker of the deployment per
+    interval: tests/functional/test_periodic.py) compares the totals with
+    a recount and rebuilds them on a difference, so SQL by hand is
+    repaired without an operator's command."""
     rp = make_provider(api, {"VCPU": 64}, name="rp1")
     consumer = allocate(api, rp, {"VCPU": 2})
     assert usage_totals.check(api.db) == []

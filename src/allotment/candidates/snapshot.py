@@ -26,7 +26,9 @@ and swaps it in.
   database cannot be reached (requests meanwhile get ``Unavailable``, a
   503) and, every ``check_interval`` seconds, compares a fingerprint of the
   snapshot with the database (``candidates/fingerprint.py``) and reloads
-  when they differ, naming what differed (writes made with SQL by hand).
+  when they differ, naming what differed (writes made with SQL by hand);
+  then runs the usage totals check if this worker claims it (one worker of
+  the deployment per interval: ``periodic_checks``).
 - ``counters()`` reports the version's age, providers held, loads and
   drift repairs for the metrics.
 
@@ -94,6 +96,7 @@ from allotment.domain import capacity
 from allotment.domain import resource_classes
 from allotment.domain import traits
 from allotment.storage import changes
+from allotment.storage import periodic
 from allotment.storage import tables
 from allotment.storage import usage_totals
 
@@ -1055,6 +1058,25 @@ class Snapshot:
             self._update()
         return differences
 
+    def periodic_checks(self) -> None:
+        """The maintenance thread's round: this worker's drift check
+        (``check``), then the project usage totals check
+        (``usage_totals.check``) if this worker claims it for the whole
+        deployment: it reads only the shared database, so one worker of
+        all hosts runs it per ``check_interval`` (``storage/periodic.py``).
+        Logs what fails; never raises."""
+        try:
+            self.check()
+        except Exception:
+            LOG.warning("provider snapshot check failed", exc_info=True)
+        try:
+            if periodic.claim(
+                self.db, usage_totals.CHECK_TASK, self.check_interval
+            ):
+                usage_totals.check(self.db)
+        except Exception:
+            LOG.warning("usage totals check failed", exc_info=True)
+
     def counters(self) -> dict[str, object]:
         """Figures for the metrics: the current version's age in seconds,
         providers held, loads by kind, failed refreshes, drift repairs."""
@@ -1243,10 +1265,9 @@ def _layout(layouts: _Layouts, classes: tuple[int, ...]) -> dict[int, int]:
 
 def _maintain(ref: weakref.ref[Snapshot], stop: threading.Event) -> None:
     """The maintenance thread: while the snapshot is not loaded, try again
-    every RETRY_SECONDS; then check for drift every ``check_interval``
-    seconds (if any), the snapshot's and that of the project usage totals
-    (``usage_totals.check``). Ends on ``stop`` or when the snapshot is
-    gone."""
+    every RETRY_SECONDS; then run ``periodic_checks`` every
+    ``check_interval`` seconds (if any). Ends on ``stop`` or when the
+    snapshot is gone."""
     while True:
         snap = ref()
         if snap is None:
@@ -1267,14 +1288,7 @@ def _maintain(ref: weakref.ref[Snapshot], stop: threading.Event) -> None:
             except Unavailable:
                 pass
         else:
-            try:
-                snap.check()
-            except Exception:
-                LOG.warning("provider snapshot check failed", exc_info=True)
-            try:
-                usage_totals.check(snap.db)
-            except Exception:
-                LOG.warning("usage totals check failed", exc_info=True)
+            snap.periodic_checks()
         del snap
 
 

@@ -275,3 +275,14 @@ consumer_totals = sa.Table(
     ),
     sa.Column("consumers", sa.BigInteger, nullable=False),
 )
+
+# allotment's own (revision 8e4b6f0a2c19): when each periodic task of the
+# deployment last ran (by the database's clock) and which worker ran it, so
+# that one worker of all hosts runs it per interval (``storage/periodic.py``).
+periodic_tasks = sa.Table(
+    "allotment_periodic_tasks",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True, autoincrement=False),
+    sa.Column("last_run_at", sa.DateTime, nullable=True),
+    sa.Column("holder", sa.String(255), nullable=True),
+)

@@ -24,8 +24,9 @@ write's other statements, just before the change log takes its number.
 creates them runs it, and so does every ``db sync`` that comes back after
 the database was handed to the reference, and the import from nova.
 Writes that bypass allotment (SQL by hand, the reference service) are
-found by ``check``, which every API worker's maintenance thread runs with
-the provider snapshot's drift check, and by ``allotment snapshot reload``.
+found by ``check``, which one API worker of the whole deployment runs per
+drift-check interval (the maintenance threads claim ``CHECK_TASK``:
+``storage/periodic.py``), and by ``allotment snapshot reload``.
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ USAGE = tables.usage_totals
 CONSUMERS = tables.consumer_totals
 ALLOC = tables.allocations
 CONS = tables.consumers
+
+# The name ``check`` is claimed under (storage/periodic.py).
+CHECK_TASK = "usage_totals.check"
 
 # (project id, user id, consumer type id or 0)
 Owner = tuple[int, int, int]
@@ -219,8 +223,8 @@ def differences(conn: sa.Connection) -> list[str]:
 def check(db: Database) -> list[str]:
     """Compare the totals with a recount; on a difference (a write that
     bypassed allotment: SQL by hand, the reference service), log it and
-    rebuild them. Run by each worker's maintenance thread, like the
-    provider snapshot's drift check."""
+    rebuild them. Run by the one worker of the deployment that claims
+    ``CHECK_TASK`` in an interval (``Snapshot.periodic_checks``)."""
     with db.read(consistent=True) as conn:
         found = differences(conn)
     if found:
