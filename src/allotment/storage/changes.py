@@ -66,6 +66,7 @@ def discard(conn: sa.Connection) -> None:
 
 # Built once: every write runs them.
 _NEXT = HEAD.update().values(seq=HEAD.c.seq + 1)
+_NEXT_RETURNING = _NEXT.returning(HEAD.c.seq)
 _HEAD = sa.select(HEAD.c.seq)
 _LOG = LOG.insert()
 
@@ -77,8 +78,11 @@ def publish(conn: sa.Connection) -> int | None:
     pending = conn.info.pop(_PENDING, None)
     if not pending:
         return None
-    conn.execute(_NEXT)
-    seq = conn.scalar(_HEAD)
+    if conn.dialect.update_returning:  # SQLite, PostgreSQL
+        seq = conn.scalar(_NEXT_RETURNING)
+    else:  # MySQL, MariaDB: read it back (the row stays locked)
+        conn.execute(_NEXT)
+        seq = conn.scalar(_HEAD)
     now = utcnow()
     ids = [EVERYTHING] if EVERYTHING in pending else sorted(pending)
     conn.execute(
