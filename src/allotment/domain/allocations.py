@@ -17,6 +17,7 @@ transaction back and runs it again, up to
 from __future__ import annotations
 
 import collections
+import functools
 import logging
 from collections.abc import Collection
 from collections.abc import Sequence
@@ -99,6 +100,16 @@ class ConsumerRace(exceptions.ConcurrentUpdate):
     """A consumer changed while its allocations were written."""
 
 
+# Statements are built once, with bind parameters (expanding ones for IN
+# lists): building a statement and computing its cache key cost more than
+# running it for one consumer.
+
+
+def _in(column: sa.ColumnElement, name: str) -> sa.ColumnElement[bool]:
+    """``column IN (:name)``, the list given when the statement runs."""
+    return column.in_(sa.bindparam(name, expanding=True))
+
+
 # Reading ---------------------------------------------------------------
 
 
@@ -161,27 +172,29 @@ def for_provider(conn: sa.Connection, provider_id: int) -> Sequence[sa.Row]:
 # Deleting --------------------------------------------------------------
 
 
+_DELETED = (
+    ALLOC.c.resource_provider_id,
+    ALLOC.c.consumer_id,
+    ALLOC.c.resource_class_id,
+    ALLOC.c.used,
+)
+_OF_CONSUMERS = _in(ALLOC.c.consumer_id, "consumer_uuids")
+_DELETE = ALLOC.delete().where(_OF_CONSUMERS)
+_DELETE_RETURNING = _DELETE.returning(*_DELETED)
+_HELD = sa.select(*_DELETED).where(_OF_CONSUMERS).with_for_update()
+
+
 def _delete(
     conn: sa.Connection, consumer_uuids: Collection[str]
 ) -> Sequence[sa.Row]:
     """Delete the allocations of ``consumer_uuids``; answers the rows
     deleted (provider id, consumer uuid, class id, used), from the DELETE
     itself where the database can return them."""
-    columns = (
-        ALLOC.c.resource_provider_id,
-        ALLOC.c.consumer_id,
-        ALLOC.c.resource_class_id,
-        ALLOC.c.used,
-    )
-    query = ALLOC.delete().where(ALLOC.c.consumer_id.in_(consumer_uuids))
+    params = {"consumer_uuids": list(consumer_uuids)}
     if conn.dialect.delete_returning:
-        return conn.execute(query.returning(*columns)).all()
-    held = conn.execute(
-        sa.select(*columns)
-        .where(ALLOC.c.consumer_id.in_(consumer_uuids))
-        .with_for_update()
-    ).all()
-    conn.execute(query)
+        return conn.execute(_DELETE_RETURNING, params).all()
+    held = conn.execute(_HELD, params).all()
+    conn.execute(_DELETE, params)
     return held
 
 
@@ -199,6 +212,20 @@ def _count_deleted(
             delta.remove(owner, allocations)
 
 
+_LOCK_CONSUMER = (
+    sa.select(
+        CONSUMERS.c.project_id,
+        CONSUMERS.c.user_id,
+        CONSUMERS.c.consumer_type_id,
+    )
+    .where(CONSUMERS.c.uuid == sa.bindparam("consumer_uuid"))
+    .with_for_update()
+)
+_DELETE_CONSUMER = CONSUMERS.delete().where(
+    CONSUMERS.c.uuid == sa.bindparam("consumer_uuid")
+)
+
+
 def delete_for_consumer(conn: sa.Connection, consumer_uuid: str) -> None:
     """Remove all allocations of a consumer, and the consumer; 404 when it
     holds none. The providers' generations stay, as in the reference, but
@@ -208,20 +235,14 @@ def delete_for_consumer(conn: sa.Connection, consumer_uuid: str) -> None:
     # the rows the writer replaced skips them and, on PostgreSQL, misses
     # the ones it inserted (404 while they stay allocated).
     consumer = conn.execute(
-        sa.select(
-            CONSUMERS.c.project_id,
-            CONSUMERS.c.user_id,
-            CONSUMERS.c.consumer_type_id,
-        )
-        .where(CONSUMERS.c.uuid == consumer_uuid)
-        .with_for_update()
+        _LOCK_CONSUMER, {"consumer_uuid": consumer_uuid}
     ).first()
     deleted = _delete(conn, [consumer_uuid])
     if not deleted:
         raise exceptions.NotFound(
             "No allocations for consumer '%s'" % consumer_uuid
         )
-    conn.execute(CONSUMERS.delete().where(CONSUMERS.c.uuid == consumer_uuid))
+    conn.execute(_DELETE_CONSUMER, {"consumer_uuid": consumer_uuid})
     delta = usage_totals.Delta()
     if consumer is not None:
         _count_deleted(
@@ -259,6 +280,9 @@ def replace(
     raise ProviderRace()
 
 
+_INSERT = ALLOC.insert()
+
+
 def write(conn: sa.Connection, requests: Sequence[Request]) -> None:
     """Replace the allocations of the consumers in ``requests`` inside the
     caller's transaction (which may already have changed the providers:
@@ -280,7 +304,7 @@ def write(conn: sa.Connection, requests: Sequence[Request]) -> None:
     if rows:
         now = utcnow()
         conn.execute(
-            ALLOC.insert(),
+            _INSERT,
             [
                 {
                     "resource_provider_id": provider_id,
@@ -374,6 +398,11 @@ def _owner_ids(conn: sa.Connection, requests: Sequence[Request]) -> Owners:
     return projects, users, types
 
 
+_PROVIDERS = sa.select(RP.c.id, RP.c.uuid, RP.c.generation).where(
+    _in(RP.c.uuid, "uuids")
+)
+
+
 def _providers(
     conn: sa.Connection, requests: Sequence[Request]
 ) -> dict[str, sa.Row]:
@@ -384,11 +413,7 @@ def _providers(
     )
     if not wanted:
         return {}
-    rows = conn.execute(
-        sa.select(RP.c.id, RP.c.uuid, RP.c.generation).where(
-            RP.c.uuid.in_(wanted)
-        )
-    ).all()
+    rows = conn.execute(_PROVIDERS, {"uuids": wanted}).all()
     found = {row.uuid: row for row in rows}
     for rp_uuid in wanted:
         if rp_uuid not in found:
@@ -399,19 +424,18 @@ def _providers(
     return found
 
 
+_PROVIDERS_OF = sa.select(RP.c.id, RP.c.generation).where(
+    RP.c.id.in_(sa.select(ALLOC.c.resource_provider_id).where(_OF_CONSUMERS))
+)
+
+
 def _providers_of(
     conn: sa.Connection, consumer_uuids: Collection[str]
 ) -> dict[int, int]:
     """provider id -> generation of the providers holding allocations of
     ``consumer_uuids``."""
     rows = conn.execute(
-        sa.select(RP.c.id, RP.c.generation).where(
-            RP.c.id.in_(
-                sa.select(ALLOC.c.resource_provider_id).where(
-                    ALLOC.c.consumer_id.in_(consumer_uuids)
-                )
-            )
-        )
+        _PROVIDERS_OF, {"consumer_uuids": list(consumer_uuids)}
     ).all()
     return dict(rows)
 
@@ -444,20 +468,14 @@ def _new_rows(
     ]
 
 
-def _check_capacity(
-    conn: sa.Connection,
-    rows: Sequence[NewRow],
-    providers: dict[str, sa.Row],
-    consumer_uuids: Collection[str],
-) -> None:
-    """409 InvalidAllocation unless every new allocation fits its
-    provider's inventory, counting the other consumers' usage."""
-    if not rows:
-        return
-    provider_ids = {row[1] for row in rows}
-    rc_ids = {row[2] for row in rows}
+def _inventory_and_usage() -> sa.Select:
+    """Inventory of the (provider, class) pairs of ``:provider_ids`` x
+    ``:rc_ids``, with the usage of all consumers and of
+    ``:consumer_uuids`` alone."""
+    provider_ids = _in(ALLOC.c.resource_provider_id, "provider_ids")
+    rc_ids = _in(ALLOC.c.resource_class_id, "rc_ids")
     mine = sa.case(
-        (ALLOC.c.consumer_id.in_(consumer_uuids), ALLOC.c.used), else_=0
+        (_in(ALLOC.c.consumer_id, "consumer_uuids"), ALLOC.c.used), else_=0
     )
     usage = (
         sa.select(
@@ -466,14 +484,11 @@ def _check_capacity(
             sa.func.sum(ALLOC.c.used).label("used_all"),
             sa.func.sum(mine).label("used_mine"),
         )
-        .where(
-            ALLOC.c.resource_provider_id.in_(provider_ids),
-            ALLOC.c.resource_class_id.in_(rc_ids),
-        )
+        .where(provider_ids, rc_ids)
         .group_by(ALLOC.c.resource_provider_id, ALLOC.c.resource_class_id)
         .subquery("usage")
     )
-    query = (
+    return (
         sa.select(
             INV.c.resource_provider_id,
             INV.c.resource_class_id,
@@ -496,13 +511,33 @@ def _check_capacity(
             )
         )
         .where(
-            INV.c.resource_provider_id.in_(provider_ids),
-            INV.c.resource_class_id.in_(rc_ids),
+            _in(INV.c.resource_provider_id, "provider_ids"),
+            _in(INV.c.resource_class_id, "rc_ids"),
         )
     )
+
+
+_INVENTORY_AND_USAGE = _inventory_and_usage()
+
+
+def _check_capacity(
+    conn: sa.Connection,
+    rows: Sequence[NewRow],
+    providers: dict[str, sa.Row],
+    consumer_uuids: Collection[str],
+) -> None:
+    """409 InvalidAllocation unless every new allocation fits its
+    provider's inventory, counting the other consumers' usage."""
+    if not rows:
+        return
+    params = {
+        "provider_ids": list({row[1] for row in rows}),
+        "rc_ids": list({row[2] for row in rows}),
+        "consumer_uuids": list(consumer_uuids),
+    }
     inventory = {
         (r.resource_provider_id, r.resource_class_id): r
-        for r in conn.execute(query)
+        for r in conn.execute(_INVENTORY_AND_USAGE, params)
     }
 
     with_inventory = {key[0] for key in inventory}
@@ -589,19 +624,39 @@ def _write_consumers(
     consumer_domain.create(conn, new_rows)
 
 
+@functools.lru_cache(maxsize=32)
+def _bump(count: int) -> sa.Update:
+    """The compare-and-set of ``count`` providers: ids ``:provider_N`` at
+    generations ``:expected_N`` advance one generation, stamped ``:now``."""
+    return (
+        RP.update()
+        .where(
+            sa.or_(
+                *(
+                    sa.and_(
+                        RP.c.id == sa.bindparam("provider_%d" % n),
+                        RP.c.generation == sa.bindparam("expected_%d" % n),
+                    )
+                    for n in range(count)
+                )
+            )
+        )
+        .values(
+            generation=RP.c.generation + 1,
+            updated_at=sa.bindparam("now", type_=RP.c.updated_at.type),
+        )
+    )
+
+
 def _bump_providers(conn: sa.Connection, generations: dict[int, int]) -> None:
     """Advance every provider of ``generations`` (id -> expected generation)
     in one compare-and-set; ProviderRace when any of them moved."""
     if not generations:
         return
-    matches = [
-        sa.and_(RP.c.id == provider_id, RP.c.generation == generation)
-        for provider_id, generation in generations.items()
-    ]
-    result = conn.execute(
-        RP.update()
-        .where(sa.or_(*matches))
-        .values(generation=RP.c.generation + 1, updated_at=utcnow())
-    )
+    params: dict[str, object] = {"now": utcnow()}
+    for n, (provider_id, generation) in enumerate(generations.items()):
+        params["provider_%d" % n] = provider_id
+        params["expected_%d" % n] = generation
+    result = conn.execute(_bump(len(generations)), params)
     if result.rowcount != len(generations):
         raise ProviderRace()

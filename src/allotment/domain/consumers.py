@@ -13,6 +13,7 @@ and paginated in uuid order.
 from __future__ import annotations
 
 import datetime
+import functools
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 from typing import Any
@@ -51,6 +52,26 @@ def owner_or_incomplete(
     return project_id, user_id
 
 
+# The claim path's statements are built once, with bind parameters
+# (expanding ones for IN lists): building a statement and computing its
+# cache key cost more than running it.
+
+
+@functools.cache
+def _row_statements(
+    table: sa.Table, column: str
+) -> tuple[sa.Select, sa.Insert]:
+    """(value -> id of the rows with ``:values``, the insert) of
+    ``table``."""
+    col = table.c[column]
+    return (
+        sa.select(col, table.c.id).where(
+            col.in_(sa.bindparam("values", expanding=True))
+        ),
+        table.insert(),
+    )
+
+
 def _ensure_rows(
     conn: sa.Connection, table: sa.Table, column: str, values: Iterable[str]
 ) -> dict[str, int]:
@@ -60,22 +81,16 @@ def _ensure_rows(
     values = set(values)
     if not values:
         return {}
-    col = table.c[column]
-    found = dict(
-        conn.execute(sa.select(col, table.c.id).where(col.in_(values))).all()
-    )
+    select, insert = _row_statements(table, column)
+    found = dict(conn.execute(select, {"values": list(values)}).all())
     missing = values - found.keys()
     if missing:
         now = utcnow()
         conn.execute(
-            table.insert(),
+            insert,
             [{column: value, "created_at": now} for value in sorted(missing)],
         )
-        found.update(
-            conn.execute(
-                sa.select(col, table.c.id).where(col.in_(missing))
-            ).all()
-        )
+        found.update(conn.execute(select, {"values": list(missing)}).all())
     return found
 
 
@@ -98,22 +113,26 @@ def type_ids(conn: sa.Connection, names: Iterable[str]) -> dict[str, int]:
     return _ensure_rows(conn, TYPES, "name", names)
 
 
+_FIND = sa.select(
+    CONSUMERS.c.id,
+    CONSUMERS.c.uuid,
+    CONSUMERS.c.generation,
+    CONSUMERS.c.project_id,
+    CONSUMERS.c.user_id,
+    CONSUMERS.c.consumer_type_id,
+).where(CONSUMERS.c.uuid.in_(sa.bindparam("uuids", expanding=True)))
+
+
 def find(conn: sa.Connection, uuids: Iterable[str]) -> dict[str, sa.Row]:
     """uuid -> consumer row (id, uuid, generation, project_id, user_id,
     consumer_type_id) for the consumers of ``uuids`` that exist."""
     if not uuids:
         return {}
-    rows = conn.execute(
-        sa.select(
-            CONSUMERS.c.id,
-            CONSUMERS.c.uuid,
-            CONSUMERS.c.generation,
-            CONSUMERS.c.project_id,
-            CONSUMERS.c.user_id,
-            CONSUMERS.c.consumer_type_id,
-        ).where(CONSUMERS.c.uuid.in_(set(uuids)))
-    ).all()
+    rows = conn.execute(_FIND, {"uuids": list(set(uuids))}).all()
     return {row.uuid: row for row in rows}
+
+
+_CREATE = CONSUMERS.insert()
 
 
 def create(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
@@ -122,9 +141,28 @@ def create(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
     IntegrityError (unique uuid)."""
     if rows:
         now = utcnow()
-        conn.execute(
-            CONSUMERS.insert(), [dict(row, created_at=now) for row in rows]
-        )
+        conn.execute(_CREATE, [dict(row, created_at=now) for row in rows])
+
+
+# The consumer row with ``:consumer_id`` at ``:seen_generation``.
+_SEEN = (
+    CONSUMERS.c.id == sa.bindparam("consumer_id"),
+    CONSUMERS.c.generation == sa.bindparam("seen_generation"),
+)
+
+
+def _advance(with_type: bool) -> sa.Update:
+    """The update of ``advance``, setting the consumer type or not."""
+    values = {
+        name: sa.bindparam("new_" + name, type_=CONSUMERS.c[name].type)
+        for name in ("generation", "project_id", "user_id", "updated_at")
+        + (("consumer_type_id",) if with_type else ())
+    }
+    return CONSUMERS.update().where(*_SEEN).values(values)
+
+
+_ADVANCE = {with_type: _advance(with_type) for with_type in (False, True)}
+_REMOVE = CONSUMERS.delete().where(*_SEEN)
 
 
 def advance(
@@ -137,22 +175,17 @@ def advance(
     """Move ``consumer`` to its next generation, setting its owner (and its
     type unless ``consumer_type_id`` is None). False when another writer
     changed the consumer since it was read."""
-    values = {
-        "generation": consumer.generation + 1,
-        "project_id": project_id,
-        "user_id": user_id,
-        "updated_at": utcnow(),
+    params = {
+        "consumer_id": consumer.id,
+        "seen_generation": consumer.generation,
+        "new_generation": consumer.generation + 1,
+        "new_project_id": project_id,
+        "new_user_id": user_id,
+        "new_updated_at": utcnow(),
     }
     if consumer_type_id is not None:
-        values["consumer_type_id"] = consumer_type_id
-    result = conn.execute(
-        CONSUMERS.update()
-        .where(
-            CONSUMERS.c.id == consumer.id,
-            CONSUMERS.c.generation == consumer.generation,
-        )
-        .values(**values)
-    )
+        params["new_consumer_type_id"] = consumer_type_id
+    result = conn.execute(_ADVANCE[consumer_type_id is not None], params)
     return result.rowcount == 1
 
 
@@ -160,10 +193,8 @@ def remove(conn: sa.Connection, consumer: sa.Row) -> bool:
     """Delete ``consumer`` if it is still at the generation read; False when
     another writer changed it first."""
     result = conn.execute(
-        CONSUMERS.delete().where(
-            CONSUMERS.c.id == consumer.id,
-            CONSUMERS.c.generation == consumer.generation,
-        )
+        _REMOVE,
+        {"consumer_id": consumer.id, "seen_generation": consumer.generation},
     )
     return result.rowcount == 1
 

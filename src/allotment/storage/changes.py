@@ -64,6 +64,13 @@ def discard(conn: sa.Connection) -> None:
     conn.info.pop(_PENDING, None)
 
 
+# Built once: every write runs them.
+_NEXT = HEAD.update().values(seq=HEAD.c.seq + 1)
+_NEXT_RETURNING = _NEXT.returning(HEAD.c.seq)
+_HEAD = sa.select(HEAD.c.seq)
+_LOG = LOG.insert()
+
+
 def publish(conn: sa.Connection) -> int | None:
     """Log what the transaction of ``conn`` recorded under the next change
     number; the caller commits right after. Answers the number (None when
@@ -71,12 +78,15 @@ def publish(conn: sa.Connection) -> int | None:
     pending = conn.info.pop(_PENDING, None)
     if not pending:
         return None
-    conn.execute(HEAD.update().values(seq=HEAD.c.seq + 1))
-    seq = conn.scalar(sa.select(HEAD.c.seq))
+    if conn.dialect.update_returning:  # SQLite, PostgreSQL
+        seq = conn.scalar(_NEXT_RETURNING)
+    else:  # MySQL, MariaDB: read it back (the row stays locked)
+        conn.execute(_NEXT)
+        seq = conn.scalar(_HEAD)
     now = utcnow()
     ids = [EVERYTHING] if EVERYTHING in pending else sorted(pending)
     conn.execute(
-        LOG.insert(),
+        _LOG,
         [{"seq": seq, "provider_id": i, "created_at": now} for i in ids],
     )
     if random.randrange(PRUNE_EVERY) == 0:
@@ -92,7 +102,7 @@ def prune(conn: sa.Connection, keep: datetime.timedelta = KEEP) -> None:
 def head(conn: sa.Connection) -> int:
     """The last change number handed out (and committed, as seen by
     ``conn``)."""
-    return conn.scalar(sa.select(HEAD.c.seq)) or 0
+    return conn.scalar(_HEAD) or 0
 
 
 def since(

@@ -32,6 +32,7 @@ drift-check interval (the maintenance threads claim ``CHECK_TASK``:
 from __future__ import annotations
 
 import collections
+import functools
 import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -136,21 +137,25 @@ def _add(
 ) -> None:
     """INSERT the rows, or add their ``counted`` columns to the existing
     row with the same key (the database's own upsert)."""
-    if conn.dialect.name in ("mysql", "mariadb"):
+    conn.execute(_upsert(conn.dialect.name, table, counted), rows)
+
+
+@functools.cache
+def _upsert(
+    dialect: str, table: sa.Table, counted: tuple[str, ...]
+) -> sa.Insert:
+    """The upsert of ``_add`` in ``dialect``'s own syntax, built once."""
+    if dialect in ("mysql", "mariadb"):
         stmt = mysql.insert(table)
-        stmt = stmt.on_duplicate_key_update(
+        return stmt.on_duplicate_key_update(
             {name: table.c[name] + stmt.inserted[name] for name in counted}
         )
-    else:
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        stmt = dialect.insert(table)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[c.name for c in table.primary_key],
-            set_={
-                name: table.c[name] + stmt.excluded[name] for name in counted
-            },
-        )
-    conn.execute(stmt, rows)
+    module = postgresql if dialect == "postgresql" else sqlite
+    stmt = module.insert(table)
+    return stmt.on_conflict_do_update(
+        index_elements=[c.name for c in table.primary_key],
+        set_={name: table.c[name] + stmt.excluded[name] for name in counted},
+    )
 
 
 def _recounts() -> tuple[sa.Select, sa.Select]:
