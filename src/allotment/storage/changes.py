@@ -1,8 +1,9 @@
 """The provider change log: which providers changed since a reader looked.
 
-Every write that changes what the allocation-candidates engine sees of a
-provider (its existence, place in a tree, inventory, usage, traits or
-aggregates) calls ``record`` with the provider ids while it works, or
+Every write that changes what the provider snapshot holds of a provider
+(its existence, name, generation, time stamps, place in a tree, inventory,
+usage, traits or aggregates) calls ``record`` with the provider ids while
+it works, or
 ``record_everything`` when it changes too much to list (imports, an
 operator's ``allotment snapshot reload``). Nothing is written then:
 ``Database.write`` calls ``publish`` as the last statements of the
