@@ -324,6 +324,32 @@ def test_a_write_made_with_sql_is_found_by_the_drift_check(pair, caplog):
     _exact(reader)
 
 
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"name": "renamed"},
+        {"generation": 7},
+        {"updated_at": datetime.datetime(2031, 1, 2, 3, 4, 5)},
+        {"uuid": "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"},
+        {"root_provider_id": None},
+    ],
+    ids=["name", "generation", "updated_at", "uuid", "root"],
+)
+def test_the_drift_check_covers_what_the_provider_list_shows(pair, values):
+    """Columns the provider list shows, written with SQL by hand."""
+    writer, reader = pair
+    rp = _provider(writer, "cn1", inventory={"VCPU": 4})
+    snap = snapshot.for_database(reader.db)
+    snap.version()
+    with writer.db.engine.begin() as conn:  # bypasses the change log
+        conn.execute(
+            RP.update().where(RP.c.id == _rp_id(writer, rp)).values(**values)
+        )
+    assert snap.check() == ["shown: 1 rows each, with different values"]
+    assert snap.check() == []
+    _exact(reader)
+
+
 def test_snapshot_reload_makes_every_worker_reload(pair, tmp_path, capsys):
     writer, reader = pair
     rp = _provider(writer, "cn1", inventory={"VCPU": 4})
