@@ -922,6 +922,12 @@ class Snapshot:
             seq, changed = changes.since(
                 conn, None if self._full or base is None else base.seq
             )
+            if (
+                changed == set()
+                and base.rc_names
+                == resource_classes.names_for(conn, base.by_class)
+            ):
+                return base  # nothing new: the same version, caches and all
             version = None
             if (
                 changed is not changes.EVERYTHING
