@@ -57,10 +57,16 @@ search and the rendering name providers by row), and each column is an
   filled in by requests; a refresh drops those of the providers it changed
   (all of them when a provider's uuid changed: its tree shows it);
 - the rows with room for an amount of a class (``fitting``), kept for the
-  last amounts asked (``_FITS_KEPT``); the next version derives an entry
-  from this one's by re-checking only the rows it changed, when asked;
+  first amounts asked of the version (``_FITS_KEPT``); the next version
+  derives an entry from this one's by re-checking only the rows it
+  changed, when asked;
 - ``rc_names``: the name of every class held; a renamed custom class moves
   ``names_epoch``, which keys the cached summaries.
+
+A version stays current, shared by every request, until a refresh finds
+something new; the caches fill in from any thread (each entry is
+replaced whole, and a refresh copies the summaries' keys before walking
+them).
 
 A changed provider keeps its row, and its inventory positions while its
 classes stay the same (a claim rewrites ``used`` and ``headroom`` in copies of
@@ -816,7 +822,7 @@ class _Next:
         if not stale and count == len(self.base.ids):
             return cached
         summaries = {}
-        for key, fragments in cached.items():
+        for key, fragments in list(cached.items()):  # requests add keys
             fragments = fragments[:]
             fragments.extend([None] * (count - len(fragments)))
             for row in stale:
