@@ -350,6 +350,29 @@ def test_the_drift_check_covers_what_the_provider_list_shows(pair, values):
     _exact(reader)
 
 
+def test_a_uuid_changed_by_hand_is_shown_by_its_tree(pair):
+    """SQL by hand changed a root's uuid, then a logged write on it came
+    before the drift check: its child's cached list entry (which shows the
+    root's uuid) was kept."""
+    writer, reader = pair
+    root = _provider(writer, "root", inventory={"VCPU": 2})
+    _provider(writer, "child", parent=root)
+
+    def roots():
+        resp = reader.get("/resource_providers", version="1.14")
+        return {
+            p["root_provider_uuid"] for p in resp.json["resource_providers"]
+        }
+
+    assert roots() == {root}  # the entries are cached now
+    moved = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"
+    with writer.db.engine.begin() as conn:  # bypasses the change log
+        conn.execute(RP.update().where(RP.c.uuid == root).values(uuid=moved))
+    _set_total(writer, moved, 4)  # logged: the root's row is reloaded
+    assert roots() == {moved}
+    _exact(reader)
+
+
 def test_snapshot_reload_makes_every_worker_reload(pair, tmp_path, capsys):
     writer, reader = pair
     rp = _provider(writer, "cn1", inventory={"VCPU": 4})

@@ -86,7 +86,7 @@ class Renderer:
         cached in the version for the requests of the same shape (a
         refresh drops those of the providers it changed)."""
         cache = version.summaries(
-            ("resource_providers", self.base, len(self.rels), self.tree)
+            ("resource_providers", self.base, tuple(self.rels), self.tree)
         )
         parts = [cache[row] for row in rows]
         if None in parts:
