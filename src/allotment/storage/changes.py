@@ -45,6 +45,9 @@ PRUNE_EVERY = 500  # one change in this many prunes old entries (on average)
 EVERYTHING = None
 
 _PENDING = "allotment.changed_providers"
+# Built once: every snapshot refresh (each candidates and provider list
+# request) reads it, and building it costs as much as running it.
+_HEAD = sa.select(HEAD.c.seq)
 
 
 def record(conn: sa.Connection, provider_ids: Iterable[int | None]) -> None:
@@ -73,7 +76,7 @@ def publish(conn: sa.Connection) -> int | None:
     if not pending:
         return None
     conn.execute(HEAD.update().values(seq=HEAD.c.seq + 1))
-    seq = conn.scalar(sa.select(HEAD.c.seq))
+    seq = conn.scalar(_HEAD)
     now = utcnow()
     ids = [EVERYTHING] if EVERYTHING in pending else sorted(pending)
     conn.execute(
@@ -93,7 +96,7 @@ def prune(conn: sa.Connection, keep: datetime.timedelta = KEEP) -> None:
 def head(conn: sa.Connection) -> int:
     """The last change number handed out (and committed, as seen by
     ``conn``)."""
-    return conn.scalar(sa.select(HEAD.c.seq)) or 0
+    return conn.scalar(_HEAD) or 0
 
 
 def since(
