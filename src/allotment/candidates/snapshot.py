@@ -900,19 +900,24 @@ class Snapshot:
 
     # -- serving -------------------------------------------------------
 
-    def version(self) -> Version:
+    def version(self, conn: sa.Connection | None = None) -> Version:
         """The current version, brought up to every change committed
         before this call. Raises ``Unavailable`` when that cannot be done
-        now."""
+        now. With ``conn``, a consistent read (``Database.read``) that has
+        run no statement yet, the refresh reads through it: the caller's
+        further reads then see the database as of the version it got."""
         if self.current is None and self._loading:
             raise Unavailable("the provider snapshot is still loading")
-        return self._update()
+        return self._update(conn)
 
-    def _update(self):
+    def _update(self, conn=None):
         with self._refresh_lock:
             try:
-                with self.db.read(consistent=True) as conn:
+                if conn is not None:
                     self.refresh(conn)
+                else:
+                    with self.db.read(consistent=True) as own:
+                        self.refresh(own)
             except sa_exc.DBAPIError as exc:
                 raise Unavailable("the database cannot be reached") from exc
         return self.current

@@ -150,12 +150,13 @@ def _modified(row):
     return row.updated_at or row.created_at
 
 
-def _held(db):
+def _held(db, conn):
     """The snapshot version the list is answered from, brought up to the
-    change log's head; 503 while it cannot be (the database away, or the
-    snapshot still loading once it is back), as the SQL would answer."""
+    change log's head through ``conn``; 503 while it cannot be (the
+    database away, or the snapshot still loading once it is back), as the
+    SQL would answer."""
     try:
-        return snapshot.for_database(db).version()
+        return snapshot.for_database(db).version(conn)
     except snapshot.Unavailable:
         raise exceptions.ServiceUnavailable(
             errors.DATABASE_UNAVAILABLE,
@@ -198,8 +199,10 @@ class ResourceProviders(Resource):
         http.require_json_accept(req)
         http.authorize(req, "resource_providers:list")
         filters = _filters(req, self.query_schema(req))
-        held = _held(self.db)
-        with self.db.read() as conn:
+        # One read: the version's refresh, the look-ups of names, and the
+        # SQL when the snapshot cannot say, all at the version's time.
+        with self.db.read(consistent=True) as conn:
+            held = _held(self.db, conn)
             rows = listing.matching(conn, held, filters)
             if rows is None:
                 found = domain.list_filtered(conn, filters)
