@@ -99,3 +99,28 @@ def test_held_rows_equal_dicts(tree, some, version, root_path):
             {"resource_providers": [render(shown[row]) for row in chosen]}
         )
         assert render.held(held, chosen) == expected
+
+
+def test_kinds_beyond_the_bound_are_rendered_not_kept(monkeypatch):
+    # The kinds of cached fragments a version keeps are bounded (the mount
+    # point, in each list entry, is the server's to say).
+    monkeypatch.setattr(snapshot, "_KINDS_KEPT", 1)
+    loaded = [
+        (
+            1,
+            "4e8e5957-649f-477b-9e5b-f1f75b21c03c",
+            None,
+            1,
+            "cn1",
+            0,
+            0,
+            False,
+        )
+    ]
+    held = snapshot.assemble(snapshot.Loaded(loaded, [], {}, [], {}, []))
+    kept = held.summaries("kind")
+    kept[0] = b"entry"
+    assert held.summaries("kind") is kept
+    other = held.summaries("other kind")
+    other[0] = b"entry"
+    assert held.summaries("other kind") == [None]

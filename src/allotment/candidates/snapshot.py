@@ -129,6 +129,9 @@ RETRY_SECONDS = 2.0  # between load attempts while the database is away
 # changed rows beyond which deriving one from the previous version's is
 # no cheaper than scanning the class again.
 _FITS_KEPT = 16
+# Kinds of rendered fragments a version keeps (kinds of summaries, list
+# entries per microversion and mount point), each a list of a slot per row.
+_KINDS_KEPT = 32
 _FITS_DERIVE_ROWS = 4096
 
 
@@ -368,11 +371,15 @@ class Version:
         return set()
 
     def summaries(self, key: Hashable) -> list[bytes | None]:
-        """The cache of rendered summaries of the kind ``key``: row ->
-        bytes or None; filled in by ``render``."""
+        """The cache of rendered fragments of the kind ``key`` (candidates'
+        summaries, list entries): row -> bytes or None, filled in by the
+        renderers. Beyond ``_KINDS_KEPT`` kinds, a new kind gets an empty
+        list that is not kept."""
         found = self._summaries.get(key)
         if found is None:
-            found = self._summaries.setdefault(key, [None] * len(self.ids))
+            found = [None] * len(self.ids)
+            if len(self._summaries) < _KINDS_KEPT:
+                found = self._summaries.setdefault(key, found)
         return found
 
     # -- the search ----------------------------------------------------
