@@ -36,25 +36,23 @@ from hypothesis.stateful import run_state_machine_as_test
 from allotment.candidates import listing
 from allotment.candidates import snapshot
 from allotment.storage import engine
-from allotment.storage import tables
 from tests import support
-from tests.functional.test_snapshot_state_machine import _empty
-from tests.functional.test_snapshot_state_machine import _writer_database
+from tests.provider_writes import AGGREGATES
+from tests.provider_writes import CLASSES
+from tests.provider_writes import RP
+from tests.provider_writes import TRAITS
+from tests.provider_writes import ProviderWrites
+from tests.provider_writes import empty
+from tests.provider_writes import galera_like_database
 
-CLASSES = ["VCPU", "MEMORY_MB", "DISK_GB"]
-TRAITS = ["HW_CPU_X86_AVX2", "CUSTOM_FAST", "MISC_SHARES_VIA_AGGREGATE"]
-AGGREGATES = ["5e0bfb1e-0000-4000-8000-00000000000%d" % n for n in (1, 2)]
 UNKNOWN = "0d9f1c2b-3a4e-4f5d-8c6b-7a8e9f0a1b2c"
 # Names MySQL's collation equates in pairs (case, accent, trailing space).
 NAMES = ["cn", "CN", "cn ", "\u00e9", "e", "E"]
-PROJECT = "7d2ed3b0-0000-4000-8000-000000000001"
-USER = "7d2ed3b0-0000-4000-8000-000000000002"
 # Microversions where the filters change (member_of 1.3, resources 1.4,
 # in_tree 1.14, required 1.18, forbidden traits 1.22, several member_of
 # 1.24, forbidden aggregates 1.32, any-of traits 1.39).
 VERSIONS = ["1.0", "1.3", "1.4", "1.14", "1.18", "1.22", "1.24", "1.32"]
 VERSIONS += ["1.39"] * 4
-RP = tables.resource_providers
 
 
 def _variants(text):
@@ -94,29 +92,19 @@ def _ratios(backend):
 
 def _machine(url, backend):
     conf = support.make_conf(url, allotment__snapshot_check_interval=0)
-    writer = support.ApiClient(conf, _writer_database(url, backend))
+    writer = support.ApiClient(conf, galera_like_database(url, backend))
     reader = support.ApiClient(conf, engine.Database(url))
     writer.put("/traits/CUSTOM_FAST", version="1.6")
 
-    class ListMachine(RuleBasedStateMachine):
+    class ListMachine(ProviderWrites, RuleBasedStateMachine):
         def __init__(self):
             super().__init__()
             self.w = writer
-            _empty(writer.db)  # each example starts from nothing
+            empty(writer.db)  # each example starts from nothing
             self.providers = []
             self.consumers = []
             self.names = set()
             self.hand = 0
-
-        def _pick(self, seq, n):
-            return seq[n % len(seq)]
-
-        def _generation(self, rp):
-            return self.w.get("/resource_providers/" + rp).json["generation"]
-
-        def _id(self, rp):
-            with self.w.db.read() as conn:
-                return conn.scalar(sa.select(RP.c.id).where(RP.c.uuid == rp))
 
         def _same(self, query, version="1.39"):
             path = "/resource_providers" + (query and "?" + query)
@@ -177,15 +165,6 @@ def _machine(url, backend):
             assert resp.status_code in (200, 400), resp.text
 
         @precondition(lambda self: self.providers)
-        @rule(n=st.integers(0, 50))
-        def delete_provider(self, n):
-            rp = self._pick(self.providers, n)
-            resp = self.w.delete("/resource_providers/" + rp)
-            assert resp.status_code in (204, 409), resp.text
-            if resp.status_code == 204:
-                self.providers.remove(rp)
-
-        @precondition(lambda self: self.providers)
         @rule(
             n=st.integers(0, 50),
             inventory=st.dictionaries(
@@ -229,20 +208,6 @@ def _machine(url, backend):
             assert resp.status_code in (200, 400, 409), resp.text
 
         @precondition(lambda self: self.providers)
-        @rule(n=st.integers(0, 50), names=st.sets(st.sampled_from(TRAITS)))
-        def set_traits(self, n, names):
-            rp = self._pick(self.providers, n)
-            resp = self.w.put(
-                "/resource_providers/%s/traits" % rp,
-                {
-                    "resource_provider_generation": self._generation(rp),
-                    "traits": sorted(names),
-                },
-                version="1.6",
-            )
-            assert resp.status_code == 200, resp.text
-
-        @precondition(lambda self: self.providers)
         @rule(
             n=st.integers(0, 50),
             aggs=st.sets(st.sampled_from(AGGREGATES)),
@@ -262,36 +227,6 @@ def _machine(url, backend):
                 "/resource_providers/%s/aggregates" % rp, body, version=version
             )
             assert resp.status_code == 200, resp.text
-
-        @precondition(lambda self: self.providers)
-        @rule(
-            n=st.integers(0, 50),
-            rc=st.sampled_from(CLASSES),
-            amount=st.integers(1, 80),
-        )
-        def allocate(self, n, rc, amount):
-            """A claim; too large ones are refused (nothing written)."""
-            rp = self._pick(self.providers, n)
-            consumer = str(uuid.uuid4())
-            resp = self.w.put(
-                "/allocations/" + consumer,
-                {
-                    "allocations": {rp: {"resources": {rc: amount}}},
-                    "project_id": PROJECT,
-                    "user_id": USER,
-                    "consumer_generation": None,
-                },
-                version="1.28",
-            )
-            assert resp.status_code in (204, 400, 409), resp.text
-            if resp.status_code == 204:
-                self.consumers.append(consumer)
-
-        @precondition(lambda self: self.consumers)
-        @rule(n=st.integers(0, 50))
-        def delete_allocations(self, n):
-            consumer = self.consumers.pop(n % len(self.consumers))
-            assert self.w.delete("/allocations/" + consumer).status_code == 204
 
         # -- SQL by hand ------------------------------------------------
 

@@ -23,9 +23,9 @@ from sqlalchemy import exc as sa_exc
 from allotment.candidates import snapshot
 from allotment.cli import main as cli
 from allotment.storage import changes
-from allotment.storage import engine
 from allotment.storage import migrations
 from allotment.storage import tables
+from tests import provider_writes
 from tests import support
 from tests.functional.test_allocation_candidates import _provider
 
@@ -532,16 +532,7 @@ def test_galera_auto_increment_steps_do_not_matter(database_url, backend):
     if backend != "mysql":
         pytest.skip("auto_increment_increment is a MySQL setting")
     writer = support.ApiClient.create(database_url)
-    node = engine.Database(database_url)
-
-    @sa.event.listens_for(node.engine, "connect")
-    def _like_galera(dbapi_conn, _record):
-        with dbapi_conn.cursor() as cur:
-            cur.execute(
-                "SET SESSION auto_increment_increment = 3, "
-                "auto_increment_offset = 2"
-            )
-
+    node = provider_writes.galera_like_database(database_url, backend)
     reader = support.ApiClient(writer.conf, node)
     try:
         rp = _provider(writer, "cn1", inventory={"VCPU": 4})
