@@ -7,7 +7,9 @@ nodes of ../shared/bench), then, in this process:
 - times a full load of the snapshot (best of ``--repeats``);
 - measures the memory the loaded snapshot holds (tracemalloc, a separate
   load), then again once every provider's summary has been rendered and
-  cached, as candidates requests leave them.
+  cached, as candidates requests leave them, and once every provider's
+  entry of the provider list (at 1.39) has been too, as a whole list at
+  that microversion leaves them.
 
     .venv/bin/python bench/snapshot_size.py -n 50000 -n 100000
 """
@@ -19,12 +21,14 @@ import random
 import tempfile
 import time
 import tracemalloc
+import types
 import uuid
 
 import sqlalchemy as sa
 
 from allotment.api import candidates_query
 from allotment.api import microversion
+from allotment.api.resources import providers as provider_api
 from allotment.candidates import render
 from allotment.candidates import snapshot
 from allotment.storage import engine
@@ -40,8 +44,11 @@ TRAITS = [
     "HW_CPU_X86_AESNI",
     "COMPUTE_STATUS_DISABLED",
 ]
-LATEST = candidates_query.flags(
-    microversion.parse({"openstack-api-version": "placement 1.39"})
+NEWEST = microversion.parse({"openstack-api-version": "placement 1.39"})
+LATEST = candidates_query.flags(NEWEST)
+# What the provider list's renderer reads of a request.
+REQUEST = types.SimpleNamespace(
+    context=types.SimpleNamespace(microversion=NEWEST), root_path=""
 )
 
 
@@ -155,6 +162,9 @@ def measure(n, workdir, repeats):
     held = tracemalloc.get_traced_memory()[0] - base
     render._summaries(None, version.rows(), LATEST, version)
     with_summaries = tracemalloc.get_traced_memory()[0] - base
+    provider_api.Renderer(REQUEST).held(version, version.rows())
+    gc.collect()  # the list's body is gone, its entries are cached
+    with_entries = tracemalloc.get_traced_memory()[0] - base
     tracemalloc.stop()
     providers = version.live
     database.dispose()
@@ -164,6 +174,7 @@ def measure(n, workdir, repeats):
         "load_s": min(times),
         "bytes_per_provider": held / providers,
         "with_summaries": with_summaries / providers,
+        "with_entries": with_entries / providers,
     }
 
 
@@ -178,17 +189,21 @@ def main():
     parser.add_argument("--workdir", default="/dev/shm")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    print("| providers | full load s | bytes / provider | with summaries |")
-    print("| ---: | ---: | ---: | ---: |")
+    print(
+        "| providers | full load s | bytes / provider | with summaries "
+        "| and list entries |"
+    )
+    print("| ---: | ---: | ---: | ---: | ---: |")
     for n in args.n or [50000, 100000]:
         r = measure(n, args.workdir, args.repeats)
         print(
-            "| %d | %.2f | %.0f | %.0f |"
+            "| %d | %.2f | %.0f | %.0f | %.0f |"
             % (
                 r["providers"],
                 r["load_s"],
                 r["bytes_per_provider"],
                 r["with_summaries"],
+                r["with_entries"],
             )
         )
 

@@ -158,6 +158,10 @@ def snapshot_state(version):
             version.trait_names_of(row),
             version.aggregates_of[row],
             {rc: room(r) for rc, r in version.inventory(row).items()},
+            version.name_of[row],
+            version.generation_of[row],
+            version.modified_of[row],
+            row in version.rootless,
         )
         for row in rows
     }

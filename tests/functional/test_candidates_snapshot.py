@@ -191,6 +191,36 @@ def test_renamed_custom_class_is_shown_by_its_new_name(sqlite_api):
     assert set(summaries[rp]["resources"]) == {"VCPU", "CUSTOM_NEW"}
 
 
+def test_a_refresh_finding_nothing_new_keeps_the_version(sqlite_api):
+    # With the rows with room, anchors and rendered entries it cached; a
+    # renamed class (which the change log does not name) makes a new one.
+    rp = _provider(sqlite_api, "cn1", inventory={"VCPU": 2})
+    snap = snapshot.for_database(sqlite_api.db)
+    kept = snap.version()
+    assert snap.version() is kept
+    resp = sqlite_api.put("/resource_classes/CUSTOM_OLD", version="1.7")
+    assert resp.status_code == 201, resp.text
+    resp = sqlite_api.put(
+        "/resource_providers/%s/inventories" % rp,
+        {
+            "resource_provider_generation": _generation(sqlite_api, rp),
+            "inventories": {"CUSTOM_OLD": {"total": 5}},
+        },
+    )
+    assert resp.status_code == 200, resp.text
+    held = snap.version()
+    assert held is not kept
+    assert snap.version() is held
+    resp = sqlite_api.put(
+        "/resource_classes/CUSTOM_OLD", {"name": "CUSTOM_NEW"}, version="1.2"
+    )
+    assert resp.status_code == 200, resp.text
+    renamed = snap.version()
+    assert renamed is not held
+    assert "CUSTOM_NEW" in renamed.rc_names.values()
+    assert snap.version() is renamed
+
+
 def test_threads_share_one_snapshot_while_writes_happen(tmp_path):
     """gthread workers: requests of one process use the snapshot in turn."""
     url = "sqlite:///%s" % (tmp_path / "placement.sqlite")

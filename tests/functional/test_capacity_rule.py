@@ -67,6 +67,16 @@ CASES = [
         12,
         False,
     ),
+    # MySQL stores the ratio as a 4-byte FLOAT: SQL arithmetic there once
+    # made the capacity 6.99999988 while claims (Python) saw 7.0.
+    ("ratio 0.7, edge", {"total": 10, "allocation_ratio": 0.7}, 0, 7, True),
+    (
+        "ratio 0.7, one over",
+        {"total": 10, "allocation_ratio": 0.7},
+        0,
+        8,
+        False,
+    ),
     ("used to the edge", {"total": 8}, 8, 1, False),
     ("used all but one", {"total": 8}, 7, 1, True),
     (

@@ -233,6 +233,21 @@ def test_traits_and_aggregates(api):
     assert _changed(api, cursor) == {rp_id}
 
 
+def test_unchanged_aggregates_with_a_generation_record(api):
+    # From 1.19 a PUT of the aggregates a provider already has still bumps
+    # its generation (the provider list shows it), so it is logged too.
+    rp = _provider(api, "compute")
+    rp_id = _id(api, rp)
+    aggregates = "/resource_providers/%s/aggregates" % rp
+    body = {"aggregates": [str(uuid.uuid4())]}
+    for generation in (0, 1):
+        cursor = _cursor(api)
+        body["resource_provider_generation"] = generation
+        _ok(api.put(aggregates, body, version="1.19"))
+        assert _generation(api, rp) == generation + 1
+        assert _changed(api, cursor) == {rp_id}
+
+
 @pytest.mark.parametrize(
     "returning", [True, False], ids=["delete-returning", "select-then-delete"]
 )

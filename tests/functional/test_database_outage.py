@@ -162,12 +162,12 @@ def test_other_database_errors_stay_500(sqlite_api, monkeypatch):
     # Only "unavailable" errors become 503: a broken statement is a bug.
     import sqlalchemy as sa
 
-    from allotment.domain import providers
+    from allotment.candidates import listing
 
-    def broken(conn, filters):
+    def broken(conn, version, filters):
         conn.execute(sa.text("SELECT * FROM no_such_table"))
 
-    monkeypatch.setattr(providers, "list_filtered", broken)
+    monkeypatch.setattr(listing, "matching", broken)
     resp = sqlite_api.get("/resource_providers")
     assert resp.status_code == 500
     assert "retry-after" not in resp.headers

@@ -1,11 +1,13 @@
 """Resource providers through the WSGI app: create, show, update, delete,
 nesting and re-parenting, list filters, bad input."""
 
+import datetime
 import threading
 import uuid
 
 import sqlalchemy as sa
 
+from allotment.storage import changes
 from allotment.storage import tables
 
 U1 = "11111111-1111-4111-8111-111111111111"
@@ -546,6 +548,65 @@ def test_list_cache_headers(api):
     resp = api.get("/resource_providers", version="1.15")
     assert resp.headers["cache-control"] == "no-cache"
     assert "last-modified" in resp.headers
+
+
+def test_list_last_modified_is_the_latest_listed(api):
+    # updated_at, or else created_at (a child provider has none updated),
+    # of the providers listed; written through the change log as a write
+    # of the service would be.
+    _create(api, "root", U1)
+    _create(api, "child", U2, parent=U1)
+    rp = tables.resource_providers
+    with api.db.write() as conn:
+        conn.execute(
+            rp.update()
+            .where(rp.c.uuid == U1)
+            .values(updated_at=datetime.datetime(2020, 1, 2, 3, 4, 5))
+        )
+        conn.execute(
+            rp.update()
+            .where(rp.c.uuid == U2)
+            .values(
+                created_at=datetime.datetime(2021, 3, 4, 5, 6, 7),
+                updated_at=None,
+            )
+        )
+        changes.record(
+            conn,
+            conn.scalars(sa.select(rp.c.id).where(rp.c.uuid.in_([U1, U2]))),
+        )
+    for query, stamp in (
+        ("", "Thu, 04 Mar 2021 05:06:07 GMT"),
+        ("?uuid=" + U1, "Thu, 02 Jan 2020 03:04:05 GMT"),
+        ("?in_tree=" + U1, "Thu, 04 Mar 2021 05:06:07 GMT"),
+    ):
+        resp = api.get("/resource_providers" + query, version="1.15")
+        assert resp.headers["last-modified"] == stamp, query
+
+
+def test_list_compares_text_as_the_database_does(api, backend):
+    # MySQL's collation ignores case and trailing spaces: the list answers
+    # what its SQL would (the snapshot defers to it), the others compare
+    # strings exactly.
+    rp = "4e8e5957-649f-477b-9e5b-f1f75b21c03c"
+    _create(api, "cn1", rp)
+    resp = api.put(
+        "/resource_providers/%s/aggregates" % rp,
+        {"aggregates": [AGG1], "resource_provider_generation": 0},
+    )
+    assert resp.status_code == 200, resp.text
+    expected = ["cn1"] if backend == "mysql" else []
+    for query in (
+        "name=CN1",
+        "name=cn1%20",
+        "uuid=" + rp.upper(),
+        "in_tree=" + rp.upper(),
+        "member_of=" + AGG1.upper(),
+    ):
+        resp = api.get("/resource_providers?" + query)
+        assert _names(resp) == expected, query
+    resp = api.get("/resource_providers?member_of=!" + AGG1.upper())
+    assert _names(resp) == ([] if backend == "mysql" else ["cn1"])
 
 
 def test_concurrent_reparenting_makes_no_loop(api):

@@ -23,9 +23,9 @@ from sqlalchemy import exc as sa_exc
 from allotment.candidates import snapshot
 from allotment.cli import main as cli
 from allotment.storage import changes
-from allotment.storage import engine
 from allotment.storage import migrations
 from allotment.storage import tables
+from tests import provider_writes
 from tests import support
 from tests.functional.test_allocation_candidates import _provider
 
@@ -324,6 +324,55 @@ def test_a_write_made_with_sql_is_found_by_the_drift_check(pair, caplog):
     _exact(reader)
 
 
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"name": "renamed"},
+        {"generation": 7},
+        {"updated_at": datetime.datetime(2031, 1, 2, 3, 4, 5)},
+        {"uuid": "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"},
+        {"root_provider_id": None},
+    ],
+    ids=["name", "generation", "updated_at", "uuid", "root"],
+)
+def test_the_drift_check_covers_what_the_provider_list_shows(pair, values):
+    """Columns the provider list shows, written with SQL by hand."""
+    writer, reader = pair
+    rp = _provider(writer, "cn1", inventory={"VCPU": 4})
+    snap = snapshot.for_database(reader.db)
+    snap.version()
+    with writer.db.engine.begin() as conn:  # bypasses the change log
+        conn.execute(
+            RP.update().where(RP.c.id == _rp_id(writer, rp)).values(**values)
+        )
+    assert snap.check() == ["shown: 1 rows each, with different values"]
+    assert snap.check() == []
+    _exact(reader)
+
+
+def test_a_uuid_changed_by_hand_is_shown_by_its_tree(pair):
+    """SQL by hand changed a root's uuid, then a logged write on it came
+    before the drift check: its child's cached list entry (which shows the
+    root's uuid) was kept."""
+    writer, reader = pair
+    root = _provider(writer, "root", inventory={"VCPU": 2})
+    _provider(writer, "child", parent=root)
+
+    def roots():
+        resp = reader.get("/resource_providers", version="1.14")
+        return {
+            p["root_provider_uuid"] for p in resp.json["resource_providers"]
+        }
+
+    assert roots() == {root}  # the entries are cached now
+    moved = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"
+    with writer.db.engine.begin() as conn:  # bypasses the change log
+        conn.execute(RP.update().where(RP.c.uuid == root).values(uuid=moved))
+    _set_total(writer, moved, 4)  # logged: the root's row is reloaded
+    assert roots() == {moved}
+    _exact(reader)
+
+
 def test_snapshot_reload_makes_every_worker_reload(pair, tmp_path, capsys):
     writer, reader = pair
     rp = _provider(writer, "cn1", inventory={"VCPU": 4})
@@ -451,7 +500,11 @@ def test_a_worker_that_cannot_load_at_start_answers_503_then_loads(
         reader = support.ApiClient.create(database_url)
         deadline = time.monotonic() + 30
         answers = set()
+        listed = set()  # the provider list is answered from it too
         while time.monotonic() < deadline:
+            resp = reader.get("/resource_providers")
+            listed.add(resp.status_code)
+            assert resp.status_code in (200, 503), resp.text
             resp = reader.get(AC)
             answers.add(resp.status_code)
             if resp.status_code == 200:
@@ -460,7 +513,10 @@ def test_a_worker_that_cannot_load_at_start_answers_503_then_loads(
             assert resp.headers["retry-after"]
             time.sleep(0.01)
         assert answers == {503, 200}
+        assert 503 in listed
         assert _vcpus(reader) == {rp: 4}
+        resp = reader.get("/resource_providers")
+        assert [p["uuid"] for p in resp.json["resource_providers"]] == [rp]
         assert reader.get("/").status_code == 200
         reader.close()
     finally:
@@ -476,16 +532,7 @@ def test_galera_auto_increment_steps_do_not_matter(database_url, backend):
     if backend != "mysql":
         pytest.skip("auto_increment_increment is a MySQL setting")
     writer = support.ApiClient.create(database_url)
-    node = engine.Database(database_url)
-
-    @sa.event.listens_for(node.engine, "connect")
-    def _like_galera(dbapi_conn, _record):
-        with dbapi_conn.cursor() as cur:
-            cur.execute(
-                "SET SESSION auto_increment_increment = 3, "
-                "auto_increment_offset = 2"
-            )
-
+    node = provider_writes.galera_like_database(database_url, backend)
     reader = support.ApiClient(writer.conf, node)
     try:
         rp = _provider(writer, "cn1", inventory={"VCPU": 4})

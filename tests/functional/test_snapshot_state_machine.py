@@ -19,7 +19,6 @@ import datetime
 import uuid
 
 import pytest
-import sqlalchemy as sa
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine
 from hypothesis.stateful import invariant
@@ -33,14 +32,15 @@ from allotment.candidates import snapshot
 from allotment.storage import changes
 from allotment.storage import engine
 from allotment.storage import tables
-from allotment.storage import usage_totals
 from tests import support
+from tests.provider_writes import AGGREGATES
+from tests.provider_writes import CLASSES
+from tests.provider_writes import PROJECT
+from tests.provider_writes import USER
+from tests.provider_writes import ProviderWrites
+from tests.provider_writes import empty
+from tests.provider_writes import galera_like_database
 
-CLASSES = ["VCPU", "MEMORY_MB", "DISK_GB"]
-TRAITS = ["HW_CPU_X86_AVX2", "CUSTOM_FAST", "MISC_SHARES_VIA_AGGREGATE"]
-AGGREGATES = ["5e0bfb1e-0000-4000-8000-00000000000%d" % n for n in (1, 2)]
-PROJECT = "7d2ed3b0-0000-4000-8000-000000000001"
-USER = "7d2ed3b0-0000-4000-8000-000000000002"
 # Owners a consumer moves between (project, user, consumer type or None).
 OWNERS = [
     (PROJECT, USER, None),
@@ -60,71 +60,26 @@ class _Rollback(Exception):
     pass
 
 
-def _writer_database(url, backend):
-    database = engine.Database(url)
-    if backend == "mysql":
-
-        @sa.event.listens_for(database.engine, "connect")
-        def _like_galera(dbapi_conn, _record):
-            with dbapi_conn.cursor() as cur:
-                cur.execute(
-                    "SET SESSION auto_increment_increment = 3, "
-                    "auto_increment_offset = 2"
-                )
-
-    return database
-
-
-def _empty(database):
-    """Delete every provider and allocation (the log says everything
-    changed, so long-lived snapshots follow)."""
-    rp = tables.resource_providers
-    with database.write() as conn:
-        for table in (
-            tables.allocations,
-            tables.consumers,
-            INV,
-            tables.resource_provider_traits,
-            tables.resource_provider_aggregates,
-        ):
-            conn.execute(table.delete())
-        mysql = conn.dialect.name == "mysql"
-        if mysql:  # it checks the tree's foreign keys row by row
-            conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS = 0")
-        conn.execute(rp.update().values(parent_provider_id=None))
-        conn.execute(rp.delete())
-        if mysql:
-            conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS = 1")
-        usage_totals.rebuild(conn)
-        changes.record_everything(conn)
-
-
 def _machine(url, backend):
     conf = support.make_conf(url, allotment__snapshot_check_interval=0)
-    writer = support.ApiClient(conf, _writer_database(url, backend))
+    writer = support.ApiClient(conf, galera_like_database(url, backend))
     clients = {
         "writer": writer,
         "reader": support.ApiClient(conf, engine.Database(url)),
     }
     writer.put("/traits/CUSTOM_FAST", version="1.6")
 
-    class SnapshotMachine(RuleBasedStateMachine):
+    class SnapshotMachine(ProviderWrites, RuleBasedStateMachine):
         def __init__(self):
             super().__init__()
             self.w = writer
-            _empty(writer.db)  # each example starts from nothing
+            empty(writer.db)  # each example starts from nothing
             self.providers = []
             self.consumers = []
 
         @property
         def reader(self):
             return clients["reader"]
-
-        def _pick(self, seq, n):
-            return seq[n % len(seq)]
-
-        def _generation(self, rp):
-            return self.w.get("/resource_providers/" + rp).json["generation"]
 
         # -- writes through the API -----------------------------------
 
@@ -180,20 +135,6 @@ def _machine(url, backend):
             assert resp.status_code in (200, 409), resp.text
 
         @precondition(lambda self: self.providers)
-        @rule(n=st.integers(0, 50), names=st.sets(st.sampled_from(TRAITS)))
-        def set_traits(self, n, names):
-            rp = self._pick(self.providers, n)
-            resp = self.w.put(
-                "/resource_providers/%s/traits" % rp,
-                {
-                    "resource_provider_generation": self._generation(rp),
-                    "traits": sorted(names),
-                },
-                version="1.6",
-            )
-            assert resp.status_code == 200, resp.text
-
-        @precondition(lambda self: self.providers)
         @rule(n=st.integers(0, 50), aggs=st.sets(st.sampled_from(AGGREGATES)))
         def set_aggregates(self, n, aggs):
             rp = self._pick(self.providers, n)
@@ -206,30 +147,6 @@ def _machine(url, backend):
                 version="1.19",
             )
             assert resp.status_code == 200, resp.text
-
-        @precondition(lambda self: self.providers)
-        @rule(
-            n=st.integers(0, 50),
-            rc=st.sampled_from(CLASSES),
-            amount=st.integers(1, 80),
-        )
-        def allocate(self, n, rc, amount):
-            """A claim; too large ones are refused (409, nothing written)."""
-            rp = self._pick(self.providers, n)
-            consumer = str(uuid.uuid4())
-            resp = self.w.put(
-                "/allocations/" + consumer,
-                {
-                    "allocations": {rp: {"resources": {rc: amount}}},
-                    "project_id": PROJECT,
-                    "user_id": USER,
-                    "consumer_generation": None,
-                },
-                version="1.28",
-            )
-            assert resp.status_code in (204, 400, 409), resp.text
-            if resp.status_code == 204:
-                self.consumers.append(consumer)
 
         @precondition(lambda self: self.consumers and self.providers)
         @rule(
@@ -263,21 +180,6 @@ def _machine(url, backend):
             assert resp.status_code in (204, 400, 409), resp.text
             if resp.status_code == 204 and not amounts:
                 self.consumers.remove(consumer)
-
-        @precondition(lambda self: self.consumers)
-        @rule(n=st.integers(0, 50))
-        def delete_allocations(self, n):
-            consumer = self.consumers.pop(n % len(self.consumers))
-            assert self.w.delete("/allocations/" + consumer).status_code == 204
-
-        @precondition(lambda self: self.providers)
-        @rule(n=st.integers(0, 50))
-        def delete_provider(self, n):
-            rp = self._pick(self.providers, n)
-            resp = self.w.delete("/resource_providers/" + rp)
-            assert resp.status_code in (204, 409), resp.text
-            if resp.status_code == 204:
-                self.providers.remove(rp)
 
         # -- faults -----------------------------------------------------
 
@@ -343,14 +245,6 @@ def _machine(url, backend):
             old = clients["reader"]
             clients["reader"] = support.ApiClient(conf, engine.Database(url))
             old.close()
-
-        def _id(self, rp):
-            with self.w.db.read() as conn:
-                return conn.scalar(
-                    sa.select(tables.resource_providers.c.id).where(
-                        tables.resource_providers.c.uuid == rp
-                    )
-                )
 
         # -- the rule ---------------------------------------------------
 

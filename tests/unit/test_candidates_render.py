@@ -75,7 +75,10 @@ def _snapshot():
     """A root with two inventories and a trait, and its child."""
     snap = snapshot.assemble(
         snapshot.Loaded(
-            providers=[(1, UUIDS[1], None, 1), (2, UUIDS[2], 1, 1)],
+            providers=[
+                (1, UUIDS[1], None, 1, "root", 0, 0, False),
+                (2, UUIDS[2], 1, 1, "child", 0, 0, False),
+            ],
             inventories=[
                 (1, 0, 8, 0, 1.0, 1, 8, 1),
                 (1, 1, 4, 0, 1.0, 1, 4, 1),

@@ -215,7 +215,7 @@ def _database_error(req, resp, exc, params):
         req,
         resp,
         503,
-        "The placement database is unavailable; retry later.",
+        errors.DATABASE_UNAVAILABLE,
         headers={"Retry-After": str(errors.RETRY_AFTER)},
     )
 

@@ -53,6 +53,7 @@ _EXPLANATIONS = {
 # Seconds a client is asked to wait by a 503 (the database or the provider
 # snapshot unavailable).
 RETRY_AFTER = 5
+DATABASE_UNAVAILABLE = "The placement database is unavailable; retry later."
 
 
 def explanation(status, req):

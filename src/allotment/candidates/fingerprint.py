@@ -13,16 +13,23 @@ is a row count and a sum of a small integer hash of each row's values
   reserved, min_unit, max_unit, step_size;
 - usage: the sum of ``used`` and of ``used`` weighted by a hash of
   (provider, class), over allocations of inventories that exist;
-- traits and aggregates: (provider, trait or aggregate) pairs.
+- traits and aggregates: (provider, trait or aggregate) pairs;
+- shown: what the provider list shows of a provider besides (uuid, name,
+  generation, when it last changed, whether its root is NULL). No SQL
+  function hashes text on every backend, so these columns are read and
+  hashed here (Python's ``hash``, the same on both sides of one check):
+  one row per provider every check interval.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 from typing import Any
 
 import sqlalchemy as sa
 
+from allotment.storage import clock
 from allotment.storage import tables
 
 if TYPE_CHECKING:
@@ -40,6 +47,16 @@ _W = 1009
 
 def _pair(a: int, b: int) -> int:
     return (a * 7 + b * 11) % _P
+
+
+def _shown(rows: Iterable[tuple[Any, ...]]) -> tuple[int, int]:
+    """(count, sum of hashes) of (id, uuid, name, generation, modified,
+    rootless) rows."""
+    count = total = 0
+    for row in rows:
+        count += 1
+        total += hash(row) % _P
+    return count, total
 
 
 def _inventory(
@@ -99,12 +116,25 @@ def of_version(version: Version) -> dict[str, Any]:
     for agg_id, members in version.by_agg.items():
         aggregates[0] += len(members)
         aggregates[1] += sum(_pair(ids[row], agg_id) for row in members)
+    rootless = version.rootless
+    shown = _shown(
+        (
+            ids[row],
+            version.uuid_of[row],
+            version.name_of[row],
+            version.generation_of[row],
+            version.modified_of[row],
+            row in rootless,
+        )
+        for row in version.rows()
+    )
     return {
         "providers": tuple(providers),
         "inventories": {k: tuple(v) for k, v in inventories.items()},
         "usage": tuple(usage),
         "traits": tuple(traits),
         "aggregates": tuple(aggregates),
+        "shown": shown,
     }
 
 
@@ -196,7 +226,34 @@ def of_database(conn: sa.Connection) -> dict[str, Any]:
             RPA,
             (RPA.c.resource_provider_id * 7 + RPA.c.aggregate_id * 11) % _P,
         ),
+        "shown": _shown_in_database(conn),
     }
+
+
+def _shown_in_database(conn: sa.Connection) -> tuple[int, int]:
+    found = conn.execute(
+        sa.select(
+            RP.c.id,
+            RP.c.uuid,
+            RP.c.name,
+            RP.c.generation,
+            RP.c.created_at,
+            RP.c.updated_at,
+            RP.c.root_provider_id,
+        )
+    )
+    modified = clock.modified
+    return _shown(
+        (
+            rp_id,
+            uuid,
+            name,
+            generation,
+            modified(created, updated),
+            root is None,
+        )
+        for rp_id, uuid, name, generation, created, updated, root in found
+    )
 
 
 def compare(held: dict[str, Any], stored: dict[str, Any]) -> list[str]:

@@ -44,7 +44,10 @@ search and the rendering name providers by row), and each column is an
   ``inv_at``: where the provider's inventories start in the inventory
   columns ``total``, ``reserved``, ``ratio``, ``min_unit``, ``max_unit``,
   ``step``, ``used`` and ``headroom`` (the most one request may take; see
-  ``Room``, which ``inventory`` builds on demand);
+  ``Room``, which ``inventory`` builds on demand); and for the provider
+  list, ``name_of``, ``generation_of`` and ``modified_of`` (when it last
+  changed, ``clock.modified``), with ``rootless``, the rows whose
+  root_provider_id is NULL;
 - indexes of rows (lists, as cheap as arrays since a row's int is one
   object shared by all, and quicker to walk): ``by_class`` (with
   ``at_class``, an array of the inventory positions), ``by_trait``,
@@ -52,13 +55,20 @@ search and the rendering name providers by row), and each column is an
   provider); ``id_of``: uuid -> row;
 - the roots each sharing provider is anchored to through its aggregates,
   computed on demand and dropped when aggregate membership or trees change;
-- the rendered provider summaries (``summaries``), filled in by requests;
-  a refresh drops those of the providers it changed;
+- the rendered provider summaries and list entries (``summaries``),
+  filled in by requests; a refresh drops those of the providers it changed
+  (all of them when a provider's uuid changed: its tree shows it);
 - the rows with room for an amount of a class (``fitting``), kept for the
-  last amounts asked (``_FITS_KEPT``); the next version derives an entry
-  from this one's by re-checking only the rows it changed, when asked;
+  first amounts asked of the version (``_FITS_KEPT``); the next version
+  derives an entry from this one's by re-checking only the rows it
+  changed, when asked;
 - ``rc_names``: the name of every class held; a renamed custom class moves
   ``names_epoch``, which keys the cached summaries.
+
+A version stays current, shared by every request, until a refresh finds
+something new; the caches fill in from any thread (each entry is
+replaced whole, and a refresh copies the summaries' keys before walking
+them).
 
 A changed provider keeps its row, and its inventory positions while its
 classes stay the same (a claim rewrites ``used`` and ``headroom`` in copies of
@@ -70,6 +80,7 @@ than half are wasted, or when a new provider's id is below one held.
 from __future__ import annotations
 
 import bisect
+import datetime
 import itertools
 import logging
 import operator
@@ -96,6 +107,7 @@ from allotment.domain import capacity
 from allotment.domain import resource_classes
 from allotment.domain import traits
 from allotment.storage import changes
+from allotment.storage import clock
 from allotment.storage import periodic
 from allotment.storage import tables
 from allotment.storage import usage_totals
@@ -139,6 +151,9 @@ RETRY_SECONDS = 2.0  # between load attempts while the database is away
 # changed rows beyond which deriving one from the previous version's is
 # no cheaper than scanning the class again.
 _FITS_KEPT = 16
+# Kinds of rendered fragments a version keeps (kinds of summaries, list
+# entries per microversion and mount point), each a list of a slot per row.
+_KINDS_KEPT = 32
 _FITS_DERIVE_ROWS = 4096
 
 
@@ -191,26 +206,45 @@ class Provider:
     """One provider as ``_load`` read it, before ``_Next`` files it into a
     version's columns. ``inventory`` holds (class id, total, reserved,
     allocation ratio, used, min_unit, max_unit, step) tuples by class id;
-    ``trait_names`` the names of ``traits`` in id order."""
+    ``trait_names`` the names of ``traits`` in id order; ``modified`` is
+    ``clock.modified`` of its time stamps;
+    ``rootless`` says its root_provider_id is NULL (``root`` is then its
+    own id)."""
 
     __slots__ = (
         "aggregates",
+        "generation",
         "id",
         "inventory",
+        "modified",
+        "name",
         "parent",
         "root",
+        "rootless",
         "trait_names",
         "traits",
         "uuid",
     )
 
     def __init__(
-        self, rp_id: int, uuid: str, parent: int | None, root: int
+        self,
+        rp_id: int,
+        uuid: str,
+        parent: int | None,
+        root: int,
+        name: str | None,
+        generation: int | None,
+        modified: int,
+        rootless: bool,
     ) -> None:
         self.id = rp_id
         self.uuid = uuid
         self.parent = parent
         self.root = root
+        self.name = name
+        self.generation = generation
+        self.modified = modified
+        self.rootless = rootless
         self.inventory: list[_Inventory] = []
         self.traits = _NONE
         self.trait_names: tuple[str, ...] = ()
@@ -233,7 +267,9 @@ class _Facts:
 
 # Per row: the provider's id, uuid (None once it is deleted), root and
 # parent rows, interned trait and aggregate sets, the interned layout of its
-# inventories ({class id: offset}) and where they start.
+# inventories ({class id: offset}) and where they start; and what the
+# provider list shows besides: name, generation and when it was last
+# modified (``clock.modified``).
 _ROW_COLUMNS = (
     "ids",
     "uuid_of",
@@ -243,6 +279,9 @@ _ROW_COLUMNS = (
     "aggregates_of",
     "layout_of",
     "inv_at",
+    "name_of",
+    "generation_of",
+    "modified_of",
 )
 # Per inventory position.
 _INVENTORY_COLUMNS = (
@@ -278,6 +317,9 @@ class Version:
     aggregates_of: list[frozenset[int]]
     layout_of: list[dict[int, int]]
     inv_at: array[int]
+    name_of: list[str | None]
+    generation_of: list[int | None]
+    modified_of: array[int]
     # Per inventory position (see _INVENTORY_COLUMNS).
     total: array[int]
     reserved: array[int]
@@ -295,6 +337,10 @@ class Version:
     trees: dict[int, list[int]]
     id_of: dict[str, int]
     trait_names: dict[int, str]
+    # Rows of providers whose root_provider_id is NULL (held as their own
+    # roots; the provider list leaves them out): a database before the
+    # online data migrations.
+    rootless: frozenset[int]
 
     def __init__(self, facts: _Facts) -> None:
         self.live = 0  # providers held
@@ -340,6 +386,14 @@ class Version:
             )
         }
 
+    def last_modified(self, rows: Iterable[int]) -> datetime.datetime | None:
+        """The latest of the providers' ``modified`` time stamps (None when
+        none has one)."""
+        latest = max(
+            map(self.modified_of.__getitem__, rows), default=clock.NEVER
+        )
+        return None if latest == clock.NEVER else clock.from_micros(latest)
+
     def trait_names_of(self, row: int) -> list[str]:
         """The names of the provider's traits, in trait id order."""
         names = self.trait_names
@@ -356,11 +410,15 @@ class Version:
         return set()
 
     def summaries(self, key: Hashable) -> list[bytes | None]:
-        """The cache of rendered summaries of the kind ``key``: row ->
-        bytes or None; filled in by ``render``."""
+        """The cache of rendered fragments of the kind ``key`` (candidates'
+        summaries, list entries): row -> bytes or None, filled in by the
+        renderers. Beyond ``_KINDS_KEPT`` kinds, a new kind gets an empty
+        list that is not kept."""
         found = self._summaries.get(key)
         if found is None:
-            found = self._summaries.setdefault(key, [None] * len(self.ids))
+            found = [None] * len(self.ids)
+            if len(self._summaries) < _KINDS_KEPT:
+                found = self._summaries.setdefault(key, found)
         return found
 
     # -- the search ----------------------------------------------------
@@ -521,6 +579,7 @@ class _Next:
         self._new_rows: dict[int, int] = {}
         self._changed: list[int] = []  # rows whose cached summaries are stale
         self.placement_changed = False
+        self.renamed = False  # a provider's uuid changed (SQL by hand)
         for name in (
             _ROW_COLUMNS
             + _INVENTORY_COLUMNS
@@ -528,6 +587,7 @@ class _Next:
             + (
                 "id_of",
                 "trait_names",
+                "rootless",
                 "live",
                 "nested",
                 "waste",
@@ -589,6 +649,9 @@ class _Next:
         self._own("aggregates_of").extend([_NONE] * count)
         self._own("layout_of").extend([_NO_LAYOUT] * count)
         self._own("inv_at").extend([0] * count)
+        self._own("name_of").extend([None] * count)
+        self._own("generation_of").extend([None] * count)
+        self._own("modified_of").extend([clock.NEVER] * count)
         self._new_rows.update(
             zip(new, range(start, start + count), strict=False)
         )
@@ -613,6 +676,9 @@ class _Next:
         if old is None or old.uuid != p.uuid:
             self._own("uuid_of")[row] = p.uuid
             self._own("id_of")[p.uuid] = row
+            if old is not None:  # shown in its tree's rendered providers
+                self.renamed = True
+        self._shown(row, p.name, p.generation, p.modified, p.rootless)
         if old is None or old.parent != parent:
             self._own("parent_of")[row] = parent
             if parent is not None:
@@ -637,6 +703,25 @@ class _Next:
         if _placement(old) != (_placement_of(root, p.aggregates)):
             self.placement_changed = True
         self._file_inventory(row, old, p.inventory, layouts)
+
+    def _shown(
+        self,
+        row: int,
+        name: str | None,
+        generation: int | None,
+        modified: int,
+        rootless: bool,
+    ) -> None:
+        """File what the provider list shows of the provider at ``row``."""
+        version = self.version
+        if version.name_of[row] != name:
+            self._own("name_of")[row] = name
+        if version.generation_of[row] != generation:
+            self._own("generation_of")[row] = generation
+        if version.modified_of[row] != modified:
+            self._own("modified_of")[row] = modified
+        if (row in version.rootless) != rootless:
+            version.rootless = version.rootless.symmetric_difference((row,))
 
     def _file_inventory(
         self,
@@ -748,6 +833,7 @@ class _Next:
         self._own("traits_of")[row] = _NONE
         self._own("aggregates_of")[row] = _NONE
         self._own("layout_of")[row] = _NO_LAYOUT
+        self._shown(row, None, None, clock.NEVER, False)
 
     def finish(self) -> Version:
         """The next version, its indexes brought up to date."""
@@ -811,10 +897,12 @@ class _Next:
         while no row changed)."""
         stale = self._changed
         count = len(self.version.ids)
+        if self.renamed:  # other rows show its uuid as parent or root
+            return {}
         if not stale and count == len(self.base.ids):
             return cached
         summaries: dict[Hashable, list[bytes | None]] = {}
-        for key, fragments in cached.items():
+        for key, fragments in list(cached.items()):  # requests add keys
             fragments = fragments[:]
             fragments.extend([None] * (count - len(fragments)))
             for row in stale:
@@ -898,19 +986,24 @@ class Snapshot:
 
     # -- serving -------------------------------------------------------
 
-    def version(self) -> Version:
+    def version(self, conn: sa.Connection | None = None) -> Version:
         """The current version, brought up to every change committed
         before this call. Raises ``Unavailable`` when that cannot be done
-        now."""
+        now. With ``conn``, a consistent read (``Database.read``) that has
+        run no statement yet, the refresh reads through it: the caller's
+        further reads then see the database as of the version it got."""
         if self.current is None and self._loading:
             raise Unavailable("the provider snapshot is still loading")
-        return self._update()
+        return self._update(conn)
 
-    def _update(self) -> Version:
+    def _update(self, conn: sa.Connection | None = None) -> Version:
         with self._refresh_lock:
             try:
-                with self.db.read(consistent=True) as conn:
+                if conn is not None:
                     self.refresh(conn)
+                else:
+                    with self.db.read(consistent=True) as own:
+                        self.refresh(own)
             except sa_exc.DBAPIError as exc:
                 raise Unavailable("the database cannot be reached") from exc
         return self.current  # type: ignore[return-value]  # just refreshed
@@ -926,6 +1019,13 @@ class Snapshot:
             seq, changed = changes.since(
                 conn, None if self._full or base is None else base.seq
             )
+            if (
+                changed == set()
+                and base is not None
+                and base.rc_names
+                == resource_classes.names_for(conn, base.by_class)
+            ):
+                return base  # nothing new: the same version, caches and all
             version = None
             if (
                 changed is not changes.EVERYTHING
@@ -1138,6 +1238,12 @@ def assemble(
         None if p[2] is None else row_of[p[2]] for p in providers
     ]
     version.root_of = root_of = [row_of[p[3]] for p in providers]
+    version.name_of = [p[4] for p in providers]
+    version.generation_of = [p[5] for p in providers]
+    version.modified_of = array("q", [p[6] for p in providers])
+    version.rootless = frozenset(
+        row for row, p in enumerate(providers) if p[7]
+    )
     version.live = count
     version.nested = count - parent_of.count(None)
     trees: dict[int, list[int]] = {}
@@ -1351,8 +1457,9 @@ def _query(
 
 
 class Loaded:
-    """What ``_load`` read, each as the driver's rows: ``providers`` (id,
-    uuid, parent id, root id) by id; ``inventories`` (provider, class,
+    """What ``_load`` read, each as the driver's rows but ``providers``:
+    (id, uuid, parent id, root id, name, generation, modified, rootless) by
+    id (see ``Provider``); ``inventories`` (provider, class,
     total, reserved, allocation ratio, min_unit, max_unit, step_size) by
     provider and class; ``used``: (provider, class) -> used; ``traits``
     and ``aggregates``: (provider, id) by provider; ``trait_names``: trait
@@ -1411,6 +1518,41 @@ class Loaded:
         return found
 
 
+def _providers(
+    conn: sa.Connection, found: Iterable[Any], raw: bool
+) -> list[tuple[Any, ...]]:
+    """The provider rows of ``Loaded`` from those of the query (``raw``:
+    as the driver returns them, time stamps as text on SQLite)."""
+    parse = (
+        sa.DateTime()
+        .dialect_impl(conn.dialect)
+        .result_processor(conn.dialect, None)
+        if raw
+        else None
+    )
+    modified = clock.modified
+    providers = []
+    for rp_id, uuid, parent, root, name, generation, created, updated in found:
+        if parse is not None:
+            created, updated = parse(created), parse(updated)
+        providers.append(
+            (
+                rp_id,
+                uuid,
+                parent,
+                # a provider without a root (before the online data
+                # migrations) is its own root, as set_root_provider_ids
+                # makes it
+                rp_id if root is None else root,
+                name,
+                generation,
+                modified(created, updated),
+                root is None,
+            )
+        )
+    return providers
+
+
 def _load(conn: sa.Connection, ids: list[int] | None) -> Loaded:
     """A ``Loaded`` of the providers ``ids`` (None: all); five queries,
     six for all."""
@@ -1420,16 +1562,22 @@ def _load(conn: sa.Connection, ids: list[int] | None) -> Loaded:
             conn, sel if ids is None else sel.where(column.in_(ids)), ids
         )
 
-    providers = rows(
-        RP.c.id,
-        sa.select(
+    providers = _providers(
+        conn,
+        rows(
             RP.c.id,
-            RP.c.uuid,
-            RP.c.parent_provider_id,
-            # a provider without a root (before the online data migrations)
-            # is its own root, as set_root_provider_ids makes it
-            sa.func.coalesce(RP.c.root_provider_id, RP.c.id),
-        ).order_by(RP.c.id),
+            sa.select(
+                RP.c.id,
+                RP.c.uuid,
+                RP.c.parent_provider_id,
+                RP.c.root_provider_id,
+                RP.c.name,
+                RP.c.generation,
+                RP.c.created_at,
+                RP.c.updated_at,
+            ).order_by(RP.c.id),
+        ),
+        ids is None,
     )
     if not providers:
         return Loaded([], [], {}, [], {}, [])

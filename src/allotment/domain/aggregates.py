@@ -127,7 +127,8 @@ def replace(
                 for agg_id in sorted(added)
             ],
         )
-    if gone or added:
+    if gone or added or generation is not None:
+        # a new generation (listed with the provider) is a change too
         changes.record(conn, [provider.id])
     if generation is None:
         return provider.generation

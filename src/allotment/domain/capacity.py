@@ -7,10 +7,14 @@ computes it. An amount fits an inventory already holding ``used`` when
 ``step_size`` and ``used + amount <= capacity``.
 
 The pure functions serve Python callers (the provider snapshot of the
-candidates engine, through ``headroom``; the allocation claim check in
-domain/allocations.py, inventory checks in domain/inventories.py);
-``sql_fits`` is the same rule as an SQL condition on the inventories
-table, for GET /resource_providers?resources= (domain/providers.py).
+candidates engine and the provider list, through ``headroom``; the
+allocation claim check in domain/allocations.py, inventory checks in
+domain/inventories.py); ``sql_fits`` is the same rule as an SQL condition
+on the inventories table, for the SQL of GET /resource_providers?resources=
+(domain/providers.py, which answers where the snapshot cannot). MySQL
+stores allocation_ratio as a 4-byte FLOAT, so SQL arithmetic there works
+with its nearest float32 (0.7 as 0.699999988...), where Python has the
+value the driver returns.
 tests/functional/test_capacity_rule.py runs one table of edge cases
 through all three API paths.
 """

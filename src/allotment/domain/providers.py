@@ -1,5 +1,7 @@
 """Resource providers: create, show, update (rename, re-parent), delete, and
-the filtered listing.
+the filtered listing in SQL (``list_filtered``: the API lists from the
+provider snapshot, candidates/listing.py, and falls back on it where the
+snapshot cannot decide; the tests compare the two).
 
 A provider row is shown with its root's and parent's UUIDs (``row.uuid``,
 ``row.name``, ``row.generation``, ``row.root_provider_uuid``,
@@ -501,36 +503,64 @@ def _build_list(
     return query.where(*conds).order_by(rp.c.id)
 
 
-def list_filtered(conn: sa.Connection, filters: Filters) -> Sequence[sa.Row]:
-    """The shown providers matching ``filters``, in one query (plus name to
-    id look-ups for classes and traits). 400 for unknown classes or traits.
-    """
-    params: dict[str, Any] = {
-        "name": filters.name,
-        "uuid": filters.uuid,
-        "in_tree": filters.in_tree,
-    }
+@dataclasses.dataclass
+class Resolved:
+    """The trait and class names of ``Filters`` as ids: trait ids of each
+    any-of set of ``required_traits`` and of ``forbidden_traits``, and
+    (class id, amount) of each of ``resources``."""
+
+    required: list[list[int]]
+    forbidden_traits: list[int]
+    resources: list[tuple[int, int]]
+
+
+def resolve(conn: sa.Connection, filters: Filters) -> Resolved:
+    """The ids of the names ``filters`` use; 400 naming an unknown trait,
+    else an unknown class (what the listing checks, in its order)."""
     trait_ids = _trait_ids(
         conn, set().union(*filters.required_traits, filters.forbidden_traits)
     )
-    for n, any_of in enumerate(filters.required_traits):
-        params["required_%d" % n] = sorted(trait_ids[t] for t in any_of)
-    params["forbidden_traits"] = sorted(
-        trait_ids[t] for t in filters.forbidden_traits
-    )
-    for n, uuids in enumerate(filters.member_of):
-        params["member_of_%d" % n] = sorted(uuids)
-    params["forbidden_aggregates"] = sorted(filters.forbidden_aggregates)
+    resources = []
     if filters.resources:
         rc_ids = resource_classes.ids_for(conn, filters.resources)
-        for n, (rc_name, amount) in enumerate(filters.resources.items()):
+        for rc_name, amount in filters.resources.items():
             if rc_name not in rc_ids:
                 raise exceptions.BadRequest(
                     "Invalid resource class in resources parameter: No such "
                     "resource class %s." % rc_name
                 )
-            params["rc_%d" % n] = rc_ids[rc_name]
-            params["amount_%d" % n] = amount
+            resources.append((rc_ids[rc_name], amount))
+    return Resolved(
+        required=[
+            sorted(trait_ids[t] for t in any_of)
+            for any_of in filters.required_traits
+        ],
+        forbidden_traits=sorted(
+            trait_ids[t] for t in filters.forbidden_traits
+        ),
+        resources=resources,
+    )
+
+
+def list_filtered(conn: sa.Connection, filters: Filters) -> Sequence[sa.Row]:
+    """The shown providers matching ``filters``, in one query (plus name to
+    id look-ups for classes and traits). 400 for unknown classes or traits.
+    """
+    resolved = resolve(conn, filters)
+    params: dict[str, Any] = {
+        "name": filters.name,
+        "uuid": filters.uuid,
+        "in_tree": filters.in_tree,
+        "forbidden_traits": resolved.forbidden_traits,
+        "forbidden_aggregates": sorted(filters.forbidden_aggregates),
+    }
+    for n, trait_ids in enumerate(resolved.required):
+        params["required_%d" % n] = trait_ids
+    for n, uuids in enumerate(filters.member_of):
+        params["member_of_%d" % n] = sorted(uuids)
+    for n, (rc_id, amount) in enumerate(resolved.resources):
+        params["rc_%d" % n] = rc_id
+        params["amount_%d" % n] = amount
     shape = (
         filters.name is not None,
         filters.uuid is not None,

@@ -1,8 +1,9 @@
 """The provider change log: which providers changed since a reader looked.
 
-Every write that changes what the allocation-candidates engine sees of a
-provider (its existence, place in a tree, inventory, usage, traits or
-aggregates) calls ``record`` with the provider ids while it works, or
+Every write that changes what the provider snapshot holds of a provider
+(its existence, name, generation, time stamps, place in a tree, inventory,
+usage, traits or aggregates) calls ``record`` with the provider ids while
+it works, or
 ``record_everything`` when it changes too much to list (imports, an
 operator's ``allotment snapshot reload``). Nothing is written then:
 ``Database.write`` calls ``publish`` as the last statements of the
@@ -44,6 +45,9 @@ PRUNE_EVERY = 500  # one change in this many prunes old entries (on average)
 EVERYTHING = None
 
 _PENDING = "allotment.changed_providers"
+# Built once: every snapshot refresh (each candidates and provider list
+# request) reads it, and building it costs as much as running it.
+_HEAD = sa.select(HEAD.c.seq)
 
 
 def record(conn: sa.Connection, provider_ids: Iterable[int | None]) -> None:
@@ -67,7 +71,6 @@ def discard(conn: sa.Connection) -> None:
 # Built once: every write runs them.
 _NEXT = HEAD.update().values(seq=HEAD.c.seq + 1)
 _NEXT_RETURNING = _NEXT.returning(HEAD.c.seq)
-_HEAD = sa.select(HEAD.c.seq)
 _LOG = LOG.insert()
 
 

@@ -188,6 +188,13 @@ def is_unavailable(error: BaseException) -> bool:
     return False
 
 
+def compares_text_exactly(conn: sa.Connection) -> bool:
+    """True when ``=`` on the schema's text columns holds for equal strings
+    only (SQLite, PostgreSQL); MySQL's and MariaDB's default collations
+    also equate strings differing in case, accents or trailing spaces."""
+    return conn.dialect.name not in ("mysql", "mariadb")
+
+
 def _checked_out(*_args: Any) -> None:
     metrics.DB_IN_USE.inc()
 

@@ -1,15 +1,24 @@
-"""/resource_providers and /resource_providers/{uuid}."""
+"""/resource_providers and /resource_providers/{uuid}.
+
+The list is answered from the provider snapshot (candidates/listing.py),
+each provider's entry rendered once per version and shape; by SQL
+(``domain.list_filtered``) when the snapshot cannot say.
+"""
 
 import uuid as uuidlib
 
 import orjson
 
+from allotment import exceptions
+from allotment.api import errors
 from allotment.api import http
 from allotment.api import microversion
 from allotment.api import query
 from allotment.api.resource import Resource
 from allotment.api.resource import per_method
 from allotment.api.schemas import providers as schema
+from allotment.candidates import listing
+from allotment.candidates import snapshot
 from allotment.domain import providers as domain
 
 # Links each provider shows besides "self", with the version adding them.
@@ -56,21 +65,56 @@ class Renderer:
         builds, written through one positional %-template per provider
         instead of building and serializing a dict and a list of links
         each."""
+        entry = self._entry
         template = self._template()
-        dumps = orjson.dumps
-        links = len(self.rels)
-        parts = []
-        for row in rows:
-            uuid = dumps(row.uuid)[1:-1]
-            values = (uuid, dumps(row.name), row.generation, uuid)
-            values += (uuid,) * links
-            if self.tree:
-                values += (
-                    dumps(row.parent_provider_uuid),
-                    dumps(row.root_provider_uuid),
+        return _listed(
+            [
+                entry(
+                    template,
+                    row.uuid,
+                    row.name,
+                    row.generation,
+                    row.parent_provider_uuid,
+                    row.root_provider_uuid,
                 )
-            parts.append(template % values)
-        return b'{"resource_providers":[' + b",".join(parts) + b"]}"
+                for row in rows
+            ]
+        )
+
+    def held(self, version, rows):
+        """``many`` for the ``rows`` of a snapshot version: each entry is
+        cached in the version for the requests of the same shape (a
+        refresh drops those of the providers it changed)."""
+        cache = version.summaries(
+            ("resource_providers", self.base, tuple(self.rels), self.tree)
+        )
+        parts = [cache[row] for row in rows]
+        if None in parts:
+            entry = self._entry
+            template = self._template()
+            uuid_of, parent_of = version.uuid_of, version.parent_of
+            for at, row in enumerate(rows):
+                if parts[at] is None:
+                    parent = parent_of[row]
+                    parts[at] = cache[row] = entry(
+                        template,
+                        uuid_of[row],
+                        version.name_of[row],
+                        version.generation_of[row],
+                        None if parent is None else uuid_of[parent],
+                        uuid_of[version.root_of[row]],
+                    )
+        return _listed(parts)
+
+    def _entry(self, template, uuid, name, generation, parent, root):
+        """One provider's bytes, through ``template``."""
+        dumps = orjson.dumps
+        uuid = dumps(uuid)[1:-1]
+        values = (uuid, dumps(name), generation, uuid)
+        values += (uuid,) * len(self.rels)
+        if self.tree:
+            values += (dumps(parent), dumps(root))
+        return template % values
 
     def _template(self):
         # The base URL is escaped for JSON, then for the %-template.
@@ -91,8 +135,33 @@ class Renderer:
         return template + b"}"
 
 
+def _listed(parts):
+    """The list's body around the providers' entries ``parts`` (a list of
+    the caller's: its ends are changed), in one join: each more copy of a
+    large body costs more than all the joining."""
+    if not parts:
+        return b'{"resource_providers":[]}'
+    parts[0] = b'{"resource_providers":[' + parts[0]
+    parts[-1] += b"]}"
+    return b",".join(parts)
+
+
 def _modified(row):
     return row.updated_at or row.created_at
+
+
+def _held(db, conn):
+    """The snapshot version the list is answered from, brought up to the
+    change log's head through ``conn``; 503 while it cannot be (the
+    database away, or the snapshot still loading once it is back), as the
+    SQL would answer."""
+    try:
+        return snapshot.for_database(db).version(conn)
+    except snapshot.Unavailable:
+        raise exceptions.ServiceUnavailable(
+            errors.DATABASE_UNAVAILABLE,
+            headers={"Retry-After": str(errors.RETRY_AFTER)},
+        ) from None
 
 
 def _filters(req, query_schema):
@@ -130,14 +199,20 @@ class ResourceProviders(Resource):
         http.require_json_accept(req)
         http.authorize(req, "resource_providers:list")
         filters = _filters(req, self.query_schema(req))
-        with self.db.read() as conn:
-            rows = domain.list_filtered(conn, filters)
-        http.send_json_bytes(
-            req,
-            resp,
-            Renderer(req).many(rows),
-            last_modified=http.latest(*(_modified(row) for row in rows)),
-        )
+        # One read: the version's refresh, the look-ups of names, and the
+        # SQL when the snapshot cannot say, all at the version's time.
+        with self.db.read(consistent=True) as conn:
+            held = _held(self.db, conn)
+            rows = listing.matching(conn, held, filters)
+            if rows is None:
+                found = domain.list_filtered(conn, filters)
+        if rows is None:
+            body = Renderer(req).many(found)
+            modified = http.latest(*(_modified(row) for row in found))
+        else:
+            body = Renderer(req).held(held, rows)
+            modified = held.last_modified(rows)
+        http.send_json_bytes(req, resp, body, last_modified=modified)
 
     def on_post(self, req, resp):
         http.require_json_content(req)

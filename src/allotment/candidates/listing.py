@@ -1,0 +1,119 @@
+"""GET /resource_providers answered from the provider snapshot.
+
+``matching`` selects, among the rows of a snapshot version, the providers
+a listing's ``domain.providers.Filters`` select; ``list_filtered`` in
+domain/providers.py does it with SQL and stays the reference. Same
+providers, same order (by id: rows follow ids), same 400s (the names are
+resolved by the same ``providers.resolve``, first); the capacity rule is
+``Version.fitting``'s, that of domain/capacity.py.
+
+Text is compared as the database compares it: a name, provider uuid or
+aggregate uuid the version does not hold exactly matches nothing where
+``=`` means equal strings (SQLite, PostgreSQL); on MySQL, whose
+collations ignore case and trailing spaces, such a request is answered
+by the SQL instead (``matching`` answers None), as it is while some
+provider has no root provider (a database before the online data
+migrations: the listing leaves those out). An exact match needs no such
+care: names and uuids are unique under the collation too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+from typing import cast
+
+import sqlalchemy as sa
+
+from allotment.domain import providers
+from allotment.storage import engine
+
+if TYPE_CHECKING:
+    from allotment.candidates.snapshot import Version
+
+
+class _Missed(Exception):
+    """A name or uuid looked up is not held (exactly)."""
+
+
+# A filter narrows rows already found to fewer than 1 in this many of the
+# providers: the next capacity check walks them instead of taking the
+# version's rows with room.
+_SCOPED = 16
+
+
+def matching(
+    conn: sa.Connection, version: Version, filters: providers.Filters
+) -> list[int] | None:
+    """The rows of the providers ``filters`` select, in id order; None
+    when the SQL must answer instead (see the module's docstring)."""
+    resolved = providers.resolve(conn, filters)
+    if version.rootless:
+        return None
+    exact = engine.compares_text_exactly(conn)
+    try:
+        return _rows(conn, version, filters, resolved, exact)
+    except _Missed:
+        return [] if exact else None
+
+
+def _rows(
+    conn: sa.Connection,
+    version: Version,
+    filters: providers.Filters,
+    resolved: providers.Resolved,
+    exact: bool,
+) -> list[int]:
+    found: set[int] | None = None  # None: every provider
+    if filters.uuid is not None:
+        found = {_provider(version, filters.uuid)}
+    if filters.in_tree is not None:
+        root = version.root_of[_provider(version, filters.in_tree)]
+        found = _narrow(found, version.tree(root))
+    if filters.name is not None:
+        try:
+            found = _narrow(found, (version.name_of.index(filters.name),))
+        except ValueError:
+            raise _Missed() from None
+    wanted = set().union(*filters.member_of, filters.forbidden_aggregates)
+    aggregates = version.aggregate_ids(conn, wanted) if wanted else {}
+    if len(aggregates) < len(wanted) and not exact:
+        raise _Missed()
+    for any_of in filters.member_of:
+        found = _narrow(
+            found, version.in_aggregates(_known(aggregates, any_of))
+        )
+    for trait_ids in resolved.required:
+        found = _narrow(found, version.with_any_trait(trait_ids))
+    for rc_id, amount in resolved.resources:
+        if found is not None and len(found) * _SCOPED < version.live:
+            # with a scope, a new set
+            found = cast("set[int]", version.fitting(rc_id, amount, found))
+        else:
+            found = _narrow(found, version.fitting(rc_id, amount))
+    banned = version.in_aggregates(
+        _known(aggregates, filters.forbidden_aggregates)
+    )
+    banned |= version.with_any_trait(resolved.forbidden_traits)
+    if found is None:
+        return [row for row in version.rows() if row not in banned]
+    return sorted(found - banned)
+
+
+def _provider(version: Version, uuid: str) -> int:
+    row = version.id_of.get(uuid)
+    if row is None:
+        raise _Missed()
+    return row
+
+
+def _known(aggregates: dict[str, int], uuids: Iterable[str]) -> list[int]:
+    """The ids of those of ``uuids`` that are known aggregates."""
+    return [aggregates[u] for u in uuids if u in aggregates]
+
+
+def _narrow(found: set[int] | None, rows: Iterable[int]) -> set[int]:
+    if found is None:
+        return set(rows)
+    found.intersection_update(rows)
+    return found
