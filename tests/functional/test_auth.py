@@ -37,12 +37,20 @@ def test_noauth2_roles_header_and_policy(sqlite_api):
     assert resp.status_code == 200
 
 
-def test_policy_file_overrides_a_rule(tmp_path):
+def _with_policy(tmp_path, rules):
+    """A policy file holding ``rules`` and an API client using it."""
     policy = tmp_path / "policy.yaml"
-    policy.write_text('"placement:resource_classes:list": "@"\n')
+    policy.write_text(rules)
     client = support.ApiClient.create(
         "sqlite:///%s" % (tmp_path / "p.sqlite"),
         oslo_policy__policy_file=str(policy),
+    )
+    return policy, client
+
+
+def test_policy_file_overrides_a_rule(tmp_path):
+    _policy, client = _with_policy(
+        tmp_path, '"placement:resource_classes:list": "@"\n'
     )
     try:
         assert (
@@ -70,11 +78,8 @@ def test_a_changed_policy_file_takes_effect(tmp_path, monkeypatch):
     # Decisions are remembered, yet a rewritten policy file is obeyed once
     # the policy looks again (RELOAD_SECONDS; 0 here: on every request).
     monkeypatch.setattr(policy_module, "RELOAD_SECONDS", 0.0)
-    policy = tmp_path / "policy.yaml"
-    policy.write_text('"placement:resource_classes:list": "@"\n')
-    client = support.ApiClient.create(
-        "sqlite:///%s" % (tmp_path / "p.sqlite"),
-        oslo_policy__policy_file=str(policy),
+    policy, client = _with_policy(
+        tmp_path, '"placement:resource_classes:list": "@"\n'
     )
     try:
         for _ in range(2):
@@ -136,14 +141,10 @@ def test_remote_checks_are_asked_every_time(tmp_path):
     server = http.server.HTTPServer(("127.0.0.1", 0), _CountingChecker)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    policy = tmp_path / "policy.yaml"
-    policy.write_text(
+    _policy, client = _with_policy(
+        tmp_path,
         '"placement:resource_classes:list": "http://127.0.0.1:%d/check"\n'
-        % server.server_port
-    )
-    client = support.ApiClient.create(
-        "sqlite:///%s" % (tmp_path / "p.sqlite"),
-        oslo_policy__policy_file=str(policy),
+        % server.server_port,
     )
     try:
         for _ in range(3):
