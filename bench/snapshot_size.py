@@ -169,6 +169,7 @@ def measure(n, workdir, repeats):
     providers = version.live
     database.dispose()
     os.remove(path)
+    os.rmdir(folder)
     return {
         "providers": providers,
         "load_s": min(times),
