@@ -309,8 +309,8 @@ _REMOTE_CHECK = re.compile(r"(?<![\w%])https?:")
 
 
 def _frozen(values: Mapping[str, Any]) -> tuple[Any, ...]:
-    """``values`` as a hashable key (lists become tuples); TypeError when a
-    value cannot be one."""
+    """``values`` as a key (lists become tuples); hashing it raises
+    TypeError when a value cannot be one."""
     return tuple(
         sorted(
             (k, tuple(v) if isinstance(v, list) else v)
@@ -363,12 +363,13 @@ class Policy:
             }
         if time.monotonic() >= self._next_reload:
             self._reload()
+        key: tuple[Any, ...] | None = (
+            action,
+            _frozen(context.to_policy_values()),
+            _frozen(target),
+        )
         try:
-            key: tuple[Any, ...] | None = (
-                action,
-                _frozen(context.to_policy_values()),
-                _frozen(target),
-            )
+            hash(key)
         except TypeError:
             key = None
         allowed = self._decisions.get(key) if key is not None else None
