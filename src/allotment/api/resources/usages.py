@@ -9,7 +9,6 @@ from allotment.api import microversion
 from allotment.api.resource import Resource
 from allotment.api.resource import per_method
 from allotment.api.schemas import usages as schema
-from allotment.domain import provider_lookup
 from allotment.domain import usages as domain
 
 
@@ -18,15 +17,11 @@ class ProviderUsages(Resource):
         http.require_json_accept(req)
         http.authorize(req, "resource_providers:usages")
         with self.db.read() as conn:
-            provider = provider_lookup.get(conn, uuid)
-            used = domain.for_provider(conn, provider.id)
+            generation, used = domain.of_provider(conn, uuid)
         http.send_json(
             req,
             resp,
-            {
-                "resource_provider_generation": provider.generation,
-                "usages": used,
-            },
+            {"resource_provider_generation": generation, "usages": used},
         )
 
 
