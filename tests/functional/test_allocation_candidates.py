@@ -128,6 +128,29 @@ def test_sharing_only_request_is_not_repeated(api, sharing):
     assert _allocs(resp.json) == [[(sharing["ss"], [("DISK_GB", 10)])]]
 
 
+def test_sharing_only_unsuffixed_group_joins_each_tree(api, sharing):
+    """An unsuffixed group only the sharing provider can serve, beside a
+    granular group, is offered with every tree of the aggregate, as when
+    the same disk is asked in a granular group or beside VCPU. (The
+    reference 16.0.0 keeps it for one tree per sharing provider, which
+    one depending on set order: its allocation requests compare equal
+    without their anchor and collapse in a set; docs/upgrade.md.)"""
+    expected = sorted(
+        sorted(
+            [(sharing[cn], [("VCPU", 1)]), (sharing["ss"], [("DISK_GB", 10)])]
+        )
+        for cn in ("cn1", "cn2")
+    )
+    for query in (
+        "resources=DISK_GB:10&resources1=VCPU:1",
+        "resources1=DISK_GB:10&resources2=VCPU:1",
+        "resources=VCPU:1,DISK_GB:10",
+    ):
+        resp = api.get(AC + query + "&group_policy=none", version="1.33")
+        assert resp.status_code == 200, resp.text
+        assert _allocs(resp.json) == expected, query
+
+
 def test_old_list_format_and_limit(api, sharing):
     resp = api.get(AC + "resources=VCPU:1", version="1.10")
     assert resp.status_code == 200

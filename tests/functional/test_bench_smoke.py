@@ -94,3 +94,33 @@ def test_boot_storm(bench_env, tmp_path):
     assert storm["claims"] > 0
     assert storm["errors"] == 0
     assert storm["idle_samples"] == 20 and storm["storm_samples"] > 0
+
+
+@pytest.mark.parametrize("db", ["sqlite", "postgresql", "mysql"])
+def test_scale_reads_beside_the_reference(bench_env, tmp_path, db):
+    """bench/scale.py writes one cloud as rows for both servers (on the
+    shared database servers: a fresh database each, dropped after) and
+    both answer every read query with the same counts. (Flat: on nested
+    clouds the reference drops sharing candidates, docs/upgrade.md.)"""
+    report = tmp_path / "scale.json"
+    out = _run(
+        bench_env,
+        str(ROOT / ".venv" / "bin" / "python"),
+        "bench/scale.py",
+        *("-n", "20", "--shape", "flat", "--db", db),
+        *("--repeats", "1", "--warmup", "1", "--json", str(report)),
+        "--workdir",
+        str(tmp_path),
+    )
+    assert "| rp_list_all |" in out
+    results = json.loads(report.read_text())["results"]
+    ours, reference = results["ours"], results["reference"]
+    assert all("p50_ms" in r for r in ours.values()), ours
+    same = [
+        name
+        for name, r in reference.items()
+        if "count" in r and r["count"] == ours[name]["count"]
+    ]
+    # The reference answers 500 to GET /usages?project_id on PostgreSQL.
+    assert set(same) | {"usages_project"} >= set(ours), results
+    assert ours["rp_list_all"]["count"] == "22"
