@@ -15,9 +15,7 @@ from allotment.candidates.combine import Slot
 
 def _version(text):
     """The engine's flags at microversion ``text``."""
-    return candidates_query.flags(
-        microversion.parse({"openstack-api-version": "placement " + text})
-    )
+    return candidates_query.flags(microversion.requested("placement " + text))
 
 
 UUIDS = {rp: "%08d-0000-4000-8000-000000000000" % rp for rp in range(10)}

@@ -8,7 +8,7 @@ from allotment.api import microversion
 
 
 def _parse(params, version="1.39"):
-    v = microversion.parse({"openstack-api-version": "placement " + version})
+    v = microversion.requested("placement " + version)
     return request.parse(params, v)
 
 

@@ -16,9 +16,7 @@ UUIDS = st.uuids().map(str)
 
 
 def _request(version, root_path):
-    parsed = microversion.parse(
-        {"openstack-api-version": "placement %d.%d" % version}
-    )
+    parsed = microversion.requested("placement %d.%d" % version)
     return types.SimpleNamespace(
         context=types.SimpleNamespace(microversion=parsed),
         root_path=root_path,

@@ -88,7 +88,7 @@ def test_versions_are_named_only_in_the_microversion_table():
 
 
 def _parse(text):
-    return microversion.parse({microversion.HEADER: "placement " + text})
+    return microversion.requested("placement " + text)
 
 
 def test_pick_takes_the_newest_gate_reached():

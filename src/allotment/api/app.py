@@ -98,7 +98,9 @@ class RequestIdMiddleware:
 
 class MicroversionMiddleware:
     def process_request(self, req, resp):
-        req.context.microversion = microversion.parse(req.headers)
+        req.context.microversion = microversion.requested(
+            req.get_header(microversion.HEADER)
+        )
         if (
             "\x00" in req.path
             or "\x00" in req.query_string

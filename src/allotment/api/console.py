@@ -361,11 +361,8 @@ class Query:
     def parse(self):
         """(request, flags, version) of the query; PlacementError (a 4xx,
         with the API's message) when the API would refuse it."""
-        version = microversion.parse(
-            {
-                microversion.HEADER: "%s %s"
-                % (microversion.SERVICE_TYPE, self.version)
-            }
+        version = microversion.requested(
+            "%s %s" % (microversion.SERVICE_TYPE, self.version)
         )
         if not version.matches(microversion.ALLOCATION_CANDIDATES):
             raise exceptions.BadRequest(

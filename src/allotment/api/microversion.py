@@ -7,6 +7,8 @@ version, says what it changed, and names the gate code tests it with
 (VERSIONS and MAX_VERSION follow), then the gate used where it applies.
 """
 
+import functools
+
 import microversion_parse
 
 from allotment import exceptions
@@ -127,15 +129,18 @@ MAX_VERSION = VERSIONS[-1]
 HEADER = microversion_parse.STANDARD_HEADER  # OpenStack-API-Version
 
 
-def parse(headers):
-    """The requested ``microversion_parse.Version`` for a header mapping.
+@functools.lru_cache(maxsize=64)
+def requested(header):
+    """The requested ``microversion_parse.Version`` for the value of the
+    OpenStack-API-Version header (None: no such header), remembered per
+    value (clients send a handful; errors are not remembered).
 
     Raises 406 for a version outside 1.0 to 1.39 and 400 for an unparseable
     header.
     """
     try:
         return microversion_parse.extract_version(
-            headers, SERVICE_TYPE, VERSIONS
+            {} if header is None else {HEADER: header}, SERVICE_TYPE, VERSIONS
         )
     except ValueError as exc:
         raise exceptions.NotAcceptable(

@@ -195,6 +195,11 @@ def compares_text_exactly(conn: sa.Connection) -> bool:
     return conn.dialect.name not in ("mysql", "mariadb")
 
 
+# The execution option of a plain read on SQLite: each statement is its
+# own transaction (the driver's autocommit mode), no BEGIN sent.
+_PLAIN = "allotment_plain_read"
+
+
 def _checked_out(*_args: Any) -> None:
     metrics.DB_IN_USE.inc()
 
@@ -252,6 +257,11 @@ class Database:
             ):
                 kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT}
         self.engine = sa.create_engine(self.url, **kwargs)
+        # Execution options of a read that is not ``consistent``.
+        self._plain_read: dict[str, Any] = {
+            "postgresql": {"isolation_level": "AUTOCOMMIT"},
+            "sqlite": {_PLAIN: True},  # no BEGIN: see _setup_sqlite
+        }.get(self.backend, {})
         event.listen(self.engine, "checkout", _checked_out)
         event.listen(self.engine, "checkin", _checked_in)
         if self.backend == "sqlite":
@@ -300,9 +310,10 @@ class Database:
 
         @event.listens_for(self.engine, "begin")
         def _on_begin(conn: sa.Connection) -> None:
-            if conn.get_execution_options().get("allotment_write"):
+            options = conn.get_execution_options()
+            if options.get("allotment_write"):
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
-            else:
+            elif not options.get(_PLAIN):
                 conn.exec_driver_sql("BEGIN")
 
     def _setup_mysql(self, sql_mode: str) -> None:
@@ -338,19 +349,17 @@ class Database:
 
     @contextlib.contextmanager
     def read(self, consistent: bool = False) -> Iterator[sa.Connection]:
-        """A read-only transaction (rolled back at the end); with
-        ``consistent``, every statement sees the same point in time.
-
-        Without ``consistent`` on PostgreSQL, no transaction at all: in
-        READ COMMITTED (the engine's level) each statement sees its own
-        snapshot anyway, so BEGIN and ROLLBACK would only add two round
-        trips to the server, half of a small read's time there. (Not on
-        MySQL, where turning autocommit on and back off costs two as well;
-        nor on SQLite, where a read transaction is one snapshot for all its
-        statements and costs no round trip.)"""
+        """A read-only connection. With ``consistent``, a transaction whose
+        statements all see the same point in time. Without, each statement
+        sees what was committed before it began (READ COMMITTED, the
+        engine's level), and where a transaction adds nothing to that it is
+        left out: on PostgreSQL BEGIN and ROLLBACK were two of a small
+        read's four round trips; on SQLite, two statements of three. (Not
+        on MySQL, where turning autocommit on and back off would cost two
+        round trips as well.)"""
         with self.engine.connect() as conn:
-            if not consistent and self.backend == "postgresql":
-                yield conn.execution_options(isolation_level="AUTOCOMMIT")
+            if not consistent and self._plain_read:
+                yield conn.execution_options(**self._plain_read)
                 return
             if consistent and self.backend != "sqlite":
                 conn = conn.execution_options(
