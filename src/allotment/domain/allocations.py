@@ -148,25 +148,27 @@ def for_consumer(conn: sa.Connection, consumer_uuid: str) -> Sequence[sa.Row]:
     return conn.execute(_FOR_CONSUMER, {"consumer_uuid": consumer_uuid}).all()
 
 
+_FOR_PROVIDER = (
+    sa.select(
+        ALLOC.c.consumer_id.label("consumer_uuid"),
+        CONSUMERS.c.generation.label("consumer_generation"),
+        ALLOC.c.resource_class_id,
+        ALLOC.c.used,
+        ALLOC.c.created_at,
+        ALLOC.c.updated_at,
+    )
+    .select_from(
+        ALLOC.join(CONSUMERS, CONSUMERS.c.uuid == ALLOC.c.consumer_id)
+    )
+    .where(ALLOC.c.resource_provider_id == sa.bindparam("provider_id"))
+    .order_by(ALLOC.c.id)
+)
+
+
 def for_provider(conn: sa.Connection, provider_id: int) -> Sequence[sa.Row]:
     """The allocations on a provider: rows of consumer uuid and generation,
     class id, used and time stamps."""
-    query = (
-        sa.select(
-            ALLOC.c.consumer_id.label("consumer_uuid"),
-            CONSUMERS.c.generation.label("consumer_generation"),
-            ALLOC.c.resource_class_id,
-            ALLOC.c.used,
-            ALLOC.c.created_at,
-            ALLOC.c.updated_at,
-        )
-        .select_from(
-            ALLOC.join(CONSUMERS, CONSUMERS.c.uuid == ALLOC.c.consumer_id)
-        )
-        .where(ALLOC.c.resource_provider_id == provider_id)
-        .order_by(ALLOC.c.id)
-    )
-    return conn.execute(query).all()
+    return conn.execute(_FOR_PROVIDER, {"provider_id": provider_id}).all()
 
 
 # Deleting --------------------------------------------------------------
