@@ -152,3 +152,18 @@ def test_answer_streams_in_bounded_chunks(monkeypatch):
     assert max(len(c) for c in candidate_chunks) < 1000
     body = orjson.loads(b"".join(chunks))
     assert len(body["allocation_requests"]) == 200
+
+
+def test_summaries_stream_in_chunks(monkeypatch):
+    """The summaries of a tree come one chunk per provider here; the body
+    is the same as in one piece."""
+    plan = _plan([Slot("1", True, ((1, 1),))])
+    whole = b"".join(
+        render.answer(plan, iter([(1,)]), _version("1.39"), _snapshot())
+    )
+    monkeypatch.setattr(render, "_SUMMARIES_PER_CHUNK", 1)
+    chunks = list(
+        render.answer(plan, iter([(1,)]), _version("1.39"), _snapshot())
+    )
+    assert len(chunks) == 6  # ..., two summaries, closing
+    assert orjson.loads(b"".join(chunks)) == orjson.loads(whole)

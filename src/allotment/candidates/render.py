@@ -16,11 +16,15 @@ moves when a custom class is renamed).
 
 from __future__ import annotations
 
+import operator
 import re
+from collections.abc import Callable
 from collections.abc import Generator
 from collections.abc import Iterable
+from collections.abc import Iterator
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
+from typing import Any
 
 import orjson
 
@@ -55,7 +59,10 @@ class AllocationRequests:
         ]
         self.dict_form = flags.dict_form
         self.mappings = flags.mappings
-        self._templates: dict[tuple[int, ...], tuple[str, list[int]]] = {}
+        self._templates: dict[
+            tuple[int, ...], tuple[str, Callable[[Any], Any]]
+        ] = {}
+        self._uuid_of = plan.uuids.__getitem__
 
     def dumps(self, choice: tuple[int, ...]) -> str:
         """The candidate's JSON text."""
@@ -63,16 +70,23 @@ class AllocationRequests:
         template = self._templates.get(shape)
         if template is None:
             template = self._templates[shape] = self._template(shape)
-        text, positions = template
-        uuids = self.uuids
-        return text % tuple([uuids[choice[i]] for i in positions])
+        text, providers = template
+        return text % tuple(map(self._uuid_of, providers(choice)))
 
-    def _template(self, shape: tuple[int, ...]) -> tuple[str, list[int]]:
-        """(text with a %s per uuid, slot whose provider fills each)."""
+    def _template(
+        self, shape: tuple[int, ...]
+    ) -> tuple[str, Callable[[Any], Any]]:
+        """(text with a %s per uuid, the providers of a choice that fill
+        them, in order: a tuple)."""
         placeholders = {i: "@%d@" % i for i in shape}
         text = orjson.dumps(self(shape, placeholders)).decode()
         positions = [int(i) for i in _PLACEHOLDER.findall(text)]
-        return _PLACEHOLDER.sub('"%s"', text.replace("%", "%%")), positions
+        providers = (
+            operator.itemgetter(*positions)
+            if len(positions) > 1
+            else lambda choice: (choice[positions[0]],)
+        )
+        return _PLACEHOLDER.sub('"%s"', text.replace("%", "%%")), providers
 
     def __call__(
         self, choice: Sequence[int], uuids: ByProvider[str] | None = None
@@ -150,15 +164,21 @@ def answer(
             chunk = ",".join(texts).encode()
             yield chunk if first else b"," + chunk
     yield b'],"provider_summaries":{'
-    yield _summaries(plan, used, flags, snap)
+    yield from _summaries(plan, used, flags, snap)
     yield b"}}"
+
+
+# Provider summaries per chunk of the body (a few hundred bytes each).
+_SUMMARIES_PER_CHUNK = 1024
 
 
 def _summaries(
     plan: Plan | None, used: set[int], flags: Flags, snap: Version
-) -> bytes:
+) -> Iterator[bytes]:
+    """The summaries' text in chunks: joined whole, those of every tree
+    of a large answer would be copied once more (tens of megabytes)."""
     if not used:
-        return b""
+        return
     if flags.nested_summaries:
         root_of = snap.root_of
         shown = set()
@@ -176,13 +196,14 @@ def _summaries(
         snap.names_epoch,
     )
     cached = snap.summaries(key)
-    fragments = []
-    for rp in shown:
-        fragment = cached[rp]
-        if fragment is None:
-            fragment = cached[rp] = _summary(rp, key, snap)
-        fragments.append(fragment)
-    return b",".join(fragments)
+    fragments: list[bytes] = [cached[rp] for rp in shown]  # type: ignore[misc]
+    if None in fragments:  # (rendered once per version and key)
+        for i, rp in enumerate(shown):
+            if fragments[i] is None:
+                fragments[i] = cached[rp] = _summary(rp, key, snap)
+    for start in range(0, len(fragments), _SUMMARIES_PER_CHUNK):
+        chunk = b",".join(fragments[start : start + _SUMMARIES_PER_CHUNK])
+        yield chunk if start == 0 else b"," + chunk
 
 
 def _summary(rp: int, key: _SummaryKey, snap: Version) -> bytes:
