@@ -333,3 +333,65 @@ def test_unsuffixed_product_agrees_with_the_walk():
         ]
         walked = list(searcher._walk(opts)) if all(options) else []
         assert list(searcher.search(options)) == walked
+
+
+def test_fitting_options_need_no_counting_unless_a_class_repeats():
+    """With ``options_fit`` (each option has room for its slot on its own,
+    as find's options do) the search skips counting room when no class is
+    asked by two slots; it must find exactly what counting finds, in the
+    same order. Where a class repeats it still counts (a mutation that
+    skipped it there fails the repeated-class cases)."""
+    rng = random.Random(5)
+    rps = list(range(1, 8))
+    parents = {1: None, 2: 1, 3: 1, 4: 2, 5: 2, 6: 3, 7: None}
+    roots = {rp: (7 if rp == 7 else 1) for rp in rps}
+    repeated = 0
+    for _ in range(1500):
+        slots = []
+        unsuffixed = [VCPU, MEM, DISK, VF]  # one class each, not repeated
+        rng.shuffle(unsuffixed)
+        for i in range(rng.randint(2, 4)):
+            granular = rng.random() < 0.7
+            classes = (
+                rng.sample([VCPU, MEM, DISK, VF], rng.randint(1, 2))
+                if granular
+                else [unsuffixed.pop()]
+            )
+            demands = tuple((rc, rng.randint(1, 3)) for rc in classes)
+            slots.append(
+                Slot("_%d" % i if granular else "", granular, demands)
+            )
+        headroom = {
+            (rp, rc): rng.randint(0, 5)
+            for rp in rps
+            for rc in (VCPU, MEM, DISK, VF)
+        }
+        options = [
+            [
+                rp
+                for rp in rng.sample(rps, rng.randint(1, 5))
+                if all(headroom[(rp, rc)] >= a for rc, a in slot.demands)
+            ]
+            for slot in slots
+        ]
+        granular = [i for i, s in enumerate(slots) if s.granular]
+        kwargs = {
+            "isolate": rng.random() < 0.5,
+            "same_subtrees": (
+                [tuple(rng.sample(granular, 2))]
+                if len(granular) > 1 and rng.random() < 0.5
+                else []
+            ),
+            "parents": parents,
+            "roots": roots,
+        }
+        counted = problem(slots, [(1, options)], headroom, **kwargs)
+        fitting = problem(
+            slots, [(1, options)], headroom, options_fit=True, **kwargs
+        )
+        classes = [rc for s in slots for rc, _a in s.demands]
+        repeated += len(classes) > len(set(classes))
+        assert list(combine.generate(fitting)) == list(
+            combine.generate(counted)
+        )
+    assert repeated > 300

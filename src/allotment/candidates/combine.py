@@ -43,6 +43,7 @@ _T_co = TypeVar("_T_co", covariant=True)
 # ...)), what choosing it takes from each inventory.
 _Deltas = tuple[tuple[tuple[int, int], int], ...]
 _Option = tuple[int, _Deltas]
+_NOTHING: _Deltas = ()  # the deltas of an option whose room is not counted
 
 
 class Headroom(Protocol):
@@ -83,6 +84,9 @@ class Problem:
     providers. ``one_per_tree`` (old microversions) lets
     a candidate use at most one provider of each tree (``roots``).
     ``shared`` are the providers that may appear under several anchors.
+    ``options_fit`` says that every option has room for its slot's demands
+    on its own (find's options do), so the search counts room only where
+    two slots ask for the same class.
     """
 
     slots: list[Slot]
@@ -100,6 +104,7 @@ class Problem:
     one_per_tree: bool = False
     roots: ByProvider[int] = dataclasses.field(default_factory=dict)
     shared: frozenset[int] = frozenset()
+    options_fit: bool = False
 
 
 def generate(
@@ -212,6 +217,14 @@ class _Searcher:
         self.in_slot_order: Callable[[list[int]], tuple[int, ...]] = (
             tuple if n == 1 else operator.itemgetter(*back)
         )
+        # Room is counted (what a choice takes, subtracted from what the
+        # next may take) unless each option fits on its own and no class
+        # is asked by two slots: then no choice can take room another
+        # needs.
+        classes = [rc for slot in slots for rc, _amount in slot.demands]
+        self.counting = not problem.options_fit or len(classes) > len(
+            set(classes)
+        )
         # Only unsuffixed slots (one class each): every combination of
         # providers with room that holds the required traits is a candidate.
         self.independent = not (
@@ -291,7 +304,7 @@ class _Searcher:
         if self.independent:
             yield from self._product(options, rng)
             return
-        opts = []
+        opts: list[list[_Option]] = []
         combinations = 1
         for i, demands in zip(self.order, self.demands, strict=True):
             choices = options[i]
@@ -305,6 +318,8 @@ class _Searcher:
                     (rp, tuple([((rp, rc), amount) for rc, amount in demands]))
                     for rp in choices
                 ]
+                if self.counting
+                else [(rp, _NOTHING) for rp in choices]
             )
             combinations *= len(choices)
         if combinations == 1:

@@ -414,6 +414,7 @@ class _Planner:
             one_per_tree=one_per_tree,
             roots=snap.root_of,
             shared=shared,
+            options_fit=True,  # (they come from the rows with room)
         )
         return Plan(
             problem=problem,

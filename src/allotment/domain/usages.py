@@ -92,9 +92,7 @@ def of_provider(conn: sa.Connection, uuid: str) -> tuple[int, dict[str, int]]:
     return generation, _by_class_name(conn, held)
 
 
-def _by_class_name(
-    conn: sa.Connection, rows: Sequence[Any]
-) -> dict[str, int]:
+def _by_class_name(conn: sa.Connection, rows: Sequence[Any]) -> dict[str, int]:
     names = resource_classes.names_for(conn, [r[0] for r in rows])
     return {names[rc_id]: int(used) for rc_id, used in rows}
 
