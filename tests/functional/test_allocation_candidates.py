@@ -324,3 +324,36 @@ def test_member_of_through_the_root_or_the_provider_itself(sqlite_api):
         next(iter(ar["allocations"]))
         for ar in resp.json["allocation_requests"]
     ) == sorted([child, member])
+
+
+def test_same_subtree_follows_a_reparented_provider(api):
+    """The ancestor lines kept between requests (find._ancestry) are
+    those of the version asked: moving a PF to the other NUMA node moves
+    the candidate with it."""
+    root = _provider(api, "cn")
+    numa = [
+        _provider(api, "numa%d" % i, parent=root, inventory={"VCPU": 4})
+        for i in range(2)
+    ]
+    pf = _provider(api, "pf", parent=numa[0], inventory={"SRIOV_NET_VF": 2})
+    query = (
+        AC + "resources_A=VCPU:1&resources_B=SRIOV_NET_VF:1"
+        "&same_subtree=_A,_B&group_policy=none"
+    )
+
+    def numa_used():
+        resp = api.get(query, version="1.37")
+        assert resp.status_code == 200, resp.text
+        return [
+            sorted(set(ar["allocations"]) - {pf})
+            for ar in resp.json["allocation_requests"]
+        ]
+
+    assert numa_used() == [[numa[0]]]
+    resp = api.put(
+        "/resource_providers/" + pf,
+        {"name": "pf", "parent_provider_uuid": numa[1]},
+        version="1.37",
+    )
+    assert resp.status_code == 200, resp.text
+    assert numa_used() == [[numa[1]]]

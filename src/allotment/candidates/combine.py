@@ -84,6 +84,7 @@ class Problem:
     providers. ``one_per_tree`` (old microversions) lets
     a candidate use at most one provider of each tree (``roots``).
     ``shared`` are the providers that may appear under several anchors.
+    ``ancestry`` caches what ``parents`` says of each provider's line.
     ``options_fit`` says that every option has room for its slot's demands
     on its own (find's options do), so the search counts room only where
     two slots ask for the same class.
@@ -105,6 +106,9 @@ class Problem:
     roots: ByProvider[int] = dataclasses.field(default_factory=dict)
     shared: frozenset[int] = frozenset()
     options_fit: bool = False
+    # Each provider's ancestors (and itself), filled as the same_subtree
+    # check asks: the caller may keep one for as long as ``parents`` holds.
+    ancestry: dict[int, set[int]] = dataclasses.field(default_factory=dict)
 
 
 def generate(
@@ -209,7 +213,7 @@ class _Searcher:
             problem.one_per_tree and bool(slots[i].demands) for i in self.order
         ]
         self.granular_count = sum(1 for s in slots if s.granular)
-        self._ancestors: dict[int, set[int]] = {}
+        self._ancestors = problem.ancestry
         self.demands = [slots[i].demands for i in self.order]
         back = [0] * n
         for pos, i in enumerate(self.order):

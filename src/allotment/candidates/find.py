@@ -40,6 +40,22 @@ if TYPE_CHECKING:
     from allotment.candidates.snapshot import Version
 
 
+# The ancestor sets of the providers, kept with the parent list of the
+# snapshot versions that share it (a version copies the list before it
+# changes a parent, and never changes a published one): a same_subtree
+# request asks them of thousands of providers.
+_ancestries: tuple[list[int | None], dict[int, set[int]]] = ([], {})
+
+
+def _ancestry(parents: list[int | None]) -> dict[int, set[int]]:
+    global _ancestries
+    held, ancestry = _ancestries
+    if held is not parents:
+        ancestry = {}
+        _ancestries = (parents, ancestry)
+    return ancestry
+
+
 class NoCandidates(Exception):
     """Some group can be satisfied nowhere: the answer is empty."""
 
@@ -409,6 +425,7 @@ class _Planner:
             isolate=self.request.group_policy == "isolate",
             same_subtrees=same_subtrees,
             parents=snap.parent_of,
+            ancestry=_ancestry(snap.parent_of),
             required=required_ids,
             traits=snap.traits_of,
             one_per_tree=one_per_tree,
