@@ -361,11 +361,19 @@ class Database:
             if not consistent and self._plain_read:
                 yield conn.execution_options(**self._plain_read)
                 return
-            if consistent and self.backend != "sqlite":
+            if consistent and self.backend == "postgresql":
+                # (carried by BEGIN: no round trip of its own)
                 conn = conn.execution_options(
                     isolation_level="REPEATABLE READ"
                 )
             conn.begin()
+            if consistent and self.backend == "mysql":
+                # For the next transaction only: setting the session's
+                # level and back (SQLAlchemy's way) costs four round trips,
+                # each with a COMMIT.
+                conn.exec_driver_sql(
+                    "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"
+                )
             yield conn
             # Closing the connection rolls the transaction back. Rolled back
             # here, the pool would roll back once more as it takes the
