@@ -375,9 +375,16 @@ class Database:
                     "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"
                 )
             yield conn
-            # Closing the connection rolls the transaction back. Rolled back
-            # here, the pool would roll back once more as it takes the
-            # connection back: a round trip more on MySQL.
+            if self.backend == "postgresql":
+                # Read only, so the same as rolling back, but psycopg drops
+                # every statement it prepared on the connection when it sees
+                # a ROLLBACK (then sends DEALLOCATE ALL, and prepares them
+                # all again): the statements of a request were never
+                # prepared for long.
+                conn.commit()
+            # Elsewhere closing the connection rolls the transaction back.
+            # Rolled back here, the pool would roll back once more as it
+            # takes the connection back: a round trip more on MySQL.
 
     @contextlib.contextmanager
     def write(self) -> Iterator[sa.Connection]:
