@@ -59,9 +59,9 @@ search and the rendering name providers by row), and each column is an
   filled in by requests; a refresh drops those of the providers it changed
   (all of them when a provider's uuid changed: its tree shows it);
 - the rows with room for an amount of a class (``fitting``), kept for the
-  first amounts asked of the version (``_FITS_KEPT``); the next version
-  derives an entry from this one's by re-checking only the rows it
-  changed, when asked;
+  first amounts asked of the version (``_FITS_KEPT``); a later version
+  derives an entry, when asked, from the latest version's that has it by
+  re-checking only the rows changed since;
 - ``rc_names``: the name of every class held; a renamed custom class moves
   ``names_epoch``, which keys the cached summaries.
 
@@ -125,6 +125,9 @@ _Rows = Sequence[Any]
 _Layouts = dict[tuple[int, ...], dict[int, int]]
 # Interned trait and aggregate sets: each set -> its first copy.
 _Shared = dict[frozenset[int], frozenset[int]]
+# (class id, amount) -> (an earlier version's rows with room, the rows
+# changed since): what ``Version.fitting`` derives an entry from.
+_FitsFrom = dict[tuple[int, int], tuple[frozenset[int], frozenset[int]]]
 
 _T = TypeVar("_T")
 
@@ -353,12 +356,10 @@ class Version:
         self._facts = facts
         self._anchors: dict[int, set[int]] = {}
         self._summaries: dict[Hashable, list[bytes | None]] = {}
-        # (class id, amount) -> rows with room; entries of an earlier
-        # version and the rows changed since (None: nothing to derive from).
+        # (class id, amount) -> rows with room; and per key, an earlier
+        # version's entry with the rows changed since.
         self._fits: dict[tuple[int, int], frozenset[int]] = {}
-        self._fits_from: (
-            tuple[dict[tuple[int, int], frozenset[int]], frozenset[int]] | None
-        ) = None
+        self._fits_from: _FitsFrom = {}
 
     # -- providers -----------------------------------------------------
 
@@ -446,13 +447,11 @@ class Version:
 
     def _derived_fits(self, key: tuple[int, int]) -> frozenset[int] | None:
         """The entry ``key`` from an earlier version's, its changed rows
-        checked again (None when that version has none)."""
-        if self._fits_from is None:
+        checked again (None when no earlier version has one)."""
+        found = self._fits_from.get(key)
+        if found is None:
             return None
-        fits, changed = self._fits_from
-        earlier = fits.get(key)
-        if earlier is None:
-            return None
+        earlier, changed = found
         return earlier.difference(changed).union(
             self._fitting_among(*key, changed)
         )
@@ -872,22 +871,31 @@ class _Next:
             version._anchors = {}
         return version
 
-    def _fits_from(
-        self, base: Version
-    ) -> tuple[dict[tuple[int, int], frozenset[int]], frozenset[int]] | None:
-        """What the next version derives its rows with room from: the
-        base's entries, or those the base could have derived, and the rows
-        changed since (None when too many changed)."""
+    def _fits_from(self, base: Version) -> _FitsFrom:
+        """What the next version derives its rows with room from, per key:
+        the base's entry, or else the earlier one the base could have
+        derived it from, with the rows changed since (none once too many
+        changed). A key asked of the base takes the place of the one it
+        was derived from, so each entry asked of any version stays
+        derivable however the kinds of requests alternate."""
         changed = frozenset(self._changed)
-        if base._fits:
-            source = (base._fits, changed)
-        elif base._fits_from is not None:
-            fits, earlier = base._fits_from
-            source = (fits, earlier | changed)
-        else:
-            return None
-        if len(source[1]) > _FITS_DERIVE_ROWS:
-            return None
+        if len(changed) > _FITS_DERIVE_ROWS:
+            return {}
+        # (requests may add entries to the base meanwhile: a copy)
+        source: _FitsFrom = {
+            key: (fits, changed) for key, fits in list(base._fits.items())
+        }
+        widened: dict[int, frozenset[int]] = {}  # id(rows) -> with changed
+        for key, (fits, earlier) in base._fits_from.items():
+            if len(source) >= _FITS_KEPT:
+                break
+            if key in source:
+                continue
+            rows = widened.get(id(earlier))
+            if rows is None:
+                rows = widened[id(earlier)] = earlier | changed
+            if len(rows) <= _FITS_DERIVE_ROWS:
+                source[key] = (fits, rows)
         return source
 
     def _summaries(
