@@ -1445,14 +1445,9 @@ def _placement_of(
     return (root, aggregates) if aggregates else None
 
 
-def _query(
-    conn: sa.Connection, sel: sa.Select[Any], ids: list[int] | None
-) -> _Rows:
-    """The rows of ``sel``, a query about the providers ``ids``; about all
-    of them (None), as the driver returns them: plain tuples, no per-row
-    processing."""
-    if ids is not None:
-        return conn.execute(sel).all()
+def _query(conn: sa.Connection, sel: sa.Select[Any]) -> _Rows:
+    """The rows of ``sel``, a query about every provider, as the driver
+    returns them: plain tuples, no per-row processing."""
     sql = str(sel.compile(dialect=conn.dialect))
     result = conn.exec_driver_sql(sql)
     dbapi = conn.dialect.loaded_dbapi
@@ -1561,41 +1556,88 @@ def _providers(
     return providers
 
 
+class _Query:
+    """One of ``_load``'s queries, built once: about every provider
+    (``all``), and about those of the list bound as ``ids`` (``some``):
+    a refresh after a claim runs five of these for one provider, and
+    building and compiling each anew cost more than running it."""
+
+    def __init__(self, column: sa.Column[Any], sel: sa.Select[Any]) -> None:
+        self.all = sel
+        self.some = sel.where(column.in_(sa.bindparam("ids", expanding=True)))
+
+    def rows(self, conn: sa.Connection, ids: list[int] | None) -> _Rows:
+        """The rows about the providers ``ids`` (None: all)."""
+        if ids is None:
+            return _query(conn, self.all)
+        return conn.execute(self.some, {"ids": ids}).all()
+
+
+_a, _i, _t = ALLOC.c, INV.c, RPT.c
+_PROVIDERS = _Query(
+    RP.c.id,
+    sa.select(
+        RP.c.id,
+        RP.c.uuid,
+        RP.c.parent_provider_id,
+        RP.c.root_provider_id,
+        RP.c.name,
+        RP.c.generation,
+        RP.c.created_at,
+        RP.c.updated_at,
+    ).order_by(RP.c.id),
+)
+_USED = _Query(
+    _a.resource_provider_id,
+    sa.select(
+        _a.resource_provider_id, _a.resource_class_id, sa.func.sum(_a.used)
+    ).group_by(_a.resource_provider_id, _a.resource_class_id),
+)
+_INVENTORIES = _Query(
+    _i.resource_provider_id,
+    sa.select(
+        _i.resource_provider_id,
+        _i.resource_class_id,
+        _i.total,
+        _i.reserved,
+        _i.allocation_ratio,
+        _i.min_unit,
+        _i.max_unit,
+        _i.step_size,
+    ).order_by(_i.resource_provider_id, _i.resource_class_id),
+)
+# All traits: names apart (a few traits, held by many providers); some:
+# with their names.
+_TRAITS = _Query(
+    _t.resource_provider_id,
+    sa.select(_t.resource_provider_id, _t.trait_id).order_by(
+        _t.resource_provider_id, _t.trait_id
+    ),
+)
+_TRAIT_NAMES = sa.select(TRAITS.c.id, TRAITS.c.name).where(
+    TRAITS.c.id.in_(sa.select(_t.trait_id).distinct())
+)
+_NAMED_TRAITS = _Query(
+    _t.resource_provider_id,
+    sa.select(_t.resource_provider_id, _t.trait_id, TRAITS.c.name)
+    .select_from(RPT.join(TRAITS, TRAITS.c.id == _t.trait_id))
+    .order_by(_t.resource_provider_id, _t.trait_id),
+)
+_AGGREGATES = _Query(
+    RPA.c.resource_provider_id,
+    sa.select(RPA.c.resource_provider_id, RPA.c.aggregate_id).order_by(
+        RPA.c.resource_provider_id, RPA.c.aggregate_id
+    ),
+)
+
+
 def _load(conn: sa.Connection, ids: list[int] | None) -> Loaded:
     """A ``Loaded`` of the providers ``ids`` (None: all); five queries,
     six for all."""
-
-    def rows(column: sa.Column[Any], sel: sa.Select[Any]) -> _Rows:
-        return _query(
-            conn, sel if ids is None else sel.where(column.in_(ids)), ids
-        )
-
-    providers = _providers(
-        conn,
-        rows(
-            RP.c.id,
-            sa.select(
-                RP.c.id,
-                RP.c.uuid,
-                RP.c.parent_provider_id,
-                RP.c.root_provider_id,
-                RP.c.name,
-                RP.c.generation,
-                RP.c.created_at,
-                RP.c.updated_at,
-            ).order_by(RP.c.id),
-        ),
-        ids is None,
-    )
+    providers = _providers(conn, _PROVIDERS.rows(conn, ids), ids is None)
     if not providers:
         return Loaded([], [], {}, [], {}, [])
-    a, i = ALLOC.c, INV.c
-    sums = rows(
-        a.resource_provider_id,
-        sa.select(
-            a.resource_provider_id, a.resource_class_id, sa.func.sum(a.used)
-        ).group_by(a.resource_provider_id, a.resource_class_id),
-    )
+    sums = _USED.rows(conn, ids)
     used = dict(
         zip(
             map(operator.itemgetter(0, 1), sums),
@@ -1603,51 +1645,15 @@ def _load(conn: sa.Connection, ids: list[int] | None) -> Loaded:
             strict=False,
         )
     )
-    inventories = rows(
-        i.resource_provider_id,
-        sa.select(
-            i.resource_provider_id,
-            i.resource_class_id,
-            i.total,
-            i.reserved,
-            i.allocation_ratio,
-            i.min_unit,
-            i.max_unit,
-            i.step_size,
-        ).order_by(i.resource_provider_id, i.resource_class_id),
-    )
-    held = RPT.c
-    if ids is None:  # names apart: a few traits, held by many providers
-        trait_pairs = rows(
-            held.resource_provider_id,
-            sa.select(held.resource_provider_id, held.trait_id).order_by(
-                held.resource_provider_id, held.trait_id
-            ),
-        )
-        trait_names = dict(
-            _query(
-                conn,
-                sa.select(TRAITS.c.id, TRAITS.c.name).where(
-                    TRAITS.c.id.in_(sa.select(held.trait_id).distinct())
-                ),
-                None,
-            )
-        )
+    inventories = _INVENTORIES.rows(conn, ids)
+    if ids is None:
+        trait_pairs = _TRAITS.rows(conn, None)
+        trait_names = dict(_query(conn, _TRAIT_NAMES))
     else:
-        named = rows(
-            held.resource_provider_id,
-            sa.select(held.resource_provider_id, held.trait_id, TRAITS.c.name)
-            .select_from(RPT.join(TRAITS, TRAITS.c.id == held.trait_id))
-            .order_by(held.resource_provider_id, held.trait_id),
-        )
+        named = _NAMED_TRAITS.rows(conn, ids)
         trait_pairs = [(rp_id, trait_id) for rp_id, trait_id, _n in named]
         trait_names = {trait_id: name for _rp, trait_id, name in named}
-    agg_pairs = rows(
-        RPA.c.resource_provider_id,
-        sa.select(RPA.c.resource_provider_id, RPA.c.aggregate_id).order_by(
-            RPA.c.resource_provider_id, RPA.c.aggregate_id
-        ),
-    )
+    agg_pairs = _AGGREGATES.rows(conn, ids)
     return Loaded(
         providers, inventories, used, trait_pairs, trait_names, agg_pairs
     )
