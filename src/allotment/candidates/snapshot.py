@@ -452,9 +452,14 @@ class Version:
         if found is None:
             return None
         earlier, changed = found
-        return earlier.difference(changed).union(
-            self._fitting_among(*key, changed)
-        )
+        fit = self._fitting_among(*key, changed)
+        gone = changed.intersection(earlier).difference(fit)
+        joined = fit.difference(earlier)
+        # Copied only if it changed (a claim mostly leaves room): the
+        # work follows the rows changed, not the class's providers.
+        if gone:
+            earlier = earlier.difference(gone)
+        return earlier.union(joined) if joined else earlier
 
     def _fitting_all(self, rc_id: int, amount: int) -> set[int]:
         rows = self.by_class.get(rc_id)
