@@ -357,3 +357,46 @@ def test_same_subtree_follows_a_reparented_provider(api):
     )
     assert resp.status_code == 200, resp.text
     assert numa_used() == [[numa[1]]]
+
+
+def test_trees_come_in_order_whether_few_or_many_qualify(sqlite_api):
+    """Anchors are walked in root order, found among many (most trees) or
+    few (those a sharing disk serves), with a banned aggregate's sharing
+    disk and the trees it serves left out."""
+    near, banned = str(uuid.uuid4()), str(uuid.uuid4())
+    computes = []
+    for n in range(20):
+        aggregates = [near] if n in (6, 8) else [banned] if n == 3 else None
+        root = _provider(sqlite_api, "root%d" % n, aggregates=aggregates)
+        computes.append(
+            _provider(
+                sqlite_api, "cn%d" % n, parent=root, inventory={"VCPU": 4}
+            )
+        )
+    disks = {}
+    for agg in (near, banned):
+        disks[agg] = _provider(
+            sqlite_api,
+            "disk-" + agg,
+            inventory={"DISK_GB": 100},
+            traits=["MISC_SHARES_VIA_AGGREGATE"],
+            aggregates=[agg],
+        )
+
+    def order(query):
+        resp = sqlite_api.get(AC + query, version="1.39")
+        assert resp.status_code == 200, resp.text
+        return [
+            sorted(ar["allocations"])
+            for ar in resp.json["allocation_requests"]
+        ]
+
+    assert order("resources=VCPU:1") == [[cn] for cn in computes]
+    assert order("resources=VCPU:1&limit=3") == [[cn] for cn in computes[:3]]
+    assert order("resources=VCPU:1,DISK_GB:10&member_of=!" + banned) == [
+        sorted([computes[6], disks[near]]),
+        sorted([computes[8], disks[near]]),
+    ]
+    assert order("resources=DISK_GB:10&member_of=!" + banned) == [
+        [disks[near]]
+    ]

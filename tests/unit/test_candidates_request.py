@@ -73,3 +73,25 @@ def test_resourceless_group_needs_same_subtree():
 def test_bad_queries(params, version):
     with pytest.raises(exceptions.BadRequest):
         _parse(params, version)
+
+
+def test_a_query_found_valid_is_not_checked_again(monkeypatch):
+    checked = []
+    validate = request.http.validate
+    monkeypatch.setattr(
+        request.http,
+        "validate",
+        lambda *args, **kw: checked.append(args[0]) or validate(*args, **kw),
+    )
+    params = {"resources": ["VCPU:1,MEMORY_MB:64"], "limit": ["7"]}
+    first, again = _parse(params), _parse(dict(params))
+    assert first == again and again.limit == 7
+    assert len(checked) == 1
+    # At another microversion the schema differs: checked again.
+    _parse(params, "1.35")
+    assert len(checked) == 2
+    # An invalid query is refused each time.
+    for _ in range(2):
+        with pytest.raises(exceptions.BadRequest):
+            _parse({"resources": ["VCPU:1"], "limit": ["-7"]})
+    assert len(checked) == 4

@@ -54,20 +54,37 @@ def _repeatable(name):
     )
 
 
+# Query parameters found valid, with their schema's id (the schemas are
+# module constants): schedulers send the same few queries again and again,
+# and checking one against the JSON schema cost more than the rest of
+# parsing it. Only valid ones are kept (an invalid one is checked again,
+# for its 400); at most _VALID_KEPT, then forgotten all at once.
+_VALID = set()
+_VALID_KEPT = 1024
+
+
+def _validate(values, query_schema):
+    key = (id(query_schema), tuple(sorted(values.items())))
+    if key in _VALID:
+        return
+    http.validate(
+        values, query_schema, prefix="Invalid query string parameters"
+    )
+    if len(_VALID) >= _VALID_KEPT:
+        _VALID.clear()
+    _VALID.add(key)
+
+
 def parse(params, version):
     """``params`` (name -> list of values) at ``version`` -> Request."""
     query_schema = schema.for_version(version)
     last = {name: values[-1] for name, values in params.items()}
-    http.validate(last, query_schema, prefix="Invalid query string parameters")
+    _validate(last, query_schema)
     http.reject_repeated(params, _repeatable)
     for name in _FIRST_WINS:
         # The first value is used: every value must be valid.
         for value in params.get(name, ())[:-1]:
-            http.validate(
-                dict(last, **{name: value}),
-                query_schema,
-                prefix="Invalid query string parameters",
-            )
+            _validate(dict(last, **{name: value}), query_schema)
     request = Request(groups=[])
     if "limit" in params:
         request.limit = int(params["limit"][0])

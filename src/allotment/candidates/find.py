@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from collections.abc import Iterator
 from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING
 from typing import TypedDict
@@ -99,14 +100,16 @@ def plan(
 
 class _AnchorOptions:
     """anchor root -> the providers (ascending) of one slot: ``own``,
-    providers serving their own tree, and ``sharing``, sharing providers
-    (ascending) serving every root they are anchored to except those in
-    ``banned``. The anchors are a set, made with set operations; a list is
-    made only for an anchor the search reaches (a limited answer reaches
-    few).
+    providers serving their own tree (but those ``left_out``), and
+    ``sharing``, sharing providers (ascending) serving every root they are
+    anchored to except those in ``banned``. A list is made only for an
+    anchor the search reaches (a limited answer reaches few), and the
+    anchors are not copied into a set of their own: ``own`` is often a
+    version's kept rows with room, thousands of them, of which a claim
+    asks for ten.
     """
 
-    __slots__ = ("_own", "_sharing", "_snap", "anchors")
+    __slots__ = ("_left_out", "_own", "_roots", "_served", "_sharing", "_snap")
 
     def __init__(
         self,
@@ -114,27 +117,69 @@ class _AnchorOptions:
         own: AbstractSet[int],
         sharing: list[int],
         banned: AbstractSet[int] = frozenset(),
+        left_out: AbstractSet[int] = frozenset(),
     ) -> None:
         self._snap = snap
         self._own = own
+        self._left_out = left_out
         self._sharing = sharing
-        self.anchors = snap.roots_of(own)
+        # The roots of own's trees; None: own itself (every provider is a
+        # root).
+        self._roots: set[int] | None = None
+        if snap.nested:
+            root_of = snap.root_of
+            self._roots = {root_of[rp] for rp in own if rp not in left_out}
+        self._served: AbstractSet[int] = frozenset()
         if sharing:
             served = set().union(*map(snap.anchors_of, sharing))
             if banned:
                 served -= banned
-            self.anchors = served.union(self.anchors)
+            self._served = served
+
+    def _owns(self, rp: int) -> bool:
+        return rp in self._own and rp not in self._left_out
+
+    def __contains__(self, root: int) -> bool:
+        """Whether ``root`` is an anchor."""
+        roots = self._roots
+        return (
+            self._owns(root) if roots is None else root in roots
+        ) or root in self._served
+
+    def __bool__(self) -> bool:
+        if self._served:
+            return True
+        if self._roots is not None:
+            return bool(self._roots)
+        left_out = self._left_out
+        return any(rp not in left_out for rp in self._own)
 
     def __len__(self) -> int:
-        return len(self.anchors)
+        """About how many anchors (at least as many; to pick the slot to
+        walk)."""
+        roots = self._own if self._roots is None else self._roots
+        return len(roots) + len(self._served)
+
+    def ascending(self) -> Iterator[int]:
+        """The anchors in ascending order, found as they are asked for:
+        when they are many, rows are walked in order and the walk stops
+        when the caller does."""
+        rows = len(self._snap.root_of)
+        if len(self) * 8 > rows:
+            return filter(self.__contains__, range(rows))
+        roots = self._roots
+        if roots is None:
+            left_out = self._left_out
+            roots = {rp for rp in self._own if rp not in left_out}
+        return iter(sorted(roots.union(self._served)))
 
     def __getitem__(self, root: int) -> list[int]:
-        own = self._own
+        owns = self._owns
         members = self._snap.trees.get(root)
         if members is None:
-            found = [root] if root in own else []
+            found = [root] if owns(root) else []
         else:
-            found = sorted(rp for rp in members if rp in own)
+            found = sorted(rp for rp in members if owns(rp))
         if self._sharing:
             anchors_of = self._snap.anchors_of
             shared = [rp for rp in self._sharing if root in anchors_of(rp)]
@@ -346,6 +391,7 @@ class _Planner:
         if resolved["forbidden"]:
             rooms = rooms - snap.with_any_trait(resolved["forbidden"])
         sharing: list[int] = []
+        left_out: set[int] = set()
         if resolved["tree"] is None and self.sharing:
             # A sharing provider (one in the aggregates, under member_of)
             # serves every tree it is anchored to; others only their own.
@@ -355,7 +401,7 @@ class _Planner:
                 if in_aggs is None or rp in in_aggs
             ]
             if serving:
-                rooms = rooms - set(serving)
+                left_out = set(serving)  # serving as sharing providers
                 sharing = [
                     rp for rp in serving if not (banned and rp in banned)
                 ]
@@ -365,8 +411,10 @@ class _Planner:
                 for rp in rooms
                 if (in_aggs is None or rp in in_aggs or root_of[rp] in in_aggs)
                 and not (banned and (rp in banned or root_of[rp] in banned))
+                and rp not in left_out
             }
-        options = _AnchorOptions(snap, rooms, sharing, banned)
+            left_out = set()
+        options = _AnchorOptions(snap, rooms, sharing, banned, left_out)
         if not options:
             raise NoCandidates()
         return options
@@ -398,15 +446,13 @@ class _Planner:
         # The anchors, ascending, that every slot and filter accepts, found
         # as the search asks for them: a limited answer looks at few.
         first, *others = sorted(slot_options, key=len)
-        checks: list[Callable[[int], bool]] = [
-            o.anchors.__contains__ for o in others
-        ]
+        checks: list[Callable[[int], bool]] = [o.__contains__ for o in others]
         checks += [s.__contains__ for s in self._served(required_ids)]
         if self.anchor_ok is not None:
             checks.append(self.anchor_ok)
         anchor_lists = (
             (root, [o[root] for o in slot_options])
-            for root in sorted(first.anchors)
+            for root in first.ascending()
             if all(check(root) for check in checks)
         )
         suffix_slot = {s.suffix: i for i, s in enumerate(slots) if s.granular}

@@ -142,7 +142,29 @@ def answer(
     candidates ``choices`` of ``plan`` (None: no candidates) as they are
     generated, then the summaries of what they used, from the snapshot
     version ``snap`` (immutable: no lock is held while streaming).
-    Memory stays bounded however many candidates there are."""
+    Memory stays bounded however many candidates there are. The pieces
+    are joined up to CHUNK_BYTES: the server writes each chunk with a
+    system call of its own, and a small answer (a claim's ten) is one."""
+    pending: list[bytes] = []
+    size = 0
+    for piece in _pieces(plan, choices, flags, snap):
+        pending.append(piece)
+        size += len(piece)
+        if size >= CHUNK_BYTES:
+            yield b"".join(pending)
+            pending, size = [], 0
+    if pending:
+        yield b"".join(pending)
+
+
+def _pieces(
+    plan: Plan | None,
+    choices: Iterable[tuple[int, ...]],
+    flags: Flags,
+    snap: Version,
+) -> Generator[bytes, None, None]:
+    """The body of ``answer`` in pieces: its JSON punctuation, candidates
+    in chunks of about CHUNK_BYTES, and the summaries."""
     used: set[int] = set()
     yield b'{"allocation_requests":['
     if plan is not None:

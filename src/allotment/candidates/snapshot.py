@@ -59,9 +59,9 @@ search and the rendering name providers by row), and each column is an
   filled in by requests; a refresh drops those of the providers it changed
   (all of them when a provider's uuid changed: its tree shows it);
 - the rows with room for an amount of a class (``fitting``), kept for the
-  first amounts asked of the version (``_FITS_KEPT``); the next version
-  derives an entry from this one's by re-checking only the rows it
-  changed, when asked;
+  first amounts asked of the version (``_FITS_KEPT``); a later version
+  derives an entry, when asked, from the latest version's that has it by
+  re-checking only the rows changed since;
 - ``rc_names``: the name of every class held; a renamed custom class moves
   ``names_epoch``, which keys the cached summaries.
 
@@ -125,6 +125,9 @@ _Rows = Sequence[Any]
 _Layouts = dict[tuple[int, ...], dict[int, int]]
 # Interned trait and aggregate sets: each set -> its first copy.
 _Shared = dict[frozenset[int], frozenset[int]]
+# (class id, amount) -> (an earlier version's rows with room, the rows
+# changed since): what ``Version.fitting`` derives an entry from.
+_FitsFrom = dict[tuple[int, int], tuple[frozenset[int], frozenset[int]]]
 
 _T = TypeVar("_T")
 
@@ -353,12 +356,10 @@ class Version:
         self._facts = facts
         self._anchors: dict[int, set[int]] = {}
         self._summaries: dict[Hashable, list[bytes | None]] = {}
-        # (class id, amount) -> rows with room; entries of an earlier
-        # version and the rows changed since (None: nothing to derive from).
+        # (class id, amount) -> rows with room; and per key, an earlier
+        # version's entry with the rows changed since.
         self._fits: dict[tuple[int, int], frozenset[int]] = {}
-        self._fits_from: (
-            tuple[dict[tuple[int, int], frozenset[int]], frozenset[int]] | None
-        ) = None
+        self._fits_from: _FitsFrom = {}
 
     # -- providers -----------------------------------------------------
 
@@ -446,16 +447,19 @@ class Version:
 
     def _derived_fits(self, key: tuple[int, int]) -> frozenset[int] | None:
         """The entry ``key`` from an earlier version's, its changed rows
-        checked again (None when that version has none)."""
-        if self._fits_from is None:
+        checked again (None when no earlier version has one)."""
+        found = self._fits_from.get(key)
+        if found is None:
             return None
-        fits, changed = self._fits_from
-        earlier = fits.get(key)
-        if earlier is None:
-            return None
-        return earlier.difference(changed).union(
-            self._fitting_among(*key, changed)
-        )
+        earlier, changed = found
+        fit = self._fitting_among(*key, changed)
+        gone = changed.intersection(earlier).difference(fit)
+        joined = fit.difference(earlier)
+        # Copied only if it changed (a claim mostly leaves room): the
+        # work follows the rows changed, not the class's providers.
+        if gone:
+            earlier = earlier.difference(gone)
+        return earlier.union(joined) if joined else earlier
 
     def _fitting_all(self, rc_id: int, amount: int) -> set[int]:
         rows = self.by_class.get(rc_id)
@@ -872,22 +876,31 @@ class _Next:
             version._anchors = {}
         return version
 
-    def _fits_from(
-        self, base: Version
-    ) -> tuple[dict[tuple[int, int], frozenset[int]], frozenset[int]] | None:
-        """What the next version derives its rows with room from: the
-        base's entries, or those the base could have derived, and the rows
-        changed since (None when too many changed)."""
+    def _fits_from(self, base: Version) -> _FitsFrom:
+        """What the next version derives its rows with room from, per key:
+        the base's entry, or else the earlier one the base could have
+        derived it from, with the rows changed since (none once too many
+        changed). A key asked of the base takes the place of the one it
+        was derived from, so each entry asked of any version stays
+        derivable however the kinds of requests alternate."""
         changed = frozenset(self._changed)
-        if base._fits:
-            source = (base._fits, changed)
-        elif base._fits_from is not None:
-            fits, earlier = base._fits_from
-            source = (fits, earlier | changed)
-        else:
-            return None
-        if len(source[1]) > _FITS_DERIVE_ROWS:
-            return None
+        if len(changed) > _FITS_DERIVE_ROWS:
+            return {}
+        # (requests may add entries to the base meanwhile: a copy)
+        source: _FitsFrom = {
+            key: (fits, changed) for key, fits in list(base._fits.items())
+        }
+        widened: dict[int, frozenset[int]] = {}  # id(rows) -> with changed
+        for key, (fits, earlier) in base._fits_from.items():
+            if len(source) >= _FITS_KEPT:
+                break
+            if key in source:
+                continue
+            rows = widened.get(id(earlier))
+            if rows is None:
+                rows = widened[id(earlier)] = earlier | changed
+            if len(rows) <= _FITS_DERIVE_ROWS:
+                source[key] = (fits, rows)
         return source
 
     def _summaries(
@@ -1437,14 +1450,9 @@ def _placement_of(
     return (root, aggregates) if aggregates else None
 
 
-def _query(
-    conn: sa.Connection, sel: sa.Select[Any], ids: list[int] | None
-) -> _Rows:
-    """The rows of ``sel``, a query about the providers ``ids``; about all
-    of them (None), as the driver returns them: plain tuples, no per-row
-    processing."""
-    if ids is not None:
-        return conn.execute(sel).all()
+def _query(conn: sa.Connection, sel: sa.Select[Any]) -> _Rows:
+    """The rows of ``sel``, a query about every provider, as the driver
+    returns them: plain tuples, no per-row processing."""
     sql = str(sel.compile(dialect=conn.dialect))
     result = conn.exec_driver_sql(sql)
     dbapi = conn.dialect.loaded_dbapi
@@ -1553,41 +1561,88 @@ def _providers(
     return providers
 
 
+class _Query:
+    """One of ``_load``'s queries, built once: about every provider
+    (``all``), and about those of the list bound as ``ids`` (``some``):
+    a refresh after a claim runs five of these for one provider, and
+    building and compiling each anew cost more than running it."""
+
+    def __init__(self, column: sa.Column[Any], sel: sa.Select[Any]) -> None:
+        self.all = sel
+        self.some = sel.where(column.in_(sa.bindparam("ids", expanding=True)))
+
+    def rows(self, conn: sa.Connection, ids: list[int] | None) -> _Rows:
+        """The rows about the providers ``ids`` (None: all)."""
+        if ids is None:
+            return _query(conn, self.all)
+        return conn.execute(self.some, {"ids": ids}).all()
+
+
+_a, _i, _t = ALLOC.c, INV.c, RPT.c
+_PROVIDERS = _Query(
+    RP.c.id,
+    sa.select(
+        RP.c.id,
+        RP.c.uuid,
+        RP.c.parent_provider_id,
+        RP.c.root_provider_id,
+        RP.c.name,
+        RP.c.generation,
+        RP.c.created_at,
+        RP.c.updated_at,
+    ).order_by(RP.c.id),
+)
+_USED = _Query(
+    _a.resource_provider_id,
+    sa.select(
+        _a.resource_provider_id, _a.resource_class_id, sa.func.sum(_a.used)
+    ).group_by(_a.resource_provider_id, _a.resource_class_id),
+)
+_INVENTORIES = _Query(
+    _i.resource_provider_id,
+    sa.select(
+        _i.resource_provider_id,
+        _i.resource_class_id,
+        _i.total,
+        _i.reserved,
+        _i.allocation_ratio,
+        _i.min_unit,
+        _i.max_unit,
+        _i.step_size,
+    ).order_by(_i.resource_provider_id, _i.resource_class_id),
+)
+# All traits: names apart (a few traits, held by many providers); some:
+# with their names.
+_TRAITS = _Query(
+    _t.resource_provider_id,
+    sa.select(_t.resource_provider_id, _t.trait_id).order_by(
+        _t.resource_provider_id, _t.trait_id
+    ),
+)
+_TRAIT_NAMES = sa.select(TRAITS.c.id, TRAITS.c.name).where(
+    TRAITS.c.id.in_(sa.select(_t.trait_id).distinct())
+)
+_NAMED_TRAITS = _Query(
+    _t.resource_provider_id,
+    sa.select(_t.resource_provider_id, _t.trait_id, TRAITS.c.name)
+    .select_from(RPT.join(TRAITS, TRAITS.c.id == _t.trait_id))
+    .order_by(_t.resource_provider_id, _t.trait_id),
+)
+_AGGREGATES = _Query(
+    RPA.c.resource_provider_id,
+    sa.select(RPA.c.resource_provider_id, RPA.c.aggregate_id).order_by(
+        RPA.c.resource_provider_id, RPA.c.aggregate_id
+    ),
+)
+
+
 def _load(conn: sa.Connection, ids: list[int] | None) -> Loaded:
     """A ``Loaded`` of the providers ``ids`` (None: all); five queries,
     six for all."""
-
-    def rows(column: sa.Column[Any], sel: sa.Select[Any]) -> _Rows:
-        return _query(
-            conn, sel if ids is None else sel.where(column.in_(ids)), ids
-        )
-
-    providers = _providers(
-        conn,
-        rows(
-            RP.c.id,
-            sa.select(
-                RP.c.id,
-                RP.c.uuid,
-                RP.c.parent_provider_id,
-                RP.c.root_provider_id,
-                RP.c.name,
-                RP.c.generation,
-                RP.c.created_at,
-                RP.c.updated_at,
-            ).order_by(RP.c.id),
-        ),
-        ids is None,
-    )
+    providers = _providers(conn, _PROVIDERS.rows(conn, ids), ids is None)
     if not providers:
         return Loaded([], [], {}, [], {}, [])
-    a, i = ALLOC.c, INV.c
-    sums = rows(
-        a.resource_provider_id,
-        sa.select(
-            a.resource_provider_id, a.resource_class_id, sa.func.sum(a.used)
-        ).group_by(a.resource_provider_id, a.resource_class_id),
-    )
+    sums = _USED.rows(conn, ids)
     used = dict(
         zip(
             map(operator.itemgetter(0, 1), sums),
@@ -1595,51 +1650,15 @@ def _load(conn: sa.Connection, ids: list[int] | None) -> Loaded:
             strict=False,
         )
     )
-    inventories = rows(
-        i.resource_provider_id,
-        sa.select(
-            i.resource_provider_id,
-            i.resource_class_id,
-            i.total,
-            i.reserved,
-            i.allocation_ratio,
-            i.min_unit,
-            i.max_unit,
-            i.step_size,
-        ).order_by(i.resource_provider_id, i.resource_class_id),
-    )
-    held = RPT.c
-    if ids is None:  # names apart: a few traits, held by many providers
-        trait_pairs = rows(
-            held.resource_provider_id,
-            sa.select(held.resource_provider_id, held.trait_id).order_by(
-                held.resource_provider_id, held.trait_id
-            ),
-        )
-        trait_names = dict(
-            _query(
-                conn,
-                sa.select(TRAITS.c.id, TRAITS.c.name).where(
-                    TRAITS.c.id.in_(sa.select(held.trait_id).distinct())
-                ),
-                None,
-            )
-        )
+    inventories = _INVENTORIES.rows(conn, ids)
+    if ids is None:
+        trait_pairs = _TRAITS.rows(conn, None)
+        trait_names = dict(_query(conn, _TRAIT_NAMES))
     else:
-        named = rows(
-            held.resource_provider_id,
-            sa.select(held.resource_provider_id, held.trait_id, TRAITS.c.name)
-            .select_from(RPT.join(TRAITS, TRAITS.c.id == held.trait_id))
-            .order_by(held.resource_provider_id, held.trait_id),
-        )
+        named = _NAMED_TRAITS.rows(conn, ids)
         trait_pairs = [(rp_id, trait_id) for rp_id, trait_id, _n in named]
         trait_names = {trait_id: name for _rp, trait_id, name in named}
-    agg_pairs = rows(
-        RPA.c.resource_provider_id,
-        sa.select(RPA.c.resource_provider_id, RPA.c.aggregate_id).order_by(
-            RPA.c.resource_provider_id, RPA.c.aggregate_id
-        ),
-    )
+    agg_pairs = _AGGREGATES.rows(conn, ids)
     return Loaded(
         providers, inventories, used, trait_pairs, trait_names, agg_pairs
     )

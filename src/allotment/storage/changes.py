@@ -108,6 +108,13 @@ def head(conn: sa.Connection) -> int:
     return conn.scalar(_HEAD) or 0
 
 
+# The entries after number ``last`` up to ``now`` (built once: a
+# refresh after each claim runs it).
+_AFTER = sa.select(LOG.c.seq, LOG.c.provider_id).where(
+    LOG.c.seq > sa.bindparam("last"), LOG.c.seq <= sa.bindparam("now")
+)
+
+
 def since(
     conn: sa.Connection, last: int | None
 ) -> tuple[int, set[int] | None]:
@@ -120,11 +127,7 @@ def since(
         return now, EVERYTHING
     if now == last:
         return now, set()
-    rows = conn.execute(
-        sa.select(LOG.c.seq, LOG.c.provider_id).where(
-            LOG.c.seq > last, LOG.c.seq <= now
-        )
-    ).all()
+    rows = conn.execute(_AFTER, {"last": last, "now": now}).all()
     if len({seq for seq, _rp in rows}) != now - last:
         return now, EVERYTHING  # pruned past ``last``
     changed = {rp for _seq, rp in rows}

@@ -29,8 +29,9 @@ class AllocationCandidates(Resource):
         version = req.context.microversion
         request = candidates_query.parse(http.query_lists(req), version)
         flags = candidates_query.flags(version)
-        current = current_version(self.db)
-        with self.db.read() as conn:
+        # One read: the version's refresh and the plan's look-ups of names.
+        with self.db.read(consistent=True) as conn:
+            current = current_version(self.db, conn)
             plan = find.plan(conn, current, request, flags)
         resp.status = 200
         resp.content_type = http.JSON
@@ -62,11 +63,13 @@ class AllocationCandidates(Resource):
         )
 
 
-def current_version(db):
+def current_version(db, conn=None):
     """The snapshot version a request works on, brought up to the change
-    log's head; 503 while the snapshot cannot be."""
+    log's head (through ``conn``, a consistent read that has run nothing
+    yet, when given: see ``Snapshot.version``); 503 while the snapshot
+    cannot be."""
     try:
-        return snapshot.for_database(db).version()
+        return snapshot.for_database(db).version(conn)
     except snapshot.Unavailable as exc:
         raise exceptions.ServiceUnavailable(
             "Allocation candidates are unavailable: %s; try again." % exc,
