@@ -258,10 +258,11 @@ class Database:
                 kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT}
         self.engine = sa.create_engine(self.url, **kwargs)
         # Execution options of a read that is not ``consistent``.
-        self._plain_read: dict[str, Any] = {
+        plain: dict[str, dict[str, Any]] = {
             "postgresql": {"isolation_level": "AUTOCOMMIT"},
             "sqlite": {_PLAIN: True},  # no BEGIN: see _setup_sqlite
-        }.get(self.backend, {})
+        }
+        self._plain_read = plain.get(self.backend, {})
         event.listen(self.engine, "checkout", _checked_out)
         event.listen(self.engine, "checkin", _checked_in)
         if self.backend == "sqlite":
