@@ -142,52 +142,36 @@ def answer(
     candidates ``choices`` of ``plan`` (None: no candidates) as they are
     generated, then the summaries of what they used, from the snapshot
     version ``snap`` (immutable: no lock is held while streaming).
-    Memory stays bounded however many candidates there are. The pieces
-    are joined up to CHUNK_BYTES: the server writes each chunk with a
-    system call of its own, and a small answer (a claim's ten) is one."""
-    pending: list[bytes] = []
-    size = 0
-    for piece in _pieces(plan, choices, flags, snap):
-        pending.append(piece)
-        size += len(piece)
-        if size >= CHUNK_BYTES:
-            yield b"".join(pending)
-            pending, size = [], 0
-    if pending:
-        yield b"".join(pending)
-
-
-def _pieces(
-    plan: Plan | None,
-    choices: Iterable[tuple[int, ...]],
-    flags: Flags,
-    snap: Version,
-) -> Generator[bytes, None, None]:
-    """The body of ``answer`` in pieces: its JSON punctuation, candidates
-    in chunks of about CHUNK_BYTES, and the summaries."""
+    Memory stays bounded however many candidates there are. Each chunk
+    is a write of the server's: a small answer (a claim's ten) is one."""
     used: set[int] = set()
-    yield b'{"allocation_requests":['
+    parts = ['{"allocation_requests":[']
+    size = 0
     if plan is not None:
         slots = plan.problem.slots
         resourced = [i for i, slot in enumerate(slots) if slot.demands]
         partial = len(resourced) < len(slots)
         dumps = AllocationRequests(plan, flags).dumps
-        texts, size, first = [], 0, True
+        separator = ""
         for choice in choices:
             used.update([choice[i] for i in resourced] if partial else choice)
-            text = dumps(choice)
-            texts.append(text)
+            text = separator + dumps(choice)
+            separator = ","
+            parts.append(text)
             size += len(text)
             if size >= CHUNK_BYTES:
-                chunk = ",".join(texts).encode()
-                yield chunk if first else b"," + chunk
-                texts, size, first = [], 0, False
-        if texts:
-            chunk = ",".join(texts).encode()
-            yield chunk if first else b"," + chunk
-    yield b'],"provider_summaries":{'
-    yield from _summaries(plan, used, flags, snap)
-    yield b"}}"
+                yield "".join(parts).encode()
+                parts, size = [], 0
+    # The summaries come in chunks of their own (bytes, never decoded):
+    # the small ones join what precedes them, a large one goes as it is.
+    pending = ("".join(parts) + '],"provider_summaries":{').encode()
+    for chunk in _summaries(plan, used, flags, snap):
+        if len(pending) >= CHUNK_BYTES:
+            yield pending
+            pending = chunk
+        else:
+            pending += chunk
+    yield pending + b"}}"
 
 
 # Provider summaries per chunk of the body (a few hundred bytes each).
