@@ -24,6 +24,7 @@ import dataclasses
 from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Set as AbstractSet
+from itertools import filterfalse
 from typing import TYPE_CHECKING
 from typing import TypedDict
 
@@ -127,8 +128,9 @@ class _AnchorOptions:
         # root).
         self._roots: set[int] | None = None
         if snap.nested:
-            root_of = snap.root_of
-            self._roots = {root_of[rp] for rp in own if rp not in left_out}
+            # (C-level iteration: own may hold tens of thousands of rows)
+            kept = filterfalse(left_out.__contains__, own) if left_out else own
+            self._roots = set(map(snap.root_of.__getitem__, kept))
         self._served: AbstractSet[int] = frozenset()
         if sharing:
             served = set().union(*map(snap.anchors_of, sharing))
