@@ -72,7 +72,11 @@ def count(
         return Fits({})
     anchors = list(plan.problem.anchors)
     left = _Left(version)
-    problem = dataclasses.replace(plan.problem, anchors=anchors, headroom=left)
+    # The claims simulated take room: options found with room may no
+    # longer fit, so the search counts it again.
+    problem = dataclasses.replace(
+        plan.problem, anchors=anchors, headroom=left, options_fit=False
+    )
     fits = Fits({})
     independent = _independent(problem, anchors)
     budget = SIMULATE_UP_TO
