@@ -180,8 +180,10 @@ class _AnchorOptions:
         members = self._snap.trees.get(root)
         if members is None:
             found = [root] if owns(root) else []
-        else:
+        elif self._left_out:
             found = sorted(rp for rp in members if owns(rp))
+        else:  # (C-level filtering: this runs for every anchor searched)
+            found = sorted(filter(self._own.__contains__, members))
         if self._sharing:
             anchors_of = self._snap.anchors_of
             shared = [rp for rp in self._sharing if root in anchors_of(rp)]
