@@ -191,7 +191,7 @@ def overview(db, page):
 
 
 def _provider_bars(conn, row):
-    used = usages.for_provider(conn, row.id)
+    _generation, used = usages.of_provider(conn, row.uuid)
     bars = []
     for rc, inv in inventories.list_for(conn, row).items():
         bars.append(

@@ -30,29 +30,10 @@ UNKNOWN = "unknown"
 ALL = "all"
 
 
-_FOR_PROVIDER = (
-    sa.select(
-        INV.c.resource_class_id,
-        sa.func.coalesce(sa.func.sum(ALLOC.c.used), 0),
-    )
-    .select_from(
-        INV.outerjoin(
-            ALLOC,
-            sa.and_(
-                ALLOC.c.resource_provider_id == INV.c.resource_provider_id,
-                ALLOC.c.resource_class_id == INV.c.resource_class_id,
-            ),
-        )
-    )
-    .where(INV.c.resource_provider_id == sa.bindparam("provider_id"))
-    .group_by(INV.c.resource_class_id)
-    .order_by(INV.c.resource_class_id)
-)
-
-
-# The same with the provider found by uuid, in one statement (one round
-# trip: the read the API answers most often after candidates): a row per
-# class, or one row with no class for a provider without inventory.
+# A provider's usage per class it has inventory of, found by uuid in one
+# statement (one round trip: the read the API answers most often after
+# candidates): a row per class, or one row with no class for a provider
+# without inventory.
 _OF_PROVIDER = (
     sa.select(
         RP.c.generation,
@@ -74,16 +55,10 @@ _OF_PROVIDER = (
 )
 
 
-def for_provider(conn: sa.Connection, provider_id: int) -> dict[str, int]:
-    """{class name: amount used} for every class the provider has inventory
-    of (0 when nothing is allocated)."""
-    rows = conn.execute(_FOR_PROVIDER, {"provider_id": provider_id}).all()
-    return _by_class_name(conn, rows)
-
-
 def of_provider(conn: sa.Connection, uuid: str) -> tuple[int, dict[str, int]]:
     """``(generation, {class name: amount used})`` of the provider
-    ``uuid``, as ``for_provider``; 404 when there is no such provider."""
+    ``uuid``: every class it has inventory of (0 when nothing is
+    allocated); 404 when there is no such provider."""
     rows = conn.execute(_OF_PROVIDER, {"uuid": uuid}).all()
     if not rows:
         raise provider_lookup.not_found(uuid)
