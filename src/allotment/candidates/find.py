@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Set as AbstractSet
 from itertools import filterfalse
@@ -128,15 +129,21 @@ class _AnchorOptions:
         # root).
         self._roots: set[int] | None = None
         if snap.nested:
-            # (C-level iteration: own may hold tens of thousands of rows)
-            kept = filterfalse(left_out.__contains__, own) if left_out else own
-            self._roots = set(map(snap.root_of.__getitem__, kept))
+            self._roots = set(map(snap.root_of.__getitem__, self._kept(own)))
         self._served: AbstractSet[int] = frozenset()
         if sharing:
             served = set().union(*map(snap.anchors_of, sharing))
             if banned:
                 served -= banned
             self._served = served
+
+    def _kept(self, rps: Iterable[int]) -> Iterator[int]:
+        """Those of ``rps`` not left out (filtered at C speed: this runs
+        over own's thousands of rows, and for every anchor searched)."""
+        left_out = self._left_out
+        return (
+            filterfalse(left_out.__contains__, rps) if left_out else iter(rps)
+        )
 
     def _owns(self, rp: int) -> bool:
         return rp in self._own and rp not in self._left_out
@@ -153,8 +160,7 @@ class _AnchorOptions:
             return True
         if self._roots is not None:
             return bool(self._roots)
-        left_out = self._left_out
-        return any(rp not in left_out for rp in self._own)
+        return next(self._kept(self._own), None) is not None
 
     def __len__(self) -> int:
         """About how many anchors (at least as many; to pick the slot to
@@ -171,19 +177,15 @@ class _AnchorOptions:
             return filter(self.__contains__, range(rows))
         roots = self._roots
         if roots is None:
-            left_out = self._left_out
-            roots = {rp for rp in self._own if rp not in left_out}
+            roots = set(self._kept(self._own))
         return iter(sorted(roots.union(self._served)))
 
     def __getitem__(self, root: int) -> list[int]:
-        owns = self._owns
         members = self._snap.trees.get(root)
         if members is None:
-            found = [root] if owns(root) else []
-        elif self._left_out:
-            found = sorted(rp for rp in members if owns(rp))
-        else:  # (C-level filtering: this runs for every anchor searched)
-            found = sorted(filter(self._own.__contains__, members))
+            found = [root] if self._owns(root) else []
+        else:
+            found = sorted(self._kept(filter(self._own.__contains__, members)))
         if self._sharing:
             anchors_of = self._snap.anchors_of
             shared = [rp for rp in self._sharing if root in anchors_of(rp)]
