@@ -87,30 +87,31 @@ SERVERS = {
 }
 
 
+def _on_server(db, sql):
+    """Run ``sql`` outside any transaction on the ``db`` server (its
+    administrative database)."""
+    base, query = SERVERS[db]
+    admin = "postgres" if db == "postgresql" else ""
+    engine = sa.create_engine("%s/%s%s" % (base, admin, query))
+    with engine.connect() as c:
+        c.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(sql)
+    engine.dispose()
+
+
+def _database_name(name):
+    return "allotment_scale_%s_%d" % (name, os.getpid())
+
+
 def _database(folder, name, db):
     """The URL of a new, empty database for server ``name``."""
     if db == "sqlite":
         return "sqlite:///%s" % os.path.join(folder, name + ".db")
+    database = _database_name(name)
+    _on_server(db, "DROP DATABASE IF EXISTS " + database)
+    charset = " CHARACTER SET utf8mb4" if db == "mysql" else ""
+    _on_server(db, "CREATE DATABASE %s%s" % (database, charset))
     base, query = SERVERS[db]
-    database = "allotment_scale_%s_%d" % (name, os.getpid())
-    _drop(base, database)
-    with sa.create_engine(base + "/" + _admin_db(db) + query).connect() as c:
-        c = c.execution_options(isolation_level="AUTOCOMMIT")
-        extra = " CHARACTER SET utf8mb4" if db == "mysql" else ""
-        c.exec_driver_sql("CREATE DATABASE %s%s" % (database, extra))
     return "%s/%s%s" % (base, database, query)
-
-
-def _admin_db(db):
-    return "postgres" if db == "postgresql" else ""
-
-
-def _drop(base, database):
-    db = "postgresql" if base.startswith("postgresql") else "mysql"
-    query = SERVERS[db][1]
-    with sa.create_engine(base + "/" + _admin_db(db) + query).connect() as c:
-        c = c.execution_options(isolation_level="AUTOCOMMIT")
-        c.exec_driver_sql("DROP DATABASE IF EXISTS %s" % database)
 
 
 def _config(folder, name, url):
@@ -525,9 +526,10 @@ def main():
     if not args.keep:
         shutil.rmtree(folder)
         if args.db != "sqlite":
-            for url in urls.values():
-                base, _sep, database = url.partition("?")[0].rpartition("/")
-                _drop(base, database)
+            for name in LABELS:
+                _on_server(
+                    args.db, "DROP DATABASE IF EXISTS " + _database_name(name)
+                )
     else:
         print("\nkept", folder, *urls.values())
 
