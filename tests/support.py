@@ -2,6 +2,7 @@
 
 import contextlib
 import threading
+import urllib.parse
 from wsgiref import simple_server
 
 import falcon.testing
@@ -10,6 +11,11 @@ import sqlalchemy as sa
 
 from allotment import config
 from allotment.api import app as api_app
+from allotment.api import candidates_query
+from allotment.api import microversion
+from allotment.candidates import combine
+from allotment.candidates import find
+from allotment.candidates import render
 from allotment.candidates import snapshot
 from allotment.storage import engine
 from allotment.storage import tables
@@ -335,3 +341,15 @@ def usages_by_sql(database, query, version):
     for group, entry in result.items():
         entry["consumer_count"] = len(consumers[group])
     return {"usages": result}
+
+
+def candidates(database, version, query, at="1.37"):
+    """GET /allocation_candidates?``query`` answered from the snapshot
+    ``version`` (kept or freshly loaded), as the API answers it."""
+    requested = microversion.requested("placement " + at)
+    request = candidates_query.parse(urllib.parse.parse_qs(query), requested)
+    flags = candidates_query.flags(requested)
+    with database.read(consistent=True) as conn:
+        plan = find.plan(conn, version, request, flags)
+    choices = () if plan is None else combine.generate(plan.problem)
+    return orjson.loads(b"".join(render.answer(plan, choices, flags, version)))

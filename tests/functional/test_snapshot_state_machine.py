@@ -27,6 +27,7 @@ from hypothesis.stateful import rule
 from hypothesis.stateful import run_state_machine_as_test
 from sqlalchemy import exc as sa_exc
 
+from allotment.candidates import find
 from allotment.candidates import fingerprint
 from allotment.candidates import snapshot
 from allotment.storage import changes
@@ -48,6 +49,11 @@ OWNERS = [
     ("7d2ed3b0-0000-4000-8000-000000000004", USER, "MIGRATION"),
 ]
 INV = tables.inventories
+# Two groups, the second under the first or the first under the second.
+SUBTREE = (
+    "resources_A=VCPU:1&resources_B=MEMORY_MB:1&same_subtree=_A,_B"
+    "&group_policy=none"
+)
 
 
 def _lost(*_args, **_kwargs):
@@ -134,6 +140,23 @@ def _machine(url, backend):
             }
             resp = self.w.put("/resource_providers/%s/inventories" % rp, body)
             assert resp.status_code in (200, 409), resp.text
+
+        @precondition(lambda self: self.providers)
+        @rule(n=st.integers(0, 50), parent=st.integers(-1, 50))
+        def reparent(self, n, parent):
+            """Move a provider under another one, or make it a root (1.37);
+            a cycle or a move between trees is refused."""
+            rp = self._pick(self.providers, n)
+            body = {
+                "name": rp,
+                "parent_provider_uuid": (
+                    None if parent < 0 else self._pick(self.providers, parent)
+                ),
+            }
+            resp = self.w.put(
+                "/resource_providers/" + rp, body, version="1.37"
+            )
+            assert resp.status_code in (200, 400, 409), resp.text
 
         @precondition(lambda self: self.providers)
         @rule(n=st.integers(0, 50), aggs=st.sets(st.sampled_from(AGGREGATES)))
@@ -267,6 +290,20 @@ def _machine(url, backend):
                 assert support.fits_state(kept, keys) == support.fits_state(
                     fresh, keys
                 )
+                # same_subtree, through each provider's ancestor lines the
+                # search keeps between requests (find._ancestry): the fresh
+                # load's answer starts with none, as a new worker does, and
+                # leaves the kept ones as they were.
+                kept_answer = support.candidates(client.db, kept, SUBTREE)
+                held = find._ancestries
+                find._ancestries = ([], {})
+                try:
+                    fresh_answer = support.candidates(
+                        client.db, fresh, SUBTREE
+                    )
+                finally:
+                    find._ancestries = held
+                assert kept_answer == fresh_answer
                 with client.db.read(consistent=True) as conn:
                     assert changes.head(conn) == kept.seq
                     assert fingerprint.of_version(
