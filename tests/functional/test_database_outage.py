@@ -133,6 +133,22 @@ def test_stopped_mariadb_answers_503_then_recovers(private_mariadb, mode):
         api.close()
 
 
+@pytest.mark.parametrize("server", ["private_postgres", "private_mariadb"])
+def test_first_request_after_a_restart_is_answered(request, server):
+    """A restart while no request runs leaves the pool holding connections
+    the old server ended: the first request after it is answered, not 503
+    (engine._Liveness replaces them)."""
+    private = request.getfixturevalue(server)
+    api = support.ApiClient.create(private.url)
+    try:
+        _seed(api)
+        private.stop("fast")
+        private.start()
+        _assert_recovered(api)
+    finally:
+        api.close()
+
+
 def test_unresponsive_database_answers_503_in_bounded_time(
     private_postgres, monkeypatch
 ):

@@ -17,6 +17,7 @@ import contextlib
 import logging
 import os
 import random
+import select
 import time
 from collections.abc import Callable
 from collections.abc import Iterator
@@ -200,6 +201,79 @@ def compares_text_exactly(conn: sa.Connection) -> bool:
 _PLAIN = "allotment_plain_read"
 
 
+# A pooled connection unused for longer than this many seconds is pinged
+# before it is handed out; one in steady use only when its socket says the
+# server has ended it (see _Liveness).
+PING_AFTER_IDLE = 2.0
+_IDLE_SINCE = "allotment_idle_since"
+
+
+def _socket_of(dbapi_conn: Any) -> int | None:
+    """The file descriptor of a psycopg or PyMySQL connection (None when
+    the driver does not say, or the connection is closed)."""
+    try:
+        fileno = dbapi_conn.fileno  # psycopg
+    except AttributeError:
+        sock = getattr(dbapi_conn, "_sock", None)  # PyMySQL
+        fileno = getattr(sock, "fileno", None)
+    if fileno is None:
+        return None
+    try:
+        fd = fileno()
+    except Exception:  # closed
+        return None
+    return fd if isinstance(fd, int) and fd >= 0 else None
+
+
+def _has_input(fd: int) -> bool:
+    """True when the socket ``fd`` has something to read, or has been
+    closed or reset by the other end."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
+    return bool(poller.poll(0))
+
+
+class _Liveness:
+    """Hands out only pooled connections the server has not ended, with a
+    round trip only where one is needed.
+
+    SQLAlchemy's pre-ping sends a statement at every checkout: on a small
+    read, a round trip as dear as the read's own. Between requests a
+    connection's socket has nothing to read; when the server ends the
+    connection (a restart, a kill, a timeout, a proxy failing over) the
+    socket becomes readable: the server's last message, or the end of the
+    stream. So a connection is pinged first only when its socket has
+    input, when it has been idle for longer than ``PING_AFTER_IDLE``, or
+    when its socket cannot be seen; a failed ping discards it and the pool
+    connects afresh, as with pre-ping. (Neither catches a server that
+    vanishes without a word, such as a cut cable, between the check and
+    the statement: that request fails with a 503.)"""
+
+    def __init__(self, dialect: Any) -> None:
+        self.dialect = dialect
+
+    def checkout(self, dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(_IDLE_SINCE)
+        fd = _socket_of(dbapi_conn)
+        if since is not None and (
+            fd is None
+            or time.monotonic() - since >= PING_AFTER_IDLE
+            or _has_input(fd)
+        ):
+            try:
+                self.dialect.do_ping(dbapi_conn)
+            except Exception as error:
+                # As pre-ping does: the server has gone away and come back,
+                # so every connection made before now is dead too; the pool
+                # drops them and checks out a new one.
+                raise sa_exc.InvalidatePoolError(str(error)) from error
+
+    @staticmethod
+    def checkin(dbapi_conn: Any, record: Any) -> None:
+        if dbapi_conn is not None:
+            record.info[_IDLE_SINCE] = time.monotonic()
+
+
 def _checked_out(*_args: Any) -> None:
     metrics.DB_IN_USE.inc()
 
@@ -243,7 +317,6 @@ class Database:
             }
         else:
             kwargs["pool_recycle"] = recycle
-            kwargs["pool_pre_ping"] = True
             if pool_size is not None:
                 kwargs["pool_size"] = pool_size
             if max_overflow is not None:
@@ -263,6 +336,11 @@ class Database:
             "sqlite": {_PLAIN: True},  # no BEGIN: see _setup_sqlite
         }
         self._plain_read = plain.get(self.backend, {})
+        if self.backend != "sqlite":
+            # (first: a connection found dead is replaced before it counts)
+            liveness = _Liveness(self.engine.dialect)
+            event.listen(self.engine, "checkout", liveness.checkout)
+            event.listen(self.engine, "checkin", liveness.checkin)
         event.listen(self.engine, "checkout", _checked_out)
         event.listen(self.engine, "checkin", _checked_in)
         if self.backend == "sqlite":
