@@ -115,3 +115,35 @@ def test_a_connection_in_steady_use_is_not_pinged(backend, api, monkeypatch):
     monkeypatch.setattr(engine, "PING_AFTER_IDLE", 0)
     _own_id(api.db)
     assert len(pings) == 1  # one idle for longer is pinged first
+
+
+def test_a_mysql_connection_goes_back_rolled_back_once(
+    backend, api, monkeypatch
+):
+    """MySQL: the pool does not roll back again a transaction that has
+    ended (a committed write, a read SQLAlchemy rolled back as it closed),
+    and does roll back any other (``Database._setup_mysql``)."""
+    if backend != "mysql":
+        pytest.skip("MySQL's pool reset")
+    import pymysql
+
+    db = api.db
+    rollbacks = []
+    real = pymysql.connections.Connection.rollback
+
+    def counted(dbapi_conn):
+        rollbacks.append(dbapi_conn)
+        return real(dbapi_conn)
+
+    monkeypatch.setattr(pymysql.connections.Connection, "rollback", counted)
+    _commit_a_trait(db)
+    assert len(rollbacks) == 0
+    with db.read() as conn:
+        conn.scalar(COUNT)
+    assert len(rollbacks) == 1
+    raw = db.engine.raw_connection()  # a transaction the pool cannot see
+    cursor = raw.cursor()
+    cursor.execute("SELECT count(*) FROM traits")
+    cursor.close()
+    raw.close()
+    assert len(rollbacks) == 2

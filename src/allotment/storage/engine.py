@@ -206,6 +206,9 @@ _PLAIN = "allotment_plain_read"
 # server has ended it (see _Liveness).
 PING_AFTER_IDLE = 2.0
 _IDLE_SINCE = "allotment_idle_since"
+# Set on a pooled connection whose transaction has committed (see
+# Database._setup_mysql).
+_ENDED = "allotment_transaction_ended"
 
 
 def _socket_of(dbapi_conn: Any) -> int | None:
@@ -324,6 +327,8 @@ class Database:
             if pool_timeout is not None:
                 kwargs["pool_timeout"] = pool_timeout
             kwargs["isolation_level"] = "READ COMMITTED"
+            if self.backend == "mysql":
+                kwargs["pool_reset_on_return"] = None  # see _setup_mysql
             if (
                 self.backend == "postgresql"
                 and "connect_timeout" not in self.url.query
@@ -396,6 +401,17 @@ class Database:
                 conn.exec_driver_sql("BEGIN")
 
     def _setup_mysql(self, sql_mode: str) -> None:
+        @event.listens_for(self.engine, "reset")
+        def _on_reset(dbapi_conn: Any, record: Any, state: Any) -> None:
+            # The pool's own rollback is off (pool_reset_on_return): a
+            # connection whose transaction ended here already, a write
+            # that committed or one SQLAlchemy rolled back as it closed,
+            # goes back without another round trip; any other is rolled
+            # back, as the pool would.
+            if record.info.pop(_ENDED, False) or state.transaction_was_reset:
+                return
+            dbapi_conn.rollback()
+
         @event.listens_for(self.engine, "connect")
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
@@ -476,6 +492,8 @@ class Database:
                 with conn.begin():
                     yield conn
                     changes.publish(conn)
+                # Committed: nothing for the pool to roll back (MySQL).
+                conn.connection.info[_ENDED] = True
             finally:
                 changes.discard(conn)
 
