@@ -117,33 +117,62 @@ def test_a_connection_in_steady_use_is_not_pinged(backend, api, monkeypatch):
     assert len(pings) == 1  # one idle for longer is pinged first
 
 
-def test_a_mysql_connection_goes_back_rolled_back_once(
-    backend, api, monkeypatch
-):
-    """MySQL: the pool does not roll back again a transaction that has
-    ended (a committed write, a read SQLAlchemy rolled back as it closed),
-    and does roll back any other (``Database._setup_mysql``)."""
-    if backend != "mysql":
-        pytest.skip("MySQL's pool reset")
+def _mysql_traffic(db, monkeypatch):
+    """Every statement, COMMIT and ROLLBACK a MySQL connection sends."""
     import pymysql
 
+    sent = []
+    connection = pymysql.connections.Connection
+    for name in ("commit", "rollback"):
+        real = getattr(connection, name)
+
+        def counted(dbapi_conn, _real=real, _name=name):
+            sent.append(_name.upper())
+            return _real(dbapi_conn)
+
+        monkeypatch.setattr(connection, name, counted)
+
+    @sa.event.listens_for(db.engine, "before_cursor_execute")
+    def statement(_conn, _cursor, sql, *_args):
+        sent.append(sql.split()[0].upper())
+
+    return sent
+
+
+def test_mysql_transactions_are_begun_and_ended_as_needed(
+    backend, api, monkeypatch
+):
+    """MySQL (``Database._setup_mysql``): a plain read sends its statement
+    alone; a write and a consistent read begin a transaction and end it;
+    a write that fails leaves nothing behind, not even for the next START
+    TRANSACTION to commit."""
+    if backend != "mysql":
+        pytest.skip("MySQL's transactions")
     db = api.db
-    rollbacks = []
-    real = pymysql.connections.Connection.rollback
-
-    def counted(dbapi_conn):
-        rollbacks.append(dbapi_conn)
-        return real(dbapi_conn)
-
-    monkeypatch.setattr(pymysql.connections.Connection, "rollback", counted)
-    _commit_a_trait(db)
-    assert len(rollbacks) == 0
+    sent = _mysql_traffic(db, monkeypatch)
     with db.read() as conn:
+        before = conn.scalar(COUNT)
+    assert sent == ["SELECT"]
+    sent.clear()
+    _commit_a_trait(db)
+    assert sent[0] == "START"
+    assert sent[-1] == "COMMIT"
+    assert "ROLLBACK" not in sent
+    sent.clear()
+    with db.read(consistent=True) as conn:
         conn.scalar(COUNT)
-    assert len(rollbacks) == 1
-    raw = db.engine.raw_connection()  # a transaction the pool cannot see
-    cursor = raw.cursor()
-    cursor.execute("SELECT count(*) FROM traits")
-    cursor.close()
-    raw.close()
-    assert len(rollbacks) == 2
+    assert sent == ["SET", "START", "SELECT", "ROLLBACK"]
+
+    class Failed(Exception):
+        pass
+
+    with pytest.raises(Failed), db.write() as conn:
+        conn.execute(
+            TRAITS.insert().values(name="CUSTOM_LOST", created_at=utcnow())
+        )
+        raise Failed
+    _commit_a_trait(db)
+    with db.read() as conn:
+        assert conn.scalar(COUNT) == before + 2
+        lost = TRAITS.select().where(TRAITS.c.name == "CUSTOM_LOST")
+        assert conn.execute(lost).first() is None

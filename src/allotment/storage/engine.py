@@ -206,9 +206,11 @@ _PLAIN = "allotment_plain_read"
 # server has ended it (see _Liveness).
 PING_AFTER_IDLE = 2.0
 _IDLE_SINCE = "allotment_idle_since"
-# Set on a pooled connection whose transaction has committed (see
-# Database._setup_mysql).
-_ENDED = "allotment_transaction_ended"
+# MySQL: set on a pooled connection while a transaction it began may be
+# open (see Database._setup_mysql).
+_OPEN = "allotment_transaction_open"
+# The execution option of a consistent read on MySQL.
+_CONSISTENT = "allotment_consistent_read"
 
 
 def _socket_of(dbapi_conn: Any) -> int | None:
@@ -327,8 +329,10 @@ class Database:
             if pool_timeout is not None:
                 kwargs["pool_timeout"] = pool_timeout
             kwargs["isolation_level"] = "READ COMMITTED"
-            if self.backend == "mysql":
-                kwargs["pool_reset_on_return"] = None  # see _setup_mysql
+            if self.backend == "mysql":  # see _setup_mysql
+                kwargs["isolation_level"] = "AUTOCOMMIT"
+                kwargs["skip_autocommit_rollback"] = True
+                kwargs["pool_reset_on_return"] = None
             if (
                 self.backend == "postgresql"
                 and "connect_timeout" not in self.url.query
@@ -339,6 +343,7 @@ class Database:
         plain: dict[str, dict[str, Any]] = {
             "postgresql": {"isolation_level": "AUTOCOMMIT"},
             "sqlite": {_PLAIN: True},  # no BEGIN: see _setup_sqlite
+            "mysql": {_PLAIN: True},  # no START TRANSACTION: _setup_mysql
         }
         self._plain_read = plain.get(self.backend, {})
         if self.backend != "sqlite":
@@ -401,23 +406,48 @@ class Database:
                 conn.exec_driver_sql("BEGIN")
 
     def _setup_mysql(self, sql_mode: str) -> None:
-        @event.listens_for(self.engine, "reset")
-        def _on_reset(dbapi_conn: Any, record: Any, state: Any) -> None:
-            # The pool's own rollback is off (pool_reset_on_return): a
-            # connection whose transaction ended here already, a write
-            # that committed or one SQLAlchemy rolled back as it closed,
-            # goes back without another round trip; any other is rolled
-            # back, as the pool would.
-            if record.info.pop(_ENDED, False) or state.transaction_was_reset:
-                return
-            dbapi_conn.rollback()
+        """Connections rest in autocommit, at READ COMMITTED; a transaction
+        is begun with START TRANSACTION when SQLAlchemy begins one, except
+        on a plain read, whose statements then need no transaction at all:
+        neither the implicit one MySQL opens without autocommit nor the
+        ROLLBACK that ends it, one of a small read's two round trips. A
+        write costs the same round trips as before: START TRANSACTION
+        instead of the pool's rollback after COMMIT.
+
+        SQLAlchemy neither rolls back (``skip_autocommit_rollback``) nor
+        resets (``pool_reset_on_return``) a connection in autocommit: a
+        connection that began a transaction here and did not commit it is
+        rolled back as it goes back to the pool, so that no transaction
+        outlives its request (the next START TRANSACTION would commit it)."""
 
         @event.listens_for(self.engine, "connect")
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
             if sql_mode:
                 cur.execute("SET SESSION sql_mode = %s", (sql_mode,))
+            cur.execute(
+                "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"
+            )
             cur.close()
+
+        @event.listens_for(self.engine, "begin")
+        def _on_begin(conn: sa.Connection) -> None:
+            options = conn.get_execution_options()
+            if options.get(_PLAIN):
+                return
+            if options.get(_CONSISTENT):
+                # For this transaction only (the session stays at READ
+                # COMMITTED).
+                conn.exec_driver_sql(
+                    "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"
+                )
+            conn.connection.info[_OPEN] = True
+            conn.exec_driver_sql("START TRANSACTION")
+
+        @event.listens_for(self.engine, "reset")
+        def _on_reset(dbapi_conn: Any, record: Any, _state: Any) -> None:
+            if record.info.pop(_OPEN, False):
+                dbapi_conn.rollback()
 
     def wait_until_reachable(
         self, max_retries: int = 10, interval: float = 10
@@ -449,9 +479,8 @@ class Database:
         sees what was committed before it began (READ COMMITTED, the
         engine's level), and where a transaction adds nothing to that it is
         left out: on PostgreSQL BEGIN and ROLLBACK were two of a small
-        read's four round trips; on SQLite, two statements of three. (Not
-        on MySQL, where turning autocommit on and back off would cost two
-        round trips as well.)"""
+        read's four round trips; on SQLite, two statements of three; on
+        MySQL the ROLLBACK was one of two."""
         with self.engine.connect() as conn:
             if not consistent and self._plain_read:
                 yield conn.execution_options(**self._plain_read)
@@ -461,14 +490,12 @@ class Database:
                 conn = conn.execution_options(
                     isolation_level="REPEATABLE READ"
                 )
+            elif consistent and self.backend == "mysql":
+                # For this transaction only: setting the session's level
+                # and back (SQLAlchemy's way) costs four round trips, each
+                # with a COMMIT.
+                conn = conn.execution_options(**{_CONSISTENT: True})
             conn.begin()
-            if consistent and self.backend == "mysql":
-                # For the next transaction only: setting the session's
-                # level and back (SQLAlchemy's way) costs four round trips,
-                # each with a COMMIT.
-                conn.exec_driver_sql(
-                    "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"
-                )
             yield conn
             if self.backend == "postgresql":
                 # Read only, so the same as rolling back, but psycopg drops
@@ -477,9 +504,8 @@ class Database:
                 # all again): the statements of a request were never
                 # prepared for long.
                 conn.commit()
-            # Elsewhere closing the connection rolls the transaction back.
-            # Rolled back here, the pool would roll back once more as it
-            # takes the connection back: a round trip more on MySQL.
+            # Elsewhere closing the connection rolls the transaction back
+            # (on MySQL: _setup_mysql).
 
     @contextlib.contextmanager
     def write(self) -> Iterator[sa.Connection]:
@@ -492,8 +518,8 @@ class Database:
                 with conn.begin():
                     yield conn
                     changes.publish(conn)
-                # Committed: nothing for the pool to roll back (MySQL).
-                conn.connection.info[_ENDED] = True
+                # Committed: nothing left to roll back (MySQL).
+                conn.connection.info.pop(_OPEN, None)
             finally:
                 changes.discard(conn)
 
