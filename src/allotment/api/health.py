@@ -64,7 +64,7 @@ class DatabaseCheck(_Backend):
     def healthcheck(self, server_port):
         started = time.monotonic()
         try:
-            with self.database.engine.connect() as conn:
+            with self.database.read() as conn:
                 conn.exec_driver_sql("SELECT 1")
         except (sa_exc.SQLAlchemyError, OSError) as exc:
             return pluginbase.HealthcheckResult(
