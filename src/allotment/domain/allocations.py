@@ -51,6 +51,7 @@ ALLOC = tables.allocations
 INV = tables.inventories
 RP = tables.resource_providers
 CONSUMERS = tables.consumers
+RC = tables.resource_classes
 
 # consumer generation value meaning "the request does not check it"
 # (microversions before 1.28).
@@ -110,6 +111,35 @@ class ConsumerRace(exceptions.ConcurrentUpdate):
 def _in(column: sa.ColumnElement, name: str) -> sa.ColumnElement[bool]:
     """``column IN (:name)``, the list given when the statement runs."""
     return column.in_(sa.bindparam(name, expanding=True))
+
+
+# The claim's two reads are built once per length of each list they take
+# (mostly one of each), with a plain parameter per item: an expanding
+# parameter re-renders the statement's SQL on every run, about a tenth of
+# the cost of a read.
+Lengths = tuple[tuple[str, int], ...]
+
+
+def _listed(
+    column: sa.ColumnElement, name: str, lengths: Lengths
+) -> sa.ColumnElement[bool]:
+    """``column IN (:name_0, ..., :name_<n-1>)``, n the length of list
+    ``name`` in ``lengths``."""
+    count = dict(lengths)[name]
+    return column.in_(
+        [sa.bindparam("%s_%d" % (name, n)) for n in range(count)]
+    )
+
+
+def _lists(lists: dict[str, list]) -> tuple[Lengths, dict[str, object]]:
+    """(the lengths of ``lists``, their items as the parameters of
+    ``_listed``)."""
+    params = {
+        "%s_%d" % (name, n): value
+        for name, values in lists.items()
+        for n, value in enumerate(values)
+    }
+    return tuple((name, len(values)) for name, values in lists.items()), params
 
 
 # Reading ---------------------------------------------------------------
@@ -422,16 +452,15 @@ class Found(NamedTuple):
 _NO = sa.null()
 
 
-@functools.lru_cache(maxsize=8)
-def _look_up_statement(
-    with_types: bool, with_classes: bool
-) -> sa.CompoundSelect:
+@functools.lru_cache(maxsize=64)
+def _look_up_statement(lengths: Lengths) -> sa.CompoundSelect:
     """The claim's first read, in one statement: rows of (kind, key, id,
-    generation, project id, user id, type id) for the consumers of
-    ``:uuids`` (kind ``consumer``), the providers holding their allocations
+    generation, project id, user id, type id) for the consumers of list
+    ``uuids`` (kind ``consumer``), the providers holding their allocations
     (``held``: key the consumer, id and generation the provider's), and
-    the owners and custom classes named (``project``, ``user``, ``type``,
-    ``class``: key the name, id its row's)."""
+    the owners and custom classes of the lists ``project``, ``user``,
+    ``type`` and ``class`` (kind the list's name, key the name, id its
+    row's; a list not in ``lengths`` is not looked up)."""
 
     def kind(name: str) -> sa.ColumnElement:
         return sa.literal_column("'%s'" % name)
@@ -445,7 +474,7 @@ def _look_up_statement(
             CONSUMERS.c.project_id,
             CONSUMERS.c.user_id,
             CONSUMERS.c.consumer_type_id,
-        ).where(_in(CONSUMERS.c.uuid, "uuids")),
+        ).where(_listed(CONSUMERS.c.uuid, "uuids", lengths)),
         sa.select(
             kind("held"),
             ALLOC.c.consumer_id,
@@ -458,20 +487,15 @@ def _look_up_statement(
         .select_from(
             ALLOC.outerjoin(RP, RP.c.id == ALLOC.c.resource_provider_id)
         )
-        .where(_in(ALLOC.c.consumer_id, "uuids")),
+        .where(_listed(ALLOC.c.consumer_id, "uuids", lengths)),
     ]
-    named = [
-        (kind_, table, column)
-        for kind_, (table, column) in consumer_domain.OWNER_KEYS.items()
-        if with_types or kind_ != "type"
-    ]
-    if with_classes:
-        named.append(("class", tables.resource_classes, "name"))
-    for kind_, table, column in named:
+    named = dict(consumer_domain.OWNER_KEYS, **{"class": (RC, "name")})
+    for kind_, _count in lengths[1:]:
+        table, column = named[kind_]
         branches.append(
             sa.select(
                 kind(kind_), table.c[column], table.c.id, _NO, _NO, _NO, _NO
-            ).where(_in(table.c[column], kind_))
+            ).where(_listed(table.c[column], kind_, lengths))
         )
     return sa.union_all(*branches)
 
@@ -483,22 +507,23 @@ def _look_up(
     the ids of their owners and of the ``custom`` class names, in one
     statement."""
     types = {r.consumer_type for r in requests if r.consumer_type is not None}
-    params = {
+    lists = {
         "uuids": list({r.uuid for r in requests}),
         "project": list({r.project_id for r in requests}),
         "user": list({r.user_id for r in requests}),
     }
     if types:
-        params["type"] = list(types)
+        lists["type"] = list(types)
     if custom:
-        params["class"] = custom
+        lists["class"] = custom
+    lengths, params = _lists(lists)
     consumers = {}
     held: dict[str, dict[int, int]] = {}
     owners: dict[str, dict[str, int]] = {
         kind: {} for kind in consumer_domain.OWNER_KEYS
     }
     classes = {}
-    statement = _look_up_statement(bool(types), bool(custom))
+    statement = _look_up_statement(lengths)
     for kind, key, id_, generation, *owner in conn.execute(statement, params):
         if kind == "consumer":
             consumers[key] = consumer_domain.Consumer(
@@ -534,13 +559,14 @@ def _owner_ids(
     return projects, users, types
 
 
-def _providers_and_usage_statement() -> sa.Select:
-    """Every provider of ``:uuids`` (id, uuid, generation) with its
-    inventory of the classes of ``:rc_ids`` (none: NULLs), and the usage
-    of each inventory by all consumers and by those of ``:consumer_uuids``
-    alone. One statement, so the generations are read with the usage they
-    guard: a writer committing after it moves the generation that the
-    write then compare-and-sets."""
+@functools.lru_cache(maxsize=64)
+def _providers_and_usage_statement(lengths: Lengths) -> sa.Select:
+    """Every provider of list ``uuids`` (id, uuid, generation) with its
+    inventory of the classes of list ``rc_ids`` (none: NULLs), and the
+    usage of each inventory by all consumers and by those of list
+    ``consumer_uuids`` alone. One statement, so the generations are read
+    with the usage they guard: a writer committing after it moves the
+    generation that the write then compare-and-sets."""
     other = ALLOC.alias("counted")
     used_all = (
         sa.select(sa.func.sum(other.c.used))
@@ -559,7 +585,7 @@ def _providers_and_usage_statement() -> sa.Select:
             ALLOC.c.resource_class_id,
             sa.func.sum(ALLOC.c.used).label("used"),
         )
-        .where(_in(ALLOC.c.consumer_id, "consumer_uuids"))
+        .where(_listed(ALLOC.c.consumer_id, "consumer_uuids", lengths))
         .group_by(ALLOC.c.resource_provider_id, ALLOC.c.resource_class_id)
         .subquery("mine")
     )
@@ -583,7 +609,7 @@ def _providers_and_usage_statement() -> sa.Select:
                 INV,
                 sa.and_(
                     INV.c.resource_provider_id == RP.c.id,
-                    _in(INV.c.resource_class_id, "rc_ids"),
+                    _listed(INV.c.resource_class_id, "rc_ids", lengths),
                 ),
             ).outerjoin(
                 mine,
@@ -593,11 +619,9 @@ def _providers_and_usage_statement() -> sa.Select:
                 ),
             )
         )
-        .where(_in(RP.c.uuid, "uuids"))
+        .where(_listed(RP.c.uuid, "uuids", lengths))
     )
 
-
-_PROVIDERS_AND_USAGE = _providers_and_usage_statement()
 
 # (provider id, class id) -> its inventory row, with the usage
 Inventory = dict[tuple[int, int], sa.Row]
@@ -620,14 +644,17 @@ def _providers_and_usage(
     )
     if not wanted:
         return {}, {}
-    params = {
-        "uuids": wanted,
-        "rc_ids": list(set(rc_ids.values())),
-        "consumer_uuids": list({r.uuid for r in requests}),
-    }
+    lengths, params = _lists(
+        {
+            "uuids": wanted,
+            "rc_ids": list(set(rc_ids.values())),
+            "consumer_uuids": list({r.uuid for r in requests}),
+        }
+    )
     found = {}
     inventory = {}
-    for row in conn.execute(_PROVIDERS_AND_USAGE, params):
+    statement = _providers_and_usage_statement(lengths)
+    for row in conn.execute(statement, params):
         found[row.uuid] = Provider(row.id, row.uuid, row.generation)
         if row.resource_class_id is not None:
             inventory[row.id, row.resource_class_id] = row
