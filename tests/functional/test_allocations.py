@@ -3,6 +3,9 @@
 import uuid
 
 import pytest
+import sqlalchemy as sa
+
+from allotment.storage import tables
 
 INCOMPLETE = "00000000-0000-0000-0000-000000000000"
 PROJECT = "6d2e4a4c-0a8e-4b5a-9c1e-1f2a3b4c5d6e"
@@ -402,3 +405,99 @@ def test_in_use_inventory_and_provider(api, compute):
     )
     assert api.delete("/allocations/%s" % consumer).status_code == 204
     assert api.delete("/resource_providers/%s" % compute).status_code == 204
+
+
+def _sent(api, action):
+    """The statements ``action`` sends, as text."""
+    sent = []
+
+    def listen(_conn, _cursor, statement, *_args):
+        sent.append(" ".join(statement.split()))
+
+    sa.event.listen(api.db.engine, "before_cursor_execute", listen)
+    try:
+        action()
+    finally:
+        sa.event.remove(api.db.engine, "before_cursor_execute", listen)
+    return sent
+
+
+def test_a_claim_reads_twice_and_deletes_only_what_was_held(api):
+    """A claim reads the consumer, its owners and the providers of what it
+    holds in one statement, the providers with their inventory and usage
+    in another; a new consumer holds nothing, so nothing is deleted."""
+    consumer = str(uuid.uuid4())
+    custom = "CUSTOM_MAGIC"
+    resp = api.put("/resource_classes/" + custom, version="1.7")
+    assert resp.status_code == 201, resp.text
+    compute = make_provider(
+        api, "cn1", {"VCPU": {"total": 8}, custom: {"total": 4}}
+    )
+
+    def put(consumer, resources, generation_):
+        resp = claim(
+            api,
+            consumer,
+            {compute: resources},
+            generation_,
+            version="1.38",
+            consumer_type="INSTANCE",
+        )
+        assert resp.status_code == 204, resp.text
+
+    put(str(uuid.uuid4()), {"VCPU": 1}, None)  # the owners' rows exist
+    sent = _sent(api, lambda: put(consumer, {"VCPU": 2, custom: 1}, None))
+    reads = [s for s in sent if s.startswith("SELECT")]
+    assert len(reads) == 2, reads
+    assert not [s for s in sent if s.startswith("DELETE")], sent
+    sent = _sent(api, lambda: put(consumer, {"VCPU": 3}, 1))
+    assert [s for s in sent if s.startswith("DELETE")], sent
+    body = api.get("/allocations/%s" % consumer, version="1.38").json
+    assert body["allocations"][compute]["resources"] == {"VCPU": 3}
+    assert body["consumer_generation"] == 2
+    assert usages(api, compute) == {"VCPU": 4, custom: 0}
+
+
+def test_a_claim_replaces_allocations_held_without_a_consumer_row(
+    api, compute
+):
+    """Allocations written before consumers had rows, or left on a
+    provider deleted by hand, are replaced by the consumer's next claim,
+    as the DELETE of all its allocations always did."""
+    orphan, stranded = str(uuid.uuid4()), str(uuid.uuid4())
+    assert claim(api, stranded, {compute: {"VCPU": 1}}).status_code == 204
+    with api.db.write() as conn:
+        rp_id = conn.scalar(
+            sa.select(tables.resource_providers.c.id).where(
+                tables.resource_providers.c.uuid == compute
+            )
+        )
+        conn.execute(
+            tables.allocations.insert(),
+            [
+                {
+                    "resource_provider_id": rp_id,
+                    "consumer_id": orphan,
+                    "resource_class_id": 0,
+                    "used": 3,
+                },
+                {
+                    "resource_provider_id": rp_id + 1000,
+                    "consumer_id": stranded,
+                    "resource_class_id": 0,
+                    "used": 5,
+                },
+            ],
+        )
+    assert claim(api, orphan, {compute: {"VCPU": 2}}).status_code == 204
+    assert claim(api, stranded, {compute: {"VCPU": 1}}, 1).status_code == 204
+    with api.db.read() as conn:
+        held = conn.execute(
+            sa.select(
+                tables.allocations.c.consumer_id,
+                tables.allocations.c.resource_provider_id,
+                tables.allocations.c.used,
+            ).order_by(tables.allocations.c.used)
+        ).all()
+    assert sorted(held) == sorted([(stranded, rp_id, 1), (orphan, rp_id, 2)])
+    assert usages(api, compute)["VCPU"] == 3

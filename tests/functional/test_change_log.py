@@ -400,3 +400,24 @@ def test_nova_import_records_everything(
     )
     capsys.readouterr()
     assert _changed(api, cursor) is changes.EVERYTHING
+
+
+def test_publish_takes_the_next_number_and_logs_under_it(api):
+    """The number ``publish`` takes (on MySQL and MariaDB read back as the
+    session's LAST_INSERT_ID, sent with the UPDATE's answer) is the head's
+    next, and the one its entries are logged under."""
+    with api.db.read() as conn:
+        before = changes.head(conn)
+    for step in (1, 2):
+        with api.db.write() as conn:
+            changes.record(conn, [7, 8])
+            seq = changes.publish(conn)
+        assert seq == before + step
+        with api.db.read() as conn:
+            assert changes.head(conn) == seq
+            logged = conn.execute(
+                sa.select(tables.provider_changes.c.provider_id).where(
+                    tables.provider_changes.c.seq == seq
+                )
+            ).scalars()
+            assert sorted(logged) == [7, 8]

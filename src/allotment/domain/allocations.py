@@ -1,16 +1,18 @@
 """Allocations: reading them, and the claim path that replaces them.
 
 ``replace`` sets the complete allocations of one or more consumers in one
-write transaction with a fixed number of set-oriented statements: look up
-consumers, owners, providers and classes; read inventory and usage of every
-(provider, class) involved in one query; check capacity and the inventory
-constraints; swap the allocation rows; advance consumer generations; and
-bump the generation of every provider involved with one compare-and-set.
+write transaction with a fixed number of set-oriented statements: one read
+of the consumers, the providers of what they hold and the ids of their
+owners and custom classes; one read of the providers with the inventory
+and usage of every (provider, class) involved; then, after the capacity
+and inventory checks, the swap of the allocation rows (the DELETE only
+when the consumers held any), the consumer generations, and the
+generation of every provider involved bumped with one compare-and-set.
 
-The providers' generations are read before their usage, so a writer that
-commits in between makes the compare-and-set fail rather than letting a
-stale usage pass the capacity check. A lost provider race rolls the whole
-transaction back and runs it again, up to
+The providers' generations are read in the statement that reads their
+usage, so a writer that commits after it makes the compare-and-set fail
+rather than letting a stale usage pass the capacity check. A lost
+provider race rolls the whole transaction back and runs it again, up to
 ``[placement] allocation_conflict_retry_count`` times.
 """
 
@@ -49,6 +51,7 @@ ALLOC = tables.allocations
 INV = tables.inventories
 RP = tables.resource_providers
 CONSUMERS = tables.consumers
+RC = tables.resource_classes
 
 # consumer generation value meaning "the request does not check it"
 # (microversions before 1.28).
@@ -108,6 +111,35 @@ class ConsumerRace(exceptions.ConcurrentUpdate):
 def _in(column: sa.ColumnElement, name: str) -> sa.ColumnElement[bool]:
     """``column IN (:name)``, the list given when the statement runs."""
     return column.in_(sa.bindparam(name, expanding=True))
+
+
+# The claim's two reads are built once per length of each list they take
+# (mostly one of each), with a plain parameter per item: an expanding
+# parameter re-renders the statement's SQL on every run, about a tenth of
+# the cost of a read.
+Lengths = tuple[tuple[str, int], ...]
+
+
+def _listed(
+    column: sa.ColumnElement, name: str, lengths: Lengths
+) -> sa.ColumnElement[bool]:
+    """``column IN (:name_0, ..., :name_<n-1>)``, n the length of list
+    ``name`` in ``lengths``."""
+    count = dict(lengths)[name]
+    return column.in_(
+        [sa.bindparam("%s_%d" % (name, n)) for n in range(count)]
+    )
+
+
+def _lists(lists: dict[str, list]) -> tuple[Lengths, dict[str, object]]:
+    """(the lengths of ``lists``, their items as the parameters of
+    ``_listed``)."""
+    params = {
+        "%s_%d" % (name, n): value
+        for name, values in lists.items()
+        for n, value in enumerate(values)
+    }
+    return tuple((name, len(values)) for name, values in lists.items()), params
 
 
 # Reading ---------------------------------------------------------------
@@ -289,20 +321,34 @@ def write(conn: sa.Connection, requests: Sequence[Request]) -> None:
     """Replace the allocations of the consumers in ``requests`` inside the
     caller's transaction (which may already have changed the providers:
     their generations are read through it)."""
-    existing = consumer_domain.find(conn, [r.uuid for r in requests])
+    uuids = [r.uuid for r in requests]
+    rc_ids, custom = resource_classes.standard_ids(
+        conn,
+        dict.fromkeys(
+            rc
+            for r in requests
+            for resources in r.allocations.values()
+            for rc in resources
+        ),
+    )
+    found = _look_up(conn, requests, custom)
+    existing = found.consumers
     _check_consumer_generations(requests, existing)
-    owners = _owner_ids(conn, requests)
-    providers = _providers(conn, requests)
-    emptied = [
-        r.uuid for r in requests if not r.allocations and r.uuid in existing
-    ]
+    owners = _owner_ids(conn, requests, found)
+    rc_ids.update(found.classes)
+    providers, inventory = _providers_and_usage(conn, requests, rc_ids)
     touched = {row.id: row.generation for row in providers.values()}
-    if emptied:
-        touched.update(_providers_of(conn, emptied))
-    rows = _new_rows(conn, requests, providers)
-    _check_capacity(conn, rows, providers, [r.uuid for r in requests])
+    for r in requests:
+        if not r.allocations and r.uuid in existing:
+            touched.update(found.held.get(r.uuid, {}))
+    rows = _new_rows(requests, providers, rc_ids)
+    _check_capacity(rows, inventory)
 
-    deleted = _delete(conn, [r.uuid for r in requests])
+    # A consumer that held nothing when looked up has nothing to delete: a
+    # writer giving it allocations since either created its row or moved
+    # its generation, which this write's insert or compare-and-set of the
+    # consumer then fails on.
+    deleted = _delete(conn, uuids) if found.held else ()
     if rows:
         now = utcnow()
         conn.execute(
@@ -330,7 +376,7 @@ def _count_usage(
     deleted: Sequence,
     rows: Sequence[NewRow],
     requests: Sequence[Request],
-    existing: dict[str, sa.Row],
+    existing: dict[str, consumer_domain.Consumer],
     owners: Owners,
 ) -> usage_totals.Delta:
     """The change in usage totals: the deleted rows off the owner each
@@ -367,7 +413,7 @@ def _count_usage(
 
 
 def _check_consumer_generations(
-    requests: Sequence[Request], existing: dict[str, sa.Row]
+    requests: Sequence[Request], existing: dict[str, consumer_domain.Consumer]
 ) -> None:
     for req in requests:
         if req.generation is UNCHECKED:
@@ -387,112 +433,167 @@ def _check_consumer_generations(
             )
 
 
-def _owner_ids(conn: sa.Connection, requests: Sequence[Request]) -> Owners:
-    """(project ids, user ids, consumer type ids) by external id / name."""
-    projects = consumer_domain.project_ids(
-        conn, {r.project_id for r in requests}
-    )
-    users = consumer_domain.user_ids(conn, {r.user_id for r in requests})
-    types = consumer_domain.type_ids(
-        conn,
-        {r.consumer_type for r in requests if r.consumer_type is not None},
+class Found(NamedTuple):
+    """What the claim's first read found (``_look_up``).
+
+    ``consumers``: uuid -> row of the consumers that exist; ``held``: uuid
+    -> {provider id: generation} of the providers holding allocations of
+    each consumer that has any (a provider whose row is gone counts, with
+    no entry); ``owners``: kind (``consumers.OWNER_KEYS``) -> {external id
+    or name: id}; ``classes``: name -> id of the custom classes named.
+    """
+
+    consumers: dict[str, consumer_domain.Consumer]
+    held: dict[str, dict[int, int]]
+    owners: dict[str, dict[str, int]]
+    classes: dict[str, int]
+
+
+_NO = sa.null()
+
+
+@functools.lru_cache(maxsize=64)
+def _look_up_statement(lengths: Lengths) -> sa.CompoundSelect:
+    """The claim's first read, in one statement: rows of (kind, key, id,
+    generation, project id, user id, type id) for the consumers of list
+    ``uuids`` (kind ``consumer``), the providers holding their allocations
+    (``held``: key the consumer, id and generation the provider's), and
+    the owners and custom classes of the lists ``project``, ``user``,
+    ``type`` and ``class`` (kind the list's name, key the name, id its
+    row's; a list not in ``lengths`` is not looked up)."""
+
+    def kind(name: str) -> sa.ColumnElement:
+        return sa.literal_column("'%s'" % name)
+
+    branches = [
+        sa.select(
+            kind("consumer"),
+            CONSUMERS.c.uuid,
+            CONSUMERS.c.id,
+            CONSUMERS.c.generation,
+            CONSUMERS.c.project_id,
+            CONSUMERS.c.user_id,
+            CONSUMERS.c.consumer_type_id,
+        ).where(_listed(CONSUMERS.c.uuid, "uuids", lengths)),
+        sa.select(
+            kind("held"),
+            ALLOC.c.consumer_id,
+            ALLOC.c.resource_provider_id,
+            RP.c.generation,
+            _NO,
+            _NO,
+            _NO,
+        )
+        .select_from(
+            ALLOC.outerjoin(RP, RP.c.id == ALLOC.c.resource_provider_id)
+        )
+        .where(_listed(ALLOC.c.consumer_id, "uuids", lengths)),
+    ]
+    named = dict(consumer_domain.OWNER_KEYS, **{"class": (RC, "name")})
+    for kind_, _count in lengths[1:]:
+        table, column = named[kind_]
+        branches.append(
+            sa.select(
+                kind(kind_), table.c[column], table.c.id, _NO, _NO, _NO, _NO
+            ).where(_listed(table.c[column], kind_, lengths))
+        )
+    return sa.union_all(*branches)
+
+
+def _look_up(
+    conn: sa.Connection, requests: Sequence[Request], custom: list[str]
+) -> Found:
+    """The consumers of ``requests``, the providers of their allocations,
+    the ids of their owners and of the ``custom`` class names, in one
+    statement."""
+    types = {r.consumer_type for r in requests if r.consumer_type is not None}
+    lists = {
+        "uuids": list({r.uuid for r in requests}),
+        "project": list({r.project_id for r in requests}),
+        "user": list({r.user_id for r in requests}),
+    }
+    if types:
+        lists["type"] = list(types)
+    if custom:
+        lists["class"] = custom
+    lengths, params = _lists(lists)
+    consumers = {}
+    held: dict[str, dict[int, int]] = {}
+    owners: dict[str, dict[str, int]] = {
+        kind: {} for kind in consumer_domain.OWNER_KEYS
+    }
+    classes = {}
+    statement = _look_up_statement(lengths)
+    for kind, key, id_, generation, *owner in conn.execute(statement, params):
+        if kind == "consumer":
+            consumers[key] = consumer_domain.Consumer(
+                id_, key, generation, *owner
+            )
+        elif kind == "held":
+            providers = held.setdefault(key, {})
+            if generation is not None:
+                providers[id_] = generation
+        elif kind == "class":
+            classes[key] = id_
+        else:
+            owners[kind][key] = id_
+    return Found(consumers, held, owners, classes)
+
+
+def _owner_ids(
+    conn: sa.Connection, requests: Sequence[Request], found: Found
+) -> Owners:
+    """(project ids, user ids, consumer type ids) by external id / name,
+    creating the owners ``found`` lacks."""
+    wanted = {
+        "project": {r.project_id for r in requests},
+        "user": {r.user_id for r in requests},
+        "type": {
+            r.consumer_type for r in requests if r.consumer_type is not None
+        },
+    }
+    projects, users, types = (
+        consumer_domain.with_new(conn, kind, found.owners[kind], wanted[kind])
+        for kind in ("project", "user", "type")
     )
     return projects, users, types
 
 
-_PROVIDERS = sa.select(RP.c.id, RP.c.uuid, RP.c.generation).where(
-    _in(RP.c.uuid, "uuids")
-)
-
-
-def _providers(
-    conn: sa.Connection, requests: Sequence[Request]
-) -> dict[str, sa.Row]:
-    """provider uuid -> row (id, uuid, generation) for every provider the
-    requests allocate from; 400 for the first one that does not exist."""
-    wanted = list(
-        dict.fromkeys(rp_uuid for r in requests for rp_uuid in r.allocations)
-    )
-    if not wanted:
-        return {}
-    rows = conn.execute(_PROVIDERS, {"uuids": wanted}).all()
-    found = {row.uuid: row for row in rows}
-    for rp_uuid in wanted:
-        if rp_uuid not in found:
-            raise exceptions.BadRequest(
-                "Allocation for resource provider '%s' that does not exist."
-                % rp_uuid
-            )
-    return found
-
-
-_PROVIDERS_OF = sa.select(RP.c.id, RP.c.generation).where(
-    RP.c.id.in_(sa.select(ALLOC.c.resource_provider_id).where(_OF_CONSUMERS))
-)
-
-
-def _providers_of(
-    conn: sa.Connection, consumer_uuids: Collection[str]
-) -> dict[int, int]:
-    """provider id -> generation of the providers holding allocations of
-    ``consumer_uuids``."""
-    rows = conn.execute(
-        _PROVIDERS_OF, {"consumer_uuids": list(consumer_uuids)}
-    ).all()
-    return dict(rows)
-
-
-def _new_rows(
-    conn: sa.Connection,
-    requests: Sequence[Request],
-    providers: dict[str, sa.Row],
-) -> list[NewRow]:
-    """The allocation rows to insert, in request order: tuples of
-    (consumer uuid, provider id, class id, used, class name, provider uuid).
-    400 for the first unknown resource class."""
-    names = list(
-        dict.fromkeys(
-            rc
-            for r in requests
-            for resources in r.allocations.values()
-            for rc in resources
+@functools.lru_cache(maxsize=64)
+def _providers_and_usage_statement(lengths: Lengths) -> sa.Select:
+    """Every provider of list ``uuids`` (id, uuid, generation) with its
+    inventory of the classes of list ``rc_ids`` (none: NULLs), and the
+    usage of each inventory by all consumers and by those of list
+    ``consumer_uuids`` alone. One statement, so the generations are read
+    with the usage they guard: a writer committing after it moves the
+    generation that the write then compare-and-sets."""
+    other = ALLOC.alias("counted")
+    used_all = (
+        sa.select(sa.func.sum(other.c.used))
+        .where(
+            other.c.resource_provider_id == INV.c.resource_provider_id,
+            other.c.resource_class_id == INV.c.resource_class_id,
         )
+        .scalar_subquery()
     )
-    ids = resource_classes.ids_for(conn, names)
-    for name in names:
-        if name not in ids:
-            raise UnknownClass("No such resource class %s." % name)
-    return [
-        (r.uuid, providers[rp_uuid].id, ids[rc], used, rc, rp_uuid)
-        for r in requests
-        for rp_uuid, resources in r.allocations.items()
-        for rc, used in resources.items()
-    ]
-
-
-def _inventory_and_usage() -> sa.Select:
-    """Inventory of the (provider, class) pairs of ``:provider_ids`` x
-    ``:rc_ids``, with the usage of all consumers and of
-    ``:consumer_uuids`` alone."""
-    provider_ids = _in(ALLOC.c.resource_provider_id, "provider_ids")
-    rc_ids = _in(ALLOC.c.resource_class_id, "rc_ids")
-    mine = sa.case(
-        (_in(ALLOC.c.consumer_id, "consumer_uuids"), ALLOC.c.used), else_=0
-    )
-    usage = (
+    # The consumers' own usage found through their rows (the consumer
+    # index): the sum of all, on a provider holding thousands of
+    # allocations, reads the provider-class index alone.
+    mine = (
         sa.select(
             ALLOC.c.resource_provider_id,
             ALLOC.c.resource_class_id,
-            sa.func.sum(ALLOC.c.used).label("used_all"),
-            sa.func.sum(mine).label("used_mine"),
+            sa.func.sum(ALLOC.c.used).label("used"),
         )
-        .where(provider_ids, rc_ids)
+        .where(_listed(ALLOC.c.consumer_id, "consumer_uuids", lengths))
         .group_by(ALLOC.c.resource_provider_id, ALLOC.c.resource_class_id)
-        .subquery("usage")
+        .subquery("mine")
     )
     return (
         sa.select(
-            INV.c.resource_provider_id,
+            RP.c.id,
+            RP.c.uuid,
+            RP.c.generation,
             INV.c.resource_class_id,
             INV.c.total,
             INV.c.reserved,
@@ -500,48 +601,102 @@ def _inventory_and_usage() -> sa.Select:
             INV.c.max_unit,
             INV.c.step_size,
             INV.c.allocation_ratio,
-            usage.c.used_all,
-            usage.c.used_mine,
+            used_all.label("used_all"),
+            mine.c.used.label("used_mine"),
         )
         .select_from(
-            INV.outerjoin(
-                usage,
+            RP.outerjoin(
+                INV,
                 sa.and_(
-                    usage.c.resource_provider_id == INV.c.resource_provider_id,
-                    usage.c.resource_class_id == INV.c.resource_class_id,
+                    INV.c.resource_provider_id == RP.c.id,
+                    _listed(INV.c.resource_class_id, "rc_ids", lengths),
+                ),
+            ).outerjoin(
+                mine,
+                sa.and_(
+                    mine.c.resource_provider_id == INV.c.resource_provider_id,
+                    mine.c.resource_class_id == INV.c.resource_class_id,
                 ),
             )
         )
-        .where(
-            _in(INV.c.resource_provider_id, "provider_ids"),
-            _in(INV.c.resource_class_id, "rc_ids"),
-        )
+        .where(_listed(RP.c.uuid, "uuids", lengths))
     )
 
 
-_INVENTORY_AND_USAGE = _inventory_and_usage()
+# (provider id, class id) -> its inventory row, with the usage
+Inventory = dict[tuple[int, int], sa.Row]
 
 
-def _check_capacity(
-    conn: sa.Connection,
-    rows: Sequence[NewRow],
-    providers: dict[str, sa.Row],
-    consumer_uuids: Collection[str],
-) -> None:
+class Provider(NamedTuple):
+    id: int
+    uuid: str
+    generation: int
+
+
+def _providers_and_usage(
+    conn: sa.Connection, requests: Sequence[Request], rc_ids: dict[str, int]
+) -> tuple[dict[str, Provider], Inventory]:
+    """(provider uuid -> Provider for every provider the requests allocate
+    from, the inventory and usage of the classes of ``rc_ids`` on them);
+    400 for the first provider that does not exist."""
+    wanted = list(
+        dict.fromkeys(rp_uuid for r in requests for rp_uuid in r.allocations)
+    )
+    if not wanted:
+        return {}, {}
+    lengths, params = _lists(
+        {
+            "uuids": wanted,
+            "rc_ids": list(set(rc_ids.values())),
+            "consumer_uuids": list({r.uuid for r in requests}),
+        }
+    )
+    found = {}
+    inventory = {}
+    statement = _providers_and_usage_statement(lengths)
+    for row in conn.execute(statement, params):
+        found[row.uuid] = Provider(row.id, row.uuid, row.generation)
+        if row.resource_class_id is not None:
+            inventory[row.id, row.resource_class_id] = row
+    for rp_uuid in wanted:
+        if rp_uuid not in found:
+            raise exceptions.BadRequest(
+                "Allocation for resource provider '%s' that does not exist."
+                % rp_uuid
+            )
+    return found, inventory
+
+
+def _new_rows(
+    requests: Sequence[Request],
+    providers: dict[str, Provider],
+    rc_ids: dict[str, int],
+) -> list[NewRow]:
+    """The allocation rows to insert, in request order: tuples of
+    (consumer uuid, provider id, class id, used, class name, provider uuid).
+    400 for the first unknown resource class."""
+    for name in dict.fromkeys(
+        rc
+        for r in requests
+        for resources in r.allocations.values()
+        for rc in resources
+    ):
+        if name not in rc_ids:
+            raise UnknownClass("No such resource class %s." % name)
+    return [
+        (r.uuid, providers[rp_uuid].id, rc_ids[rc], used, rc, rp_uuid)
+        for r in requests
+        for rp_uuid, resources in r.allocations.items()
+        for rc, used in resources.items()
+    ]
+
+
+def _check_capacity(rows: Sequence[NewRow], inventory: Inventory) -> None:
     """409 InvalidAllocation unless every new allocation fits its
-    provider's inventory, counting the other consumers' usage."""
+    provider's inventory (``inventory``, of ``_providers_and_usage``),
+    counting the other consumers' usage."""
     if not rows:
         return
-    params = {
-        "provider_ids": list({row[1] for row in rows}),
-        "rc_ids": list({row[2] for row in rows}),
-        "consumer_uuids": list(consumer_uuids),
-    }
-    inventory = {
-        (r.resource_provider_id, r.resource_class_id): r
-        for r in conn.execute(_INVENTORY_AND_USAGE, params)
-    }
-
     with_inventory = {key[0] for key in inventory}
     for _c, provider_id, _rc_id, _used, _rc, rp_uuid in rows:
         if provider_id not in with_inventory:
@@ -589,7 +744,7 @@ def _check_capacity(
 def _write_consumers(
     conn: sa.Connection,
     requests: Sequence[Request],
-    existing: dict[str, sa.Row],
+    existing: dict[str, consumer_domain.Consumer],
     owners: Owners,
 ) -> None:
     """Create new consumers, advance (or, when left without allocations,

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime
 import functools
-from collections.abc import Iterable
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import NamedTuple
@@ -56,13 +55,32 @@ def owner_or_incomplete(
 # (expanding ones for IN lists): building a statement and computing its
 # cache key cost more than running it.
 
+# What owners are looked up by: kind -> (table, column of the external id
+# or name). The claim reads their ids with its other look-ups
+# (domain/allocations.py) and has the missing ones created (``with_new``).
+OWNER_KEYS = {
+    "project": (PROJECTS, "external_id"),
+    "user": (USERS, "external_id"),
+    "type": (TYPES, "name"),
+}
+
+
+class Consumer(NamedTuple):
+    """A consumer's row, as the claim reads it."""
+
+    id: int
+    uuid: str
+    generation: int
+    project_id: int
+    user_id: int
+    consumer_type_id: int | None
+
 
 @functools.cache
-def _row_statements(
-    table: sa.Table, column: str
-) -> tuple[sa.Select, sa.Insert]:
-    """(value -> id of the rows with ``:values``, the insert) of
-    ``table``."""
+def _row_statements(kind: str) -> tuple[sa.Select, sa.Insert]:
+    """(value -> id of the rows with ``:values``, the insert) of the owner
+    table of ``kind``."""
+    table, column = OWNER_KEYS[kind]
     col = table.c[column]
     return (
         sa.select(col, table.c.id).where(
@@ -72,64 +90,26 @@ def _row_statements(
     )
 
 
-def _ensure_rows(
-    conn: sa.Connection, table: sa.Table, column: str, values: Iterable[str]
+def with_new(
+    conn: sa.Connection, kind: str, found: dict[str, int], values: set[str]
 ) -> dict[str, int]:
-    """Map each of ``values`` to the id of its row in ``table``, inserting
-    the missing rows. A concurrent insert of the same value surfaces as an
+    """``found`` (value -> id of the owners of ``kind`` read so far)
+    completed with the ids of the rows inserted for the ``values`` it
+    lacks. A concurrent insert of the same value surfaces as an
     IntegrityError, which the caller's transaction retry absorbs."""
-    values = set(values)
-    if not values:
-        return {}
-    select, insert = _row_statements(table, column)
-    found = dict(conn.execute(select, {"values": list(values)}).all())
     missing = values - found.keys()
-    if missing:
-        now = utcnow()
-        conn.execute(
-            insert,
-            [{column: value, "created_at": now} for value in sorted(missing)],
-        )
-        found.update(conn.execute(select, {"values": list(missing)}).all())
+    if not missing:
+        return found
+    select, insert = _row_statements(kind)
+    column = OWNER_KEYS[kind][1]
+    now = utcnow()
+    conn.execute(
+        insert,
+        [{column: value, "created_at": now} for value in sorted(missing)],
+    )
+    found = dict(found)
+    found.update(conn.execute(select, {"values": list(missing)}).all())
     return found
-
-
-def project_ids(
-    conn: sa.Connection, external_ids: Iterable[str]
-) -> dict[str, int]:
-    """external project id -> internal id, creating missing projects."""
-    return _ensure_rows(conn, PROJECTS, "external_id", external_ids)
-
-
-def user_ids(
-    conn: sa.Connection, external_ids: Iterable[str]
-) -> dict[str, int]:
-    """external user id -> internal id, creating missing users."""
-    return _ensure_rows(conn, USERS, "external_id", external_ids)
-
-
-def type_ids(conn: sa.Connection, names: Iterable[str]) -> dict[str, int]:
-    """consumer type name -> id, creating missing types."""
-    return _ensure_rows(conn, TYPES, "name", names)
-
-
-_FIND = sa.select(
-    CONSUMERS.c.id,
-    CONSUMERS.c.uuid,
-    CONSUMERS.c.generation,
-    CONSUMERS.c.project_id,
-    CONSUMERS.c.user_id,
-    CONSUMERS.c.consumer_type_id,
-).where(CONSUMERS.c.uuid.in_(sa.bindparam("uuids", expanding=True)))
-
-
-def find(conn: sa.Connection, uuids: Iterable[str]) -> dict[str, sa.Row]:
-    """uuid -> consumer row (id, uuid, generation, project_id, user_id,
-    consumer_type_id) for the consumers of ``uuids`` that exist."""
-    if not uuids:
-        return {}
-    rows = conn.execute(_FIND, {"uuids": list(set(uuids))}).all()
-    return {row.uuid: row for row in rows}
 
 
 _CREATE = CONSUMERS.insert()
@@ -167,7 +147,7 @@ _REMOVE = CONSUMERS.delete().where(*_SEEN)
 
 def advance(
     conn: sa.Connection,
-    consumer: sa.Row,
+    consumer: Consumer,
     project_id: int,
     user_id: int,
     consumer_type_id: int | None,
@@ -189,7 +169,7 @@ def advance(
     return result.rowcount == 1
 
 
-def remove(conn: sa.Connection, consumer: sa.Row) -> bool:
+def remove(conn: sa.Connection, consumer: Consumer) -> bool:
     """Delete ``consumer`` if it is still at the generation read; False when
     another writer changed it first."""
     result = conn.execute(

@@ -72,6 +72,25 @@ def _translate(
     return result
 
 
+def standard_ids(
+    conn: sa.Connection, names: Iterable[str]
+) -> tuple[dict[str, int], list[str]]:
+    """(name -> id of the standard classes among ``names``, the other
+    names): the others are custom or unknown, for the caller to look up
+    (the claim does it in its first read)."""
+    if not _STANDARD_IDS:
+        _load_standard(conn)
+    known = {}
+    other = []
+    for name in names:
+        rc_id = _STANDARD_IDS.get(name)
+        if rc_id is None:
+            other.append(name)
+        else:
+            known[name] = rc_id
+    return known, other
+
+
 def ids_for(conn: sa.Connection, names: Iterable[str]) -> dict[str, int]:
     """Map each known name in ``names`` to its id (unknown ones omitted)."""
     return _translate(conn, names, _STANDARD_IDS, RC.c.name, RC.c.id)

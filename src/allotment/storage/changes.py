@@ -68,9 +68,16 @@ def discard(conn: sa.Connection) -> None:
     conn.info.pop(_PENDING, None)
 
 
-# Built once: every write runs them.
-_NEXT = HEAD.update().values(seq=HEAD.c.seq + 1)
-_NEXT_RETURNING = _NEXT.returning(HEAD.c.seq)
+# Built once: every write runs them. MySQL and MariaDB have no UPDATE ...
+# RETURNING: the number comes back as the session's LAST_INSERT_ID, which
+# the server sends with the UPDATE's answer (reading the head back was a
+# round trip of its own).
+_NEXT_RETURNING = (
+    HEAD.update().values(seq=HEAD.c.seq + 1).returning(HEAD.c.seq)
+)
+_NEXT_AS_LAST_ID = HEAD.update().values(
+    seq=sa.func.last_insert_id(HEAD.c.seq + 1)
+)
 _LOG = LOG.insert()
 
 
@@ -83,9 +90,8 @@ def publish(conn: sa.Connection) -> int | None:
         return None
     if conn.dialect.update_returning:  # SQLite, PostgreSQL
         seq = conn.scalar(_NEXT_RETURNING)
-    else:  # MySQL, MariaDB: read it back (the row stays locked)
-        conn.execute(_NEXT)
-        seq = conn.scalar(_HEAD)
+    else:  # MySQL, MariaDB
+        seq = conn.execute(_NEXT_AS_LAST_ID).lastrowid
     now = utcnow()
     ids = [EVERYTHING] if EVERYTHING in pending else sorted(pending)
     conn.execute(
