@@ -403,3 +403,43 @@ def test_trees_are_named_by_root_and_the_providers_within(sqlite_api):
             ),
         ]
     )
+
+
+@pytest.mark.parametrize("ratio", [0.0, 1e-30])
+def test_usage_over_a_ratio_no_total_can_hold(api, ratio):
+    """An inventory whose allocation ratio (0, or so small that
+    no total within the API's bounds holds its usage: MySQL's FLOAT keeps
+    1e-30 and stores 1e-50 as 0) is reported with a fix that sets the ratio
+    to 1: not a 500 from dividing by 0, nor a total larger than the API
+    takes (3e300 for 1e-300)."""
+    rp = _provider(api, "cn", inventory={"VCPU": 8})
+    claim(api, str(uuid.uuid4()), {rp: {"VCPU": 3}})
+    generation = api.get("/resource_providers/" + rp).json["generation"]
+    resp = api.put(
+        "/resource_providers/%s/inventories/VCPU" % rp,
+        {
+            "resource_provider_generation": generation,
+            "total": 8,
+            "reserved": 1,
+            "allocation_ratio": ratio,
+        },
+    )
+    assert resp.status_code == 200, resp.text
+    resp = api.get("/allotment/audit")
+    assert resp.status_code == 200, resp.text
+    (over,) = [
+        f for f in resp.json["findings"] if f["kind"] == audit.OVER_CAPACITY
+    ]
+    assert over["fix"] == [
+        "openstack resource provider inventory class set %s VCPU "
+        "--total 4 --reserved 1 --allocation_ratio 1.0 --min_unit 1 "
+        "--max_unit 2147483647 --step_size 1" % rp
+    ]
+
+
+def test_a_fix_keeps_the_ratio_where_a_total_holds_the_usage():
+    assert audit.inventory_for(7, 1, 1.5) == (6, 1.5)
+    assert audit.inventory_for(3, 0, 0.1) == (30, 0.1)
+    assert audit.inventory_for(3, 0, 0.0) == (3, 1.0)
+    assert audit.inventory_for(3, 0, -2.0) == (3, 1.0)
+    assert audit.inventory_for(3, 0, 1e-300) == (3, 1.0)

@@ -37,6 +37,7 @@ import os_traits
 import sqlalchemy as sa
 
 from allotment.domain import capacity
+from allotment.domain import inventories
 from allotment.storage import changes
 from allotment.storage import tables
 
@@ -254,12 +255,24 @@ def _number(value: float) -> str:
     return "%d" % value if value == int(value) else "%s" % value
 
 
-def total_for(used: int, reserved: int, allocation_ratio: float) -> int:
-    """The smallest total whose capacity holds ``used``."""
-    total = reserved + math.ceil(used / allocation_ratio)
-    while capacity.capacity(total, reserved, allocation_ratio) < used:
-        total += 1
-    return total
+def inventory_for(
+    used: int, reserved: int, allocation_ratio: float
+) -> tuple[int, float]:
+    """``(total, allocation_ratio)`` of the smallest inventory holding
+    ``used``: the same ratio with a larger total, or where no total an
+    inventory may have would do (a ratio of 0 or below, or one so small
+    that the total passes the largest the API takes), a ratio of 1."""
+    if allocation_ratio > 0:
+        needed = used / allocation_ratio
+        if reserved + needed <= inventories.MAX_INT:
+            total = reserved + math.ceil(needed)
+            # (a rounding step or two at most: integers below 2**31 are
+            # exact as floats)
+            while capacity.capacity(total, reserved, allocation_ratio) < used:
+                total += 1
+            if total <= inventories.MAX_INT:
+                return total, allocation_ratio
+    return reserved + used, 1.0
 
 
 def _above_capacity(conn: sa.Connection) -> list[Finding]:
@@ -306,6 +319,7 @@ def _above_capacity(conn: sa.Connection) -> list[Finding]:
         if used <= held:
             continue
         rc = _class_text(row.rc_name, row.resource_class_id)
+        total, ratio = inventory_for(used, row.reserved, row.allocation_ratio)
         command = (
             "openstack resource provider inventory class set %s %s "
             "--total %d --reserved %d --allocation_ratio %s --min_unit %d "
@@ -313,9 +327,9 @@ def _above_capacity(conn: sa.Connection) -> list[Finding]:
             % (
                 row.uuid,
                 rc,
-                total_for(used, row.reserved, row.allocation_ratio),
+                total,
                 row.reserved,
-                row.allocation_ratio,
+                ratio,
                 row.min_unit,
                 row.max_unit,
                 row.step_size,
