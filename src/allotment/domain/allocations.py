@@ -322,26 +322,27 @@ def write(conn: sa.Connection, requests: Sequence[Request]) -> None:
     caller's transaction (which may already have changed the providers:
     their generations are read through it)."""
     uuids = [r.uuid for r in requests]
-    rc_ids, custom = resource_classes.standard_ids(
-        conn,
+    names = list(
         dict.fromkeys(
             rc
             for r in requests
             for resources in r.allocations.values()
             for rc in resources
-        ),
+        )
     )
-    found = _look_up(conn, requests, custom)
+    rc_ids, custom = resource_classes.standard_ids(conn, names)
+    wanted = _owner_names(requests)
+    found = _look_up(conn, requests, wanted, custom)
     existing = found.consumers
     _check_consumer_generations(requests, existing)
-    owners = _owner_ids(conn, requests, found)
+    owners = _owner_ids(conn, wanted, found)
     rc_ids.update(found.classes)
     providers, inventory = _providers_and_usage(conn, requests, rc_ids)
     touched = {row.id: row.generation for row in providers.values()}
     for r in requests:
         if not r.allocations and r.uuid in existing:
             touched.update(found.held.get(r.uuid, {}))
-    rows = _new_rows(requests, providers, rc_ids)
+    rows = _new_rows(requests, providers, names, rc_ids)
     _check_capacity(rows, inventory)
 
     # A consumer that held nothing when looked up has nothing to delete: a
@@ -500,20 +501,34 @@ def _look_up_statement(lengths: Lengths) -> sa.CompoundSelect:
     return sa.union_all(*branches)
 
 
+def _owner_names(requests: Sequence[Request]) -> dict[str, set[str]]:
+    """kind (``consumers.OWNER_KEYS``) -> the external ids or names of
+    that kind the requests name."""
+    return {
+        "project": {r.project_id for r in requests},
+        "user": {r.user_id for r in requests},
+        "type": {
+            r.consumer_type for r in requests if r.consumer_type is not None
+        },
+    }
+
+
 def _look_up(
-    conn: sa.Connection, requests: Sequence[Request], custom: list[str]
+    conn: sa.Connection,
+    requests: Sequence[Request],
+    wanted: dict[str, set[str]],
+    custom: list[str],
 ) -> Found:
     """The consumers of ``requests``, the providers of their allocations,
-    the ids of their owners and of the ``custom`` class names, in one
-    statement."""
-    types = {r.consumer_type for r in requests if r.consumer_type is not None}
+    the ids of their owners (``wanted``, of ``_owner_names``) and of the
+    ``custom`` class names, in one statement."""
     lists = {
         "uuids": list({r.uuid for r in requests}),
-        "project": list({r.project_id for r in requests}),
-        "user": list({r.user_id for r in requests}),
+        "project": list(wanted["project"]),
+        "user": list(wanted["user"]),
     }
-    if types:
-        lists["type"] = list(types)
+    if wanted["type"]:
+        lists["type"] = list(wanted["type"])
     if custom:
         lists["class"] = custom
     lengths, params = _lists(lists)
@@ -541,17 +556,11 @@ def _look_up(
 
 
 def _owner_ids(
-    conn: sa.Connection, requests: Sequence[Request], found: Found
+    conn: sa.Connection, wanted: dict[str, set[str]], found: Found
 ) -> Owners:
-    """(project ids, user ids, consumer type ids) by external id / name,
-    creating the owners ``found`` lacks."""
-    wanted = {
-        "project": {r.project_id for r in requests},
-        "user": {r.user_id for r in requests},
-        "type": {
-            r.consumer_type for r in requests if r.consumer_type is not None
-        },
-    }
+    """(project ids, user ids, consumer type ids) by external id / name
+    (``wanted``, of ``_owner_names``), creating the owners ``found``
+    lacks."""
     projects, users, types = (
         consumer_domain.with_new(conn, kind, found.owners[kind], wanted[kind])
         for kind in ("project", "user", "type")
@@ -670,17 +679,14 @@ def _providers_and_usage(
 def _new_rows(
     requests: Sequence[Request],
     providers: dict[str, Provider],
+    names: Sequence[str],
     rc_ids: dict[str, int],
 ) -> list[NewRow]:
     """The allocation rows to insert, in request order: tuples of
     (consumer uuid, provider id, class id, used, class name, provider uuid).
-    400 for the first unknown resource class."""
-    for name in dict.fromkeys(
-        rc
-        for r in requests
-        for resources in r.allocations.values()
-        for rc in resources
-    ):
+    400 for the first of the class ``names`` (in request order) that is
+    unknown."""
+    for name in names:
         if name not in rc_ids:
             raise UnknownClass("No such resource class %s." % name)
     return [
