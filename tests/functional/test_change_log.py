@@ -23,17 +23,24 @@ SERVICE = {"x-roles": "admin,service"}
 
 
 class _Reader:
-    """Reads the log as a snapshot does: from the last number it saw."""
+    """Reads the log as a snapshot does: from the last number it saw.
+    ``usage_only``: those of the providers last found changed of which
+    only the usage did."""
 
     def __init__(self, api):
         self.api = api
+        self.usage_only = set()
         with api.db.read() as conn:
             self.last = changes.head(conn)
 
     def changed(self):
         with self.api.db.read(consistent=True) as conn:
             self.last, found = changes.since(conn, self.last)
-        return found
+        if found is changes.EVERYTHING:
+            self.usage_only = set()
+            return found
+        self.usage_only = {rp_id for rp_id, usage in found.items() if usage}
+        return set(found)
 
 
 def _cursor(api):
@@ -273,6 +280,7 @@ def test_allocation_writes(api, returning, monkeypatch):
         )
     )
     assert _changed(api, cursor) == {ids[first]}
+    assert cursor.usage_only == {ids[first]}
 
     # Moving the consumer changes the usage of the provider it left too,
     # though that provider keeps its generation.
@@ -288,6 +296,7 @@ def test_allocation_writes(api, returning, monkeypatch):
     )
     assert _generation(api, first) == left
     assert _changed(api, cursor) == {ids[first], ids[second]}
+    assert cursor.usage_only == {ids[first], ids[second]}
 
     # Several consumers at once: one removed, one new.
     _ok(
@@ -301,12 +310,14 @@ def test_allocation_writes(api, returning, monkeypatch):
         )
     )
     assert _changed(api, cursor) == {ids[second], ids[third]}
+    assert cursor.usage_only == {ids[second], ids[third]}
 
     # DELETE drops the usage without bumping the generation.
     held = _generation(api, third)
     _ok(api.delete("/allocations/%s" % other))
     assert _generation(api, third) == held
     assert _changed(api, cursor) == {ids[third]}
+    assert cursor.usage_only == {ids[third]}
 
     # Refused writes record nothing.
     assert api.delete("/allocations/%s" % other).status_code == 404
@@ -360,6 +371,76 @@ def test_reshaper(api):
         )
     )
     assert _changed(api, cursor) == {_id(api, root), _id(api, gpu)}
+    # their inventories changed too: everything of them is read again
+    assert cursor.usage_only == set()
+
+
+def test_usage_only_entries_give_way_to_any_other(api):
+    """A provider whose usage and something else changed since the reader
+    looked, in one write or in several, is read again whole."""
+    first = _provider(api, "first")
+    second = _provider(api, "second")
+    for rp in (first, second):
+        _inventory(api, rp, VCPU=8)
+    ids = {rp: _id(api, rp) for rp in (first, second)}
+    cursor = _cursor(api)
+
+    _ok(
+        api.put(
+            "/allocations/%s" % uuid.uuid4(),
+            _allocation({first: {"VCPU": 1}, second: {"VCPU": 1}}),
+            version="1.28",
+        )
+    )
+    _ok(
+        api.put(
+            "/resource_providers/%s/traits" % first,
+            {
+                "resource_provider_generation": _generation(api, first),
+                "traits": ["HW_CPU_X86_AVX"],
+            },
+            version="1.6",
+        )
+    )
+    assert _changed(api, cursor) == {ids[first], ids[second]}
+    assert cursor.usage_only == {ids[second]}
+
+    # The reshaper: an inventory replaced and allocations moved in one
+    # transaction; a provider that only receives allocations is usage only.
+    server = str(uuid.uuid4())
+    _ok(
+        api.put(
+            "/allocations/%s" % server,
+            _allocation({first: {"VCPU": 2}}),
+            version="1.28",
+        )
+    )
+    _changed(api, cursor)
+    _ok(
+        api.post(
+            "/reshaper",
+            {
+                "inventories": {
+                    first: {
+                        "resource_provider_generation": _generation(
+                            api, first
+                        ),
+                        "inventories": {"VCPU": {"total": 6}},
+                    },
+                },
+                "allocations": {
+                    server: _allocation(
+                        {second: {"VCPU": 2}},
+                        _consumer_generation(api, server),
+                    ),
+                },
+            },
+            version="1.30",
+            headers=SERVICE,
+        )
+    )
+    assert _changed(api, cursor) == {ids[first], ids[second]}
+    assert cursor.usage_only == {ids[second]}
 
 
 def test_set_root_provider_ids(api):

@@ -11,6 +11,8 @@ import sqlalchemy as sa
 
 from allotment.cli import main as allotment_cli
 from allotment.cli import manage
+from allotment.storage import changes
+from allotment.storage import clock
 from allotment.storage import engine
 from allotment.storage import migrations
 from allotment.storage import periodic
@@ -141,6 +143,46 @@ def test_sync_from_an_older_revision_adds_the_periodic_tasks(
         assert manage_cmd(conf, "db", "sync") == 0
         assert migrations.current_revision(database) == HEAD
         assert periodic.claim(database, "test.task", 3600, "b") is False
+    finally:
+        database.dispose()
+
+
+def test_sync_adds_usage_only_to_the_change_log(conf, database_url):
+    """``db sync`` from the previous head adds the log's ``usage_only``
+    column; an entry a release without it wrote (NULL) reads as "anything
+    of the provider changed"; a round trip to the reference keeps the
+    column and the entries."""
+    database = engine.Database(database_url)
+    log, head = tables.provider_changes, tables.change_head
+    try:
+        migrations.upgrade(database, "8e4b6f0a2c19")
+        with database.engine.begin() as conn:  # as the previous release
+            before = conn.scalar(sa.select(head.c.seq))
+            conn.execute(head.update().values(seq=head.c.seq + 1))
+            conn.execute(
+                sa.text(
+                    "INSERT INTO allotment_provider_changes "
+                    "(seq, provider_id, created_at) VALUES (:seq, 7, :at)"
+                ),
+                {"seq": before + 1, "at": clock.utcnow()},
+            )
+        assert manage_cmd(conf, "db", "sync") == 0
+        assert migrations.current_revision(database) == HEAD
+        with database.read(consistent=True) as conn:
+            assert changes.since(conn, before) == (before + 1, {7: False})
+        with database.write() as conn:
+            changes.record(conn, [7], usage_only=True)
+        assert manage_cmd(conf, "db", "stamp", "a082b8bb98d0") == 0
+        assert manage_cmd(conf, "db", "sync") == 0
+        assert migrations.current_revision(database) == HEAD
+        with database.read() as conn:
+            rows = conn.execute(
+                sa.select(log.c.provider_id, log.c.usage_only)
+                .where(log.c.seq > before)
+                .order_by(log.c.seq)
+            ).all()
+        # (the round trip's own "everything changed" entry comes last)
+        assert [tuple(r) for r in rows] == [(7, None), (7, True), (None, None)]
     finally:
         database.dispose()
 

@@ -37,6 +37,7 @@ from tests import support
 from tests.provider_writes import AGGREGATES
 from tests.provider_writes import CLASSES
 from tests.provider_writes import PROJECT
+from tests.provider_writes import TRAITS
 from tests.provider_writes import USER
 from tests.provider_writes import ProviderWrites
 from tests.provider_writes import empty
@@ -205,6 +206,32 @@ def _machine(url, backend):
             if resp.status_code == 204 and not amounts:
                 self.consumers.remove(consumer)
 
+        @precondition(lambda self: self.providers)
+        @rule(
+            n=st.integers(0, 50),
+            steps=st.lists(
+                st.sampled_from(["claim", "free", "traits", "inventory"]),
+                min_size=2,
+                max_size=4,
+            ),
+            amount=st.integers(1, 8),
+        )
+        def several_writes(self, n, steps, amount):
+            """Claims and other writes to one provider, which the reader
+            reads in one refresh: entries that say only its usage changed
+            beside entries that say more."""
+            for step in steps:
+                if step == "claim":
+                    self.allocate(n, "VCPU", amount)
+                elif step == "free" and self.consumers:
+                    self.delete_allocations(n)
+                elif step == "traits":
+                    self.set_traits(n, {TRAITS[amount % len(TRAITS)]})
+                elif step == "inventory":
+                    self.set_inventory(
+                        n, {"VCPU": (8 * amount, 0, 1.0, 8 * amount, 1)}
+                    )
+
         # -- faults -----------------------------------------------------
 
         @precondition(lambda self: self.providers)
@@ -223,12 +250,13 @@ def _machine(url, backend):
             except _Rollback:
                 pass
 
-        @rule(where=st.sampled_from(["since", "load", "names"]))
+        @rule(where=st.sampled_from(["since", "load", "usage", "names"]))
         def refresh_fails(self, where):
             """A lost connection at some point of the reader's refresh."""
             target = {
                 "since": (changes, "since"),
                 "load": (snapshot, "_load"),
+                "usage": (snapshot, "_load_usage"),
                 "names": (snapshot.resource_classes, "names_for"),
             }
             module, name = target[where]

@@ -11,13 +11,15 @@ and swaps it in.
 
 - A refresh reads the log's head and the providers changed since the
   current version in one consistent read, reloads only those providers
-  (a few ``IN (...)`` queries) and builds the next version by copying just
-  the columns and index entries they touch (``_Next``); or it loads
-  everything (``assemble``, column by column from six queries), on first
-  use and whenever the log says so (an "everything" entry, pruned entries, a
-  re-created log), or when rows no longer follow ids or half of them are
-  unused (see below). Only one thread refreshes at a time; the others wait
-  for it, never for a reader.
+  (a few ``IN (...)`` queries; only their rows and usage when the log
+  says nothing else of them changed: ``_load_usage``) and builds the next
+  version by copying just the columns and index entries they touch
+  (``_Next``); or it loads everything (``assemble``, column by column
+  from six queries), on first use and whenever the log says so (an
+  "everything" entry, pruned entries, a re-created log), or when rows no
+  longer follow ids or half of them are unused (see below). Only one
+  thread refreshes at a time; the others wait for it, never for a
+  reader.
 - A load either completes or leaves nothing behind: the next version is
   published only once fully built, together with its change number. After
   any error the next refresh loads everything again.
@@ -362,6 +364,14 @@ class Version:
         self._fits_from: _FitsFrom = {}
 
     # -- providers -----------------------------------------------------
+
+    def row_of(self, rp_id: int) -> int | None:
+        """The row of the provider ``rp_id`` (None: it is not held)."""
+        ids = self.ids
+        row = bisect.bisect_left(ids, rp_id)
+        if row == len(ids) or ids[row] != rp_id or self.uuid_of[row] is None:
+            return None
+        return row
 
     def rows(self) -> list[int]:
         """The rows of the providers held, in id order."""
@@ -1033,7 +1043,7 @@ class Snapshot:
                 conn, None if self._full or base is None else base.seq
             )
             if (
-                changed == set()
+                changed == {}
                 and base is not None
                 and base.rc_names
                 == resource_classes.names_for(conn, base.by_class)
@@ -1074,23 +1084,28 @@ class Snapshot:
         )
 
     def _reload(
-        self, conn: sa.Connection, base: Version, changed: set[int]
+        self, conn: sa.Connection, base: Version, changed: dict[int, bool]
     ) -> Version | None:
-        """The next version with the providers ``changed`` reloaded, or
-        None when a full load is due instead (rows out of id order, or
-        more than half of them wasted)."""
+        """The next version with the providers ``changed`` reloaded (those
+        of which only the usage changed, and that ``base`` holds: their
+        row and usage only), or None when a full load is due instead (rows
+        out of id order, or more than half of them wasted)."""
         nxt = _Next(self._facts, base)
         if changed:
             if len(self._shared) > 2 * base.live + _SHARED_SLACK:
                 self._shared = {}  # mostly sets no provider holds by now
             ids = sorted(changed)
+            usage = [
+                i for i in ids if changed[i] and base.row_of(i) is not None
+            ]
+            whole = sorted(set(ids).difference(usage))
             loaded: dict[int, Provider] = {}
-            for start in range(0, len(ids), _CHUNK):
-                loaded.update(
-                    _load(conn, ids[start : start + _CHUNK]).providers_by_id(
-                        self._shared
-                    )
-                )
+            for start in range(0, len(whole), _CHUNK):
+                chunk = whole[start : start + _CHUNK]
+                loaded.update(_load(conn, chunk).providers_by_id(self._shared))
+            for start in range(0, len(usage), _CHUNK):
+                chunk = usage[start : start + _CHUNK]
+                loaded.update(_load_usage(conn, chunk, base))
             try:
                 nxt.allocate(sorted(loaded))
             except _Renumber:
@@ -1636,20 +1651,28 @@ _AGGREGATES = _Query(
 )
 
 
-def _load(conn: sa.Connection, ids: list[int] | None) -> Loaded:
-    """A ``Loaded`` of the providers ``ids`` (None: all); five queries,
-    six for all."""
-    providers = _providers(conn, _PROVIDERS.rows(conn, ids), ids is None)
-    if not providers:
-        return Loaded([], [], {}, [], {}, [])
+def _used(
+    conn: sa.Connection, ids: list[int] | None
+) -> dict[tuple[int, int], int]:
+    """(provider id, class id) -> used, of the providers ``ids`` (None:
+    all)."""
     sums = _USED.rows(conn, ids)
-    used = dict(
+    return dict(
         zip(
             map(operator.itemgetter(0, 1), sums),
             map(int, map(operator.itemgetter(2), sums)),
             strict=False,
         )
     )
+
+
+def _load(conn: sa.Connection, ids: list[int] | None) -> Loaded:
+    """A ``Loaded`` of the providers ``ids`` (None: all); five queries,
+    six for all."""
+    providers = _providers(conn, _PROVIDERS.rows(conn, ids), ids is None)
+    if not providers:
+        return Loaded([], [], {}, [], {}, [])
+    used = _used(conn, ids)
     inventories = _INVENTORIES.rows(conn, ids)
     if ids is None:
         trait_pairs = _TRAITS.rows(conn, None)
@@ -1662,6 +1685,43 @@ def _load(conn: sa.Connection, ids: list[int] | None) -> Loaded:
     return Loaded(
         providers, inventories, used, trait_pairs, trait_names, agg_pairs
     )
+
+
+def _load_usage(
+    conn: sa.Connection, ids: list[int], base: Version
+) -> dict[int, Provider]:
+    """id -> ``Provider`` of the providers ``ids``, all held by ``base``,
+    of which only the usage changed (``changes.since``): their rows and
+    usage read again (two queries), their inventories, traits and
+    aggregates as ``base`` holds them. A provider no longer there is left
+    out."""
+    used = _used(conn, ids)
+    names = base.trait_names
+    found = {}
+    for values in _providers(conn, _PROVIDERS.rows(conn, ids), False):
+        p = found[values[0]] = Provider(*values)
+        row: int = base.row_of(p.id)  # type: ignore[assignment]  # held
+        start = base.inv_at[row]
+        p.inventory = [
+            (
+                rc_id,
+                base.total[at],
+                base.reserved[at],
+                base.ratio[at],
+                used.get((p.id, rc_id), 0),
+                base.min_unit[at],
+                base.max_unit[at],
+                base.step[at],
+            )
+            for rc_id, at in (
+                (rc_id, start + offset)
+                for rc_id, offset in base.layout_of[row].items()
+            )
+        ]
+        p.traits = base.traits_of[row]
+        p.trait_names = tuple(names[t] for t in sorted(p.traits))
+        p.aggregates = base.aggregates_of[row]
+    return found
 
 
 _SNAPSHOTS: weakref.WeakKeyDictionary[object, Snapshot] = (

@@ -283,7 +283,7 @@ def delete_for_consumer(conn: sa.Connection, consumer_uuid: str) -> None:
             delta, deleted, {consumer_uuid: usage_totals.owner_of(*consumer)}
         )
     delta.apply(conn)
-    changes.record(conn, {row[0] for row in deleted})
+    changes.record(conn, {row[0] for row in deleted}, usage_only=True)
 
 
 # Writing ---------------------------------------------------------------
@@ -369,8 +369,12 @@ def write(conn: sa.Connection, requests: Sequence[Request]) -> None:
     _bump_providers(conn, touched)
     _count_usage(deleted, rows, requests, existing, owners).apply(conn)
     # Usage changed wherever the consumers were and wherever they are now
-    # (a provider they left keeps its generation, as in the reference).
-    changes.record(conn, {row[0] for row in deleted}.union(touched))
+    # (a provider they left keeps its generation, as in the reference);
+    # nothing else of the providers did (the reshaper records its
+    # inventory changes itself).
+    changes.record(
+        conn, {row[0] for row in deleted}.union(touched), usage_only=True
+    )
 
 
 def _count_usage(

@@ -11,6 +11,14 @@ transaction, which takes the next change number from the one-row
 ``allotment_change_head`` (``UPDATE ... SET seq = seq + 1``) and logs the
 ids under it.
 
+A write that changed only the allocations against a provider (a claim, a
+move, a deletion: its usage, and with it its generation and time stamps)
+records it with ``usage_only``; the entry says so (``usage_only`` true) and
+a reader reloads only the provider's row and usage, keeping its
+inventories, traits and aggregates. Anything else the same transaction
+records of that provider makes the entry a plain one (reload it all), as
+does an entry written without the column (NULL: by a release before it).
+
 Why a counter and not an auto-increment: the head row stays locked from
 that update until the transaction ends, so change numbers are handed out
 and committed in the same order, and a rolled-back write gives its number
@@ -50,17 +58,24 @@ _PENDING = "allotment.changed_providers"
 _HEAD = sa.select(HEAD.c.seq)
 
 
-def record(conn: sa.Connection, provider_ids: Iterable[int | None]) -> None:
+def record(
+    conn: sa.Connection,
+    provider_ids: Iterable[int | None],
+    usage_only: bool = False,
+) -> None:
     """Note that the providers ``provider_ids`` changed (logged when the
-    transaction of ``conn`` publishes)."""
-    ids = {int(i) for i in provider_ids if i is not None}
-    if ids:
-        conn.info.setdefault(_PENDING, set()).update(ids)
+    transaction of ``conn`` publishes); ``usage_only``: only the
+    allocations against them did (see above)."""
+    pending: dict[int | None, bool] = conn.info.setdefault(_PENDING, {})
+    for i in provider_ids:
+        if i is not None:
+            rp_id = int(i)
+            pending[rp_id] = usage_only and pending.get(rp_id, True)
 
 
 def record_everything(conn: sa.Connection) -> None:
     """Note that any provider may have changed."""
-    conn.info.setdefault(_PENDING, set()).add(EVERYTHING)
+    conn.info.setdefault(_PENDING, {})[EVERYTHING] = False
 
 
 def discard(conn: sa.Connection) -> None:
@@ -93,10 +108,19 @@ def publish(conn: sa.Connection) -> int | None:
     else:  # MySQL, MariaDB
         seq = conn.execute(_NEXT_AS_LAST_ID).lastrowid
     now = utcnow()
-    ids = [EVERYTHING] if EVERYTHING in pending else sorted(pending)
+    if EVERYTHING in pending:
+        pending = {EVERYTHING: False}
     conn.execute(
         _LOG,
-        [{"seq": seq, "provider_id": i, "created_at": now} for i in ids],
+        [
+            {
+                "seq": seq,
+                "provider_id": i,
+                "created_at": now,
+                "usage_only": pending[i] or None,
+            }
+            for i in sorted(pending)  # (EVERYTHING only alone)
+        ],
     )
     if random.randrange(PRUNE_EVERY) == 0:
         prune(conn)
@@ -114,29 +138,43 @@ def head(conn: sa.Connection) -> int:
     return conn.scalar(_HEAD) or 0
 
 
-# The entries after number ``last`` up to ``now`` (built once: a
-# refresh after each claim runs it).
-_AFTER = sa.select(LOG.c.seq, LOG.c.provider_id).where(
-    LOG.c.seq > sa.bindparam("last"), LOG.c.seq <= sa.bindparam("now")
+# The head with the entries after number ``last`` up to it, in one
+# statement (built once: every refresh runs it): one row of NULLs beside
+# the head when there are none.
+_SINCE = sa.select(
+    HEAD.c.seq, LOG.c.seq, LOG.c.provider_id, LOG.c.usage_only
+).select_from(
+    HEAD.outerjoin(
+        LOG,
+        sa.and_(LOG.c.seq > sa.bindparam("last"), LOG.c.seq <= HEAD.c.seq),
+    )
 )
 
 
 def since(
     conn: sa.Connection, last: int | None
-) -> tuple[int, set[int] | None]:
-    """``(head, changed)``: the current head, and the ids of the providers
-    changed after change number ``last``, or EVERYTHING when the reader
-    must reload all (``last`` None, an entry for everything, entries pruned
-    past ``last``, or a head below ``last``)."""
-    now = head(conn)
-    if last is None or now < last:
+) -> tuple[int, dict[int, bool] | None]:
+    """``(head, changed)``: the current head, and the providers changed
+    after change number ``last``, each id mapped to whether only its usage
+    changed (every entry about it since says ``usage_only``); or
+    EVERYTHING when the reader must reload all (``last`` None, an entry for
+    everything, entries pruned past ``last``, or a head below
+    ``last``)."""
+    if last is None:
+        return head(conn), EVERYTHING
+    rows = conn.execute(_SINCE, {"last": last}).all()
+    now = (rows[0][0] if rows else None) or 0
+    if now < last:
         return now, EVERYTHING
-    if now == last:
-        return now, set()
-    rows = conn.execute(_AFTER, {"last": last, "now": now}).all()
-    if len({seq for seq, _rp in rows}) != now - last:
+    changed: dict[int, bool] = {}
+    numbers = set()
+    for _head, seq, rp_id, usage_only in rows:
+        if seq is None:
+            continue  # no entry after ``last``
+        if rp_id is None:
+            return now, EVERYTHING
+        numbers.add(seq)
+        changed[rp_id] = bool(usage_only) and changed.get(rp_id, True)
+    if len(numbers) != now - last:
         return now, EVERYTHING  # pruned past ``last``
-    changed = {rp for _seq, rp in rows}
-    if EVERYTHING in changed:
-        return now, EVERYTHING
     return now, changed

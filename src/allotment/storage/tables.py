@@ -223,7 +223,8 @@ consumers = sa.Table(
 # transaction, so numbers become visible in commit order, with no gaps.
 # Each change lists the ids of the providers whose inventory, usage,
 # traits, aggregates or tree it changed (one row each; a NULL provider_id
-# means "everything changed").
+# means "everything changed"); ``usage_only`` (revision 2b7d9e4f6a18) is
+# true when only the allocations against the provider changed.
 _BIGINT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 provider_changes = sa.Table(
@@ -233,6 +234,7 @@ provider_changes = sa.Table(
     sa.Column("seq", sa.BigInteger, nullable=False),
     sa.Column("provider_id", sa.Integer, nullable=True),
     sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("usage_only", sa.Boolean, nullable=True),
     sa.Index("allotment_provider_changes_seq_idx", "seq"),
     sa.Index("allotment_provider_changes_created_at_idx", "created_at"),
 )
