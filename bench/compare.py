@@ -116,20 +116,23 @@ def main(ours_path, ref_path):
 
 def storm(ours_path, ref_path):
     print(
-        "| server | idle p50 ms | storm p50 ms | storm / idle | claims/s | "
+        "| server | idle p50 ms | storm p50 ms | storm / idle | "
+        "idle after p50 ms | storm / idle after | claims/s | "
         "claims | 409 | errors |"
     )
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- |" + " ---: |" * 9)
     for label, path in (("allotment", ours_path), ("reference", ref_path)):
         s = _load(path)
         if s:
             print(
-                "| %s | %s | %s | %s | %s | %s | %s | %s |"
+                "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |"
                 % (
                     label,
                     s["idle_p50_ms"],
                     s["storm_p50_ms"],
                     s["storm_over_idle"],
+                    s.get("idle_after_p50_ms", "-"),
+                    s.get("storm_over_idle_after", "-"),
                     s["claims_per_s"],
                     s["claims"],
                     s["conflicts"],

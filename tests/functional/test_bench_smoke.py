@@ -94,6 +94,7 @@ def test_boot_storm(bench_env, tmp_path):
     assert storm["claims"] > 0
     assert storm["errors"] == 0
     assert storm["idle_samples"] == 20 and storm["storm_samples"] > 0
+    assert storm["idle_after_p50_ms"] > 0 and storm["storm_over_idle_after"]
 
 
 @pytest.mark.parametrize("db", ["sqlite", "postgresql", "mysql"])
