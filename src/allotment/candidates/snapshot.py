@@ -93,6 +93,7 @@ from array import array
 from collections.abc import Callable
 from collections.abc import Hashable
 from collections.abc import Iterable
+from collections.abc import Iterator
 from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING
@@ -378,9 +379,17 @@ class Version:
         uuid_of = self.uuid_of
         return [row for row in range(len(uuid_of)) if uuid_of[row] is not None]
 
+    def positions(self, row: int) -> Iterator[tuple[int, int]]:
+        """(class id, position in the inventory columns) of each inventory
+        of the provider at ``row``, in class id order."""
+        start = self.inv_at[row]
+        return (
+            (rc_id, start + offset)
+            for rc_id, offset in self.layout_of[row].items()
+        )
+
     def inventory(self, row: int) -> dict[int, Room]:
         """class id -> ``Room`` of the provider at ``row``."""
-        start = self.inv_at[row]
         return {
             rc_id: Room(
                 self.total[at],
@@ -391,10 +400,7 @@ class Version:
                 self.max_unit[at],
                 self.step[at],
             )
-            for rc_id, at in (
-                (rc_id, start + offset)
-                for rc_id, offset in self.layout_of[row].items()
-            )
+            for rc_id, at in self.positions(row)
         }
 
     def last_modified(self, rows: Iterable[int]) -> datetime.datetime | None:
@@ -1701,7 +1707,6 @@ def _load_usage(
     for values in _providers(conn, _PROVIDERS.rows(conn, ids), False):
         p = found[values[0]] = Provider(*values)
         row: int = base.row_of(p.id)  # type: ignore[assignment]  # held
-        start = base.inv_at[row]
         p.inventory = [
             (
                 rc_id,
@@ -1713,10 +1718,7 @@ def _load_usage(
                 base.max_unit[at],
                 base.step[at],
             )
-            for rc_id, at in (
-                (rc_id, start + offset)
-                for rc_id, offset in base.layout_of[row].items()
-            )
+            for rc_id, at in base.positions(row)
         ]
         p.traits = base.traits_of[row]
         p.trait_names = tuple(names[t] for t in sorted(p.traits))
