@@ -1101,10 +1101,11 @@ class Snapshot:
             if len(self._shared) > 2 * base.live + _SHARED_SLACK:
                 self._shared = {}  # mostly sets no provider holds by now
             ids = sorted(changed)
-            usage = [
-                i for i in ids if changed[i] and base.row_of(i) is not None
-            ]
-            whole = sorted(set(ids).difference(usage))
+            whole: list[int] = []
+            usage: list[int] = []
+            for i in ids:
+                held = changed[i] and base.row_of(i) is not None
+                (usage if held else whole).append(i)
             loaded: dict[int, Provider] = {}
             for start in range(0, len(whole), _CHUNK):
                 chunk = whole[start : start + _CHUNK]

@@ -58,6 +58,16 @@ _PENDING = "allotment.changed_providers"
 _HEAD = sa.select(HEAD.c.seq)
 
 
+def _note(
+    changed: dict[int, bool] | dict[int | None, bool],
+    rp_id: int,
+    usage_only: bool,
+) -> None:
+    """Add to ``changed`` that ``rp_id`` changed: only its usage while
+    every change noted of it says so."""
+    changed[rp_id] = usage_only and changed.get(rp_id, True)
+
+
 def record(
     conn: sa.Connection,
     provider_ids: Iterable[int | None],
@@ -69,8 +79,7 @@ def record(
     pending: dict[int | None, bool] = conn.info.setdefault(_PENDING, {})
     for i in provider_ids:
         if i is not None:
-            rp_id = int(i)
-            pending[rp_id] = usage_only and pending.get(rp_id, True)
+            _note(pending, int(i), usage_only)
 
 
 def record_everything(conn: sa.Connection) -> None:
@@ -169,7 +178,7 @@ def since(
         if rp_id is None:
             return now, EVERYTHING
         numbers.add(seq)
-        changed[rp_id] = bool(usage_only) and changed.get(rp_id, True)
+        _note(changed, rp_id, bool(usage_only))
     if len(numbers) != now - last:
         return now, EVERYTHING  # pruned past ``last``
     return now, changed
