@@ -8,10 +8,12 @@ Needs ../shared/bench (``ALLOTMENT_SHARED``); skipped without it unless
 CI or ALLOTMENT_REQUIRE_BACKENDS=1 is set.
 """
 
+import importlib.util
 import json
 import os
 import pathlib
 import subprocess
+import sys
 
 import pytest
 
@@ -48,8 +50,16 @@ def _run(env, *args):
 
 
 def test_cloud_reads_and_claims(bench_env, tmp_path):
+    # Under bench/cpu_share.py, which adds up the CPU of each kind of
+    # process while the run lasts.
+    shares = tmp_path / "cpu.json"
     out = _run(
         bench_env,
+        sys.executable,
+        "bench/cpu_share.py",
+        "--json",
+        str(shares),
+        "--",
         "bench/cloud.sh",
         "-n",
         "100",
@@ -71,6 +81,50 @@ def test_cloud_reads_and_claims(bench_env, tmp_path):
     assert claims["successes"] == 20
     assert claims["errors"] == 0
     assert result["violations_total"] == 0
+    assert "| seconds | busy | server | database | client | other |" in out
+    seconds = json.loads(shares.read_text())["seconds"]
+    assert len(seconds) >= 5
+    for kind in ("server", "client", "busy"):
+        assert sum(s[kind] for s in seconds) > 0, kind
+
+
+def _cpu_share():
+    spec = importlib.util.spec_from_file_location(
+        "cpu_share", ROOT / "bench" / "cpu_share.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cpu_share_kinds_and_windows():
+    cpu_share = _cpu_share()
+    kind = cpu_share.kind_of
+    # The client's command line names the server's command.
+    assert (
+        kind("python\0placement_bench.py\0--server-cmd\0allotment serve")
+        == "client"
+    )
+    assert (
+        kind("/v/bin/python3\0/v/bin/allotment\0serve\0--port\0p") == "server"
+    )
+    assert (
+        kind("/c/venv/bin/gunicorn\0placement.wsgi.api:application")
+        == "server"
+    )
+    assert (
+        kind("postgres: 15/main: postgres db 127.0.0.1(5) idle") == "database"
+    )
+    assert kind("/usr/lib/postgresql/15/bin/postgres\0-D\0/d") == "database"
+    assert kind("/usr/sbin/mariadbd\0--port=3306") == "database"
+    assert kind("/usr/bin/allotment\0db\0sync") == "other"
+    work = {"server": 0.6, "client": 0.2, "database": 0.2, "other": 0.0}
+    rows = [dict(work, busy=1.0)] * 12 + [dict(work, server=0.1, busy=0.2)]
+    rows += [dict(work, busy=1.5)] * 9  # too short to count
+    ((first, last, average),) = cpu_share.windows(rows)
+    assert (first, last) == (0, 11)
+    assert average["server"] == pytest.approx(0.6)
+    assert average["busy"] == pytest.approx(1.0)
 
 
 def test_boot_storm(bench_env, tmp_path):
