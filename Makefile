@@ -13,6 +13,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[mysqlclient]' \
+		|| echo "mysqlclient not built (it needs libmariadb-dev and pkg-config): MySQL runs on PyMySQL"
 	touch $(STAMP)
 
 # The console at http://127.0.0.1:8778/allotment/ui/ (noauth2 on loopback:

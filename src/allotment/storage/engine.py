@@ -14,6 +14,7 @@ MySQL, whose default here is READ COMMITTED).
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import os
 import random
@@ -49,9 +50,9 @@ _MYSQL_SAVEPOINT_LOST = 1305  # "SAVEPOINT ... does not exist"
 _PG_RETRY_STATES = {"40P01", "40001"}
 _WRITE_RETRIES = 10
 
-# Seconds a PostgreSQL connection attempt may take (libpq's connect_timeout,
+# Seconds a connection attempt may take (the drivers' connect_timeout,
 # unless the URL sets one): an unreachable server fails a request instead
-# of hanging it. PyMySQL's connect_timeout is 10 s already.
+# of hanging it.
 CONNECT_TIMEOUT = 10
 
 # Errors meaning the database cannot be reached or is going away (answered
@@ -80,19 +81,32 @@ _MYSQL_UNAVAILABLE_CODES = {
 }
 
 
+def mysql_driver() -> str:
+    """The driver MySQL and MariaDB are spoken to with: mysqlclient (C,
+    ``MySQLdb``) when it is installed, else PyMySQL (pure Python). Each
+    statement costs PyMySQL about three times the CPU, most of it decoding
+    the result's column descriptions and rows; the SQL sent and the errors
+    raised (the server's error numbers) are the same."""
+    try:
+        importlib.import_module("MySQLdb")
+    except ImportError:  # not installed, or its libmariadb is missing
+        return "pymysql"
+    return "mysqldb"
+
+
 def normalize_url(url: str | URL) -> URL:
     """Map a placement.conf connection URL to the drivers allotment ships.
 
-    ``postgresql://`` and ``postgresql+psycopg2://`` use psycopg 3;
-    ``mysql://`` and ``mysql+mysqldb://`` use PyMySQL with utf8mb4.
+    ``postgresql://`` and ``postgresql+psycopg2://`` use psycopg 3; every
+    ``mysql://`` URL (``mysql+pymysql://``, as the reference's deployments
+    write it, included) uses ``mysql_driver()``, with utf8mb4.
     """
     u = make_url(url)
     backend = u.get_backend_name()
     if backend == "postgresql" and u.get_driver_name() != "psycopg":
         u = u.set(drivername="postgresql+psycopg")
     elif backend in ("mysql", "mariadb"):
-        if u.get_driver_name() != "pymysql":
-            u = u.set(drivername="mysql+pymysql")
+        u = u.set(drivername="mysql+" + mysql_driver())
         if "charset" not in u.query:
             u = u.update_query_dict({"charset": "utf8mb4"})
     return u
@@ -176,7 +190,7 @@ def is_unavailable(error: BaseException) -> bool:
         return False
     orig = error.orig
     args = getattr(orig, "args", ())
-    if args and isinstance(args[0], int):  # PyMySQL: (code, message)
+    if args and isinstance(args[0], int):  # MySQL drivers: (code, message)
         return args[0] in _MYSQL_UNAVAILABLE_CODES
     if type(orig).__module__.startswith("psycopg"):
         # None for client-side (connection) errors.
@@ -214,10 +228,10 @@ _CONSISTENT = "allotment_consistent_read"
 
 
 def _socket_of(dbapi_conn: Any) -> int | None:
-    """The file descriptor of a psycopg or PyMySQL connection (None when
-    the driver does not say, or the connection is closed)."""
+    """The file descriptor of a psycopg, mysqlclient or PyMySQL connection
+    (None when the driver does not say, or the connection is closed)."""
     try:
-        fileno = dbapi_conn.fileno  # psycopg
+        fileno = dbapi_conn.fileno  # psycopg, mysqlclient
     except AttributeError:
         sock = getattr(dbapi_conn, "_sock", None)  # PyMySQL
         fileno = getattr(sock, "fileno", None)
@@ -333,10 +347,7 @@ class Database:
                 kwargs["isolation_level"] = "AUTOCOMMIT"
                 kwargs["skip_autocommit_rollback"] = True
                 kwargs["pool_reset_on_return"] = None
-            if (
-                self.backend == "postgresql"
-                and "connect_timeout" not in self.url.query
-            ):
+            if "connect_timeout" not in self.url.query:
                 kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT}
         self.engine = sa.create_engine(self.url, **kwargs)
         # Execution options of a read that is not ``consistent``.
