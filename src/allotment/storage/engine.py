@@ -1,7 +1,8 @@
 """Database engine: URL handling, per-backend connection set-up, transactions.
 
-``Database`` owns one SQLAlchemy engine. ``read()`` and ``write()`` open a
-transaction; on SQLite a write transaction starts with ``BEGIN IMMEDIATE`` so
+``Database`` owns one SQLAlchemy engine. ``write()`` opens a transaction,
+``read()`` one only when asked for a consistent read; on SQLite a write
+transaction starts with ``BEGIN IMMEDIATE`` so
 that concurrent writers queue on the database lock instead of failing on a
 lock upgrade. ``run_write()`` retries a unit of work on deadlocks and
 serialization failures reported by PostgreSQL and MySQL. Each write
@@ -210,8 +211,8 @@ def compares_text_exactly(conn: sa.Connection) -> bool:
     return conn.dialect.name not in ("mysql", "mariadb")
 
 
-# The execution option of a plain read on SQLite: each statement is its
-# own transaction (the driver's autocommit mode), no BEGIN sent.
+# The execution option of a plain read: no transaction is begun, each
+# statement is its own (autocommit).
 _PLAIN = "allotment_plain_read"
 
 
@@ -220,10 +221,10 @@ _PLAIN = "allotment_plain_read"
 # server has ended it (see _Liveness).
 PING_AFTER_IDLE = 2.0
 _IDLE_SINCE = "allotment_idle_since"
-# MySQL: set on a pooled connection while a transaction it began may be
-# open (see Database._setup_mysql).
+# PostgreSQL and MySQL: set on a pooled connection while a transaction it
+# began may be open (see Database._setup_transactions).
 _OPEN = "allotment_transaction_open"
-# The execution option of a consistent read on MySQL.
+# The execution option of a consistent read.
 _CONSISTENT = "allotment_consistent_read"
 
 
@@ -342,21 +343,13 @@ class Database:
                 kwargs["max_overflow"] = max_overflow
             if pool_timeout is not None:
                 kwargs["pool_timeout"] = pool_timeout
-            kwargs["isolation_level"] = "READ COMMITTED"
-            if self.backend == "mysql":  # see _setup_mysql
-                kwargs["isolation_level"] = "AUTOCOMMIT"
-                kwargs["skip_autocommit_rollback"] = True
-                kwargs["pool_reset_on_return"] = None
+            # Connections rest in autocommit: see _setup_transactions.
+            kwargs["isolation_level"] = "AUTOCOMMIT"
+            kwargs["skip_autocommit_rollback"] = True
+            kwargs["pool_reset_on_return"] = None
             if "connect_timeout" not in self.url.query:
                 kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT}
         self.engine = sa.create_engine(self.url, **kwargs)
-        # Execution options of a read that is not ``consistent``.
-        plain: dict[str, dict[str, Any]] = {
-            "postgresql": {"isolation_level": "AUTOCOMMIT"},
-            "sqlite": {_PLAIN: True},  # no BEGIN: see _setup_sqlite
-            "mysql": {_PLAIN: True},  # no START TRANSACTION: _setup_mysql
-        }
-        self._plain_read = plain.get(self.backend, {})
         if self.backend != "sqlite":
             # (first: a connection found dead is replaced before it counts)
             liveness = _Liveness(self.engine.dialect)
@@ -366,8 +359,10 @@ class Database:
         event.listen(self.engine, "checkin", _checked_in)
         if self.backend == "sqlite":
             self._setup_sqlite(sqlite_synchronous)
-        elif self.backend == "mysql":
-            self._setup_mysql(mysql_sql_mode)
+        else:
+            if self.backend == "mysql":
+                self._setup_mysql(mysql_sql_mode)
+            self._setup_transactions()
 
     @classmethod
     def from_conf(cls, conf: cfg.ConfigOpts) -> Database:
@@ -417,19 +412,8 @@ class Database:
                 conn.exec_driver_sql("BEGIN")
 
     def _setup_mysql(self, sql_mode: str) -> None:
-        """Connections rest in autocommit, at READ COMMITTED; a transaction
-        is begun with START TRANSACTION when SQLAlchemy begins one, except
-        on a plain read, whose statements then need no transaction at all:
-        neither the implicit one MySQL opens without autocommit nor the
-        ROLLBACK that ends it, one of a small read's two round trips. A
-        write costs the same round trips as before: START TRANSACTION
-        instead of the pool's rollback after COMMIT.
-
-        SQLAlchemy neither rolls back (``skip_autocommit_rollback``) nor
-        resets (``pool_reset_on_return``) a connection in autocommit: a
-        connection that began a transaction here and did not commit it is
-        rolled back as it goes back to the pool, so that no transaction
-        outlives its request (the next START TRANSACTION would commit it)."""
+        """Each connection's session: the SQL mode, and READ COMMITTED
+        (the level every transaction but a consistent read's uses)."""
 
         @event.listens_for(self.engine, "connect")
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -441,19 +425,51 @@ class Database:
             )
             cur.close()
 
+    def _setup_transactions(self) -> None:
+        """PostgreSQL and MySQL: connections rest in autocommit, and a
+        transaction is begun with START TRANSACTION when SQLAlchemy begins
+        one, except on a plain read, whose statements then need no
+        transaction at all: neither the BEGIN and ROLLBACK around them
+        (PostgreSQL: two of a small read's four round trips before it used
+        autocommit; MySQL: the ROLLBACK ending the implicit transaction,
+        one of two), nor switching the connection to autocommit and back
+        for each read (on PostgreSQL about a third of checking a connection
+        out and in). A write costs the same round trips as before.
+
+        SQLAlchemy neither rolls back (``skip_autocommit_rollback``) nor
+        resets (``pool_reset_on_return``) a connection in autocommit: a
+        connection that began a transaction here and did not commit it is
+        rolled back as it goes back to the pool, so that no transaction
+        outlives its request (the next START TRANSACTION would commit it
+        on MySQL, and fail on PostgreSQL)."""
+        begin: dict[bool, tuple[str, ...]]
+        if self.backend == "postgresql":
+            # Each transaction names its level: a server whose
+            # default_transaction_isolation differs changes nothing.
+            begin = {
+                False: ("START TRANSACTION ISOLATION LEVEL READ COMMITTED",),
+                True: ("START TRANSACTION ISOLATION LEVEL REPEATABLE READ",),
+            }
+        else:
+            # For the consistent read's transaction only (the session stays
+            # at READ COMMITTED): setting the session's level and back,
+            # SQLAlchemy's way, costs four round trips, each with a COMMIT.
+            begin = {
+                False: ("START TRANSACTION",),
+                True: (
+                    "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+                    "START TRANSACTION",
+                ),
+            }
+
         @event.listens_for(self.engine, "begin")
         def _on_begin(conn: sa.Connection) -> None:
             options = conn.get_execution_options()
             if options.get(_PLAIN):
                 return
-            if options.get(_CONSISTENT):
-                # For this transaction only (the session stays at READ
-                # COMMITTED).
-                conn.exec_driver_sql(
-                    "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"
-                )
             conn.connection.info[_OPEN] = True
-            conn.exec_driver_sql("START TRANSACTION")
+            for statement in begin[bool(options.get(_CONSISTENT))]:
+                conn.exec_driver_sql(statement)
 
         @event.listens_for(self.engine, "reset")
         def _on_reset(dbapi_conn: Any, record: Any, _state: Any) -> None:
@@ -487,25 +503,15 @@ class Database:
     def read(self, consistent: bool = False) -> Iterator[sa.Connection]:
         """A read-only connection. With ``consistent``, a transaction whose
         statements all see the same point in time. Without, each statement
-        sees what was committed before it began (READ COMMITTED, the
-        engine's level), and where a transaction adds nothing to that it is
-        left out: on PostgreSQL BEGIN and ROLLBACK were two of a small
-        read's four round trips; on SQLite, two statements of three; on
-        MySQL the ROLLBACK was one of two."""
+        sees what was committed before it began (READ COMMITTED), and no
+        transaction is begun, since it would add nothing to that (on
+        SQLite, BEGIN and ROLLBACK were two statements of a small read's
+        three; PostgreSQL and MySQL: _setup_transactions)."""
         with self.engine.connect() as conn:
-            if not consistent and self._plain_read:
-                yield conn.execution_options(**self._plain_read)
+            if not consistent:
+                yield conn.execution_options(**{_PLAIN: True})
                 return
-            if consistent and self.backend == "postgresql":
-                # (carried by BEGIN: no round trip of its own)
-                conn = conn.execution_options(
-                    isolation_level="REPEATABLE READ"
-                )
-            elif consistent and self.backend == "mysql":
-                # For this transaction only: setting the session's level
-                # and back (SQLAlchemy's way) costs four round trips, each
-                # with a COMMIT.
-                conn = conn.execution_options(**{_CONSISTENT: True})
+            conn = conn.execution_options(**{_CONSISTENT: True})
             conn.begin()
             yield conn
             if self.backend == "postgresql":
@@ -515,8 +521,9 @@ class Database:
                 # all again): the statements of a request were never
                 # prepared for long.
                 conn.commit()
+                conn.connection.info.pop(_OPEN, None)
             # Elsewhere closing the connection rolls the transaction back
-            # (on MySQL: _setup_mysql).
+            # (_setup_transactions; SQLite: SQLAlchemy's reset).
 
     @contextlib.contextmanager
     def write(self) -> Iterator[sa.Connection]:
@@ -529,7 +536,7 @@ class Database:
                 with conn.begin():
                     yield conn
                     changes.publish(conn)
-                # Committed: nothing left to roll back (MySQL).
+                # Committed: nothing left to roll back.
                 conn.connection.info.pop(_OPEN, None)
             finally:
                 changes.discard(conn)
