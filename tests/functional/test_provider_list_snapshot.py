@@ -393,3 +393,57 @@ def test_provider_list_state_machine(database_url, backend):
 @pytest.fixture(autouse=True)
 def _quiet_snapshot_warnings(caplog):
     caplog.set_level("ERROR", logger="allotment.candidates.snapshot")
+
+
+def test_a_current_snapshot_lists_after_reading_the_head_alone(pair):
+    """A list needing no name looked up (the whole list, ``in_tree``,
+    ``uuid``, standard ``resources``) from a snapshot at the log's head
+    sends one statement, the head's read, and begins no transaction; a
+    change another worker commits moves the head, and the next list
+    refreshes and shows it."""
+    writer, reader = pair
+    root = str(uuid.uuid4())
+    made = writer.post(
+        "/resource_providers", {"uuid": root, "name": "r"}, version="1.14"
+    )
+    assert made.status_code == 201
+    inventory = {"resource_provider_generation": 0}
+    inventory["inventories"] = {"VCPU": {"total": 8}}
+    put = writer.put("/resource_providers/%s/inventories" % root, inventory)
+    assert put.status_code == 200
+    sent = []
+
+    @sa.event.listens_for(reader.db.engine, "before_cursor_execute")
+    def statement(_conn, _cursor, sql, *_args):
+        sent.append(sql.split()[0].upper())
+
+    queries = ["", "in_tree=" + root, "uuid=" + root, "resources=VCPU:2"]
+    for query in queries:
+        assert reader.get("/resource_providers?" + query).status_code == 200
+    for query in queries:
+        sent.clear()
+        listed = reader.get("/resource_providers?" + query).json
+        assert [rp["uuid"] for rp in listed["resource_providers"]] == [root]
+        assert sent == ["SELECT"], query
+
+    child = str(uuid.uuid4())
+    body = {"uuid": child, "name": "c", "parent_provider_uuid": root}
+    made = writer.post("/resource_providers", body, version="1.14")
+    assert made.status_code == 201
+    sent.clear()
+    listed = reader.get("/resource_providers?in_tree=" + root).json
+    assert sorted(rp["uuid"] for rp in listed["resource_providers"]) == (
+        sorted([root, child])
+    )
+    assert len(sent) > 1  # found behind: the consistent read refreshed
+    sent.clear()
+    reader.get("/resource_providers?in_tree=" + root)
+    assert sent == ["SELECT"]
+
+    # A trait to look up: a consistent read, as before.
+    sent.clear()
+    required = reader.get(
+        "/resource_providers?required=HW_CPU_X86_AVX", version="1.18"
+    )
+    assert required.status_code == 200
+    assert len(sent) > 1

@@ -15,6 +15,10 @@ by the SQL instead (``matching`` answers None), as it is while some
 provider has no root provider (a database before the online data
 migrations: the listing leaves those out). An exact match needs no such
 care: names and uuids are unique under the collation too.
+
+A listing that looks no name up (``reads_only_the_version``) is answered
+from a version found current by a plain read of the log's head
+(``Snapshot.if_current``), without a transaction.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import cast
 import sqlalchemy as sa
 
 from allotment.domain import providers
+from allotment.domain import resource_classes
 from allotment.storage import engine
 
 if TYPE_CHECKING:
@@ -55,6 +60,20 @@ def matching(
         return _rows(conn, version, filters, resolved, exact)
     except _Missed:
         return [] if exact else None
+
+
+def reads_only_the_version(filters: providers.Filters) -> bool:
+    """True when ``matching`` reads nothing from the database for
+    ``filters`` but the version (no trait or aggregate names to look up,
+    only standard classes already cached): the answer is then that of the
+    moment the version was found current (``Snapshot.if_current``), and
+    needs no transaction."""
+    return not (
+        filters.required_traits
+        or filters.forbidden_traits
+        or filters.member_of
+        or filters.forbidden_aggregates
+    ) and resource_classes.cached(filters.resources)
 
 
 def _rows(

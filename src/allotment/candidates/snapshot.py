@@ -1025,6 +1025,23 @@ class Snapshot:
             raise Unavailable("the provider snapshot is still loading")
         return self._update(conn)
 
+    def if_current(self, conn: sa.Connection) -> Version | None:
+        """The current version if it holds every change committed before
+        ``conn`` (any read, a plain one included) reads the log's head
+        now; else None (the caller then asks ``version``). One statement,
+        no refresh and no lock: a version at the head is the database as
+        of that statement, since change numbers are handed out in commit
+        order (the head row is locked until its writer commits).
+        ``Unavailable`` when the head cannot be read."""
+        held = self.current  # (first: a refresh may swap in a newer one)
+        if held is None or self._full:
+            return None
+        try:
+            head = changes.head(conn)
+        except sa_exc.DBAPIError as exc:
+            raise Unavailable("the database cannot be reached") from exc
+        return held if head == held.seq else None
+
     def _update(self, conn: sa.Connection | None = None) -> Version:
         with self._refresh_lock:
             try:

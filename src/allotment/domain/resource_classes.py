@@ -33,6 +33,12 @@ def _load_standard(conn: sa.Connection) -> None:
         _STANDARD_NAMES[rc_id] = name
 
 
+def cached(names: Iterable[str]) -> bool:
+    """True when every one of ``names`` is a standard class whose id is
+    cached: looking them up reads nothing."""
+    return all(name in _STANDARD_IDS for name in names)
+
+
 def id_for(conn: sa.Connection, name: str) -> int | None:
     """The id of the resource class ``name``, or None."""
     if not _STANDARD_IDS:
