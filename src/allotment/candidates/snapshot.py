@@ -1032,7 +1032,9 @@ class Snapshot:
         no refresh and no lock: a version at the head is the database as
         of that statement, since change numbers are handed out in commit
         order (the head row is locked until its writer commits).
-        ``Unavailable`` when the head cannot be read."""
+        ``Unavailable`` when the head cannot be read. None too while the
+        next refresh is to load everything (a refresh failed, or the drift
+        check found the version differing from the database)."""
         held = self.current  # (first: a refresh may swap in a newer one)
         if held is None or self._full:
             return None
