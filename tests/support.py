@@ -17,6 +17,7 @@ from allotment.candidates import combine
 from allotment.candidates import find
 from allotment.candidates import render
 from allotment.candidates import snapshot
+from allotment.domain import capacity
 from allotment.storage import engine
 from allotment.storage import tables
 from allotment.storage import usage_totals
@@ -209,11 +210,31 @@ def snapshot_state(version):
 def fits_state(version, keys):
     """The providers (ids) with room for each (class id, amount) of
     ``keys``: what ``Version.fitting`` answers, kept or derived entries
-    included."""
+    included, and among a scope of every provider (which it answers from
+    those entries), checked against the capacity rule provider by
+    provider."""
     ids = version.ids
-    return {
-        key: sorted(ids[row] for row in version.fitting(*key)) for key in keys
-    }
+    rows = version.rows()
+    state = {}
+    for key in keys:
+        found = sorted(ids[row] for row in version.fitting(*key))
+        among = version.fitting(*key, set(rows))
+        rc_id, amount = key
+        assert among == {
+            row
+            for row in rows
+            if (room := version.inventory(row).get(rc_id)) is not None
+            and capacity.fits(
+                amount,
+                room.capacity,
+                room.used,
+                room.min_unit,
+                room.max_unit,
+                room.step,
+            )
+        }
+        state[key] = (found, sorted(ids[row] for row in among))
+    return state
 
 
 def fits_keys(version, amounts=(1, 2, 7)):

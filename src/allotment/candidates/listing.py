@@ -41,12 +41,6 @@ class _Missed(Exception):
     """A name or uuid looked up is not held (exactly)."""
 
 
-# A filter narrows rows already found to fewer than 1 in this many of the
-# providers: the next capacity check walks them instead of taking the
-# version's rows with room.
-_SCOPED = 16
-
-
 def matching(
     conn: sa.Connection, version: Version, filters: providers.Filters
 ) -> list[int] | None:
@@ -105,11 +99,10 @@ def _rows(
     for trait_ids in resolved.required:
         found = _narrow(found, version.with_any_trait(trait_ids))
     for rc_id, amount in resolved.resources:
-        if found is not None and len(found) * _SCOPED < version.live:
-            # with a scope, a new set
+        if found is None:
+            found = set(version.fitting(rc_id, amount))
+        else:  # with a scope, a new set
             found = cast("set[int]", version.fitting(rc_id, amount, found))
-        else:
-            found = _narrow(found, version.fitting(rc_id, amount))
     banned = version.in_aggregates(
         _known(aggregates, filters.forbidden_aggregates)
     )

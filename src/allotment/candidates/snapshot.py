@@ -157,6 +157,9 @@ RETRY_SECONDS = 2.0  # between load attempts while the database is away
 # changed rows beyond which deriving one from the previous version's is
 # no cheaper than scanning the class again.
 _FITS_KEPT = 16
+# A scope narrower than one in this many of the providers is checked for
+# room row by row; a wider one takes the entry kept (``fitting``).
+_SCOPED = 16
 # Kinds of rendered fragments a version keeps (kinds of summaries, list
 # entries per microversion and mount point), each a list of a slot per row.
 _KINDS_KEPT = 32
@@ -441,16 +444,21 @@ class Version:
     # -- the search ----------------------------------------------------
 
     def fitting(
-        self, rc_id: int, amount: int, scope: Iterable[int] | None = None
+        self, rc_id: int, amount: int, scope: set[int] | None = None
     ) -> AbstractSet[int]:
-        """The rows with room for ``amount`` of the class ``rc_id`` (among
-        ``scope``, rows, when given): the capacity rule of
-        ``domain/capacity.py`` (min_unit, step_size, and at most the stored
-        ``capacity.headroom``), inlined over the columns. Without a scope,
-        from the entries kept (see the module's docstring): the kept set
-        itself, which the caller must not change."""
-        if scope is not None:
+        """The rows with room for ``amount`` of the class ``rc_id``: the
+        capacity rule of ``domain/capacity.py`` (min_unit, step_size, and
+        at most the stored ``capacity.headroom``), inlined over the
+        columns. Without a scope, from the entries kept (see the module's
+        docstring): the kept set itself, which the caller must not change.
+        Among ``scope``, rows, a new set: a scope of fewer than one in
+        ``_SCOPED`` of the providers is checked row by row, a larger one
+        intersected with the entry kept (at C speed: checking a quarter of
+        70,000 providers row by row took 10 ms, a third of a request)."""
+        if scope is not None and len(scope) * _SCOPED < self.live:
             return self._fitting_among(rc_id, amount, scope)
+        if scope is not None:
+            return scope & self.fitting(rc_id, amount)
         key = (rc_id, amount)
         found = self._fits.get(key)
         if found is None:
