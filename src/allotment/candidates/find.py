@@ -348,8 +348,8 @@ class _Planner:
         if in_aggs is not None:
             found = set(in_aggs)
             if not group.granular:
-                for rp in in_aggs:
-                    found.update(snap.tree(rp))
+                # (C-level: thousands of members at cloud scale)
+                found.update(*filter(None, map(snap.trees.get, in_aggs)))
             scope = found if scope is None else found & scope
         return scope
 
@@ -411,12 +411,13 @@ class _Planner:
                 sharing = [
                     rp for rp in serving if not (banned and rp in banned)
                 ]
-        if in_aggs is not None or banned:
+        # (member_of's aggregates and in_tree were the scope of rooms)
+        if banned:
             rooms = {
                 rp
                 for rp in rooms
-                if (in_aggs is None or rp in in_aggs or root_of[rp] in in_aggs)
-                and not (banned and (rp in banned or root_of[rp] in banned))
+                if rp not in banned
+                and root_of[rp] not in banned
                 and rp not in left_out
             }
             left_out = set()
