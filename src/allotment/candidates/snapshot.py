@@ -453,8 +453,9 @@ class Version:
         docstring): the kept set itself, which the caller must not change.
         Among ``scope``, rows, a new set: a scope of fewer than one in
         ``_SCOPED`` of the providers is checked row by row, a larger one
-        intersected with the entry kept (at C speed: checking a quarter of
-        70,000 providers row by row took 10 ms, a third of a request)."""
+        intersected with the entry kept, at C speed (checking member_of's
+        quarter of 70,000 providers row by row for three classes took 11
+        ms of a request's 37)."""
         if scope is not None and len(scope) * _SCOPED < self.live:
             return self._fitting_among(rc_id, amount, scope)
         if scope is not None:
