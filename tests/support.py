@@ -224,13 +224,9 @@ def fits_state(version, keys):
             row
             for row in rows
             if (room := version.inventory(row).get(rc_id)) is not None
-            and capacity.fits(
-                amount,
-                room.capacity,
-                room.used,
-                room.min_unit,
-                room.max_unit,
-                room.step,
+            and capacity.has_room(amount, room.capacity, room.used)
+            and capacity.within_units(
+                amount, room.min_unit, room.max_unit, room.step
             )
         }
         state[key] = (found, sorted(ids[row] for row in among))
