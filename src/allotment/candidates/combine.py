@@ -346,7 +346,12 @@ class _Searcher:
         for choices, ((rc, amount),) in zip(
             options, self.demands, strict=False
         ):
-            fit = [rp for rp in choices if headroom.get((rp, rc), 0) >= amount]
+            if self.p.options_fit:  # (each has room: no lookup per option)
+                fit = choices if rng is None else list(choices)
+            else:
+                fit = [
+                    rp for rp in choices if headroom.get((rp, rc), 0) >= amount
+                ]
             if not fit:
                 return
             if rng is not None:
