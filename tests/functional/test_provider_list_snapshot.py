@@ -1,6 +1,7 @@
-"""GET /resource_providers answered from a long-lived provider snapshot
-equals the SQL's answer (``domain.providers.list_filtered``, the
-reference), whatever happened before: a hypothesis state machine.
+"""GET /resource_providers and GET /resource_providers/{uuid}/usages
+answered from a long-lived provider snapshot equal the SQL's answers
+(``domain.providers.list_filtered`` and ``domain.usages.of_provider``),
+whatever happened before: a hypothesis state machine.
 
 On every backend, ``writer`` (one API instance; on MySQL its connections
 step auto-increment values by 3, as a Galera node does) creates, renames,
@@ -12,7 +13,8 @@ step ``reader`` (another worker, whose snapshot and cached entries live
 across steps) must answer a battery of lists exactly as the SQL path does
 (status, body byte for byte, Last-Modified), and so must random filter
 combinations at random microversions (the ``compare`` rule), unknown
-names and errors included.
+names and errors included; and the usage of the latest providers, of an
+unknown uuid and of a uuid in capitals.
 
 The number of examples is small by default (CI); the long profile runs
 many more: ``ALLOTMENT_HYPOTHESIS_PROFILE=long``.
@@ -36,6 +38,7 @@ from hypothesis.stateful import run_state_machine_as_test
 from allotment.candidates import listing
 from allotment.candidates import snapshot
 from allotment.storage import engine
+from allotment.storage import tables
 from tests import support
 from tests.provider_writes import AGGREGATES
 from tests.provider_writes import CLASSES
@@ -45,6 +48,7 @@ from tests.provider_writes import ProviderWrites
 from tests.provider_writes import empty
 from tests.provider_writes import galera_like_database
 
+ALLOC = tables.allocations
 UNKNOWN = "0d9f1c2b-3a4e-4f5d-8c6b-7a8e9f0a1b2c"
 # Names MySQL's collation equates in pairs (case, accent, trailing space).
 NAMES = ["cn", "CN", "cn ", "\u00e9", "e", "E"]
@@ -61,13 +65,13 @@ def _variants(text):
 
 @contextlib.contextmanager
 def _by_sql():
-    """Lists answered by the SQL path only."""
-    real = listing.matching
-    listing.matching = lambda *_args: None
+    """Lists and usages answered by the SQL path only."""
+    real = listing.matching, listing.usage
+    listing.matching = listing.usage = lambda *_args: None
     try:
         yield
     finally:
-        listing.matching = real
+        listing.matching, listing.usage = real
 
 
 def _answer(resp):
@@ -81,6 +85,15 @@ def _answer(resp):
     # An empty list is stamped with the time of the answer.
     modified = resp.headers.get("last-modified") if listed else None
     return resp.status_code, body, modified
+
+
+def _shown(resp):
+    """What a usage answer shows a client (its Last-Modified is the time
+    of the answer; an error's request id aside)."""
+    body = orjson.loads(resp.content)
+    for error in body.get("errors", ()):
+        error.pop("request_id", None)
+    return resp.status_code, resp.content if resp.status_code == 200 else body
 
 
 def _ratios(backend):
@@ -112,6 +125,13 @@ def _machine(url, backend):
             with _by_sql():
                 stored = reader.get(path, version=version)
             assert _answer(held) == _answer(stored), (version, query)
+
+        def _same_usage(self, rp):
+            path = "/resource_providers/%s/usages" % rp
+            held = reader.get(path)
+            with _by_sql():
+                stored = reader.get(path)
+            assert _shown(held) == _shown(stored), rp
 
         # -- writes through the API -----------------------------------
 
@@ -259,6 +279,23 @@ def _machine(url, backend):
             snapshot.for_database(reader.db).check()
             snapshot.for_database(self.w.db).check()
 
+        @precondition(lambda self: self.consumers)
+        @rule(n=st.integers(0, 50))
+        def usage_by_hand_then_check(self, n):
+            """An allocation's amount written bypassing the log: the drift
+            check repairs the snapshot's usage."""
+            consumer = self._pick(self.consumers, n)
+            with self.w.db.engine.begin() as conn:
+                conn.execute(
+                    ALLOC.update()
+                    .where(
+                        ALLOC.c.consumer_id == consumer,
+                    )
+                    .values(used=ALLOC.c.used + 1)
+                )
+            snapshot.for_database(reader.db).check()
+            snapshot.for_database(self.w.db).check()
+
         @precondition(lambda self: self.providers)
         @rule(n=st.integers(0, 50))
         def rootless_for_a_while(self, n):
@@ -355,8 +392,14 @@ def _machine(url, backend):
 
         @invariant()
         def battery(self):
-            """The whole list at three shapes, and each kind of filter
-            alone over what the cloud holds now."""
+            """The usage of a few providers (first: nothing has refreshed
+            the reader's snapshot since the last write), the whole list
+            at three shapes, and each kind of filter alone over what the
+            cloud holds now."""
+            for rp in [UNKNOWN, *self.providers[-3:]]:
+                self._same_usage(rp)
+            if self.providers:
+                self._same_usage(self.providers[-1].upper())
             for version in ("1.0", "1.14", "1.39"):
                 self._same("", version)
             for rp in self.providers[-2:]:
@@ -447,3 +490,52 @@ def test_a_current_snapshot_lists_after_reading_the_head_alone(pair):
     )
     assert required.status_code == 200
     assert len(sent) > 1
+
+
+def test_a_current_snapshot_answers_a_providers_usage_after_the_head(pair):
+    """A provider's usage from a snapshot at the log's head costs one
+    statement, the head's read; a claim another worker commits moves the
+    head, and the next read shows it (read with SQL, the snapshot left
+    behind until a request refreshes it)."""
+    writer, reader = pair
+    rp = str(uuid.uuid4())
+    made = writer.post(
+        "/resource_providers", {"uuid": rp, "name": "r"}, version="1.14"
+    )
+    assert made.status_code == 201
+    inventory = {"resource_provider_generation": 0}
+    inventory["inventories"] = {"VCPU": {"total": 8}, "DISK_GB": {"total": 9}}
+    put = writer.put("/resource_providers/%s/inventories" % rp, inventory)
+    assert put.status_code == 200
+    path = "/resource_providers/%s/usages" % rp
+    assert reader.get("/resource_providers").status_code == 200  # refreshed
+    sent = []
+
+    @sa.event.listens_for(reader.db.engine, "before_cursor_execute")
+    def statement(_conn, _cursor, sql, *_args):
+        sent.append(sql)
+
+    shown = reader.get(path)
+    assert shown.json == {
+        "resource_provider_generation": 1,
+        "usages": {"VCPU": 0, "DISK_GB": 0},
+    }
+    assert len(sent) == 1 and "allocations" not in sent[0]
+
+    claim = {
+        "allocations": {rp: {"resources": {"VCPU": 3}}},
+        "project_id": "p",
+        "user_id": "u",
+        "consumer_generation": None,
+    }
+    claimed = writer.put(
+        "/allocations/" + str(uuid.uuid4()), claim, version="1.28"
+    )
+    assert claimed.status_code == 204, claimed.text
+    sent.clear()
+    shown = reader.get(path)
+    assert shown.json == {
+        "resource_provider_generation": 2,
+        "usages": {"VCPU": 3, "DISK_GB": 0},
+    }
+    assert len(sent) == 2  # the head, behind: then the SQL

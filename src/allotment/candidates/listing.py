@@ -1,4 +1,5 @@
-"""GET /resource_providers answered from the provider snapshot.
+"""Provider reads answered from the provider snapshot: GET
+/resource_providers and GET /resource_providers/{uuid}/usages.
 
 ``matching`` selects, among the rows of a snapshot version, the providers
 a listing's ``domain.providers.Filters`` select; ``list_filtered`` in
@@ -18,7 +19,9 @@ care: names and uuids are unique under the collation too.
 
 A listing that looks no name up (``reads_only_the_version``) is answered
 from a version found current by a plain read of the log's head
-(``Snapshot.if_current``), without a transaction.
+(``Snapshot.if_current``), without a transaction; so is one provider's
+usage (``usage``), which is otherwise read with SQL (one statement, no
+refresh: cheaper than bringing the version up to date).
 """
 
 from __future__ import annotations
@@ -68,6 +71,23 @@ def reads_only_the_version(filters: providers.Filters) -> bool:
         or filters.member_of
         or filters.forbidden_aggregates
     ) and resource_classes.cached(filters.resources)
+
+
+def usage(
+    version: Version, uuid: str
+) -> tuple[int | None, list[tuple[int, int]]] | None:
+    """``(generation, [(class id, amount used), ...])`` of the provider
+    ``uuid``, a class for each of its inventories in class id order (as
+    ``domain.usages.of_provider`` reads them); None when the version does
+    not hold that exact uuid (the SQL then answers: a 404, or on MySQL a
+    uuid its collation equates with one held)."""
+    row = version.id_of.get(uuid)
+    if row is None:
+        return None
+    used = version.used
+    return version.generation_of[row], [
+        (rc_id, used[at]) for rc_id, at in version.positions(row)
+    ]
 
 
 def _rows(

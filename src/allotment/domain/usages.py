@@ -64,10 +64,11 @@ def of_provider(conn: sa.Connection, uuid: str) -> tuple[int, dict[str, int]]:
         raise provider_lookup.not_found(uuid)
     generation = rows[0][0]
     held = [(rc_id, used) for _g, rc_id, used in rows if rc_id is not None]
-    return generation, _by_class_name(conn, held)
+    return generation, by_class_name(conn, held)
 
 
-def _by_class_name(conn: sa.Connection, rows: Sequence[Any]) -> dict[str, int]:
+def by_class_name(conn: sa.Connection, rows: Sequence[Any]) -> dict[str, int]:
+    """{class name: amount} of ``rows``, (class id, amount) pairs."""
     names = resource_classes.names_for(conn, [r[0] for r in rows])
     return {names[rc_id]: int(used) for rc_id, used in rows}
 
@@ -130,7 +131,7 @@ def totals(
             TOTALS.c.resource_class_id
         )
     ).all()
-    return _by_class_name(conn, rows)
+    return by_class_name(conn, rows)
 
 
 def _consumer_count(

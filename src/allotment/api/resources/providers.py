@@ -150,7 +150,7 @@ def _modified(row):
     return row.updated_at or row.created_at
 
 
-def _held(db, conn, refresh=True):
+def held_version(db, conn, refresh=True):
     """The snapshot version the list is answered from, brought up to the
     change log's head through ``conn`` (without ``refresh``: the current
     version if it is at the head, else None); 503 while it cannot be (the
@@ -208,12 +208,12 @@ class ResourceProviders(Resource):
         rows = None
         if listing.reads_only_the_version(filters):
             with self.db.read() as conn:
-                held = _held(self.db, conn, refresh=False)
+                held = held_version(self.db, conn, refresh=False)
                 if held is not None:
                     rows = listing.matching(conn, held, filters)
         if rows is None:
             with self.db.read(consistent=True) as conn:
-                held = _held(self.db, conn)
+                held = held_version(self.db, conn)
                 rows = listing.matching(conn, held, filters)
                 if rows is None:
                     found = domain.list_filtered(conn, filters)

@@ -1,14 +1,19 @@
 """/resource_providers/{uuid}/usages and /usages (from 1.9; per consumer
 type from 1.38).
 
-Usage is "now": from 1.15 Last-Modified is the time of the response.
+Usage is "now": from 1.15 Last-Modified is the time of the response. A
+provider's usage comes from the provider snapshot when its version is at
+the change log's head (one statement, the head's read:
+``candidates/listing.py``), else from SQL.
 """
 
 from allotment.api import http
 from allotment.api import microversion
 from allotment.api.resource import Resource
 from allotment.api.resource import per_method
+from allotment.api.resources.providers import held_version
 from allotment.api.schemas import usages as schema
+from allotment.candidates import listing
 from allotment.domain import usages as domain
 
 
@@ -17,7 +22,15 @@ class ProviderUsages(Resource):
         http.require_json_accept(req)
         http.authorize(req, "resource_providers:usages")
         with self.db.read() as conn:
-            generation, used = domain.of_provider(conn, uuid)
+            held = held_version(self.db, conn, refresh=False)
+            found = None if held is None else listing.usage(held, uuid)
+            if found is None:
+                generation, used = domain.of_provider(conn, uuid)
+            else:
+                generation, used = (
+                    found[0],
+                    domain.by_class_name(conn, found[1]),
+                )
         http.send_json(
             req,
             resp,
