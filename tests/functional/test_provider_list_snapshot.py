@@ -438,6 +438,19 @@ def _quiet_snapshot_warnings(caplog):
     caplog.set_level("ERROR", logger="allotment.candidates.snapshot")
 
 
+def _provider(writer, inventories):
+    """A new root provider "r" with ``inventories``; its uuid."""
+    rp = str(uuid.uuid4())
+    made = writer.post(
+        "/resource_providers", {"uuid": rp, "name": "r"}, version="1.14"
+    )
+    assert made.status_code == 201
+    body = {"resource_provider_generation": 0, "inventories": inventories}
+    put = writer.put("/resource_providers/%s/inventories" % rp, body)
+    assert put.status_code == 200
+    return rp
+
+
 def test_a_current_snapshot_lists_after_reading_the_head_alone(pair):
     """A list needing no name looked up (the whole list, ``in_tree``,
     ``uuid``, standard ``resources``) from a snapshot at the log's head
@@ -445,15 +458,7 @@ def test_a_current_snapshot_lists_after_reading_the_head_alone(pair):
     change another worker commits moves the head, and the next list
     refreshes and shows it."""
     writer, reader = pair
-    root = str(uuid.uuid4())
-    made = writer.post(
-        "/resource_providers", {"uuid": root, "name": "r"}, version="1.14"
-    )
-    assert made.status_code == 201
-    inventory = {"resource_provider_generation": 0}
-    inventory["inventories"] = {"VCPU": {"total": 8}}
-    put = writer.put("/resource_providers/%s/inventories" % root, inventory)
-    assert put.status_code == 200
+    root = _provider(writer, {"VCPU": {"total": 8}})
     sent = []
 
     @sa.event.listens_for(reader.db.engine, "before_cursor_execute")
@@ -498,15 +503,7 @@ def test_a_current_snapshot_answers_a_providers_usage_after_the_head(pair):
     head, and the next read shows it (read with SQL, the snapshot left
     behind until a request refreshes it)."""
     writer, reader = pair
-    rp = str(uuid.uuid4())
-    made = writer.post(
-        "/resource_providers", {"uuid": rp, "name": "r"}, version="1.14"
-    )
-    assert made.status_code == 201
-    inventory = {"resource_provider_generation": 0}
-    inventory["inventories"] = {"VCPU": {"total": 8}, "DISK_GB": {"total": 9}}
-    put = writer.put("/resource_providers/%s/inventories" % rp, inventory)
-    assert put.status_code == 200
+    rp = _provider(writer, {"VCPU": {"total": 8}, "DISK_GB": {"total": 9}})
     path = "/resource_providers/%s/usages" % rp
     assert reader.get("/resource_providers").status_code == 200  # refreshed
     sent = []
