@@ -151,11 +151,11 @@ def _modified(row):
 
 
 def held_version(db, conn, refresh=True):
-    """The snapshot version the list is answered from, brought up to the
-    change log's head through ``conn`` (without ``refresh``: the current
-    version if it is at the head, else None); 503 while it cannot be (the
-    database away, or the snapshot still loading once it is back), as the
-    SQL would answer."""
+    """The snapshot version a provider read is answered from (the list,
+    a provider's usage), brought up to the change log's head through
+    ``conn`` (without ``refresh``: the current version if it is at the
+    head, else None); 503 while it cannot be (the database away, or the
+    snapshot still loading once it is back), as the SQL would answer."""
     held = snapshot.for_database(db)
     try:
         return held.version(conn) if refresh else held.if_current(conn)
