@@ -123,6 +123,42 @@ def test_answer_is_valid_json_with_summaries_of_whole_trees():
     assert empty == {"allocation_requests": [], "provider_summaries": {}}
 
 
+@pytest.mark.parametrize("with_resources", [1, 2])
+def test_a_resourceless_groups_provider_adds_no_tree_to_the_summaries(
+    with_resources,
+):
+    """From 1.35 a group may ask for no resources: the provider it picks
+    is in the candidate's mappings, but its tree is summarized only if
+    another provider of the candidate takes resources from it (here one
+    or two groups take resources from the first root)."""
+    snap = snapshot.assemble(
+        snapshot.Loaded(
+            providers=[
+                (1, UUIDS[1], None, 1, "root", 0, 0, False),
+                (2, UUIDS[2], None, 2, "other", 0, 0, False),
+            ],
+            inventories=[(1, 1, 4, 0, 1.0, 1, 4, 1)],
+            used={},
+            traits=[(2, 1000)],
+            trait_names={1000: "CUSTOM_X"},
+            aggregates=[],
+        )
+    )
+    snap.rc_names = {1: "CUSTOM_DEV"}
+    slots = [Slot(str(n), True, ((1, 1),)) for n in range(with_resources)]
+    plan = _plan([*slots, Slot("x", True)])
+    plan.uuids = snap.uuid_of  # type: ignore[assignment]
+    # rows 0 and 1: the two roots; 100 candidates, more than a batch
+    choice = (0,) * with_resources + (1,)
+    chunks = render.answer(plan, iter([choice] * 100), _version("1.39"), snap)
+    body = orjson.loads(b"".join(chunks))
+    assert len(body["allocation_requests"]) == 100
+    mappings = {str(n): [UUIDS[1]] for n in range(with_resources)}
+    mappings["x"] = [UUIDS[2]]
+    assert body["allocation_requests"][0]["mappings"] == mappings
+    assert list(body["provider_summaries"]) == [UUIDS[1]]
+
+
 def test_old_summaries_show_used_providers_and_requested_classes():
     plan = _plan([Slot("", False, ((1, 1),))])
     plan.requested_rc_ids = {1}
@@ -142,7 +178,9 @@ def test_old_summaries_show_used_providers_and_requested_classes():
 
 
 def test_answer_streams_in_bounded_chunks(monkeypatch):
+    """Each chunk holds at most CHUNK_BYTES and one batch more."""
     monkeypatch.setattr(render, "CHUNK_BYTES", 500)
+    monkeypatch.setattr(render, "_BATCH", 2)
     plan = _plan([Slot("1", True, ((1, 1),))])
     chunks = list(
         render.answer(plan, iter([(1,)] * 200), _version("1.39"), _snapshot())
