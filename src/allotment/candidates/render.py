@@ -156,9 +156,7 @@ def answer(
         # The providers a candidate's resources come from: all but those
         # of groups without resources (1.35's resourceless groups).
         pick: Callable[[tuple[int, ...]], Iterable[int]] | None = None
-        if len(resourced) > 1 and len(resourced) < len(slots):
-            pick = operator.itemgetter(*resourced)
-        elif len(resourced) < len(slots):
+        if len(resourced) < len(slots):
             pick = lambda choice: [choice[i] for i in resourced]  # noqa: E731
         dumps = AllocationRequests(plan, flags).dumps
         separator = ""
