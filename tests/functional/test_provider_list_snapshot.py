@@ -74,26 +74,23 @@ def _by_sql():
         listing.matching, listing.usage = real
 
 
-def _answer(resp):
-    """What a list answer shows a client (an error's request id aside)."""
+def _shown(resp):
+    """Status and body as a client sees them (an error's request id
+    aside); a usage answer's Last-Modified is the time of the answer."""
     body = resp.content
     if resp.status_code != 200:
         body = orjson.loads(body)
         for error in body.get("errors", ()):
             error.pop("request_id", None)
+    return resp.status_code, body
+
+
+def _answer(resp):
+    """What a list answer shows a client: ``_shown`` and Last-Modified."""
     listed = resp.status_code == 200 and resp.json["resource_providers"]
     # An empty list is stamped with the time of the answer.
     modified = resp.headers.get("last-modified") if listed else None
-    return resp.status_code, body, modified
-
-
-def _shown(resp):
-    """What a usage answer shows a client (its Last-Modified is the time
-    of the answer; an error's request id aside)."""
-    body = orjson.loads(resp.content)
-    for error in body.get("errors", ()):
-        error.pop("request_id", None)
-    return resp.status_code, resp.content if resp.status_code == 200 else body
+    return (*_shown(resp), modified)
 
 
 def _ratios(backend):
@@ -290,9 +287,7 @@ def _machine(url, backend):
             with self.w.db.engine.begin() as conn:
                 conn.execute(
                     ALLOC.update()
-                    .where(
-                        ALLOC.c.consumer_id == consumer,
-                    )
+                    .where(ALLOC.c.consumer_id == consumer)
                     .values(used=ALLOC.c.used + 1)
                 )
             snapshot.for_database(reader.db).check()
