@@ -14,6 +14,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -53,6 +54,7 @@ def test_cloud_reads_and_claims(bench_env, tmp_path):
     # Under bench/cpu_share.py, which adds up the CPU of each kind of
     # process while the run lasts.
     shares = tmp_path / "cpu.json"
+    started = time.monotonic()
     out = _run(
         bench_env,
         sys.executable,
@@ -83,7 +85,10 @@ def test_cloud_reads_and_claims(bench_env, tmp_path):
     assert result["violations_total"] == 0
     assert "| seconds | busy | server | database | client | other |" in out
     seconds = json.loads(shares.read_text())["seconds"]
-    assert len(seconds) >= 5
+    # A sample for every second the run lasted, however fast the machine
+    # (a fixed count failed where the whole run took four seconds).
+    lasted = time.monotonic() - started
+    assert len(seconds) >= max(1, int(lasted) - 1)
     for kind in ("server", "client", "busy"):
         assert sum(s[kind] for s in seconds) > 0, kind
 
